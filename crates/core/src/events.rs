@@ -1,0 +1,231 @@
+//! Event derivation: which behavioural events a record's current state implies.
+//!
+//! Derivation is a pure function of (record, context). It may propose an event
+//! that was already delivered; the ledger, not this module, makes sure each key
+//! takes effect once. That is what lets a status transition produce its event
+//! exactly once however many times the record is re-read.
+
+use crate::keys::{IdempotencyKey, content_hash};
+use crate::model::{Customer, Order, OrderStatus, Person, Record, Refund, Shipment};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    Placed,
+    OrderedProduct,
+    Completed,
+    Refunded,
+    Shipped,
+    Canceled,
+    CustomerCreated,
+    ProfileUpdated,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 8] = [
+        Self::Placed,
+        Self::OrderedProduct,
+        Self::Completed,
+        Self::Refunded,
+        Self::Shipped,
+        Self::Canceled,
+        Self::CustomerCreated,
+        Self::ProfileUpdated,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placed => "placed",
+            Self::OrderedProduct => "ordered-product",
+            Self::Completed => "completed",
+            Self::Refunded => "refunded",
+            Self::Shipped => "shipped",
+            Self::Canceled => "canceled",
+            Self::CustomerCreated => "customer-created",
+            Self::ProfileUpdated => "profile-updated",
+        }
+    }
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+    /// A profile carries the record's current state, so a changed record is sent
+    /// again; every other event is a fact that happened once.
+    pub fn resend_on_change(self) -> bool {
+        matches!(self, Self::ProfileUpdated)
+    }
+}
+
+/// What an event is about. Order-derived events share one `Arc<Order>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "subject", rename_all = "snake_case")]
+pub enum Subject {
+    Order { order: Arc<Order> },
+    OrderLine { order: Arc<Order>, line: usize },
+    Refund { refund: Arc<Refund> },
+    Shipment { shipment: Arc<Shipment> },
+    Customer { customer: Arc<Customer> },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub key: IdempotencyKey,
+    pub kind: EventKind,
+    /// When it happened at the source (UTC).
+    pub occurred_at: Timestamp,
+    pub subject: Subject,
+    /// Fingerprint of the record the event was derived from.
+    pub content_hash: String,
+    /// Older than the pipeline's first start: bulk endpoints, no flows.
+    pub history: bool,
+    /// Sent only if this key was delivered before (or earlier in the same pass):
+    /// a cancellation means nothing for an order that was never placed.
+    pub requires: Option<IdempotencyKey>,
+}
+
+impl Event {
+    pub fn person(&self) -> &Person {
+        match &self.subject {
+            Subject::Order { order } | Subject::OrderLine { order, .. } => &order.person,
+            Subject::Refund { refund } => &refund.person,
+            Subject::Shipment { shipment } => &shipment.person,
+            Subject::Customer { customer } => &customer.person,
+        }
+    }
+    pub fn order(&self) -> Option<&Order> {
+        match &self.subject {
+            Subject::Order { order } | Subject::OrderLine { order, .. } => Some(order),
+            _ => None,
+        }
+    }
+}
+
+/// What derivation needs to know beyond the record.
+#[derive(Clone, Copy, Debug)]
+pub struct DeriveContext {
+    /// The moment this pipeline first started; earlier facts are history.
+    pub pipeline_started_at: Timestamp,
+}
+
+/// The events a record's current state implies, in the order they happened.
+pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
+    let hash = content_hash(&record);
+    let mut events = Vec::new();
+    let history = |at: Timestamp| at < context.pipeline_started_at;
+    match record {
+        Record::Order(order) => {
+            let order = Arc::new(order);
+            if order.change == crate::model::ChangeKind::Deleted {
+                return events;
+            }
+            let placed_key = IdempotencyKey::new(&order.identity, "order", "placed", None);
+            if order.status.is_placed() {
+                let at = order.created_at;
+                events.push(Event {
+                    key: placed_key.clone(),
+                    kind: EventKind::Placed,
+                    occurred_at: at,
+                    subject: Subject::Order { order: order.clone() },
+                    content_hash: hash.clone(),
+                    history: history(at),
+                    requires: None,
+                });
+                for (index, line) in order.lines.iter().enumerate() {
+                    events.push(Event {
+                        key: IdempotencyKey::new(
+                            &order.identity,
+                            "order",
+                            "ordered-product",
+                            Some(&line.line_id),
+                        ),
+                        kind: EventKind::OrderedProduct,
+                        occurred_at: at,
+                        subject: Subject::OrderLine { order: order.clone(), line: index },
+                        content_hash: hash.clone(),
+                        history: history(at),
+                        requires: None,
+                    });
+                }
+            }
+            if order.status == OrderStatus::Completed {
+                let at = order.completed_at.unwrap_or(order.updated_at);
+                events.push(Event {
+                    key: IdempotencyKey::new(&order.identity, "order", "completed", None),
+                    kind: EventKind::Completed,
+                    occurred_at: at,
+                    subject: Subject::Order { order: order.clone() },
+                    content_hash: hash.clone(),
+                    history: history(at),
+                    requires: None,
+                });
+            }
+            if order.status == OrderStatus::Cancelled {
+                let at = order.cancelled_at.unwrap_or(order.updated_at);
+                events.push(Event {
+                    key: IdempotencyKey::new(&order.identity, "order", "canceled", None),
+                    kind: EventKind::Canceled,
+                    occurred_at: at,
+                    subject: Subject::Order { order: order.clone() },
+                    content_hash: hash,
+                    history: history(at),
+                    requires: Some(placed_key),
+                });
+            }
+        }
+        Record::Refund(refund) => {
+            let at = refund.created_at;
+            events.push(Event {
+                key: IdempotencyKey::new(&refund.identity, "refund", "refunded", None),
+                kind: EventKind::Refunded,
+                occurred_at: at,
+                subject: Subject::Refund { refund: Arc::new(refund) },
+                content_hash: hash,
+                history: history(at),
+                requires: None,
+            });
+        }
+        Record::Shipment(shipment) => {
+            let at = shipment.shipped_at;
+            events.push(Event {
+                key: IdempotencyKey::new(&shipment.identity, "shipment", "shipped", None),
+                kind: EventKind::Shipped,
+                occurred_at: at,
+                subject: Subject::Shipment { shipment: Arc::new(shipment) },
+                content_hash: hash,
+                history: history(at),
+                requires: None,
+            });
+        }
+        Record::Customer(customer) => {
+            if customer.change == crate::model::ChangeKind::Deleted {
+                return events;
+            }
+            let customer = Arc::new(customer);
+            events.push(Event {
+                key: IdempotencyKey::new(&customer.identity, "customer", "profile", None),
+                kind: EventKind::ProfileUpdated,
+                occurred_at: customer.updated_at,
+                subject: Subject::Customer { customer: customer.clone() },
+                content_hash: hash.clone(),
+                history: history(customer.updated_at),
+                requires: None,
+            });
+            // Customers that existed before the pipeline started are identified,
+            // not announced: announcing them would fire every welcome flow at once.
+            if !history(customer.created_at) {
+                events.push(Event {
+                    key: IdempotencyKey::new(&customer.identity, "customer", "created", None),
+                    kind: EventKind::CustomerCreated,
+                    occurred_at: customer.created_at,
+                    subject: Subject::Customer { customer },
+                    content_hash: hash,
+                    history: false,
+                    requires: None,
+                });
+            }
+        }
+        Record::Product(_) => {}
+    }
+    events
+}

@@ -1,0 +1,139 @@
+//! Deterministic idempotency keys, content hashes and the ULIDs sinks use as event ids.
+//!
+//! A key is derived only from source identity (platform, source name, entity, id,
+//! event, optional sub-part), so the same fact always gets the same key no matter
+//! how often or by which runner it is read.
+
+use crate::model::SourceIdentity;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// e.g. `woocommerce:shop:order:727:placed` or
+/// `woocommerce:shop:order:727:ordered-product:line-5`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn new(identity: &SourceIdentity, entity: &str, event: &str, part: Option<&str>) -> Self {
+        let mut key = format!(
+            "{}:{}:{}:{}:{}",
+            escape(&identity.platform),
+            escape(&identity.source),
+            entity,
+            escape(&identity.id),
+            event
+        );
+        if let Some(part) = part {
+            key.push(':');
+            key.push_str(&escape(part));
+        }
+        Self(key)
+    }
+    /// Rebuilds a key read back from the state store.
+    pub fn from_stored(key: String) -> Self {
+        Self(key)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// A ULID that is a pure function of this key and the event time: Customer.io
+    /// (and anyone else deduplicating on ULIDs) sees the same id on every resend.
+    pub fn ulid(&self, at: jiff::Timestamp) -> String {
+        let digest = Sha256::digest(self.0.as_bytes());
+        let millis = u128::try_from(at.as_millisecond().max(0)).unwrap_or(0) & ((1 << 48) - 1);
+        let mut random: u128 = 0;
+        for byte in &digest[..10] {
+            random = (random << 8) | u128::from(*byte);
+        }
+        let value = (millis << 80) | random;
+        crockford_base32(value)
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Debug for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// Colons separate key parts, so a colon inside an id is percent-encoded.
+fn escape(part: &str) -> String {
+    if part.contains([':', '%']) {
+        part.replace('%', "%25").replace(':', "%3A")
+    } else {
+        part.to_owned()
+    }
+}
+
+fn crockford_base32(mut value: u128) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut out = [b'0'; 26];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(value & 31) as usize];
+        value >>= 5;
+    }
+    String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
+}
+
+/// A short, stable fingerprint of a serializable value (hex of the first 16
+/// bytes of SHA-256 over its JSON). serde_json writes struct fields in
+/// declaration order and maps sorted (BTreeMap), so equal values hash equally.
+pub fn content_hash<T: Serialize + ?Sized>(value: &T) -> String {
+    let json = serde_json::to_vec(value).expect("model values always serialize");
+    let digest = Sha256::digest(&json);
+    let mut hex = String::with_capacity(32);
+    for byte in &digest[..16] {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    hex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(id: &str) -> SourceIdentity {
+        SourceIdentity { platform: "woocommerce".into(), source: "shop".into(), id: id.into() }
+    }
+
+    #[test]
+    fn key_has_the_documented_shape() {
+        let key = IdempotencyKey::new(&identity("727"), "order", "placed", None);
+        assert_eq!(key.as_str(), "woocommerce:shop:order:727:placed");
+        let line = IdempotencyKey::new(&identity("727"), "order", "ordered-product", Some("5"));
+        assert_eq!(line.as_str(), "woocommerce:shop:order:727:ordered-product:5");
+    }
+
+    #[test]
+    fn colons_inside_ids_cannot_forge_another_key() {
+        let tricky = IdempotencyKey::new(&identity("1:placed"), "order", "x", None);
+        assert_eq!(tricky.as_str(), "woocommerce:shop:order:1%3Aplaced:x");
+    }
+
+    #[test]
+    fn ulid_is_deterministic_valid_and_distinct_per_key() {
+        let at = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let a = IdempotencyKey::new(&identity("1"), "order", "placed", None);
+        let b = IdempotencyKey::new(&identity("2"), "order", "placed", None);
+        assert_eq!(a.ulid(at), a.ulid(at));
+        assert_ne!(a.ulid(at), b.ulid(at));
+        let ulid = a.ulid(at);
+        assert_eq!(ulid.len(), 26);
+        // The first 10 characters encode the millisecond timestamp.
+        assert!(ulid.starts_with("01HF"), "{ulid}");
+        assert!(ulid.bytes().all(|c| b"0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&c)));
+    }
+
+    #[test]
+    fn content_hash_changes_with_content() {
+        assert_eq!(content_hash(&("a", 1)), content_hash(&("a", 1)));
+        assert_ne!(content_hash(&("a", 1)), content_hash(&("a", 2)));
+    }
+}

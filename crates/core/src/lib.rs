@@ -1,0 +1,30 @@
+//! tillflow-core: the canonical model, the Source/Sink/StateStore traits, event
+//! derivation, rules, idempotency keys and the pipeline engine.
+//!
+//! Core does no network or database I/O and knows no platform; connectors and
+//! stores implement its traits.
+
+pub mod error;
+pub mod events;
+pub mod failpoint;
+pub mod keys;
+pub mod model;
+pub mod persist;
+pub mod pipeline;
+pub mod rules;
+pub mod sink;
+pub mod source;
+pub mod state;
+
+pub use error::{ConnectorError, ErrorClass, StateError};
+pub use events::{DeriveContext, Event, EventKind, Subject, derive_events};
+pub use keys::{IdempotencyKey, content_hash};
+pub use pipeline::{PassReport, Pipeline, PipelineError, PipelineOptions, Progress};
+pub use rules::{Rules, SkipReason};
+pub use sink::{ItemOutcome, Sink};
+pub use source::{BadRecord, Checkpoint, InboxItem, Page, Source, SourceItem, WebhookRequest, WebhookVerdict};
+pub use state::StateStore;
+
+// Re-exported so connectors use the same versions as core.
+pub use jiff;
+pub use rust_decimal;

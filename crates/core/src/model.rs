@@ -1,0 +1,400 @@
+//! The canonical model every source maps into and every sink maps out of.
+//!
+//! Money is a [`Money`] (decimal + ISO currency), never a float. Every time is a
+//! [`jiff::Timestamp`], i.e. UTC; sources parse with the offset or the platform's
+//! documented zone before a value reaches this model.
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An ISO 4217 currency code, upper case ("USD", "EUR").
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency(String);
+
+impl Currency {
+    /// Accepts three ASCII letters in any case.
+    pub fn new(code: &str) -> Result<Self, String> {
+        let code = code.trim();
+        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+            Ok(Self(code.to_ascii_uppercase()))
+        } else {
+            Err(format!("`{code}` is not an ISO 4217 currency code"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::new(&value)
+    }
+}
+impl From<Currency> for String {
+    fn from(value: Currency) -> String {
+        value.0
+    }
+}
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An amount of money: a decimal with its currency.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Money {
+    pub amount: Decimal,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn new(amount: Decimal, currency: Currency) -> Self {
+        Self { amount, currency }
+    }
+    pub fn zero(currency: Currency) -> Self {
+        Self { amount: Decimal::ZERO, currency }
+    }
+    /// Parses a platform's money string ("12.50", " -3 ") into a decimal.
+    pub fn parse(amount: &str, currency: &Currency) -> Result<Self, String> {
+        let trimmed = amount.trim();
+        let amount = if trimmed.is_empty() {
+            Decimal::ZERO
+        } else {
+            trimmed
+                .parse::<Decimal>()
+                .or_else(|_| Decimal::from_scientific(trimmed))
+                .map_err(|_| format!("`{amount}` is not a decimal amount"))?
+        };
+        Ok(Self { amount, currency: currency.clone() })
+    }
+    pub fn is_zero(&self) -> bool {
+        self.amount.is_zero()
+    }
+}
+
+impl fmt::Debug for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.amount, self.currency)
+    }
+}
+
+/// Where a record came from: the platform, the configured source name, and the
+/// platform's own id. Idempotency keys are built from it, so it must be stable.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceIdentity {
+    /// Platform name as in config `type`, e.g. "woocommerce".
+    pub platform: String,
+    /// The configured source name, e.g. "shop" in `[sources.shop]`.
+    pub source: String,
+    /// The platform's id of the record.
+    pub id: String,
+}
+
+/// What happened to a record at its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// A postal address; every field optional because platforms differ.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Address {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub postcode: Option<String>,
+    /// ISO 3166-1 alpha-2 when the platform gives one.
+    pub country: Option<String>,
+}
+
+/// The person a record is about, as far as the source knows them. A guest order
+/// has a `Person` with an email and no `customer_id`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Person {
+    /// The platform's customer id, absent for guests.
+    pub customer_id: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+    pub address: Address,
+}
+
+impl Person {
+    /// The domain of the email address, lower case, if there is a valid-looking one.
+    pub fn email_domain(&self) -> Option<String> {
+        let email = self.email.as_deref()?;
+        let (_, domain) = email.rsplit_once('@')?;
+        (!domain.is_empty()).then(|| domain.to_ascii_lowercase())
+    }
+    pub fn has_email(&self) -> bool {
+        self.email.as_deref().is_some_and(|e| e.contains('@'))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Customer {
+    pub identity: SourceIdentity,
+    pub change: ChangeKind,
+    pub person: Person,
+    pub accepts_marketing: Option<bool>,
+    /// The customer group / customer type name, when the platform has one.
+    pub group: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An order's status, normalised across platforms. `Other` keeps what a platform
+/// invented so nothing is lost.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Pending,
+    Processing,
+    OnHold,
+    Completed,
+    Cancelled,
+    Refunded,
+    Failed,
+    Draft,
+    Trash,
+    Other(String),
+}
+
+impl OrderStatus {
+    /// Statuses in which an order counts as placed: money was taken or promised.
+    pub fn is_placed(&self) -> bool {
+        matches!(self, Self::Processing | Self::OnHold | Self::Completed | Self::Refunded)
+    }
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::OnHold => "on-hold",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+            Self::Refunded => "refunded",
+            Self::Failed => "failed",
+            Self::Draft => "draft",
+            Self::Trash => "trash",
+            Self::Other(other) => other,
+        }
+    }
+}
+
+/// Where the sale happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    InStore,
+    Online,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InStore => "in_store",
+            Self::Online => "online",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Location {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OrderLine {
+    /// The line's own id at the source (stable within the order).
+    pub line_id: String,
+    pub product_id: Option<String>,
+    pub variant_id: Option<String>,
+    pub sku: Option<String>,
+    pub name: String,
+    pub quantity: rust_decimal::Decimal,
+    pub unit_price: Money,
+    /// Line total after line discounts.
+    pub total: Money,
+    pub categories: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Discount {
+    /// The coupon / discount code, when the discount came from one.
+    pub code: Option<String>,
+    pub name: Option<String>,
+    pub amount: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OrderTotals {
+    pub subtotal: Money,
+    pub discount: Money,
+    pub shipping: Money,
+    pub tax: Money,
+    pub total: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Order {
+    pub identity: SourceIdentity,
+    pub change: ChangeKind,
+    /// The number a customer sees, when it differs from the id.
+    pub number: Option<String>,
+    pub person: Person,
+    pub status: OrderStatus,
+    pub channel: Channel,
+    pub location: Option<Location>,
+    pub register_id: Option<String>,
+    pub lines: Vec<OrderLine>,
+    pub discounts: Vec<Discount>,
+    pub totals: OrderTotals,
+    pub payment_method: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+    pub cancelled_at: Option<Timestamp>,
+}
+
+impl Order {
+    pub fn currency(&self) -> &Currency {
+        &self.totals.total.currency
+    }
+    /// Discount codes in order of appearance, without repeats.
+    pub fn discount_codes(&self) -> Vec<String> {
+        let mut codes: Vec<String> = Vec::new();
+        for code in self.discounts.iter().filter_map(|d| d.code.clone()) {
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        codes
+    }
+    /// Every category of every line, without repeats.
+    pub fn categories(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for category in self.lines.iter().flat_map(|l| l.categories.iter()) {
+            if !all.contains(category) {
+                all.push(category.clone());
+            }
+        }
+        all
+    }
+    pub fn item_count(&self) -> Decimal {
+        self.lines.iter().map(|l| l.quantity).sum()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RefundLine {
+    pub order_line_id: Option<String>,
+    pub product_id: Option<String>,
+    pub name: Option<String>,
+    pub quantity: Decimal,
+    pub amount: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Refund {
+    pub identity: SourceIdentity,
+    pub order_id: String,
+    pub person: Person,
+    pub amount: Money,
+    pub reason: Option<String>,
+    pub lines: Vec<RefundLine>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Shipment {
+    pub identity: SourceIdentity,
+    pub order_id: String,
+    pub person: Person,
+    pub items: Vec<String>,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub shipped_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Product {
+    pub identity: SourceIdentity,
+    pub change: ChangeKind,
+    pub sku: Option<String>,
+    pub name: String,
+    pub price: Option<Money>,
+    pub categories: Vec<String>,
+    pub updated_at: Timestamp,
+}
+
+/// Anything a source yields.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    Customer(Customer),
+    Order(Order),
+    Refund(Refund),
+    Shipment(Shipment),
+    Product(Product),
+}
+
+impl Record {
+    pub fn identity(&self) -> &SourceIdentity {
+        match self {
+            Self::Customer(r) => &r.identity,
+            Self::Order(r) => &r.identity,
+            Self::Refund(r) => &r.identity,
+            Self::Shipment(r) => &r.identity,
+            Self::Product(r) => &r.identity,
+        }
+    }
+    /// The entity name used in idempotency keys.
+    pub fn entity(&self) -> &'static str {
+        match self {
+            Self::Customer(_) => "customer",
+            Self::Order(_) => "order",
+            Self::Refund(_) => "refund",
+            Self::Shipment(_) => "shipment",
+            Self::Product(_) => "product",
+        }
+    }
+    /// When the record last changed at its source; used for history vs live and
+    /// for the reconciliation report.
+    pub fn changed_at(&self) -> Timestamp {
+        match self {
+            Self::Customer(r) => r.updated_at,
+            Self::Order(r) => r.updated_at,
+            Self::Refund(r) => r.created_at,
+            Self::Shipment(r) => r.shipped_at,
+            Self::Product(r) => r.updated_at,
+        }
+    }
+    pub fn person(&self) -> Option<&Person> {
+        match self {
+            Self::Customer(r) => Some(&r.person),
+            Self::Order(r) => Some(&r.person),
+            Self::Refund(r) => Some(&r.person),
+            Self::Shipment(r) => Some(&r.person),
+            Self::Product(_) => None,
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! The pipeline engine: source pages → rules → events → ledger dedupe → sink
+//! batches → commit (ledger + checkpoint) only after the sink acknowledged.
+//!
+//! Memory is bounded by a page and a batch: a reader task reads ahead at most
+//! `read_ahead_pages` pages through a bounded channel, whatever the history size.
+
+use crate::error::{ConnectorError, ErrorClass, StateError};
+use crate::events::{DeriveContext, Event, EventKind, derive_events};
+use crate::failpoint::Failpoint;
+use crate::keys::IdempotencyKey;
+use crate::persist;
+use crate::rules::Rules;
+use crate::sink::{ItemOutcome, Sink};
+use crate::source::{Checkpoint, Page, Source, SourceItem};
+use crate::state::{
+    Commit, DeadLetterStage, LedgerEntry, LedgerRow, NewDeadLetter, Outcome, StateStore,
+};
+use jiff::Timestamp;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Why a pass did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Credentials or configuration: the operator must act.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The platform failed; nothing unacknowledged was committed.
+    #[error("{0}")]
+    Transient(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Shutdown was requested; everything acknowledged so far is committed.
+    #[error("interrupted by shutdown")]
+    Interrupted,
+}
+
+impl From<ConnectorError> for PipelineError {
+    fn from(error: ConnectorError) -> Self {
+        match error.class {
+            ErrorClass::Config => Self::Config(error.message),
+            ErrorClass::Transient | ErrorClass::Permanent => Self::Transient(error.message),
+        }
+    }
+}
+
+/// Counts of one pass (or one replay).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub records_read: u64,
+    pub delivered: BTreeMap<EventKind, u64>,
+    pub skipped: BTreeMap<String, u64>,
+    pub dead_lettered: u64,
+    /// Events the ledger had already seen with the same content.
+    pub unchanged: u64,
+    pub elapsed: Duration,
+}
+
+impl PassReport {
+    pub fn delivered_total(&self) -> u64 {
+        self.delivered.values().sum()
+    }
+    fn merge(&mut self, other: &PassReport) {
+        self.records_read += other.records_read;
+        for (kind, count) in &other.delivered {
+            *self.delivered.entry(*kind).or_default() += count;
+        }
+        for (reason, count) in &other.skipped {
+            *self.skipped.entry(reason.clone()).or_default() += count;
+        }
+        self.dead_lettered += other.dead_lettered;
+        self.unchanged += other.unchanged;
+    }
+}
+
+/// Observes a pass, e.g. to draw progress bars.
+pub trait Progress: Send + Sync {
+    fn page(&self, _pipeline: &str, _stream: &str, _records: usize, _delivered: u64) {}
+}
+
+/// A progress observer that shows nothing.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+pub struct PipelineOptions {
+    pub read_ahead_pages: usize,
+    pub failpoint: Arc<Failpoint>,
+    /// Flips to `true` when the process is asked to stop.
+    pub shutdown: watch::Receiver<bool>,
+    pub progress: Arc<dyn Progress>,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        // A sender that is never used: the pipeline just never sees a shutdown.
+        let (_sender, receiver) = watch::channel(false);
+        Self {
+            read_ahead_pages: 2,
+            failpoint: Arc::new(Failpoint::disarmed()),
+            shutdown: receiver,
+            progress: Arc::new(NoProgress),
+        }
+    }
+}
+
+pub struct Pipeline {
+    name: String,
+    source_name: String,
+    source: Option<Box<dyn Source>>,
+    sink: Box<dyn Sink>,
+    state: Arc<dyn StateStore>,
+    rules: Rules,
+    options: PipelineOptions,
+}
+
+impl Pipeline {
+    pub fn new(
+        name: impl Into<String>,
+        source_name: impl Into<String>,
+        source: Box<dyn Source>,
+        sink: Box<dyn Sink>,
+        state: Arc<dyn StateStore>,
+        rules: Rules,
+        options: PipelineOptions,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            source_name: source_name.into(),
+            source: Some(source),
+            sink,
+            state,
+            rules,
+            options,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One full pass: pending webhooks, then every stream from its checkpoint
+    /// to the end.
+    pub async fn run_pass(&mut self) -> Result<PassReport, PipelineError> {
+        let started = Instant::now();
+        let context = self.context().await?;
+        let mut report = self.process_inbox(&context).await?;
+        let streams = self.source_mut().streams();
+        for stream in streams {
+            let stream_report = self.run_stream(&stream, &context).await?;
+            report.merge(&stream_report);
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Processes webhooks waiting in the durable inbox, without reading pages.
+    pub async fn process_inbox_only(&mut self) -> Result<PassReport, PipelineError> {
+        let started = Instant::now();
+        let context = self.context().await?;
+        let mut report = self.process_inbox(&context).await?;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    async fn context(&self) -> Result<DeriveContext, PipelineError> {
+        let pipeline_started_at = self.state.pipeline_started_at(&self.name, Timestamp::now()).await?;
+        Ok(DeriveContext { pipeline_started_at })
+    }
+
+    fn source_mut(&mut self) -> &mut Box<dyn Source> {
+        self.source.as_mut().expect("the source is back after every stream")
+    }
+
+    async fn run_stream(
+        &mut self,
+        stream: &str,
+        context: &DeriveContext,
+    ) -> Result<PassReport, PipelineError> {
+        let mut report = PassReport::default();
+        let checkpoint = self.state.checkpoint(&self.name, stream).await?;
+        let (pages_sender, mut pages) = mpsc::channel(self.options.read_ahead_pages.max(1));
+        let mut source = self.source.take().expect("source present between streams");
+        let stream_name = stream.to_owned();
+        let reader = tokio::spawn(async move {
+            let mut position = checkpoint;
+            loop {
+                let page = source.read(&stream_name, position.as_ref()).await;
+                let stop = match &page {
+                    Ok(page) => {
+                        position = Some(page.checkpoint.clone());
+                        page.last
+                    }
+                    Err(_) => true,
+                };
+                if pages_sender.send(page).await.is_err() || stop {
+                    break;
+                }
+            }
+            source
+        });
+        let mut outcome = Ok(());
+        while let Some(page) = pages.recv().await {
+            let step = match page {
+                Ok(Page { items, checkpoint, last: _ }) => {
+                    let records = items.len();
+                    let result = self
+                        .process_items(items, Some((stream.to_owned(), checkpoint)), Vec::new(), context, &mut report)
+                        .await;
+                    self.options.progress.page(&self.name, stream, records, report.delivered_total());
+                    result
+                }
+                Err(error) => Err(PipelineError::from(error.context(format!("reading {stream}")))),
+            };
+            if let Err(error) = step {
+                outcome = Err(error);
+                break;
+            }
+        }
+        // Dropping the receiver stops the reader at its next send.
+        drop(pages);
+        let source = reader
+            .await
+            .map_err(|e| PipelineError::Transient(format!("source reader task failed: {e}")))?;
+        self.source = Some(source);
+        outcome.map(|()| report)
+    }
+
+    async fn process_inbox(&mut self, context: &DeriveContext) -> Result<PassReport, PipelineError> {
+        let mut report = PassReport::default();
+        loop {
+            let items = self.state.inbox_pending(&self.name, &self.source_name, 100).await?;
+            if items.is_empty() {
+                return Ok(report);
+            }
+            let mut records: Vec<SourceItem> = Vec::new();
+            let mut done = Vec::new();
+            for item in &items {
+                match self.source_mut().parse_webhook(item).await {
+                    Ok(parsed) => records.extend(parsed),
+                    Err(error) if error.class == ErrorClass::Permanent => {
+                        records.push(Err(crate::source::BadRecord {
+                            stream: "webhook".into(),
+                            reason: error.message,
+                            raw: serde_json::Value::String(String::from_utf8_lossy(&item.body).into_owned()),
+                        }));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+                done.push(item.id);
+            }
+            self.process_items(records, None, done, context, &mut report).await?;
+        }
+    }
+
+    /// Derives, filters and delivers the events of `items`; commits after each
+    /// acknowledged batch, the checkpoint with the last one.
+    async fn process_items(
+        &mut self,
+        items: Vec<SourceItem>,
+        checkpoint: Option<(String, Checkpoint)>,
+        inbox_done: Vec<i64>,
+        context: &DeriveContext,
+        report: &mut PassReport,
+    ) -> Result<(), PipelineError> {
+        let mut tail = Commit { checkpoint, inbox_done, ..Commit::default() };
+        let mut events = Vec::new();
+        for item in items {
+            report.records_read += 1;
+            match item {
+                Ok(record) => events.extend(derive_events(record, context)),
+                Err(bad) => {
+                    tracing::warn!(pipeline = %self.name, stream = %bad.stream, reason = %bad.reason, "record dead-lettered");
+                    report.dead_lettered += 1;
+                    tail.dead_letters.push(NewDeadLetter {
+                        key: None,
+                        stage: DeadLetterStage::Source,
+                        reason: bad.reason.clone(),
+                        payload: persist::bad_record_document(&bad),
+                    });
+                }
+            }
+        }
+        let to_send = self.select(events, &mut tail, report).await?;
+        self.deliver_all(to_send, tail, Vec::new(), report).await
+    }
+
+    /// Drops what the ledger already has, applies the rules, and returns what
+    /// must be sent; skip rows go into `tail`.
+    async fn select(
+        &mut self,
+        events: Vec<Event>,
+        tail: &mut Commit,
+        report: &mut PassReport,
+    ) -> Result<Vec<Event>, PipelineError> {
+        if events.is_empty() {
+            return Ok(events);
+        }
+        let mut keys: Vec<&IdempotencyKey> = events.iter().map(|e| &e.key).collect();
+        keys.extend(events.iter().filter_map(|e| e.requires.as_ref()));
+        let ledger = self.state.ledger_lookup(&self.name, &keys).await?;
+        let mut planned: HashSet<IdempotencyKey> = HashSet::new();
+        let mut to_send = Vec::new();
+        for event in events {
+            if planned.contains(&event.key) || !needs_action(&event, ledger.get(&event.key)) {
+                report.unchanged += 1;
+                continue;
+            }
+            if let Some(required) = &event.requires {
+                let delivered = ledger
+                    .get(required)
+                    .is_some_and(|entry| entry.outcome == Outcome::Delivered);
+                if !delivered && !planned.contains(required) {
+                    continue;
+                }
+            }
+            let identifies = self.sink.identifies(event.person());
+            if let Some(reason) = self.rules.verdict(&event, identifies) {
+                *report.skipped.entry(reason.as_str().to_owned()).or_default() += 1;
+                let unchanged_skip = ledger.get(&event.key).is_some_and(|entry| {
+                    entry.content_hash == event.content_hash
+                        && entry.outcome == Outcome::Skipped(reason.as_str().to_owned())
+                });
+                if !unchanged_skip {
+                    tail.ledger.push(ledger_row(&event, Outcome::Skipped(reason.as_str().to_owned())));
+                }
+                continue;
+            }
+            planned.insert(event.key.clone());
+            to_send.push(event);
+        }
+        Ok(to_send)
+    }
+
+    /// Sends `events` in batches (history before live); commits each batch's
+    /// outcomes once acknowledged and `tail` with the last one.
+    async fn deliver_all(
+        &mut self,
+        events: Vec<Event>,
+        tail: Commit,
+        resolved_dead_letters: Vec<Option<i64>>,
+        report: &mut PassReport,
+    ) -> Result<(), PipelineError> {
+        let mut tail = Some(tail);
+        let (history, live): (Vec<_>, Vec<_>) = events
+            .into_iter()
+            .zip(resolved_dead_letters.into_iter().chain(std::iter::repeat(None)))
+            .partition(|(event, _)| event.history);
+        let history_batch = self.sink.max_batch(true).max(1);
+        let live_batch = self.sink.max_batch(false).max(1);
+        let batches: Vec<(bool, &[(Event, Option<i64>)])> = history
+            .chunks(history_batch)
+            .map(|chunk| (true, chunk))
+            .chain(live.chunks(live_batch).map(|chunk| (false, chunk)))
+            .collect();
+        let batch_count = batches.len();
+        for (index, (is_history, batch)) in batches.into_iter().enumerate() {
+            if *self.options.shutdown.borrow() {
+                return Err(PipelineError::Interrupted);
+            }
+            self.options.failpoint.pass("before-deliver").await;
+            let events: Vec<Event> = batch.iter().map(|(event, _)| event.clone()).collect();
+            let outcomes = match self.sink.deliver(&events, is_history).await {
+                Ok(outcomes) => outcomes,
+                Err(error) if error.class == ErrorClass::Permanent => {
+                    // The sink refused the batch as a whole; each event is kept
+                    // as a dead letter rather than retried forever or lost.
+                    vec![ItemOutcome::Rejected { reason: error.message }; events.len()]
+                }
+                Err(error) => return Err(error.into()),
+            };
+            if outcomes.len() != events.len() {
+                return Err(PipelineError::Transient(format!(
+                    "sink {} answered {} outcomes for {} events",
+                    self.sink.platform(),
+                    outcomes.len(),
+                    events.len()
+                )));
+            }
+            self.options.failpoint.pass("after-ack").await;
+            let mut commit = if index + 1 == batch_count { tail.take().unwrap_or_default() } else { Commit::default() };
+            for ((event, dead_letter_id), outcome) in batch.iter().zip(outcomes) {
+                commit.dead_letters_resolved.extend(dead_letter_id);
+                match outcome {
+                    ItemOutcome::Delivered => {
+                        *report.delivered.entry(event.kind).or_default() += 1;
+                        commit.ledger.push(ledger_row(event, Outcome::Delivered));
+                    }
+                    ItemOutcome::Skipped { reason } => {
+                        *report.skipped.entry(reason.clone()).or_default() += 1;
+                        commit.ledger.push(ledger_row(event, Outcome::Skipped(reason)));
+                    }
+                    ItemOutcome::Rejected { reason } => {
+                        tracing::warn!(pipeline = %self.name, key = %event.key, %reason, "event dead-lettered");
+                        report.dead_lettered += 1;
+                        commit.ledger.push(ledger_row(event, Outcome::DeadLettered));
+                        commit.dead_letters.push(NewDeadLetter {
+                            key: Some(event.key.clone()),
+                            stage: DeadLetterStage::Sink,
+                            reason,
+                            payload: persist::event_document(event),
+                        });
+                    }
+                }
+            }
+            self.state.commit(&self.name, commit).await?;
+            self.options.failpoint.pass("after-batch-commit").await;
+        }
+        if let Some(tail) = tail.filter(|tail| !tail.is_empty()) {
+            self.state.commit(&self.name, tail).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends dead letters again: sink rejections are re-delivered, source
+    /// records re-parsed. What fails again stays a dead letter with the new reason.
+    pub async fn replay_dead_letters(&mut self) -> Result<PassReport, PipelineError> {
+        let started = Instant::now();
+        let context = self.context().await?;
+        let mut report = PassReport::default();
+        let letters = self.state.dead_letters(Some(&self.name), u32::MAX).await?;
+        let mut events = Vec::new();
+        let mut event_letter_ids = Vec::new();
+        let mut records: Vec<SourceItem> = Vec::new();
+        let mut record_letter_ids = Vec::new();
+        for letter in letters {
+            match letter.stage {
+                DeadLetterStage::Sink => match persist::read_event_document(&letter.payload) {
+                    Ok(event) => {
+                        events.push(event);
+                        event_letter_ids.push(Some(letter.id));
+                    }
+                    Err(reason) => tracing::warn!(id = letter.id, %reason, "dead letter cannot be read; kept"),
+                },
+                DeadLetterStage::Source => match persist::read_bad_record_document(&letter.payload) {
+                    Ok(bad) => match self.source_mut().reparse(&bad.stream, &bad.raw) {
+                        Ok(parsed) => {
+                            records.extend(parsed.into_iter().map(Ok));
+                            record_letter_ids.push(letter.id);
+                        }
+                        Err(reason) => tracing::warn!(id = letter.id, %reason, "record still cannot be parsed; kept"),
+                    },
+                    Err(reason) => tracing::warn!(id = letter.id, %reason, "dead letter cannot be read; kept"),
+                },
+            }
+        }
+        if !events.is_empty() {
+            self.deliver_all(events, Commit::default(), event_letter_ids, &mut report).await?;
+        }
+        if !records.is_empty() {
+            let mut tail = Commit { dead_letters_resolved: record_letter_ids, ..Commit::default() };
+            let mut derived = Vec::new();
+            for record in records.into_iter().flatten() {
+                report.records_read += 1;
+                derived.extend(derive_events(record, &context));
+            }
+            let to_send = self.select(derived, &mut tail, &mut report).await?;
+            self.deliver_all(to_send, tail, Vec::new(), &mut report).await?;
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Gives the sink back, e.g. for inspection in tests.
+    pub fn into_parts(self) -> (Box<dyn Source>, Box<dyn Sink>) {
+        (self.source.expect("source present"), self.sink)
+    }
+}
+
+/// Whether an event must be (re)considered given its ledger entry.
+fn needs_action(event: &Event, entry: Option<&LedgerEntry>) -> bool {
+    let Some(entry) = entry else { return true };
+    let changed = entry.content_hash != event.content_hash;
+    match entry.outcome {
+        Outcome::Delivered => changed && event.kind.resend_on_change(),
+        // A skipped or dead-lettered event is looked at again once its record
+        // changed: the change may be the fix (an email added, a total corrected).
+        Outcome::Skipped(_) | Outcome::DeadLettered => changed,
+    }
+}
+
+fn ledger_row(event: &Event, outcome: Outcome) -> LedgerRow {
+    LedgerRow {
+        key: event.key.clone(),
+        kind: event.kind,
+        content_hash: event.content_hash.clone(),
+        outcome,
+        occurred_at: event.occurred_at,
+    }
+}

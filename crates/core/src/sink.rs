@@ -1,0 +1,43 @@
+//! The `Sink` trait: batched delivery with a per-item outcome.
+
+use crate::error::ConnectorError;
+use crate::events::Event;
+use crate::model::Person;
+use async_trait::async_trait;
+
+/// What happened to one event of a delivered batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// The sink acknowledged it.
+    Delivered,
+    /// The sink rejected it for good (a 4xx about this item): dead-letter it.
+    Rejected { reason: String },
+    /// The sink decided not to send it (e.g. a shipment without a customer).
+    Skipped { reason: String },
+}
+
+#[async_trait]
+pub trait Sink: Send {
+    fn platform(&self) -> &'static str;
+
+    /// Most events per `deliver` call; history may use larger bulk batches.
+    fn max_batch(&self, history: bool) -> usize;
+
+    /// Whether this sink can tell who `person` is. Events about people it cannot
+    /// identify are skipped with reason "no identifier".
+    fn identifies(&self, person: &Person) -> bool {
+        person.customer_id.is_some() || person.has_email()
+    }
+
+    /// Delivers events of one mode (all history or all live). Returns one
+    /// outcome per event, in order, or an error for the whole batch (nothing of
+    /// it counts as delivered).
+    async fn deliver(
+        &mut self,
+        batch: &[Event],
+        history: bool,
+    ) -> Result<Vec<ItemOutcome>, ConnectorError>;
+
+    /// Reaches the platform with the configured credentials (`tillflow check`).
+    async fn check(&mut self) -> Result<(), ConnectorError>;
+}

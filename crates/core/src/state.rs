@@ -1,0 +1,201 @@
+//! The `StateStore` trait: checkpoints, the delivered-event ledger, dead letters,
+//! the webhook inbox and connector secrets. Implemented by state-sqlite and
+//! state-postgres; the engine only speaks this trait.
+
+use crate::error::StateError;
+use crate::events::EventKind;
+use crate::keys::IdempotencyKey;
+use crate::source::{Checkpoint, InboxItem};
+use async_trait::async_trait;
+use jiff::Timestamp;
+use std::collections::HashMap;
+
+/// What became of an event, as remembered by the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    Skipped(String),
+    DeadLettered,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Skipped(_) => "skipped",
+            Self::DeadLettered => "dead-lettered",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub content_hash: String,
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug)]
+pub struct LedgerRow {
+    pub key: IdempotencyKey,
+    pub kind: EventKind,
+    pub content_hash: String,
+    pub outcome: Outcome,
+    pub occurred_at: Timestamp,
+}
+
+/// Where a dead letter came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadLetterStage {
+    /// The source could not parse the record; `payload` is a `BadRecord`.
+    Source,
+    /// The sink rejected the event; `payload` is a persisted event document.
+    Sink,
+}
+
+impl DeadLetterStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Sink => "sink",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "source" => Some(Self::Source),
+            "sink" => Some(Self::Sink),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewDeadLetter {
+    pub key: Option<IdempotencyKey>,
+    pub stage: DeadLetterStage,
+    pub reason: String,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub pipeline: String,
+    pub key: Option<IdempotencyKey>,
+    pub stage: DeadLetterStage,
+    pub reason: String,
+    pub payload: serde_json::Value,
+    pub created_at: Timestamp,
+    pub attempts: i64,
+}
+
+/// Everything one acknowledged batch changes, written in one transaction.
+#[derive(Clone, Debug, Default)]
+pub struct Commit {
+    pub ledger: Vec<LedgerRow>,
+    pub dead_letters: Vec<NewDeadLetter>,
+    /// Set on the batch that finishes a page.
+    pub checkpoint: Option<(String, Checkpoint)>,
+    /// Webhook inbox items this pipeline has now fully processed.
+    pub inbox_done: Vec<i64>,
+    /// Dead letters that a replay has now delivered or re-dead-lettered.
+    pub dead_letters_resolved: Vec<i64>,
+}
+
+impl Commit {
+    pub fn is_empty(&self) -> bool {
+        self.ledger.is_empty()
+            && self.dead_letters.is_empty()
+            && self.checkpoint.is_none()
+            && self.inbox_done.is_empty()
+            && self.dead_letters_resolved.is_empty()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StreamStatus {
+    pub stream: String,
+    pub checkpoint: Checkpoint,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PipelineStatus {
+    pub started_at: Option<Timestamp>,
+    pub streams: Vec<StreamStatus>,
+    /// (event kind, outcome, skip reason or "") → count.
+    pub counts: Vec<(String, String, String, u64)>,
+    pub dead_letters: u64,
+    pub last_delivery_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The moment the pipeline first started, recorded on first call.
+    async fn pipeline_started_at(&self, pipeline: &str, now: Timestamp)
+    -> Result<Timestamp, StateError>;
+
+    async fn checkpoint(&self, pipeline: &str, stream: &str)
+    -> Result<Option<Checkpoint>, StateError>;
+
+    /// Ledger entries for the keys that have one.
+    async fn ledger_lookup(
+        &self,
+        pipeline: &str,
+        keys: &[&IdempotencyKey],
+    ) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError>;
+
+    /// Writes ledger rows, dead letters, the checkpoint and inbox marks in one
+    /// transaction.
+    async fn commit(&self, pipeline: &str, commit: Commit) -> Result<(), StateError>;
+
+    async fn dead_letters(
+        &self,
+        pipeline: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>, StateError>;
+
+    /// Deletes dead letters (all of the pipeline's when `ids` is `None`).
+    async fn discard_dead_letters(
+        &self,
+        pipeline: &str,
+        ids: Option<&[i64]>,
+    ) -> Result<u64, StateError>;
+
+    /// Stores a webhook durably; returns its id. Called before the 2xx.
+    async fn inbox_push(
+        &self,
+        source: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        received_at: Timestamp,
+    ) -> Result<i64, StateError>;
+
+    /// Webhooks of `source` not yet processed by `pipeline`, oldest first.
+    async fn inbox_pending(
+        &self,
+        pipeline: &str,
+        source: &str,
+        limit: u32,
+    ) -> Result<Vec<InboxItem>, StateError>;
+
+    /// A connector secret such as a rotated OAuth refresh token.
+    async fn secret_get(&self, connector: &str, name: &str) -> Result<Option<String>, StateError>;
+
+    /// Persists a connector secret at once (its own transaction).
+    async fn secret_put(&self, connector: &str, name: &str, value: &str) -> Result<(), StateError>;
+
+    async fn status(&self, pipeline: &str) -> Result<PipelineStatus, StateError>;
+
+    /// Forgets checkpoints, ledger and start time: the next run is a full re-sync.
+    /// Dead letters and the inbox are kept.
+    async fn reset(&self, pipeline: &str) -> Result<(), StateError>;
+
+    /// Delivered events of `kind` with their occurrence times, for the
+    /// reconciliation report, oldest first, at or after `since`.
+    async fn delivered_times(
+        &self,
+        pipeline: &str,
+        kind: EventKind,
+        since: Timestamp,
+    ) -> Result<Vec<Timestamp>, StateError>;
+}
