@@ -1,1 +1,23 @@
-//! placeholder
+//! tillflow-http: the HTTP client stack every connector uses.
+//!
+//! One [`HttpClient`] per platform account. Each request passes, outermost
+//! first: a concurrency limit → retry (exponential backoff with jitter,
+//! `Retry-After` wins, a retry budget) → the rate gate (governor quotas per
+//! endpoint tier, a shared pause after a 429, slow-down hints from headers) →
+//! a per-attempt timeout → reqwest. Secrets are `secrecy` types; URLs and emails
+//! are redacted before they reach a log line.
+
+mod client;
+mod error;
+mod gate;
+pub mod redact;
+mod retry;
+pub mod webhook;
+
+pub use client::{HttpClient, HttpConfig, Tier};
+pub use error::HttpError;
+pub use gate::{RateSignals, StandardRateLimitHeaders};
+pub use retry::{RetryConfig, parse_retry_after};
+
+pub use reqwest;
+pub use secrecy::{ExposeSecret, SecretString};
