@@ -85,7 +85,6 @@ pub struct DeadLetter {
     pub reason: String,
     pub payload: serde_json::Value,
     pub created_at: Timestamp,
-    pub attempts: i64,
 }
 
 /// Everything one acknowledged batch changes, written in one transaction.

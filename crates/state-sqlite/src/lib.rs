@@ -1,1 +1,551 @@
-//! placeholder
+//! tillflow-state-sqlite: the embedded default `StateStore`, one SQLite file in
+//! WAL mode.
+//!
+//! The schema is versioned with `PRAGMA user_version` and migrated forward on
+//! open. A file written by a newer tillflow is refused before it is opened for
+//! writing, so an old binary can never damage a newer state file.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+use tillflow_core::StateError;
+use tillflow_core::events::EventKind;
+use tillflow_core::keys::IdempotencyKey;
+use tillflow_core::source::{Checkpoint, InboxItem};
+use tillflow_core::state::{
+    Commit, DeadLetter, DeadLetterStage, LedgerEntry, Outcome, PipelineStatus, StateStore,
+    StreamStatus,
+};
+
+/// Migrations, in order; entry N brings the schema from version N to N+1.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE pipelines (
+    name TEXT PRIMARY KEY,
+    started_at INTEGER NOT NULL
+);
+CREATE TABLE checkpoints (
+    pipeline TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, stream)
+);
+CREATE TABLE ledger (
+    pipeline TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    occurred_at INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, key)
+) WITHOUT ROWID;
+CREATE INDEX ledger_by_kind_and_time ON ledger (pipeline, kind, outcome, occurred_at);
+CREATE TABLE dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline TEXT NOT NULL,
+    key TEXT,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX dead_letters_by_pipeline ON dead_letters (pipeline, id);
+CREATE TABLE inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX inbox_by_source ON inbox (source, id);
+CREATE TABLE inbox_done (
+    pipeline TEXT NOT NULL,
+    inbox_id INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, inbox_id)
+) WITHOUT ROWID;
+CREATE TABLE secrets (
+    connector TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (connector, name)
+);
+"#];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// SQLite allows 32,766 bound parameters; lookups stay far below that.
+const LOOKUP_CHUNK: usize = 500;
+/// Rows per multi-row INSERT (8 parameters each).
+const INSERT_CHUNK: usize = 1000;
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+fn error(context: &str) -> impl Fn(sqlx::Error) -> StateError + '_ {
+    move |e| StateError::new(format!("{context}: {e}"))
+}
+
+fn millis(at: Timestamp) -> i64 {
+    at.as_millisecond()
+}
+
+fn from_millis(value: i64) -> Timestamp {
+    Timestamp::from_millisecond(value).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// Reads `PRAGMA user_version` straight from the file header (bytes 60..64), so
+/// a newer file can be refused without opening it read-write.
+fn header_schema_version(path: &Path) -> Result<Option<u32>, StateError> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StateError::new(format!("cannot read {}: {e}", path.display()))),
+    };
+    let mut header = [0u8; 100];
+    match file.read_exact(&mut header) {
+        Ok(()) => {}
+        // An empty or tiny file is a database SQLite has not written yet.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(StateError::new(format!("cannot read {}: {e}", path.display()))),
+    }
+    if &header[..16] != b"SQLite format 3\0" {
+        return Err(StateError::new(format!("{} is not a SQLite database", path.display())));
+    }
+    Ok(Some(u32::from_be_bytes([header[60], header[61], header[62], header[63]])))
+}
+
+impl SqliteStore {
+    /// Opens `sqlite://path` (or `sqlite:path`), creating and migrating it.
+    pub async fn open_url(url: &str) -> Result<Self, StateError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StateError::new(format!("`{url}` is not a sqlite:// URL")))?;
+        Self::open(Path::new(path)).await
+    }
+
+    pub async fn open(path: &Path) -> Result<Self, StateError> {
+        if let Some(version) = header_schema_version(path)?
+            && version > SCHEMA_VERSION
+        {
+            return Err(StateError::new(format!(
+                "{} has state schema version {version}, but this tillflow understands up to {SCHEMA_VERSION}; \
+                 it was written by a newer tillflow. Refusing to touch it: upgrade tillflow or point [state] url elsewhere",
+                path.display()
+            )));
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(error("state url"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL survives any process crash (SIGKILL included); only a
+            // power loss can drop the last commits, which the sinks' idempotency
+            // keys then absorb.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| StateError::new(format!("cannot open {}: {e}", path.display())))?;
+        let store = Self { pool, path: path.to_owned() };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn migrate(&self) -> Result<(), StateError> {
+        let mut connection = self.pool.acquire().await.map_err(error("migrate"))?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(error("read schema version"))?;
+        let version = u32::try_from(version).unwrap_or(u32::MAX);
+        if version > SCHEMA_VERSION {
+            return Err(StateError::new(format!(
+                "{} has state schema version {version}, newer than {SCHEMA_VERSION}; refusing to touch it",
+                self.path.display()
+            )));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let mut transaction = sqlx::Connection::begin(&mut *connection).await.map_err(error("migrate"))?;
+            sqlx::raw_sql(migration).execute(&mut *transaction).await.map_err(error("migrate"))?;
+            sqlx::raw_sql(&format!("PRAGMA user_version = {}", index + 1))
+                .execute(&mut *transaction)
+                .await
+                .map_err(error("migrate"))?;
+            transaction.commit().await.map_err(error("migrate"))?;
+            tracing::info!(version = index + 1, "state schema migrated");
+        }
+        Ok(())
+    }
+
+    async fn write_commit(
+        transaction: &mut Transaction<'_, Sqlite>,
+        pipeline: &str,
+        commit: &Commit,
+    ) -> Result<(), sqlx::Error> {
+        let now = millis(Timestamp::now());
+        for rows in commit.ledger.chunks(INSERT_CHUNK) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO ledger (pipeline, key, kind, content_hash, outcome, reason, occurred_at, recorded_at) ",
+            );
+            insert.push_values(rows, |mut values, row| {
+                let reason = match &row.outcome {
+                    Outcome::Skipped(reason) => reason.as_str(),
+                    _ => "",
+                };
+                values
+                    .push_bind(pipeline)
+                    .push_bind(row.key.as_str())
+                    .push_bind(row.kind.as_str())
+                    .push_bind(row.content_hash.as_str())
+                    .push_bind(row.outcome.as_str())
+                    .push_bind(reason)
+                    .push_bind(millis(row.occurred_at))
+                    .push_bind(now);
+            });
+            insert.push(
+                " ON CONFLICT (pipeline, key) DO UPDATE SET kind = excluded.kind, content_hash = excluded.content_hash, \
+                 outcome = excluded.outcome, reason = excluded.reason, occurred_at = excluded.occurred_at, \
+                 recorded_at = excluded.recorded_at",
+            );
+            insert.build().execute(&mut **transaction).await?;
+        }
+        for letter in &commit.dead_letters {
+            sqlx::query(
+                "INSERT INTO dead_letters (pipeline, key, stage, reason, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(pipeline)
+            .bind(letter.key.as_ref().map(IdempotencyKey::as_str))
+            .bind(letter.stage.as_str())
+            .bind(&letter.reason)
+            .bind(letter.payload.to_string())
+            .bind(now)
+            .execute(&mut **transaction)
+            .await?;
+        }
+        for id in &commit.dead_letters_resolved {
+            sqlx::query("DELETE FROM dead_letters WHERE id = ? AND pipeline = ?")
+                .bind(id)
+                .bind(pipeline)
+                .execute(&mut **transaction)
+                .await?;
+        }
+        for id in &commit.inbox_done {
+            sqlx::query("INSERT OR IGNORE INTO inbox_done (pipeline, inbox_id) VALUES (?, ?)")
+                .bind(pipeline)
+                .bind(id)
+                .execute(&mut **transaction)
+                .await?;
+        }
+        if let Some((stream, checkpoint)) = &commit.checkpoint {
+            sqlx::query(
+                "INSERT INTO checkpoints (pipeline, stream, checkpoint, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (pipeline, stream) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
+            )
+            .bind(pipeline)
+            .bind(stream)
+            .bind(checkpoint.0.to_string())
+            .bind(now)
+            .execute(&mut **transaction)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_json(text: &str, what: &str) -> Result<serde_json::Value, StateError> {
+    serde_json::from_str(text).map_err(|e| StateError::new(format!("corrupt {what} in state: {e}")))
+}
+
+#[async_trait]
+impl StateStore for SqliteStore {
+    async fn pipeline_started_at(&self, pipeline: &str, now: Timestamp) -> Result<Timestamp, StateError> {
+        sqlx::query("INSERT OR IGNORE INTO pipelines (name, started_at) VALUES (?, ?)")
+            .bind(pipeline)
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(error("record pipeline start"))?;
+        let started: i64 = sqlx::query_scalar("SELECT started_at FROM pipelines WHERE name = ?")
+            .bind(pipeline)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error("read pipeline start"))?;
+        Ok(from_millis(started))
+    }
+
+    async fn checkpoint(&self, pipeline: &str, stream: &str) -> Result<Option<Checkpoint>, StateError> {
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT checkpoint FROM checkpoints WHERE pipeline = ? AND stream = ?")
+                .bind(pipeline)
+                .bind(stream)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(error("read checkpoint"))?;
+        text.map(|t| parse_json(&t, "checkpoint").map(Checkpoint)).transpose()
+    }
+
+    async fn ledger_lookup(
+        &self,
+        pipeline: &str,
+        keys: &[&IdempotencyKey],
+    ) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT key, content_hash, outcome, reason FROM ledger WHERE pipeline = ",
+            );
+            query.push_bind(pipeline).push(" AND key IN (");
+            let mut separated = query.separated(", ");
+            for key in chunk {
+                separated.push_bind(key.as_str());
+            }
+            query.push(")");
+            let rows = query.build().fetch_all(&self.pool).await.map_err(error("ledger lookup"))?;
+            for row in rows {
+                let key: String = row.get(0);
+                let outcome: String = row.get(2);
+                let outcome = match outcome.as_str() {
+                    "delivered" => Outcome::Delivered,
+                    "skipped" => Outcome::Skipped(row.get(3)),
+                    _ => Outcome::DeadLettered,
+                };
+                found.insert(
+                    IdempotencyKey::from_stored(key),
+                    LedgerEntry { content_hash: row.get(1), outcome },
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    async fn commit(&self, pipeline: &str, commit: Commit) -> Result<(), StateError> {
+        let mut transaction = self.pool.begin().await.map_err(error("begin commit"))?;
+        Self::write_commit(&mut transaction, pipeline, &commit).await.map_err(error("commit"))?;
+        transaction.commit().await.map_err(error("commit"))
+    }
+
+    async fn dead_letters(&self, pipeline: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>, StateError> {
+        let rows = sqlx::query(
+            "SELECT id, pipeline, key, stage, reason, payload, created_at FROM dead_letters \
+             WHERE (?1 IS NULL OR pipeline = ?1) ORDER BY id LIMIT ?2",
+        )
+        .bind(pipeline)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error("list dead letters"))?;
+        rows.into_iter()
+            .map(|row| {
+                let stage: String = row.get(3);
+                let payload: String = row.get(5);
+                Ok(DeadLetter {
+                    id: row.get(0),
+                    pipeline: row.get(1),
+                    key: row.get::<Option<String>, _>(2).map(IdempotencyKey::from_stored),
+                    stage: DeadLetterStage::parse(&stage)
+                        .ok_or_else(|| StateError::new(format!("unknown dead-letter stage `{stage}`")))?,
+                    reason: row.get(4),
+                    payload: parse_json(&payload, "dead letter")?,
+                    created_at: from_millis(row.get(6)),
+                })
+            })
+            .collect()
+    }
+
+    async fn discard_dead_letters(&self, pipeline: &str, ids: Option<&[i64]>) -> Result<u64, StateError> {
+        let result = match ids {
+            None => sqlx::query("DELETE FROM dead_letters WHERE pipeline = ?")
+                .bind(pipeline)
+                .execute(&self.pool)
+                .await,
+            Some(ids) => {
+                let mut transaction = self.pool.begin().await.map_err(error("discard"))?;
+                let mut affected = 0;
+                for id in ids {
+                    affected += sqlx::query("DELETE FROM dead_letters WHERE pipeline = ? AND id = ?")
+                        .bind(pipeline)
+                        .bind(id)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(error("discard"))?
+                        .rows_affected();
+                }
+                transaction.commit().await.map_err(error("discard"))?;
+                return Ok(affected);
+            }
+        };
+        Ok(result.map_err(error("discard"))?.rows_affected())
+    }
+
+    async fn inbox_push(
+        &self,
+        source: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        received_at: Timestamp,
+    ) -> Result<i64, StateError> {
+        let headers = serde_json::to_string(headers).expect("headers serialize");
+        let id = sqlx::query("INSERT INTO inbox (source, received_at, headers, body) VALUES (?, ?, ?, ?)")
+            .bind(source)
+            .bind(millis(received_at))
+            .bind(headers)
+            .bind(body)
+            .execute(&self.pool)
+            .await
+            .map_err(error("store webhook"))?
+            .last_insert_rowid();
+        Ok(id)
+    }
+
+    async fn inbox_pending(&self, pipeline: &str, source: &str, limit: u32) -> Result<Vec<InboxItem>, StateError> {
+        let rows = sqlx::query(
+            "SELECT id, source, received_at, headers, body FROM inbox WHERE source = ? \
+             AND id NOT IN (SELECT inbox_id FROM inbox_done WHERE pipeline = ?) ORDER BY id LIMIT ?",
+        )
+        .bind(source)
+        .bind(pipeline)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error("read inbox"))?;
+        rows.into_iter()
+            .map(|row| {
+                let headers: String = row.get(3);
+                Ok(InboxItem {
+                    id: row.get(0),
+                    source: row.get(1),
+                    received_at: from_millis(row.get(2)),
+                    headers: serde_json::from_str(&headers)
+                        .map_err(|e| StateError::new(format!("corrupt webhook headers: {e}")))?,
+                    body: row.get(4),
+                })
+            })
+            .collect()
+    }
+
+    async fn secret_get(&self, connector: &str, name: &str) -> Result<Option<String>, StateError> {
+        sqlx::query_scalar("SELECT value FROM secrets WHERE connector = ? AND name = ?")
+            .bind(connector)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error("read secret"))
+    }
+
+    async fn secret_put(&self, connector: &str, name: &str, value: &str) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO secrets (connector, name, value, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (connector, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(connector)
+        .bind(name)
+        .bind(value)
+        .bind(millis(Timestamp::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(error("store secret"))?;
+        Ok(())
+    }
+
+    async fn status(&self, pipeline: &str) -> Result<PipelineStatus, StateError> {
+        let started: Option<i64> = sqlx::query_scalar("SELECT started_at FROM pipelines WHERE name = ?")
+            .bind(pipeline)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error("status"))?;
+        let streams = sqlx::query("SELECT stream, checkpoint, updated_at FROM checkpoints WHERE pipeline = ? ORDER BY stream")
+            .bind(pipeline)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error("status"))?
+            .into_iter()
+            .map(|row| {
+                let text: String = row.get(1);
+                Ok(StreamStatus {
+                    stream: row.get(0),
+                    checkpoint: Checkpoint(parse_json(&text, "checkpoint")?),
+                    updated_at: from_millis(row.get(2)),
+                })
+            })
+            .collect::<Result<Vec<_>, StateError>>()?;
+        let counts = sqlx::query(
+            "SELECT kind, outcome, reason, COUNT(*) FROM ledger WHERE pipeline = ? GROUP BY kind, outcome, reason ORDER BY kind, outcome, reason",
+        )
+        .bind(pipeline)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error("status"))?
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get::<i64, _>(3).max(0) as u64))
+        .collect();
+        let dead_letters: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters WHERE pipeline = ?")
+            .bind(pipeline)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error("status"))?;
+        let last_delivery: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(recorded_at) FROM ledger WHERE pipeline = ? AND outcome = 'delivered'")
+                .bind(pipeline)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(error("status"))?;
+        Ok(PipelineStatus {
+            started_at: started.map(from_millis),
+            streams,
+            counts,
+            dead_letters: dead_letters.max(0) as u64,
+            last_delivery_at: last_delivery.map(from_millis),
+        })
+    }
+
+    async fn reset(&self, pipeline: &str) -> Result<(), StateError> {
+        let mut transaction = self.pool.begin().await.map_err(error("reset"))?;
+        for table in ["checkpoints WHERE pipeline", "ledger WHERE pipeline", "pipelines WHERE name"] {
+            sqlx::query(&format!("DELETE FROM {table} = ?"))
+                .bind(pipeline)
+                .execute(&mut *transaction)
+                .await
+                .map_err(error("reset"))?;
+        }
+        transaction.commit().await.map_err(error("reset"))
+    }
+
+    async fn delivered_times(
+        &self,
+        pipeline: &str,
+        kind: EventKind,
+        since: Timestamp,
+    ) -> Result<Vec<Timestamp>, StateError> {
+        let rows: Vec<i64> = sqlx::query_scalar(
+            "SELECT occurred_at FROM ledger WHERE pipeline = ? AND kind = ? AND outcome = 'delivered' \
+             AND occurred_at >= ? ORDER BY occurred_at",
+        )
+        .bind(pipeline)
+        .bind(kind.as_str())
+        .bind(millis(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error("report"))?;
+        Ok(rows.into_iter().map(from_millis).collect())
+    }
+}

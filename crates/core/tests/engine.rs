@@ -1,0 +1,298 @@
+//! The engine's promises, checked with in-memory fakes: each event once,
+//! checkpoints only after acknowledgement, skips and dead letters counted.
+
+use std::sync::{Arc, Mutex};
+use tillflow_core::failpoint::Failpoint;
+use tillflow_core::model::{OrderStatus, Record};
+use tillflow_core::state::StateStore;
+use tillflow_core::{ConnectorError, EventKind, Pipeline, PipelineError, PipelineOptions, Rules};
+use tillflow_testkit::fake_source::{sample_customer, sample_order};
+use tillflow_testkit::{FakeSink, FakeSinkLog, FakeSource, FakeWorld, MemoryStore};
+
+struct Harness {
+    world: Arc<Mutex<FakeWorld>>,
+    store: Arc<MemoryStore>,
+    log: Arc<Mutex<FakeSinkLog>>,
+    batch: usize,
+}
+
+impl Harness {
+    fn new(customers: u64, orders: u64) -> Self {
+        let (_, log) = FakeSink::new(0);
+        Self {
+            world: Arc::new(Mutex::new(FakeWorld::sample("shop", customers, orders))),
+            store: Arc::new(MemoryStore::new()),
+            log,
+            batch: 25,
+        }
+    }
+
+    fn pipeline(&self, options: PipelineOptions) -> Pipeline {
+        let sink = FakeSink { log: self.log.clone(), batch_size: self.batch };
+        Pipeline::new(
+            "p",
+            "shop",
+            Box::new(FakeSource::new(self.world.clone(), 10)),
+            Box::new(sink),
+            self.store.clone(),
+            Rules::default(),
+            options,
+        )
+    }
+
+    async fn pass(&self) -> Result<tillflow_core::PassReport, PipelineError> {
+        self.pipeline(PipelineOptions::default()).run_pass().await
+    }
+
+    fn delivered(&self) -> Vec<String> {
+        self.log.lock().unwrap().keys()
+    }
+
+    fn assert_no_duplicates(&self) {
+        let keys = self.delivered();
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(keys.len(), unique.len(), "a key was delivered twice");
+    }
+}
+
+#[tokio::test]
+async fn history_import_delivers_everything_once_and_a_second_pass_nothing() {
+    let harness = Harness::new(5, 40);
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.records_read, 45);
+    // 40 orders placed, 80 order lines (1–3 per order), 5 profiles.
+    assert_eq!(report.delivered[&EventKind::Placed], 40);
+    assert_eq!(report.delivered[&EventKind::OrderedProduct], (1..=40u64).map(|n| n % 3 + 1).sum::<u64>());
+    assert_eq!(report.delivered[&EventKind::ProfileUpdated], 5);
+    assert!(!report.delivered.contains_key(&EventKind::CustomerCreated), "old customers are not announced");
+    assert!(harness.log.lock().unwrap().delivered.iter().all(|(_, history)| *history), "old facts are history");
+    let count = harness.delivered().len();
+
+    let second = harness.pass().await.unwrap();
+    assert_eq!(second.delivered_total(), 0);
+    assert_eq!(harness.delivered().len(), count);
+    harness.assert_no_duplicates();
+}
+
+#[tokio::test]
+async fn a_status_transition_produces_its_event_once() {
+    let harness = Harness::new(2, 5);
+    harness.pass().await.unwrap();
+    harness.world.lock().unwrap().update_order("3", |o| {
+        o.status = OrderStatus::Completed;
+        o.completed_at = Some(o.updated_at);
+    });
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.delivered.get(&EventKind::Completed), Some(&1));
+    assert_eq!(report.delivered_total(), 1, "{:?}", report.delivered);
+    // A later, unrelated modification of the completed order sends nothing.
+    harness.world.lock().unwrap().update_order("3", |o| o.payment_method = Some("card".into()));
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.delivered_total(), 0, "{:?}", report.delivered);
+    harness.assert_no_duplicates();
+}
+
+#[tokio::test]
+async fn cancellation_is_sent_only_for_orders_that_were_placed() {
+    let harness = Harness::new(2, 3);
+    {
+        let mut world = harness.world.lock().unwrap();
+        let mut pending = sample_order("shop", 100, 2, tillflow_testkit::fake_source::epoch());
+        pending.status = OrderStatus::Pending;
+        world.push("orders", Ok(Record::Order(pending)));
+    }
+    harness.pass().await.unwrap();
+    {
+        let mut world = harness.world.lock().unwrap();
+        world.update_order("2", |o| o.status = OrderStatus::Cancelled);
+        world.update_order("100", |o| o.status = OrderStatus::Cancelled);
+    }
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.delivered.get(&EventKind::Canceled), Some(&1));
+    assert!(harness.delivered().iter().any(|k| k == "fake:shop:order:2:canceled"));
+    assert!(!harness.delivered().iter().any(|k| k.contains(":100:")), "a never-placed order sends nothing");
+}
+
+#[tokio::test]
+async fn zero_total_orders_and_unidentifiable_people_are_skipped_by_reason() {
+    let harness = Harness::new(2, 3);
+    {
+        let mut world = harness.world.lock().unwrap();
+        let mut free = sample_order("shop", 10, 2, tillflow_testkit::fake_source::epoch());
+        free.totals.total.amount = rust_decimal::Decimal::ZERO;
+        world.push("orders", Ok(Record::Order(free)));
+        let mut anonymous = sample_order("shop", 11, 2, tillflow_testkit::fake_source::epoch());
+        anonymous.person.customer_id = None;
+        anonymous.person.email = None;
+        world.push("orders", Ok(Record::Order(anonymous)));
+    }
+    let report = harness.pass().await.unwrap();
+    assert!(report.skipped["zero total"] >= 2, "{:?}", report.skipped);
+    assert!(report.skipped["no identifier"] >= 2, "{:?}", report.skipped);
+    let status = harness.store.status("p").await.unwrap();
+    assert!(status.counts.iter().any(|(_, outcome, reason, _)| outcome == "skipped" && reason == "zero total"));
+    // Skips are remembered: the next pass neither sends nor re-counts them.
+    let again = harness.pass().await.unwrap();
+    assert!(again.skipped.is_empty(), "{:?}", again.skipped);
+    // A fix at the source (the total corrected) is picked up.
+    harness.world.lock().unwrap().update_order("10", |o| o.totals.total.amount = rust_decimal::Decimal::TEN);
+    let fixed = harness.pass().await.unwrap();
+    assert_eq!(fixed.delivered.get(&EventKind::Placed), Some(&1));
+}
+
+#[tokio::test]
+async fn a_bad_record_is_dead_lettered_and_the_pipeline_goes_on() {
+    let harness = Harness::new(1, 12);
+    harness.world.lock().unwrap().add_bad_record("orders", "total is not a number: `12,5O`");
+    let order = sample_order("shop", 50, 1, tillflow_testkit::fake_source::epoch());
+    harness.world.lock().unwrap().push("orders", Ok(Record::Order(order)));
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.dead_lettered, 1);
+    assert!(harness.delivered().iter().any(|k| k == "fake:shop:order:50:placed"), "records after it still flow");
+    let letters = harness.store.dead_letters(Some("p"), 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].reason.contains("12,5O"));
+}
+
+#[tokio::test]
+async fn rejected_events_are_dead_lettered_and_replay_delivers_them() {
+    let harness = Harness::new(1, 4);
+    harness.log.lock().unwrap().reject.insert("fake:shop:order:2:placed".into());
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.dead_lettered, 1);
+    assert!(!harness.delivered().contains(&"fake:shop:order:2:placed".to_string()));
+    // Replaying while the sink still refuses keeps the dead letter.
+    harness.pipeline(PipelineOptions::default()).replay_dead_letters().await.unwrap();
+    assert_eq!(harness.store.dead_letters(Some("p"), 10).await.unwrap().len(), 1);
+    harness.log.lock().unwrap().reject.clear();
+    let replay = harness.pipeline(PipelineOptions::default()).replay_dead_letters().await.unwrap();
+    assert_eq!(replay.delivered.get(&EventKind::Placed), Some(&1));
+    assert!(harness.store.dead_letters(Some("p"), 10).await.unwrap().is_empty());
+    assert_eq!(harness.pass().await.unwrap().delivered_total(), 0);
+    harness.assert_no_duplicates();
+}
+
+#[tokio::test]
+async fn a_failed_batch_commits_nothing_of_it_and_the_next_pass_resumes() {
+    let mut harness = Harness::new(1, 30);
+    harness.batch = 10;
+    // Let three batches through, then fail: by then one page is fully acked.
+    let failures = (0..3).map(|_| None).chain([Some(ConnectorError::transient("503 after retries"))]);
+    harness.log.lock().unwrap().script.extend(failures);
+    let report = harness.pass().await;
+    assert!(matches!(report, Err(PipelineError::Transient(_))), "{report:?}");
+    let delivered_before = harness.delivered().len();
+    assert!(delivered_before > 0);
+    let resumed = harness.pass().await.unwrap();
+    assert!(resumed.delivered_total() > 0);
+    harness.assert_no_duplicates();
+    // Everything is there in the end: 30 placed + their lines + 1 profile.
+    let lines: u64 = (1..=30u64).map(|n| n % 3 + 1).sum();
+    assert_eq!(harness.delivered().len() as u64, 30 + lines + 1);
+}
+
+#[tokio::test]
+async fn configuration_errors_stop_the_pipeline() {
+    let harness = Harness::new(1, 3);
+    harness.log.lock().unwrap().script.push_back(Some(ConnectorError::config("klaviyo refused the credentials (HTTP 401)")));
+    let error = harness.pass().await.unwrap_err();
+    assert!(matches!(error, PipelineError::Config(ref m) if m.contains("401")), "{error:?}");
+    assert!(harness.delivered().is_empty());
+}
+
+#[tokio::test]
+async fn customers_are_announced_only_when_new_and_resent_when_changed() {
+    let harness = Harness::new(2, 0);
+    harness.pass().await.unwrap();
+    let mut fresh = sample_customer("shop", 9, jiff::Timestamp::now());
+    fresh.updated_at = fresh.created_at;
+    harness.world.lock().unwrap().push("customers", Ok(Record::Customer(fresh.clone())));
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.delivered.get(&EventKind::CustomerCreated), Some(&1));
+    assert_eq!(report.delivered.get(&EventKind::ProfileUpdated), Some(&1));
+    // Changed profile: the profile goes again, the announcement does not.
+    fresh.person.last_name = Some("Married".into());
+    harness.world.lock().unwrap().push("customers", Ok(Record::Customer(fresh)));
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.delivered.get(&EventKind::ProfileUpdated), Some(&1));
+    assert_eq!(report.delivered.get(&EventKind::CustomerCreated), None);
+}
+
+#[tokio::test]
+async fn the_reader_never_runs_more_than_the_read_ahead_in_front_of_delivery() {
+    let harness = Harness::new(1, 500);
+    let world = harness.world.clone();
+    // A sink that looks at how far the reader got each time it is called.
+    struct Watching {
+        inner: FakeSink,
+        world: Arc<Mutex<FakeWorld>>,
+        delivered_pages: Arc<Mutex<Vec<(u64, usize)>>>,
+    }
+    #[async_trait::async_trait]
+    impl tillflow_core::Sink for Watching {
+        fn platform(&self) -> &'static str {
+            "watching"
+        }
+        fn max_batch(&self, history: bool) -> usize {
+            self.inner.max_batch(history)
+        }
+        async fn deliver(
+            &mut self,
+            batch: &[tillflow_core::Event],
+            history: bool,
+        ) -> Result<Vec<tillflow_core::ItemOutcome>, ConnectorError> {
+            let served = self.world.lock().unwrap().pages_served;
+            let delivered = self.inner.log.lock().unwrap().delivered.len();
+            self.delivered_pages.lock().unwrap().push((served, delivered));
+            self.inner.deliver(batch, history).await
+        }
+        async fn check(&mut self) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+    }
+    let observations = Arc::new(Mutex::new(Vec::new()));
+    let (inner, log) = FakeSink::new(1000);
+    let sink = Watching { inner, world: world.clone(), delivered_pages: observations.clone() };
+    let options = PipelineOptions { read_ahead_pages: 2, ..PipelineOptions::default() };
+    let mut pipeline = Pipeline::new(
+        "p",
+        "shop",
+        Box::new(FakeSource::new(world, 10)),
+        Box::new(sink),
+        harness.store.clone(),
+        Rules::default(),
+        options,
+    );
+    pipeline.run_pass().await.unwrap();
+    let observations = observations.lock().unwrap();
+    // Each call delivers one page of orders; when page k is delivered the
+    // reader has served at most k + 1 (in hand) + 2 (channel) + 1 (blocked in send).
+    for (index, (served, _)) in observations.iter().enumerate() {
+        let page_number = index as u64 + 1;
+        assert!(*served <= page_number + 4, "reader ran ahead: {served} pages served while delivering page {page_number}");
+    }
+    assert!(observations.len() >= 50, "500 orders in pages of 10");
+    assert!(!log.lock().unwrap().delivered.is_empty());
+}
+
+#[tokio::test]
+async fn shutdown_stops_before_the_next_batch_and_commits_nothing_unacknowledged() {
+    let harness = Harness::new(1, 10);
+    let (sender, receiver) = tokio::sync::watch::channel(true);
+    let options = PipelineOptions { shutdown: receiver, ..PipelineOptions::default() };
+    let error = harness.pipeline(options).run_pass().await.unwrap_err();
+    assert!(matches!(error, PipelineError::Interrupted));
+    assert!(harness.delivered().is_empty());
+    assert!(harness.store.status("p").await.unwrap().streams.is_empty(), "no checkpoint moved");
+    drop(sender);
+}
+
+#[test]
+fn failpoints_parse_and_refuse_unknown_names() {
+    assert!(Failpoint::parse("after-ack:3").is_ok());
+    assert!(Failpoint::parse("after-batch-commit").is_ok());
+    assert!(Failpoint::parse("after-lunch").unwrap_err().contains("after-lunch"));
+    assert!(Failpoint::parse("after-ack:0").is_err());
+}

@@ -1,0 +1,219 @@
+//! An in-memory `StateStore` for engine and connector tests (not for production:
+//! it forgets everything when dropped).
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use tillflow_core::StateError;
+use tillflow_core::events::EventKind;
+use tillflow_core::keys::IdempotencyKey;
+use tillflow_core::source::{Checkpoint, InboxItem};
+use tillflow_core::state::{Commit, DeadLetter, LedgerEntry, LedgerRow, PipelineStatus, StateStore, StreamStatus};
+
+#[derive(Default)]
+struct Inner {
+    started: HashMap<String, Timestamp>,
+    checkpoints: BTreeMap<(String, String), (Checkpoint, Timestamp)>,
+    ledger: HashMap<(String, IdempotencyKey), LedgerRow>,
+    dead_letters: Vec<DeadLetter>,
+    next_id: i64,
+    inbox: Vec<InboxItem>,
+    inbox_done: HashSet<(String, i64)>,
+    secrets: HashMap<(String, String), String>,
+    commits: u64,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// How many commits were written (to check batching in tests).
+    pub fn commits(&self) -> u64 {
+        self.inner.lock().unwrap().commits
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    async fn pipeline_started_at(&self, pipeline: &str, now: Timestamp) -> Result<Timestamp, StateError> {
+        Ok(*self.inner.lock().unwrap().started.entry(pipeline.to_owned()).or_insert(now))
+    }
+
+    async fn checkpoint(&self, pipeline: &str, stream: &str) -> Result<Option<Checkpoint>, StateError> {
+        let inner = self.inner.lock().unwrap();
+        Ok(inner.checkpoints.get(&(pipeline.to_owned(), stream.to_owned())).map(|(c, _)| c.clone()))
+    }
+
+    async fn ledger_lookup(
+        &self,
+        pipeline: &str,
+        keys: &[&IdempotencyKey],
+    ) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError> {
+        let inner = self.inner.lock().unwrap();
+        Ok(keys
+            .iter()
+            .filter_map(|key| {
+                inner.ledger.get(&(pipeline.to_owned(), (*key).clone())).map(|row| {
+                    ((*key).clone(), LedgerEntry { content_hash: row.content_hash.clone(), outcome: row.outcome.clone() })
+                })
+            })
+            .collect())
+    }
+
+    async fn commit(&self, pipeline: &str, commit: Commit) -> Result<(), StateError> {
+        let mut inner = self.inner.lock().unwrap();
+        inner.commits += 1;
+        let now = Timestamp::now();
+        for row in commit.ledger {
+            inner.ledger.insert((pipeline.to_owned(), row.key.clone()), row);
+        }
+        for letter in commit.dead_letters {
+            inner.next_id += 1;
+            let id = inner.next_id;
+            inner.dead_letters.push(DeadLetter {
+                id,
+                pipeline: pipeline.to_owned(),
+                key: letter.key,
+                stage: letter.stage,
+                reason: letter.reason,
+                payload: letter.payload,
+                created_at: now,
+            });
+        }
+        let resolved: HashSet<i64> = commit.dead_letters_resolved.into_iter().collect();
+        inner.dead_letters.retain(|letter| !resolved.contains(&letter.id));
+        for id in commit.inbox_done {
+            inner.inbox_done.insert((pipeline.to_owned(), id));
+        }
+        if let Some((stream, checkpoint)) = commit.checkpoint {
+            inner.checkpoints.insert((pipeline.to_owned(), stream), (checkpoint, now));
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self, pipeline: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>, StateError> {
+        let inner = self.inner.lock().unwrap();
+        Ok(inner
+            .dead_letters
+            .iter()
+            .filter(|l| pipeline.is_none_or(|p| l.pipeline == p))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn discard_dead_letters(&self, pipeline: &str, ids: Option<&[i64]>) -> Result<u64, StateError> {
+        let mut inner = self.inner.lock().unwrap();
+        let before = inner.dead_letters.len();
+        inner
+            .dead_letters
+            .retain(|l| !(l.pipeline == pipeline && ids.is_none_or(|ids| ids.contains(&l.id))));
+        Ok((before - inner.dead_letters.len()) as u64)
+    }
+
+    async fn inbox_push(
+        &self,
+        source: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        received_at: Timestamp,
+    ) -> Result<i64, StateError> {
+        let mut inner = self.inner.lock().unwrap();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.inbox.push(InboxItem {
+            id,
+            source: source.to_owned(),
+            received_at,
+            headers: headers.to_vec(),
+            body: body.to_vec(),
+        });
+        Ok(id)
+    }
+
+    async fn inbox_pending(&self, pipeline: &str, source: &str, limit: u32) -> Result<Vec<InboxItem>, StateError> {
+        let inner = self.inner.lock().unwrap();
+        Ok(inner
+            .inbox
+            .iter()
+            .filter(|item| item.source == source && !inner.inbox_done.contains(&(pipeline.to_owned(), item.id)))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn secret_get(&self, connector: &str, name: &str) -> Result<Option<String>, StateError> {
+        Ok(self.inner.lock().unwrap().secrets.get(&(connector.to_owned(), name.to_owned())).cloned())
+    }
+
+    async fn secret_put(&self, connector: &str, name: &str, value: &str) -> Result<(), StateError> {
+        self.inner.lock().unwrap().secrets.insert((connector.to_owned(), name.to_owned()), value.to_owned());
+        Ok(())
+    }
+
+    async fn status(&self, pipeline: &str) -> Result<PipelineStatus, StateError> {
+        let inner = self.inner.lock().unwrap();
+        let mut counts: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+        for ((p, _), row) in &inner.ledger {
+            if p == pipeline {
+                let reason = match &row.outcome {
+                    tillflow_core::state::Outcome::Skipped(reason) => reason.clone(),
+                    _ => String::new(),
+                };
+                *counts.entry((row.kind.as_str().to_owned(), row.outcome.as_str().to_owned(), reason)).or_default() += 1;
+            }
+        }
+        Ok(PipelineStatus {
+            started_at: inner.started.get(pipeline).copied(),
+            streams: inner
+                .checkpoints
+                .iter()
+                .filter(|((p, _), _)| p == pipeline)
+                .map(|((_, stream), (checkpoint, at))| StreamStatus {
+                    stream: stream.clone(),
+                    checkpoint: checkpoint.clone(),
+                    updated_at: *at,
+                })
+                .collect(),
+            counts: counts.into_iter().map(|((k, o, r), n)| (k, o, r, n)).collect(),
+            dead_letters: inner.dead_letters.iter().filter(|l| l.pipeline == pipeline).count() as u64,
+            last_delivery_at: None,
+        })
+    }
+
+    async fn reset(&self, pipeline: &str) -> Result<(), StateError> {
+        let mut inner = self.inner.lock().unwrap();
+        inner.started.remove(pipeline);
+        inner.checkpoints.retain(|(p, _), _| p != pipeline);
+        inner.ledger.retain(|(p, _), _| p != pipeline);
+        Ok(())
+    }
+
+    async fn delivered_times(
+        &self,
+        pipeline: &str,
+        kind: EventKind,
+        since: Timestamp,
+    ) -> Result<Vec<Timestamp>, StateError> {
+        let inner = self.inner.lock().unwrap();
+        let mut times: Vec<Timestamp> = inner
+            .ledger
+            .iter()
+            .filter(|((p, _), row)| {
+                p == pipeline
+                    && row.kind == kind
+                    && row.outcome == tillflow_core::state::Outcome::Delivered
+                    && row.occurred_at >= since
+            })
+            .map(|(_, row)| row.occurred_at)
+            .collect();
+        times.sort();
+        Ok(times)
+    }
+}
