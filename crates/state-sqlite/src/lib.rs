@@ -171,6 +171,11 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Closes every connection; SQLite then checkpoints the WAL into the file.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn migrate(&self) -> Result<(), StateError> {
         let mut connection = self.pool.acquire().await.map_err(error("migrate"))?;
         let version: i64 = sqlx::query_scalar("PRAGMA user_version")
