@@ -4,6 +4,7 @@
 //! Core does no network or database I/O and knows no platform; connectors and
 //! stores implement its traits.
 
+pub mod duration;
 pub mod error;
 pub mod events;
 pub mod failpoint;

@@ -17,7 +17,7 @@ pub enum ItemOutcome {
 }
 
 #[async_trait]
-pub trait Sink: Send {
+pub trait Sink: Send + Sync {
     fn platform(&self) -> &'static str;
 
     /// Most events per `deliver` call; history may use larger bulk batches.

@@ -74,7 +74,7 @@ pub struct InboxItem {
 }
 
 #[async_trait]
-pub trait Source: Send {
+pub trait Source: Send + Sync {
     /// The platform name (config `type`).
     fn platform(&self) -> &'static str;
 

@@ -1,0 +1,479 @@
+//! The config file: TOML with `${VAR}` from the environment. Every error names
+//! the file, the line and the key, and never shows a value read from the
+//! environment (those are usually secrets).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use tillflow_core::Rules;
+use toml::Spanned;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Clone)]
+pub struct StateConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+}
+
+/// A `[sources.NAME]` or `[sinks.NAME]` table, environment substituted, for
+/// the connector registry to deserialize into the connector's own config type.
+#[derive(Debug, Clone)]
+pub struct ConnectorTable {
+    pub name: String,
+    pub type_name: String,
+    /// Everything except `type`.
+    pub table: toml::Table,
+    /// `sources.shop` or `sinks.crm`, for messages.
+    pub path: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub name: String,
+    pub source: String,
+    pub sink: String,
+    pub rules: Rules,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    text: String,
+    pub state: StateConfig,
+    pub server: ServerConfig,
+    pub sources: BTreeMap<String, ConnectorTable>,
+    pub sinks: BTreeMap<String, ConnectorTable>,
+    pub pipelines: Vec<PipelineConfig>,
+    /// Values read from the environment, scrubbed from every message.
+    secrets: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    state: Option<RawState>,
+    server: Option<RawServer>,
+    #[serde(default)]
+    sources: BTreeMap<String, Spanned<toml::Table>>,
+    #[serde(default)]
+    sinks: BTreeMap<String, Spanned<toml::Table>>,
+    #[serde(default)]
+    pipelines: Vec<Spanned<RawPipeline>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    url: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    name: Spanned<String>,
+    source: Spanned<String>,
+    sink: Spanned<String>,
+    #[serde(default = "default_true")]
+    skip_zero_total: bool,
+    #[serde(default)]
+    require_email: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+pub const DEFAULT_STATE_URL: &str = "sqlite://tillflow.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
+/// Line number (1-based) of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            line: None,
+            key: None,
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Self::parse(path, &text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses `text` as if read from `file`; `env` resolves `${VAR}`.
+    pub fn parse(file: &Path, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let error_at = |span: Option<Range<usize>>, key: Option<String>, message: String| ConfigError {
+            file: file.to_owned(),
+            line: span.map(|s| line_of(text, s.start)),
+            key,
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_owned();
+            let key = message.split('`').nth(1).map(str::to_owned);
+            error_at(e.span(), key, message)
+        })?;
+        let mut secrets = Vec::new();
+        let mut substitute = |value: &Spanned<String>, key: &str| -> Result<String, ConfigError> {
+            substitute_env(value.get_ref(), env, &mut secrets)
+                .map_err(|message| error_at(Some(value.span()), Some(key.to_owned()), message))
+        };
+
+        let state = StateConfig {
+            url: match &raw.state {
+                Some(state) => substitute(&state.url, "state.url")?,
+                None => DEFAULT_STATE_URL.to_owned(),
+            },
+        };
+        if !(state.url.starts_with("sqlite:") || state.url.starts_with("postgres://") || state.url.starts_with("postgresql://")) {
+            return Err(error_at(
+                raw.state.as_ref().map(|s| s.url.span()),
+                Some("state.url".into()),
+                "must start with sqlite:// or postgres://".into(),
+            ));
+        }
+        let listen = match &raw.server {
+            Some(server) => {
+                let text = substitute(&server.listen, "server.listen")?;
+                text.parse::<SocketAddr>().map_err(|_| {
+                    error_at(Some(server.listen.span()), Some("server.listen".into()), format!("`{text}` is not an address like 127.0.0.1:8787"))
+                })?
+            }
+            None => DEFAULT_LISTEN.parse().expect("default address"),
+        };
+
+        let connectors = |kind: &str, tables: BTreeMap<String, Spanned<toml::Table>>, secrets: &mut Vec<String>| {
+            let mut out = BTreeMap::new();
+            for (name, spanned) in tables {
+                let span = spanned.span();
+                let path = format!("{kind}.{name}");
+                let mut table = spanned.into_inner();
+                let type_name = match table.remove("type") {
+                    Some(toml::Value::String(type_name)) => type_name,
+                    Some(_) => return Err(error_at(Some(span), Some(format!("{path}.type")), "must be a string".into())),
+                    None => {
+                        return Err(error_at(Some(span), Some(format!("{path}.type")), "is missing: every connector names its `type`".into()));
+                    }
+                };
+                substitute_table(&mut table, env, secrets).map_err(|(key, message)| {
+                    let line = find_key_line(text, span.clone(), &key);
+                    ConfigError { file: file.to_owned(), line: Some(line), key: Some(format!("{path}.{key}")), message }
+                })?;
+                out.insert(
+                    name.clone(),
+                    ConnectorTable { name, type_name, table, path, line: line_of(text, span.start) },
+                );
+            }
+            Ok(out)
+        };
+        let sources = connectors("sources", raw.sources, &mut secrets)?;
+        let sinks = connectors("sinks", raw.sinks, &mut secrets)?;
+
+        let mut pipelines: Vec<PipelineConfig> = Vec::new();
+        for spanned in raw.pipelines {
+            let line = line_of(text, spanned.span().start);
+            let raw = spanned.into_inner();
+            let name = raw.name.get_ref().clone();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(error_at(Some(raw.name.span()), Some("pipelines.name".into()), format!("`{name}` must be letters, digits, - or _")));
+            }
+            if pipelines.iter().any(|p| p.name == name) {
+                return Err(error_at(Some(raw.name.span()), Some("pipelines.name".into()), format!("pipeline `{name}` is defined twice")));
+            }
+            if !sources.contains_key(raw.source.get_ref()) {
+                return Err(error_at(
+                    Some(raw.source.span()),
+                    Some(format!("pipelines.{name}.source")),
+                    format!("no source named `{}` (defined: {})", raw.source.get_ref(), names(&sources)),
+                ));
+            }
+            if !sinks.contains_key(raw.sink.get_ref()) {
+                return Err(error_at(
+                    Some(raw.sink.span()),
+                    Some(format!("pipelines.{name}.sink")),
+                    format!("no sink named `{}` (defined: {})", raw.sink.get_ref(), names(&sinks)),
+                ));
+            }
+            pipelines.push(PipelineConfig {
+                name,
+                source: raw.source.into_inner(),
+                sink: raw.sink.into_inner(),
+                rules: Rules { skip_zero_total: raw.skip_zero_total, require_email: raw.require_email },
+                line,
+            });
+        }
+        secrets.retain(|s| s.len() >= 4);
+        Ok(Self { file: file.to_owned(), text: text.to_owned(), state, server: ServerConfig { listen }, sources, sinks, pipelines, secrets })
+    }
+
+    /// An error about a key of a connector table, located in the file.
+    pub fn connector_error(&self, table: &ConnectorTable, key: Option<&str>, message: impl fmt::Display) -> ConfigError {
+        let line = match key {
+            Some(key) => self.key_line(table, key),
+            None => table.line,
+        };
+        ConfigError {
+            file: self.file.clone(),
+            line: Some(line),
+            key: Some(match key {
+                Some(key) => format!("{}.{key}", table.path),
+                None => table.path.clone(),
+            }),
+            message: self.scrub(&message.to_string()),
+        }
+    }
+
+    fn key_line(&self, table: &ConnectorTable, key: &str) -> usize {
+        let start = self.text.lines().take(table.line - 1).map(|l| l.len() + 1).sum::<usize>();
+        find_key_line(&self.text, start..self.text.len(), key)
+    }
+
+    /// Replaces every value that came from the environment with `***`.
+    pub fn scrub(&self, message: &str) -> String {
+        let mut clean = message.to_owned();
+        for secret in &self.secrets {
+            clean = clean.replace(secret.as_str(), "***");
+        }
+        clean
+    }
+
+    pub fn pipeline(&self, name: &str) -> Option<&PipelineConfig> {
+        self.pipelines.iter().find(|p| p.name == name)
+    }
+}
+
+fn names(map: &BTreeMap<String, ConnectorTable>) -> String {
+    if map.is_empty() { "none".into() } else { map.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ") }
+}
+
+/// The line of `key = …` inside the table starting at `span.start`; the
+/// table's own line when the key is absent (a missing key).
+fn find_key_line(text: &str, span: Range<usize>, key: &str) -> usize {
+    let start_line = line_of(text, span.start);
+    for (index, line) in text.lines().enumerate().skip(start_line - 1) {
+        let trimmed = line.trim_start();
+        if index + 1 > start_line && trimmed.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return index + 1;
+        }
+    }
+    start_line
+}
+
+/// Replaces `${NAME}` with the environment's value; `$${` is a literal `${`.
+fn substitute_env(value: &str, env: &dyn Fn(&str) -> Option<String>, secrets: &mut Vec<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        if start > 0 && rest.as_bytes()[start - 1] == b'$' {
+            out.push_str(&rest[..start - 1]);
+            out.push_str("${");
+            rest = &rest[start + 2..];
+            continue;
+        }
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| "has `${` without a closing `}`".to_owned())?;
+        let name = &after[..end];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("`${{{name}}}` is not a valid environment variable reference"));
+        }
+        let resolved = env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
+        secrets.push(resolved.clone());
+        out.push_str(&resolved);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn substitute_table(table: &mut toml::Table, env: &dyn Fn(&str) -> Option<String>, secrets: &mut Vec<String>) -> Result<(), (String, String)> {
+    for (key, value) in table.iter_mut() {
+        substitute_value(value, env, secrets).map_err(|message| (key.clone(), message))?;
+    }
+    Ok(())
+}
+
+fn substitute_value(value: &mut toml::Value, env: &dyn Fn(&str) -> Option<String>, secrets: &mut Vec<String>) -> Result<(), String> {
+    match value {
+        toml::Value::String(text) => *text = substitute_env(text, env, secrets)?,
+        toml::Value::Array(items) => {
+            for item in items {
+                substitute_value(item, env, secrets)?;
+            }
+        }
+        toml::Value::Table(table) => {
+            for (_, item) in table.iter_mut() {
+                substitute_value(item, env, secrets)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Deserializes a connector table into the connector's config type; errors
+/// name the key and line and never echo environment values.
+pub fn connector_config<T: serde::de::DeserializeOwned>(config: &Config, table: &ConnectorTable) -> Result<T, ConfigError> {
+    T::deserialize(toml::Value::Table(table.table.clone())).map_err(|e| {
+        let message = e.message().trim().to_owned();
+        let key = message
+            .split('`')
+            .nth(1)
+            .filter(|candidate| table.table.contains_key(*candidate) || message.starts_with("missing field") || message.starts_with("unknown field"))
+            .map(str::to_owned);
+        config.connector_error(table, key.as_deref(), message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "WC_SECRET" => Some("cs_live_verysecret".into()),
+            _ => None,
+        }
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("tillflow.toml"), text, &env)
+    }
+
+    const GOOD: &str = r#"
+[state]
+url = "sqlite://state.db"
+
+[sources.shop]
+type = "woocommerce"
+base_url = "https://shop.example.com"
+consumer_secret = "${WC_SECRET}"
+
+[sinks.crm]
+type = "customerio"
+region = "us"
+
+[[pipelines]]
+name = "shop-to-crm"
+source = "shop"
+sink = "crm"
+"#;
+
+    #[test]
+    fn a_good_config_parses_with_defaults_and_environment() {
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.state.url, "sqlite://state.db");
+        assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
+        let shop = &config.sources["shop"];
+        assert_eq!(shop.type_name, "woocommerce");
+        assert_eq!(shop.table["consumer_secret"].as_str(), Some("cs_live_verysecret"));
+        assert_eq!(shop.line, 5);
+        assert!(config.pipelines[0].rules.skip_zero_total);
+        assert_eq!(config.scrub("bad value cs_live_verysecret"), "bad value ***");
+    }
+
+    #[test]
+    fn an_unknown_top_level_key_names_line_and_key() {
+        let error = parse("[state]\nurl = \"sqlite://x.db\"\nurll = 3\n").unwrap_err();
+        assert_eq!(error.line, Some(3), "{error}");
+        assert_eq!(error.key.as_deref(), Some("urll"), "{error}");
+        assert!(error.to_string().starts_with("tillflow.toml:3: `urll`"), "{error}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_line() {
+        let error = parse("[[pipelines]]\nname = \"p\"\nsource = \"a\"\nsink = \"b\"\nrequire_email = \"yes\"\n").unwrap_err();
+        assert_eq!(error.line, Some(5), "{error}");
+    }
+
+    #[test]
+    fn a_pipeline_naming_a_missing_source_is_refused() {
+        let text = GOOD.replace("source = \"shop\"", "source = \"shoppe\"");
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.key.as_deref(), Some("pipelines.shop-to-crm.source"));
+        assert_eq!(error.line, Some(17));
+        assert!(error.message.contains("no source named `shoppe`"), "{error}");
+    }
+
+    #[test]
+    fn an_unset_variable_is_named_and_no_value_is_shown() {
+        let text = GOOD.replace("${WC_SECRET}", "${WC_MISSING}");
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.key.as_deref(), Some("sources.shop.consumer_secret"));
+        assert_eq!(error.line, Some(8));
+        assert!(error.message.contains("WC_MISSING is not set"), "{error}");
+    }
+
+    #[test]
+    fn connector_keys_are_checked_by_the_connector_type() {
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Shop {
+            base_url: String,
+            consumer_secret: String,
+        }
+        let text = GOOD.replace("consumer_secret", "consumer_secrt");
+        let config = parse(&text).unwrap();
+        let error = connector_config::<Shop>(&config, &config.sources["shop"]).unwrap_err();
+        assert_eq!(error.key.as_deref(), Some("sources.shop.consumer_secrt"), "{error}");
+        assert_eq!(error.line, Some(8), "{error}");
+        assert!(!error.to_string().contains("verysecret"), "{error}");
+        let missing = GOOD.replace("consumer_secret = \"${WC_SECRET}\"\n", "");
+        let config = parse(&missing).unwrap();
+        let error = connector_config::<Shop>(&config, &config.sources["shop"]).unwrap_err();
+        assert!(error.message.contains("missing field `consumer_secret`"), "{error}");
+        assert_eq!(error.line, Some(5), "a missing key points at its table");
+    }
+
+    #[test]
+    fn a_literal_dollar_brace_is_kept() {
+        let mut secrets = Vec::new();
+        assert_eq!(substitute_env("a$${B}c", &env, &mut secrets).unwrap(), "a${B}c");
+        assert!(substitute_env("${UNCLOSED", &env, &mut secrets).is_err());
+    }
+}

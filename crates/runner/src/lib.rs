@@ -1,0 +1,8 @@
+//! tillflow-runner: the config file format, the connector registry, the
+//! operator commands and the webhook server behind the `tillflow` binary.
+
+pub mod commands;
+pub mod config;
+pub mod progress;
+pub mod registry;
+pub mod server;
