@@ -133,12 +133,7 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                 });
                 for (index, line) in order.lines.iter().enumerate() {
                     events.push(Event {
-                        key: IdempotencyKey::new(
-                            &order.identity,
-                            "order",
-                            "ordered-product",
-                            Some(&line.line_id),
-                        ),
+                        key: IdempotencyKey::new(&order.identity, "order", "ordered-product", Some(&line.line_id)),
                         kind: EventKind::OrderedProduct,
                         occurred_at: at,
                         subject: Subject::OrderLine { order: order.clone(), line: index },

@@ -65,11 +65,7 @@ impl fmt::Debug for IdempotencyKey {
 
 /// Colons separate key parts, so a colon inside an id is percent-encoded.
 fn escape(part: &str) -> String {
-    if part.contains([':', '%']) {
-        part.replace('%', "%25").replace(':', "%3A")
-    } else {
-        part.to_owned()
-    }
+    if part.contains([':', '%']) { part.replace('%', "%25").replace(':', "%3A") } else { part.to_owned() }
 }
 
 fn crockford_base32(mut value: u128) -> String {

@@ -31,19 +31,16 @@ pub fn event_document(event: &Event) -> serde_json::Value {
 }
 
 pub fn bad_record_document(bad: &BadRecord) -> serde_json::Value {
-    serde_json::to_value(Document {
-        format: DOCUMENT_FORMAT,
-        body: BadRecordBody { bad_record: bad.clone() },
-    })
-    .expect("bad records always serialize")
+    serde_json::to_value(Document { format: DOCUMENT_FORMAT, body: BadRecordBody { bad_record: bad.clone() } })
+        .expect("bad records always serialize")
 }
 
 fn check_format(value: &serde_json::Value) -> Result<(), String> {
     match value.get("format").and_then(serde_json::Value::as_u64) {
         Some(format) if format <= u64::from(DOCUMENT_FORMAT) => Ok(()),
-        Some(format) => Err(format!(
-            "stored document has format {format}; this tillflow reads up to {DOCUMENT_FORMAT}"
-        )),
+        Some(format) => {
+            Err(format!("stored document has format {format}; this tillflow reads up to {DOCUMENT_FORMAT}"))
+        }
         None => Err("stored document has no format version".into()),
     }
 }

@@ -12,9 +12,7 @@ use crate::persist;
 use crate::rules::Rules;
 use crate::sink::{ItemOutcome, Sink};
 use crate::source::{Checkpoint, Page, Source, SourceItem};
-use crate::state::{
-    Commit, DeadLetterStage, LedgerEntry, LedgerRow, NewDeadLetter, Outcome, StateStore,
-};
+use crate::state::{Commit, DeadLetterStage, LedgerEntry, LedgerRow, NewDeadLetter, Outcome, StateStore};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -126,15 +124,7 @@ impl Pipeline {
         rules: Rules,
         options: PipelineOptions,
     ) -> Self {
-        Self {
-            name: name.into(),
-            source_name: source_name.into(),
-            source: Some(source),
-            sink,
-            state,
-            rules,
-            options,
-        }
+        Self { name: name.into(), source_name: source_name.into(), source: Some(source), sink, state, rules, options }
     }
 
     pub fn name(&self) -> &str {
@@ -174,11 +164,7 @@ impl Pipeline {
         self.source.as_mut().expect("the source is back after every stream")
     }
 
-    async fn run_stream(
-        &mut self,
-        stream: &str,
-        context: &DeriveContext,
-    ) -> Result<PassReport, PipelineError> {
+    async fn run_stream(&mut self, stream: &str, context: &DeriveContext) -> Result<PassReport, PipelineError> {
         let mut report = PassReport::default();
         let checkpoint = self.state.checkpoint(&self.name, stream).await?;
         let (pages_sender, mut pages) = mpsc::channel(self.options.read_ahead_pages.max(1));
@@ -221,9 +207,7 @@ impl Pipeline {
         }
         // Dropping the receiver stops the reader at its next send.
         drop(pages);
-        let source = reader
-            .await
-            .map_err(|e| PipelineError::Transient(format!("source reader task failed: {e}")))?;
+        let source = reader.await.map_err(|e| PipelineError::Transient(format!("source reader task failed: {e}")))?;
         self.source = Some(source);
         outcome.map(|()| report)
     }
@@ -309,9 +293,7 @@ impl Pipeline {
                 continue;
             }
             if let Some(required) = &event.requires {
-                let delivered = ledger
-                    .get(required)
-                    .is_some_and(|entry| entry.outcome == Outcome::Delivered);
+                let delivered = ledger.get(required).is_some_and(|entry| entry.outcome == Outcome::Delivered);
                 if !delivered && !planned.contains(required) {
                     continue;
                 }
@@ -350,7 +332,7 @@ impl Pipeline {
             .partition(|(event, _)| event.history);
         let history_batch = self.sink.max_batch(true).max(1);
         let live_batch = self.sink.max_batch(false).max(1);
-        let batches: Vec<(bool, &[(Event, Option<i64>)])> = history
+        let batches: Vec<(bool, &[EventAndLetter])> = history
             .chunks(history_batch)
             .map(|chunk| (true, chunk))
             .chain(live.chunks(live_batch).map(|chunk| (false, chunk)))
@@ -468,6 +450,9 @@ impl Pipeline {
         (self.source.expect("source present"), self.sink)
     }
 }
+
+/// An event to send and, when it is a replay, the dead letter it resolves.
+type EventAndLetter = (Event, Option<i64>);
 
 /// Whether an event must be (re)considered given its ledger entry.
 fn needs_action(event: &Event, entry: Option<&LedgerEntry>) -> bool {

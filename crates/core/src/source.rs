@@ -83,11 +83,7 @@ pub trait Source: Send + Sync {
     fn streams(&self) -> Vec<String>;
 
     /// Reads the page after `checkpoint` (from the start when `None`).
-    async fn read(
-        &mut self,
-        stream: &str,
-        checkpoint: Option<&Checkpoint>,
-    ) -> Result<Page, ConnectorError>;
+    async fn read(&mut self, stream: &str, checkpoint: Option<&Checkpoint>) -> Result<Page, ConnectorError>;
 
     /// Reaches the platform with the configured credentials (`tillflow check`).
     async fn check(&mut self) -> Result<(), ConnectorError>;

@@ -130,11 +130,9 @@ pub struct PipelineStatus {
 #[async_trait]
 pub trait StateStore: Send + Sync {
     /// The moment the pipeline first started, recorded on first call.
-    async fn pipeline_started_at(&self, pipeline: &str, now: Timestamp)
-    -> Result<Timestamp, StateError>;
+    async fn pipeline_started_at(&self, pipeline: &str, now: Timestamp) -> Result<Timestamp, StateError>;
 
-    async fn checkpoint(&self, pipeline: &str, stream: &str)
-    -> Result<Option<Checkpoint>, StateError>;
+    async fn checkpoint(&self, pipeline: &str, stream: &str) -> Result<Option<Checkpoint>, StateError>;
 
     /// Ledger entries for the keys that have one.
     async fn ledger_lookup(
@@ -147,18 +145,10 @@ pub trait StateStore: Send + Sync {
     /// transaction.
     async fn commit(&self, pipeline: &str, commit: Commit) -> Result<(), StateError>;
 
-    async fn dead_letters(
-        &self,
-        pipeline: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<DeadLetter>, StateError>;
+    async fn dead_letters(&self, pipeline: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>, StateError>;
 
     /// Deletes dead letters (all of the pipeline's when `ids` is `None`).
-    async fn discard_dead_letters(
-        &self,
-        pipeline: &str,
-        ids: Option<&[i64]>,
-    ) -> Result<u64, StateError>;
+    async fn discard_dead_letters(&self, pipeline: &str, ids: Option<&[i64]>) -> Result<u64, StateError>;
 
     /// Stores a webhook durably; returns its id. Called before the 2xx.
     async fn inbox_push(
@@ -170,12 +160,7 @@ pub trait StateStore: Send + Sync {
     ) -> Result<i64, StateError>;
 
     /// Webhooks of `source` not yet processed by `pipeline`, oldest first.
-    async fn inbox_pending(
-        &self,
-        pipeline: &str,
-        source: &str,
-        limit: u32,
-    ) -> Result<Vec<InboxItem>, StateError>;
+    async fn inbox_pending(&self, pipeline: &str, source: &str, limit: u32) -> Result<Vec<InboxItem>, StateError>;
 
     /// A connector secret such as a rotated OAuth refresh token.
     async fn secret_get(&self, connector: &str, name: &str) -> Result<Option<String>, StateError>;

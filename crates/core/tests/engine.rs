@@ -196,7 +196,12 @@ async fn a_failed_batch_commits_nothing_of_it_and_the_next_pass_resumes() {
 #[tokio::test]
 async fn configuration_errors_stop_the_pipeline() {
     let harness = Harness::new(1, 3);
-    harness.log.lock().unwrap().script.push_back(Some(ConnectorError::config("klaviyo refused the credentials (HTTP 401)")));
+    harness
+        .log
+        .lock()
+        .unwrap()
+        .script
+        .push_back(Some(ConnectorError::config("klaviyo refused the credentials (HTTP 401)")));
     let error = harness.pass().await.unwrap_err();
     assert!(matches!(error, PipelineError::Config(ref m) if m.contains("401")), "{error:?}");
     assert!(harness.delivered().is_empty());
@@ -271,7 +276,10 @@ async fn the_reader_never_runs_more_than_the_read_ahead_in_front_of_delivery() {
     // reader has served at most k + 1 (in hand) + 2 (channel) + 1 (blocked in send).
     for (index, (served, _)) in observations.iter().enumerate() {
         let page_number = index as u64 + 1;
-        assert!(*served <= page_number + 4, "reader ran ahead: {served} pages served while delivering page {page_number}");
+        assert!(
+            *served <= page_number + 4,
+            "reader ran ahead: {served} pages served while delivering page {page_number}"
+        );
     }
     assert!(observations.len() >= 50, "500 orders in pages of 10");
     assert!(!log.lock().unwrap().delivered.is_empty());

@@ -120,9 +120,7 @@ impl HttpClient {
             .build()
             .expect("a TLS backend is compiled in");
         let gate = Arc::new(Gate::new(config.platform, config.signals.clone()));
-        let attempt = ServiceBuilder::new()
-            .timeout(config.attempt_timeout)
-            .service(reqwest.clone());
+        let attempt = ServiceBuilder::new().timeout(config.attempt_timeout).service(reqwest.clone());
         let service = ServiceBuilder::new()
             .concurrency_limit(config.max_concurrency.max(1))
             .retry(RetryPolicy::new(config.retry.clone()))
@@ -145,11 +143,7 @@ impl HttpClient {
         let method = request.method().clone();
         let shown_url = redact::url(request.url());
         let started = Instant::now();
-        let result = self
-            .service
-            .clone()
-            .oneshot(Attempt { tier: Arc::new(tier.clone()), request })
-            .await;
+        let result = self.service.clone().oneshot(Attempt { tier: Arc::new(tier.clone()), request }).await;
         let platform = self.platform;
         match result {
             Ok(response) => {
@@ -208,7 +202,10 @@ impl HttpClient {
         let value = serde_json::from_slice(&bytes).map_err(|e| HttpError::Rejected {
             platform: self.platform,
             status: 200,
-            message: format!("unexpected response body ({e}): {}", redact::body_snippet(&String::from_utf8_lossy(&bytes))),
+            message: format!(
+                "unexpected response body ({e}): {}",
+                redact::body_snippet(&String::from_utf8_lossy(&bytes))
+            ),
         })?;
         Ok((headers, value))
     }

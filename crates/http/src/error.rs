@@ -37,9 +37,7 @@ impl From<HttpError> for ConnectorError {
         match error {
             HttpError::Unauthorized { .. } => ConnectorError::config(message),
             HttpError::Rejected { .. } | HttpError::Invalid { .. } => ConnectorError::permanent(message),
-            HttpError::Unavailable { .. } | HttpError::WaitTooLong { .. } => {
-                ConnectorError::transient(message)
-            }
+            HttpError::Unavailable { .. } | HttpError::WaitTooLong { .. } => ConnectorError::transient(message),
         }
     }
 }

@@ -30,10 +30,9 @@ impl RateSignals for StandardRateLimitHeaders {
         let number = |name: &str| -> Option<u64> {
             headers.get(name)?.to_str().ok()?.split([',', ';']).next()?.trim().parse().ok()
         };
-        for (remaining, reset) in [
-            ("ratelimit-remaining", "ratelimit-reset"),
-            ("x-ratelimit-remaining", "x-ratelimit-reset"),
-        ] {
+        for (remaining, reset) in
+            [("ratelimit-remaining", "ratelimit-reset"), ("x-ratelimit-remaining", "x-ratelimit-reset")]
+        {
             if number(remaining) == Some(0) {
                 let reset = number(reset).unwrap_or(1);
                 // Some platforms send an epoch second, others a delta.
@@ -58,8 +57,7 @@ impl TierGate {
             let burst = NonZeroU32::new(tier.burst).unwrap_or(rate);
             RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
         });
-        let per_minute = NonZeroU32::new(tier.per_minute)
-            .map(|rate| RateLimiter::direct(Quota::per_minute(rate)));
+        let per_minute = NonZeroU32::new(tier.per_minute).map(|rate| RateLimiter::direct(Quota::per_minute(rate)));
         Self { per_second, per_minute, paused_until: Mutex::new(None) }
     }
 
@@ -117,7 +115,12 @@ impl Gate {
             tracing::info!(platform = self.platform, tier = tier.name, ?wait, "rate limited (429); pausing the tier");
             gate.pause(wait);
         } else if let Some(wait) = self.signals.as_ref().and_then(|s| s.pause_after(status, headers)) {
-            tracing::debug!(platform = self.platform, tier = tier.name, ?wait, "slowing down as the platform's headers ask");
+            tracing::debug!(
+                platform = self.platform,
+                tier = tier.name,
+                ?wait,
+                "slowing down as the platform's headers ask"
+            );
             gate.pause(wait);
         }
     }

@@ -65,7 +65,11 @@ pub fn body_snippet(body: &str) -> String {
     let compact: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
     let words: Vec<String> = compact
         .split(' ')
-        .map(|word| if word.contains('@') && word.contains('.') { email(word.trim_matches('"')) } else { word.to_owned() })
+        .map(
+            |word| {
+                if word.contains('@') && word.contains('.') { email(word.trim_matches('"')) } else { word.to_owned() }
+            },
+        )
         .collect();
     let mut text = words.join(" ");
     if text.len() > 300 {

@@ -72,11 +72,7 @@ pub(crate) struct RetryPolicy {
 
 impl RetryPolicy {
     pub(crate) fn new(config: RetryConfig) -> Self {
-        let budget = TpsBudget::new(
-            Duration::from_secs(10),
-            config.budget_min_per_second,
-            config.budget_ratio,
-        );
+        let budget = TpsBudget::new(Duration::from_secs(10), config.budget_min_per_second, config.budget_ratio);
         Self { config: Arc::new(config), budget: Arc::new(budget), attempt: 0 }
     }
 

@@ -9,8 +9,8 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 fn mac(secret: &SecretString, body: &[u8]) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("HMAC accepts keys of any length");
+    let mut mac =
+        HmacSha256::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(body);
     mac
 }
@@ -26,7 +26,7 @@ pub fn verify_hmac_sha256_base64(secret: &SecretString, body: &[u8], signature: 
 /// `signature` is lower- or upper-case hex of HMAC-SHA256(body).
 pub fn verify_hmac_sha256_hex(secret: &SecretString, body: &[u8], signature: &str) -> bool {
     let signature = signature.trim();
-    if signature.len() % 2 != 0 {
+    if !signature.len().is_multiple_of(2) {
         return false;
     }
     let bytes: Option<Vec<u8>> = (0..signature.len())

@@ -11,7 +11,11 @@ const TIER: Tier = Tier::unlimited("test");
 
 fn client() -> HttpClient {
     let mut config = HttpConfig::new("test");
-    config.retry = RetryConfig { base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20), ..RetryConfig::default() };
+    config.retry = RetryConfig {
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        ..RetryConfig::default()
+    };
     config.attempt_timeout = Duration::from_millis(500);
     HttpClient::new(config)
 }
@@ -59,11 +63,9 @@ async fn server_errors_are_retried_until_success() {
 
 #[tokio::test]
 async fn retry_after_seconds_is_waited_out() {
-    let (server, calls) = server_with(vec![
-        ResponseTemplate::new(429).insert_header("Retry-After", "1"),
-        ResponseTemplate::new(200),
-    ])
-    .await;
+    let (server, calls) =
+        server_with(vec![ResponseTemplate::new(429).insert_header("Retry-After", "1"), ResponseTemplate::new(200)])
+            .await;
     let client = client();
     let started = Instant::now();
     client.send(&TIER, get(&client, format!("{}/thing", server.uri()))).await.unwrap();
@@ -74,7 +76,8 @@ async fn retry_after_seconds_is_waited_out() {
 
 #[tokio::test]
 async fn unauthorized_is_a_configuration_error_and_never_retried() {
-    let (server, calls) = server_with(vec![ResponseTemplate::new(401).set_body_string("{\"error\":\"bad key\"}")]).await;
+    let (server, calls) =
+        server_with(vec![ResponseTemplate::new(401).set_body_string("{\"error\":\"bad key\"}")]).await;
     let client = client();
     let error = client.send(&TIER, get(&client, format!("{}/thing", server.uri()))).await.unwrap_err();
     assert!(matches!(error, HttpError::Unauthorized { status: 401, .. }), "{error:?}");

@@ -60,7 +60,11 @@ fn selected<'a>(config: &'a Config, only: Option<&str>) -> Result<Vec<&'a Pipeli
     match only {
         Some(name) => config.pipeline(name).map(|p| vec![p]).ok_or_else(|| {
             let names: Vec<&str> = config.pipelines.iter().map(|p| p.name.as_str()).collect();
-            Failure::config(format!("no pipeline named `{name}` in {} (defined: {})", config.file.display(), names.join(", ")))
+            Failure::config(format!(
+                "no pipeline named `{name}` in {} (defined: {})",
+                config.file.display(),
+                names.join(", ")
+            ))
         }),
         None if config.pipelines.is_empty() => {
             Err(Failure::config(format!("{}: no [[pipelines]] defined", config.file.display())))
@@ -71,7 +75,9 @@ fn selected<'a>(config: &'a Config, only: Option<&str>) -> Result<Vec<&'a Pipeli
 
 fn failpoint() -> Result<Arc<Failpoint>, Failure> {
     match std::env::var("TILLFLOW_FAILPOINT") {
-        Ok(spec) => Failpoint::parse(&spec).map(Arc::new).map_err(|e| Failure::config(format!("TILLFLOW_FAILPOINT: {e}"))),
+        Ok(spec) => {
+            Failpoint::parse(&spec).map(Arc::new).map_err(|e| Failure::config(format!("TILLFLOW_FAILPOINT: {e}")))
+        }
         Err(_) => Ok(Arc::new(Failpoint::disarmed())),
     }
 }
@@ -94,7 +100,15 @@ fn build_pipeline(
     let source = registry::build_source(config, source_table, &context(&spec.source)).map_err(Failure::config)?;
     let sink = registry::build_sink(config, sink_table, &context(&spec.sink)).map_err(Failure::config)?;
     Ok(Built {
-        pipeline: Pipeline::new(&spec.name, &spec.source, source.source, sink, state.clone(), spec.rules.clone(), options),
+        pipeline: Pipeline::new(
+            &spec.name,
+            &spec.source,
+            source.source,
+            sink,
+            state.clone(),
+            spec.rules.clone(),
+            options,
+        ),
         poll_interval: source.poll_interval,
         source_name: spec.source.clone(),
     })
@@ -131,7 +145,11 @@ fn shutdown_signal() -> watch::Receiver<bool> {
 
 fn record_metrics(metrics: &Metrics, pipeline: &str, report: &PassReport) {
     for (kind, count) in &report.delivered {
-        metrics.add("tillflow_events_delivered_total", format!("pipeline=\"{pipeline}\",event=\"{}\"", kind.as_str()), *count);
+        metrics.add(
+            "tillflow_events_delivered_total",
+            format!("pipeline=\"{pipeline}\",event=\"{}\"", kind.as_str()),
+            *count,
+        );
     }
     for (reason, count) in &report.skipped {
         metrics.add("tillflow_events_skipped_total", format!("pipeline=\"{pipeline}\",reason=\"{reason}\""), *count);
@@ -168,10 +186,11 @@ pub async fn run(path: &Path, once: bool, only: Option<&str>, show_progress: boo
     let shutdown = shutdown_signal();
     let failpoint = failpoint()?;
     let progress: Option<Arc<TerminalProgress>> =
-        (show_progress && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::new()));
+        (show_progress && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::default()));
     let mut built = Vec::new();
     for spec in &specs {
-        let mut options = PipelineOptions { failpoint: failpoint.clone(), shutdown: shutdown.clone(), ..PipelineOptions::default() };
+        let mut options =
+            PipelineOptions { failpoint: failpoint.clone(), shutdown: shutdown.clone(), ..PipelineOptions::default() };
         if let Some(progress) = &progress {
             options.progress = progress.clone() as Arc<dyn Progress>;
         }
@@ -264,7 +283,8 @@ async fn run_forever(
             let name = pipeline.name().to_owned();
             let mut full_pass_due = true;
             loop {
-                let result = if full_pass_due { pipeline.run_pass().await } else { pipeline.process_inbox_only().await };
+                let result =
+                    if full_pass_due { pipeline.run_pass().await } else { pipeline.process_inbox_only().await };
                 match result {
                     Ok(report) => {
                         record_metrics(&metrics, &name, &report);
@@ -306,29 +326,33 @@ async fn run_forever(
 pub async fn check(path: &Path) -> Outcome {
     let config = load(path)?;
     let state = open_state(&config).await?;
-    println!("{}: configuration is valid", config.file.display());
-    let mut failed = 0;
+    // Build every connector first: a config error anywhere is reported before
+    // anything is contacted.
+    let mut sources = Vec::new();
     for (name, table) in &config.sources {
         let context = ConnectorContext { name: name.clone(), state: state.clone() };
-        let mut built = registry::build_source(&config, table, &context).map_err(Failure::config)?;
-        match built.source.check().await {
-            Ok(()) => println!("  ok    source {name} ({})", table.type_name),
-            Err(error) => {
-                failed += 1;
-                println!("  FAIL  source {name} ({}): {}", table.type_name, config.scrub(&error.message));
-            }
-        }
+        sources.push((name, table, registry::build_source(&config, table, &context).map_err(Failure::config)?));
     }
+    let mut sinks = Vec::new();
     for (name, table) in &config.sinks {
         let context = ConnectorContext { name: name.clone(), state: state.clone() };
-        let mut sink = registry::build_sink(&config, table, &context).map_err(Failure::config)?;
-        match sink.check().await {
-            Ok(()) => println!("  ok    sink {name} ({})", table.type_name),
+        sinks.push((name, table, registry::build_sink(&config, table, &context).map_err(Failure::config)?));
+    }
+    println!("{}: configuration is valid", config.file.display());
+    let mut failed = 0;
+    let mut report =
+        |kind: &str, name: &str, type_name: &str, result: Result<(), tillflow_core::ConnectorError>| match result {
+            Ok(()) => println!("  ok    {kind} {name} ({type_name})"),
             Err(error) => {
                 failed += 1;
-                println!("  FAIL  sink {name} ({}): {}", table.type_name, config.scrub(&error.message));
+                println!("  FAIL  {kind} {name} ({type_name}): {}", config.scrub(&error.message));
             }
-        }
+        };
+    for (name, table, mut built) in sources {
+        report("source", name, &table.type_name, built.source.check().await);
+    }
+    for (name, table, mut sink) in sinks {
+        report("sink", name, &table.type_name, sink.check().await);
     }
     if failed > 0 {
         return Err(Failure::config(format!("{failed} connector(s) could not be reached with their credentials")));
@@ -405,7 +429,11 @@ pub async fn status(path: &Path, json: bool, only: Option<&str>) -> Outcome {
         }
         let counts = |key: &str| -> String {
             let map = document[key].as_object().cloned().unwrap_or_default();
-            if map.is_empty() { "none".into() } else { map.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ") }
+            if map.is_empty() {
+                "none".into()
+            } else {
+                map.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+            }
         };
         println!("  delivered       {}", counts("delivered"));
         println!("  skipped         {}", counts("skipped"));
@@ -462,7 +490,11 @@ pub async fn dead_letters_replay(path: &Path, only: Option<&str>) -> Outcome {
         match pipeline.replay_dead_letters().await {
             Ok(report) => {
                 let after = state.dead_letters(Some(&spec.name), u32::MAX).await.map_err(Failure::pipeline)?.len();
-                println!("{}: {before} dead letters replayed, {} delivered, {after} remain", spec.name, report.delivered_total());
+                println!(
+                    "{}: {before} dead letters replayed, {} delivered, {after} remain",
+                    spec.name,
+                    report.delivered_total()
+                );
             }
             Err(error) => {
                 println!("{}: replay FAILED: {error}", spec.name);
@@ -480,10 +512,8 @@ pub async fn dead_letters_discard(path: &Path, pipeline: &str, ids: &[i64], all:
         return Err(Failure::config("say which dead letters to discard: --id N (repeatable) or --all"));
     }
     let state = open_state(&config).await?;
-    let removed = state
-        .discard_dead_letters(pipeline, if all { None } else { Some(ids) })
-        .await
-        .map_err(Failure::pipeline)?;
+    let removed =
+        state.discard_dead_letters(pipeline, if all { None } else { Some(ids) }).await.map_err(Failure::pipeline)?;
     println!("{pipeline}: {removed} dead letters discarded");
     Ok(())
 }

@@ -164,7 +164,10 @@ impl Config {
                 None => DEFAULT_STATE_URL.to_owned(),
             },
         };
-        if !(state.url.starts_with("sqlite:") || state.url.starts_with("postgres://") || state.url.starts_with("postgresql://")) {
+        if !(state.url.starts_with("sqlite:")
+            || state.url.starts_with("postgres://")
+            || state.url.starts_with("postgresql://"))
+        {
             return Err(error_at(
                 raw.state.as_ref().map(|s| s.url.span()),
                 Some("state.url".into()),
@@ -175,7 +178,11 @@ impl Config {
             Some(server) => {
                 let text = substitute(&server.listen, "server.listen")?;
                 text.parse::<SocketAddr>().map_err(|_| {
-                    error_at(Some(server.listen.span()), Some("server.listen".into()), format!("`{text}` is not an address like 127.0.0.1:8787"))
+                    error_at(
+                        Some(server.listen.span()),
+                        Some("server.listen".into()),
+                        format!("`{text}` is not an address like 127.0.0.1:8787"),
+                    )
                 })?
             }
             None => DEFAULT_LISTEN.parse().expect("default address"),
@@ -189,9 +196,15 @@ impl Config {
                 let mut table = spanned.into_inner();
                 let type_name = match table.remove("type") {
                     Some(toml::Value::String(type_name)) => type_name,
-                    Some(_) => return Err(error_at(Some(span), Some(format!("{path}.type")), "must be a string".into())),
+                    Some(_) => {
+                        return Err(error_at(Some(span), Some(format!("{path}.type")), "must be a string".into()));
+                    }
                     None => {
-                        return Err(error_at(Some(span), Some(format!("{path}.type")), "is missing: every connector names its `type`".into()));
+                        return Err(error_at(
+                            Some(span),
+                            Some(format!("{path}.type")),
+                            "is missing: every connector names its `type`".into(),
+                        ));
                     }
                 };
                 substitute_table(&mut table, env, secrets).map_err(|(key, message)| {
@@ -214,10 +227,18 @@ impl Config {
             let raw = spanned.into_inner();
             let name = raw.name.get_ref().clone();
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(error_at(Some(raw.name.span()), Some("pipelines.name".into()), format!("`{name}` must be letters, digits, - or _")));
+                return Err(error_at(
+                    Some(raw.name.span()),
+                    Some("pipelines.name".into()),
+                    format!("`{name}` must be letters, digits, - or _"),
+                ));
             }
             if pipelines.iter().any(|p| p.name == name) {
-                return Err(error_at(Some(raw.name.span()), Some("pipelines.name".into()), format!("pipeline `{name}` is defined twice")));
+                return Err(error_at(
+                    Some(raw.name.span()),
+                    Some("pipelines.name".into()),
+                    format!("pipeline `{name}` is defined twice"),
+                ));
             }
             if !sources.contains_key(raw.source.get_ref()) {
                 return Err(error_at(
@@ -242,11 +263,25 @@ impl Config {
             });
         }
         secrets.retain(|s| s.len() >= 4);
-        Ok(Self { file: file.to_owned(), text: text.to_owned(), state, server: ServerConfig { listen }, sources, sinks, pipelines, secrets })
+        Ok(Self {
+            file: file.to_owned(),
+            text: text.to_owned(),
+            state,
+            server: ServerConfig { listen },
+            sources,
+            sinks,
+            pipelines,
+            secrets,
+        })
     }
 
     /// An error about a key of a connector table, located in the file.
-    pub fn connector_error(&self, table: &ConnectorTable, key: Option<&str>, message: impl fmt::Display) -> ConfigError {
+    pub fn connector_error(
+        &self,
+        table: &ConnectorTable,
+        key: Option<&str>,
+        message: impl fmt::Display,
+    ) -> ConfigError {
         let line = match key {
             Some(key) => self.key_line(table, key),
             None => table.line,
@@ -304,7 +339,11 @@ fn find_key_line(text: &str, span: Range<usize>, key: &str) -> usize {
 }
 
 /// Replaces `${NAME}` with the environment's value; `$${` is a literal `${`.
-fn substitute_env(value: &str, env: &dyn Fn(&str) -> Option<String>, secrets: &mut Vec<String>) -> Result<String, String> {
+fn substitute_env(
+    value: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut Vec<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(start) = rest.find("${") {
@@ -330,14 +369,22 @@ fn substitute_env(value: &str, env: &dyn Fn(&str) -> Option<String>, secrets: &m
     Ok(out)
 }
 
-fn substitute_table(table: &mut toml::Table, env: &dyn Fn(&str) -> Option<String>, secrets: &mut Vec<String>) -> Result<(), (String, String)> {
+fn substitute_table(
+    table: &mut toml::Table,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut Vec<String>,
+) -> Result<(), (String, String)> {
     for (key, value) in table.iter_mut() {
         substitute_value(value, env, secrets).map_err(|message| (key.clone(), message))?;
     }
     Ok(())
 }
 
-fn substitute_value(value: &mut toml::Value, env: &dyn Fn(&str) -> Option<String>, secrets: &mut Vec<String>) -> Result<(), String> {
+fn substitute_value(
+    value: &mut toml::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut Vec<String>,
+) -> Result<(), String> {
     match value {
         toml::Value::String(text) => *text = substitute_env(text, env, secrets)?,
         toml::Value::Array(items) => {
@@ -357,13 +404,20 @@ fn substitute_value(value: &mut toml::Value, env: &dyn Fn(&str) -> Option<String
 
 /// Deserializes a connector table into the connector's config type; errors
 /// name the key and line and never echo environment values.
-pub fn connector_config<T: serde::de::DeserializeOwned>(config: &Config, table: &ConnectorTable) -> Result<T, ConfigError> {
+pub fn connector_config<T: serde::de::DeserializeOwned>(
+    config: &Config,
+    table: &ConnectorTable,
+) -> Result<T, ConfigError> {
     T::deserialize(toml::Value::Table(table.table.clone())).map_err(|e| {
         let message = e.message().trim().to_owned();
         let key = message
             .split('`')
             .nth(1)
-            .filter(|candidate| table.table.contains_key(*candidate) || message.starts_with("missing field") || message.starts_with("unknown field"))
+            .filter(|candidate| {
+                table.table.contains_key(*candidate)
+                    || message.starts_with("missing field")
+                    || message.starts_with("unknown field")
+            })
             .map(str::to_owned);
         config.connector_error(table, key.as_deref(), message)
     })
@@ -426,7 +480,8 @@ sink = "crm"
 
     #[test]
     fn a_wrong_type_names_the_line() {
-        let error = parse("[[pipelines]]\nname = \"p\"\nsource = \"a\"\nsink = \"b\"\nrequire_email = \"yes\"\n").unwrap_err();
+        let error =
+            parse("[[pipelines]]\nname = \"p\"\nsource = \"a\"\nsink = \"b\"\nrequire_email = \"yes\"\n").unwrap_err();
         assert_eq!(error.line, Some(5), "{error}");
     }
 
@@ -435,7 +490,7 @@ sink = "crm"
         let text = GOOD.replace("source = \"shop\"", "source = \"shoppe\"");
         let error = parse(&text).unwrap_err();
         assert_eq!(error.key.as_deref(), Some("pipelines.shop-to-crm.source"));
-        assert_eq!(error.line, Some(17));
+        assert_eq!(error.line, Some(16));
         assert!(error.message.contains("no source named `shoppe`"), "{error}");
     }
 

@@ -3,9 +3,9 @@
 //! not complete its pass, 2 configuration error).
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tillflow_runner::commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tillflow_runner::commands;
 
 #[derive(Parser)]
 #[command(
@@ -139,13 +139,21 @@ fn main() -> ExitCode {
     let show_progress = cli.log_format == LogFormat::Text;
     let outcome = runtime.block_on(async move {
         match cli.command {
-            Command::Run { config, once, pipeline } => commands::run(&config, once, pipeline.as_deref(), show_progress).await,
+            Command::Run { config, once, pipeline } => {
+                commands::run(&config, once, pipeline.as_deref(), show_progress).await
+            }
             Command::Check { config } => commands::check(&config).await,
             Command::Status { config, json, pipeline } => commands::status(&config, json, pipeline.as_deref()).await,
             Command::DeadLetters { config, action } => match action {
-                DeadLetterAction::List { pipeline, json } => commands::dead_letters_list(&config, pipeline.as_deref(), json).await,
-                DeadLetterAction::Replay { pipeline } => commands::dead_letters_replay(&config, pipeline.as_deref()).await,
-                DeadLetterAction::Discard { pipeline, ids, all } => commands::dead_letters_discard(&config, &pipeline, &ids, all).await,
+                DeadLetterAction::List { pipeline, json } => {
+                    commands::dead_letters_list(&config, pipeline.as_deref(), json).await
+                }
+                DeadLetterAction::Replay { pipeline } => {
+                    commands::dead_letters_replay(&config, pipeline.as_deref()).await
+                }
+                DeadLetterAction::Discard { pipeline, ids, all } => {
+                    commands::dead_letters_discard(&config, &pipeline, &ids, all).await
+                }
             },
             Command::State { config, action } => match action {
                 StateAction::Reset { pipeline } => commands::state_reset(&config, &pipeline).await,

@@ -12,10 +12,13 @@ pub struct TerminalProgress {
     by_pipeline: Mutex<HashMap<String, (ProgressBar, u64)>>,
 }
 
-impl TerminalProgress {
-    pub fn new() -> Self {
+impl Default for TerminalProgress {
+    fn default() -> Self {
         Self { bars: MultiProgress::new(), by_pipeline: Mutex::new(HashMap::new()) }
     }
+}
+
+impl TerminalProgress {
     pub fn finish(&self) {
         for (bar, _) in self.by_pipeline.lock().expect("progress lock").values() {
             bar.finish_and_clear();
@@ -28,7 +31,9 @@ impl Progress for TerminalProgress {
         let mut bars = self.by_pipeline.lock().expect("progress lock");
         let (bar, read) = bars.entry(pipeline.to_owned()).or_insert_with(|| {
             let bar = self.bars.add(ProgressBar::new_spinner());
-            bar.set_style(ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} [{elapsed}]").expect("template"));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} [{elapsed}]").expect("template"),
+            );
             bar.set_prefix(pipeline.to_owned());
             bar.enable_steady_tick(Duration::from_millis(120));
             (bar, 0)

@@ -43,7 +43,11 @@ fn unknown(config: &Config, table: &ConnectorTable, known: &[&str], built: &[&st
     config.connector_error(table, Some("type"), message)
 }
 
-pub fn build_source(config: &Config, table: &ConnectorTable, context: &ConnectorContext) -> Result<BuiltSource, ConfigError> {
+pub fn build_source(
+    config: &Config,
+    table: &ConnectorTable,
+    context: &ConnectorContext,
+) -> Result<BuiltSource, ConfigError> {
     match SOURCES.iter().find(|(name, _)| *name == table.type_name) {
         Some((_, build)) => build(config, table, context),
         None => {
@@ -53,7 +57,11 @@ pub fn build_source(config: &Config, table: &ConnectorTable, context: &Connector
     }
 }
 
-pub fn build_sink(config: &Config, table: &ConnectorTable, context: &ConnectorContext) -> Result<Box<dyn Sink>, ConfigError> {
+pub fn build_sink(
+    config: &Config,
+    table: &ConnectorTable,
+    context: &ConnectorContext,
+) -> Result<Box<dyn Sink>, ConfigError> {
     match SINKS.iter().find(|(name, _)| *name == table.type_name) {
         Some((_, build)) => build(config, table, context),
         None => {

@@ -18,8 +18,7 @@ use tillflow_core::events::EventKind;
 use tillflow_core::keys::IdempotencyKey;
 use tillflow_core::source::{Checkpoint, InboxItem};
 use tillflow_core::state::{
-    Commit, DeadLetter, DeadLetterStage, LedgerEntry, Outcome, PipelineStatus, StateStore,
-    StreamStatus,
+    Commit, DeadLetter, DeadLetterStage, LedgerEntry, Outcome, PipelineStatus, StateStore, StreamStatus,
 };
 
 /// Migrations, in order; entry N brings the schema from version N to N+1.
@@ -316,9 +315,8 @@ impl StateStore for SqliteStore {
     ) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError> {
         let mut found = HashMap::new();
         for chunk in keys.chunks(LOOKUP_CHUNK) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT key, content_hash, outcome, reason FROM ledger WHERE pipeline = ",
-            );
+            let mut query =
+                QueryBuilder::<Sqlite>::new("SELECT key, content_hash, outcome, reason FROM ledger WHERE pipeline = ");
             query.push_bind(pipeline).push(" AND key IN (");
             let mut separated = query.separated(", ");
             for key in chunk {
@@ -334,10 +332,7 @@ impl StateStore for SqliteStore {
                     "skipped" => Outcome::Skipped(row.get(3)),
                     _ => Outcome::DeadLettered,
                 };
-                found.insert(
-                    IdempotencyKey::from_stored(key),
-                    LedgerEntry { content_hash: row.get(1), outcome },
-                );
+                found.insert(IdempotencyKey::from_stored(key), LedgerEntry { content_hash: row.get(1), outcome });
             }
         }
         Ok(found)
@@ -379,10 +374,7 @@ impl StateStore for SqliteStore {
 
     async fn discard_dead_letters(&self, pipeline: &str, ids: Option<&[i64]>) -> Result<u64, StateError> {
         let result = match ids {
-            None => sqlx::query("DELETE FROM dead_letters WHERE pipeline = ?")
-                .bind(pipeline)
-                .execute(&self.pool)
-                .await,
+            None => sqlx::query("DELETE FROM dead_letters WHERE pipeline = ?").bind(pipeline).execute(&self.pool).await,
             Some(ids) => {
                 let mut transaction = self.pool.begin().await.map_err(error("discard"))?;
                 let mut affected = 0;
@@ -478,21 +470,22 @@ impl StateStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(error("status"))?;
-        let streams = sqlx::query("SELECT stream, checkpoint, updated_at FROM checkpoints WHERE pipeline = ? ORDER BY stream")
-            .bind(pipeline)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(error("status"))?
-            .into_iter()
-            .map(|row| {
-                let text: String = row.get(1);
-                Ok(StreamStatus {
-                    stream: row.get(0),
-                    checkpoint: Checkpoint(parse_json(&text, "checkpoint")?),
-                    updated_at: from_millis(row.get(2)),
+        let streams =
+            sqlx::query("SELECT stream, checkpoint, updated_at FROM checkpoints WHERE pipeline = ? ORDER BY stream")
+                .bind(pipeline)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error("status"))?
+                .into_iter()
+                .map(|row| {
+                    let text: String = row.get(1);
+                    Ok(StreamStatus {
+                        stream: row.get(0),
+                        checkpoint: Checkpoint(parse_json(&text, "checkpoint")?),
+                        updated_at: from_millis(row.get(2)),
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, StateError>>()?;
+                .collect::<Result<Vec<_>, StateError>>()?;
         let counts = sqlx::query(
             "SELECT kind, outcome, reason, COUNT(*) FROM ledger WHERE pipeline = ? GROUP BY kind, outcome, reason ORDER BY kind, outcome, reason",
         )

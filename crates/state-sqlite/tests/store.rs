@@ -98,7 +98,10 @@ async fn ledger_rows_and_checkpoint_are_committed_together_and_read_back() {
         Some(Checkpoint(serde_json::json!({"v": 1, "page": 7})))
     );
     // An upsert replaces the outcome.
-    store.commit("p", Commit { ledger: vec![row(17, Outcome::Skipped("zero total".into()))], ..Commit::default() }).await.unwrap();
+    store
+        .commit("p", Commit { ledger: vec![row(17, Outcome::Skipped("zero total".into()))], ..Commit::default() })
+        .await
+        .unwrap();
     let found = store.ledger_lookup("p", &[&key(17)]).await.unwrap();
     assert_eq!(found[&key(17)].outcome, Outcome::Skipped("zero total".into()));
     let status = store.status("p").await.unwrap();

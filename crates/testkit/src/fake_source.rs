@@ -5,12 +5,12 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
 use std::sync::{Arc, Mutex};
+use tillflow_core::ConnectorError;
 use tillflow_core::model::{
     Address, ChangeKind, Channel, Currency, Customer, Money, Order, OrderLine, OrderStatus, OrderTotals, Person,
     Record, Refund, SourceIdentity,
 };
 use tillflow_core::source::{BadRecord, Checkpoint, Page, Source, SourceItem};
-use tillflow_core::ConnectorError;
 
 pub const PLATFORM: &str = "fake";
 /// The moment sample data starts: far enough back to be history for any test.
@@ -57,18 +57,12 @@ pub fn sample_order(source: &str, n: u64, customers: u64, at: Timestamp) -> Orde
             ..Person::default()
         },
         status: OrderStatus::Processing,
-        channel: if n % 2 == 0 { Channel::InStore } else { Channel::Online },
+        channel: if n.is_multiple_of(2) { Channel::InStore } else { Channel::Online },
         location: None,
         register_id: None,
         lines,
         discounts: Vec::new(),
-        totals: OrderTotals {
-            subtotal: total.clone(),
-            discount: usd(0),
-            shipping: usd(0),
-            tax: usd(0),
-            total,
-        },
+        totals: OrderTotals { subtotal: total.clone(), discount: usd(0), shipping: usd(0), tax: usd(0), total },
         payment_method: Some("cash".into()),
         created_at: at,
         updated_at: at,
@@ -110,9 +104,8 @@ pub struct FakeWorld {
 impl FakeWorld {
     /// `orders` orders over `customers` customers, one minute apart, history.
     pub fn sample(source: &str, customers: u64, orders: u64) -> Self {
-        let customers_stream = (1..=customers)
-            .map(|n| Ok(Record::Customer(sample_customer(source, n, epoch()))))
-            .collect();
+        let customers_stream =
+            (1..=customers).map(|n| Ok(Record::Customer(sample_customer(source, n, epoch())))).collect();
         let orders_stream = (1..=orders)
             .map(|n| {
                 let at = epoch() + SignedDuration::from_mins(n as i64);

@@ -60,7 +60,10 @@ impl StateStore for MemoryStore {
             .iter()
             .filter_map(|key| {
                 inner.ledger.get(&(pipeline.to_owned(), (*key).clone())).map(|row| {
-                    ((*key).clone(), LedgerEntry { content_hash: row.content_hash.clone(), outcome: row.outcome.clone() })
+                    (
+                        (*key).clone(),
+                        LedgerEntry { content_hash: row.content_hash.clone(), outcome: row.outcome.clone() },
+                    )
                 })
             })
             .collect())
@@ -111,9 +114,7 @@ impl StateStore for MemoryStore {
     async fn discard_dead_letters(&self, pipeline: &str, ids: Option<&[i64]>) -> Result<u64, StateError> {
         let mut inner = self.inner.lock().unwrap();
         let before = inner.dead_letters.len();
-        inner
-            .dead_letters
-            .retain(|l| !(l.pipeline == pipeline && ids.is_none_or(|ids| ids.contains(&l.id))));
+        inner.dead_letters.retain(|l| !(l.pipeline == pipeline && ids.is_none_or(|ids| ids.contains(&l.id))));
         Ok((before - inner.dead_letters.len()) as u64)
     }
 
@@ -166,7 +167,8 @@ impl StateStore for MemoryStore {
                     tillflow_core::state::Outcome::Skipped(reason) => reason.clone(),
                     _ => String::new(),
                 };
-                *counts.entry((row.kind.as_str().to_owned(), row.outcome.as_str().to_owned(), reason)).or_default() += 1;
+                *counts.entry((row.kind.as_str().to_owned(), row.outcome.as_str().to_owned(), reason)).or_default() +=
+                    1;
             }
         }
         Ok(PipelineStatus {

@@ -36,7 +36,7 @@ impl Fault {
 pub struct MockPlatform {
     faults: Mutex<VecDeque<Fault>>,
     reject: Mutex<HashSet<String>>,
-    accepted: Mutex<Vec<String>>,
+    accepted: Mutex<Vec<Vec<String>>>,
 }
 
 impl MockPlatform {
@@ -61,9 +61,14 @@ impl MockPlatform {
     }
     /// Records ids the platform took (a retransmission records them again).
     pub fn accept(&self, ids: impl IntoIterator<Item = String>) {
-        self.accepted.lock().unwrap().extend(ids);
+        self.accepted.lock().unwrap().push(ids.into_iter().collect());
     }
+    /// Every id accepted, in arrival order.
     pub fn accepted(&self) -> Vec<String> {
+        self.accepted.lock().unwrap().iter().flatten().cloned().collect()
+    }
+    /// The ids accepted, one entry per request.
+    pub fn accepted_batches(&self) -> Vec<Vec<String>> {
         self.accepted.lock().unwrap().clone()
     }
 }

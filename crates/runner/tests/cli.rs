@@ -1,0 +1,116 @@
+//! The binary's operator contract: exit codes and messages for bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const TILLFLOW: &str = env!("CARGO_BIN_EXE_tillflow");
+
+fn tillflow(arguments: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(TILLFLOW);
+    command.args(arguments).env_remove("RUST_LOG");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("tillflow runs")
+}
+
+fn write(dir: &Path, text: &str) -> String {
+    let path = dir.join("tillflow.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+const CONFIG: &str = r#"[state]
+url = "sqlite://state.db"
+
+[sources.shop]
+type = "woocommerce"
+base_url = "https://shop.example.com"
+consumer_secret = "${WC_CONSUMER_SECRET}"
+
+[sinks.crm]
+type = "customerio"
+
+[[pipelines]]
+name = "shop-to-crm"
+source = "shop"
+sink = "crm"
+"#;
+
+#[test]
+fn help_lists_the_operator_commands() {
+    let output = tillflow(&["--help"], &[]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for command in ["run", "check", "status", "dead-letters", "state"] {
+        assert!(text.contains(command), "{command} missing from --help:\n{text}");
+    }
+}
+
+#[test]
+fn an_unknown_key_exits_2_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), &CONFIG.replace("[state]\n", "[state]\ncolour = \"blue\"\n"));
+    let output = tillflow(&["run", "--config", &config, "--once"], &[("WC_CONSUMER_SECRET", "x")]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tillflow.toml:2: `colour`"), "{stderr}");
+}
+
+#[test]
+fn an_unset_variable_exits_2_and_a_set_one_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), CONFIG);
+    let output = tillflow(&["run", "--config", &config, "--once"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("WC_CONSUMER_SECRET is not set"), "{stderr}");
+    assert!(stderr.contains(":7:"), "{stderr}");
+
+    let bad_type = CONFIG.replace("type = \"woocommerce\"", "type = \"shopify\"");
+    let config = write(dir.path(), &bad_type);
+    let output = tillflow(&["check", "--config", &config], &[("WC_CONSUMER_SECRET", "cs_live_s3cr3t")]);
+    assert_eq!(output.status.code(), Some(2));
+    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(all.contains(":5: `sources.shop.type`: unknown connector type `shopify`"), "{all}");
+    assert!(!all.contains("cs_live_s3cr3t"), "a secret leaked: {all}");
+}
+
+#[test]
+fn a_pipeline_naming_a_missing_sink_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), &CONFIG.replace("sink = \"crm\"", "sink = \"crn\""));
+    let output = tillflow(&["status", "--config", &config], &[("WC_CONSUMER_SECRET", "x")]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(":15: `pipelines.shop-to-crm.sink`: no sink named `crn`"), "{stderr}");
+}
+
+#[test]
+fn a_state_file_from_a_newer_version_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), CONFIG);
+    // A SQLite header claiming schema version 999.
+    let mut header = vec![0u8; 4096];
+    header[..16].copy_from_slice(b"SQLite format 3\0");
+    header[60..64].copy_from_slice(&999u32.to_be_bytes());
+    let state = dir.path().join("state.db");
+    std::fs::write(&state, &header).unwrap();
+    let output = tillflow(&["status", "--config", &config], &[("WC_CONSUMER_SECRET", "x")]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("schema version 999") && stderr.contains("newer tillflow"), "{stderr}");
+    assert_eq!(std::fs::read(&state).unwrap(), header, "the state file was not modified");
+}
+
+#[test]
+fn status_of_a_fresh_state_reports_nothing_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), CONFIG);
+    let output = tillflow(&["status", "--config", &config, "--json"], &[("WC_CONSUMER_SECRET", "x")]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document[0]["pipeline"], "shop-to-crm");
+    assert_eq!(document[0]["dead_letters"], 0);
+    assert!(dir.path().join("state.db").exists(), "a relative state path is next to the config");
+}
