@@ -6,7 +6,7 @@
 //! exactly once however many times the record is re-read.
 
 use crate::keys::{IdempotencyKey, content_hash};
-use crate::model::{Customer, Order, OrderStatus, Person, Record, Refund, Shipment};
+use crate::model::{Customer, Order, OrderStatus, Person, PersonTotals, Record, Refund, Shipment};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -61,11 +61,27 @@ impl EventKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "subject", rename_all = "snake_case")]
 pub enum Subject {
-    Order { order: Arc<Order> },
-    OrderLine { order: Arc<Order>, line: usize },
-    Refund { refund: Arc<Refund> },
-    Shipment { shipment: Arc<Shipment> },
-    Customer { customer: Arc<Customer> },
+    Order {
+        order: Arc<Order>,
+    },
+    OrderLine {
+        order: Arc<Order>,
+        line: usize,
+    },
+    Refund {
+        refund: Arc<Refund>,
+    },
+    Shipment {
+        shipment: Arc<Shipment>,
+    },
+    Customer {
+        customer: Arc<Customer>,
+    },
+    /// A person's purchase totals, for sinks that keep them as attributes.
+    PersonTotals {
+        person: Arc<Person>,
+        totals: PersonTotals,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,6 +107,7 @@ impl Event {
             Subject::Refund { refund } => &refund.person,
             Subject::Shipment { shipment } => &shipment.person,
             Subject::Customer { customer } => &customer.person,
+            Subject::PersonTotals { person, .. } => person,
         }
     }
     pub fn order(&self) -> Option<&Order> {

@@ -147,6 +147,90 @@ impl Person {
     pub fn has_email(&self) -> bool {
         self.email.as_deref().is_some_and(|e| e.contains('@'))
     }
+    /// The person's identity across records of one source: the customer id
+    /// when there is one, else the lower-cased email (a guest).
+    pub fn key(&self) -> Option<String> {
+        if let Some(id) = self.customer_id.as_deref().filter(|id| !id.is_empty()) {
+            return Some(format!("id:{id}"));
+        }
+        self.email.as_deref().filter(|_| self.has_email()).map(|email| format!("email:{}", email.trim().to_lowercase()))
+    }
+}
+
+/// What one person bought from one source, as the state store sums it up.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PersonTotals {
+    /// Orders that count (processing, on-hold, completed) minus their refunds.
+    pub revenue: Decimal,
+    pub currency: Option<Currency>,
+    /// How many orders count.
+    pub orders: u64,
+    /// When the newest counted order was placed.
+    pub last_order_at: Option<Timestamp>,
+}
+
+/// One order or refund as it contributes to its person's totals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderFact {
+    pub order_id: String,
+    /// `order` for the order itself, `refund:<id>` for each refund.
+    pub fact_id: String,
+    /// [`Person::key`] of the buyer.
+    pub person: String,
+    /// For an order: whether it counts toward the totals.
+    pub counted: bool,
+    /// Order total, or refunded amount (positive).
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub at: Timestamp,
+}
+
+impl OrderFact {
+    /// The fact a record contributes, if any.
+    pub fn of(record: &Record) -> Option<Self> {
+        match record {
+            Record::Order(order) => Some(Self {
+                order_id: order.identity.id.clone(),
+                fact_id: "order".into(),
+                person: order.person.key()?,
+                counted: order.status.counts_toward_revenue() && order.change != ChangeKind::Deleted,
+                amount: order.totals.total.amount,
+                currency: order.currency().clone(),
+                at: order.created_at,
+            }),
+            Record::Refund(refund) => Some(Self {
+                order_id: refund.order_id.clone(),
+                fact_id: format!("refund:{}", refund.identity.id),
+                person: refund.person.key()?,
+                counted: false,
+                amount: refund.amount.amount.abs(),
+                currency: refund.amount.currency.clone(),
+                at: refund.created_at,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Sums facts into totals: counted orders, minus the refunds of counted orders.
+pub fn sum_facts<'a>(facts: impl IntoIterator<Item = &'a OrderFact>) -> PersonTotals {
+    let facts: Vec<&OrderFact> = facts.into_iter().collect();
+    let counted: std::collections::HashSet<&str> =
+        facts.iter().filter(|f| f.fact_id == "order" && f.counted).map(|f| f.order_id.as_str()).collect();
+    let mut totals = PersonTotals { revenue: Decimal::ZERO, currency: None, orders: 0, last_order_at: None };
+    for fact in &facts {
+        if fact.fact_id == "order" && fact.counted {
+            totals.revenue += fact.amount;
+            totals.orders += 1;
+            if totals.last_order_at.is_none_or(|last| fact.at > last) {
+                totals.last_order_at = Some(fact.at);
+                totals.currency = Some(fact.currency.clone());
+            }
+        } else if fact.fact_id != "order" && counted.contains(fact.order_id.as_str()) {
+            totals.revenue -= fact.amount;
+        }
+    }
+    totals
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -182,6 +266,10 @@ impl OrderStatus {
     /// Statuses in which an order counts as placed: money was taken or promised.
     pub fn is_placed(&self) -> bool {
         matches!(self, Self::Processing | Self::OnHold | Self::Completed | Self::Refunded)
+    }
+    /// Statuses whose orders count toward a person's revenue and order count.
+    pub fn counts_toward_revenue(&self) -> bool {
+        matches!(self, Self::Processing | Self::OnHold | Self::Completed)
     }
     pub fn as_str(&self) -> &str {
         match self {

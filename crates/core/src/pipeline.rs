@@ -5,9 +5,11 @@
 //! `read_ahead_pages` pages through a bounded channel, whatever the history size.
 
 use crate::error::{ConnectorError, ErrorClass, StateError};
+use crate::events::Subject;
 use crate::events::{DeriveContext, Event, EventKind, derive_events};
 use crate::failpoint::Failpoint;
-use crate::keys::IdempotencyKey;
+use crate::keys::{IdempotencyKey, content_hash};
+use crate::model::{OrderFact, Person, Record, SourceIdentity};
 use crate::persist;
 use crate::rules::Rules;
 use crate::sink::{ItemOutcome, Sink};
@@ -250,11 +252,11 @@ impl Pipeline {
         report: &mut PassReport,
     ) -> Result<(), PipelineError> {
         let mut tail = Commit { checkpoint, inbox_done, ..Commit::default() };
-        let mut events = Vec::new();
+        let mut records = Vec::new();
         for item in items {
             report.records_read += 1;
             match item {
-                Ok(record) => events.extend(derive_events(record, context)),
+                Ok(record) => records.push(record),
                 Err(bad) => {
                     tracing::warn!(pipeline = %self.name, stream = %bad.stream, reason = %bad.reason, "record dead-lettered");
                     report.dead_lettered += 1;
@@ -267,8 +269,60 @@ impl Pipeline {
                 }
             }
         }
+        let mut events = if self.sink.wants_person_totals() {
+            self.person_totals_events(&records, context).await?
+        } else {
+            Vec::new()
+        };
+        for record in records {
+            events.extend(derive_events(record, context).into_iter().filter(|event| self.sink.accepts(event.kind)));
+        }
         let to_send = self.select(events, &mut tail, report).await?;
         self.deliver_all(to_send, tail, Vec::new(), report).await
+    }
+
+    /// Records what this page's orders and refunds contribute to their people's
+    /// totals, then proposes one totals event per person touched. They come
+    /// first so a sink creates or updates the person before its order events.
+    async fn person_totals_events(
+        &self,
+        records: &[Record],
+        context: &DeriveContext,
+    ) -> Result<Vec<Event>, PipelineError> {
+        let mut facts = Vec::new();
+        let mut people: BTreeMap<String, (&Person, &SourceIdentity, Timestamp)> = BTreeMap::new();
+        for record in records {
+            let Some(fact) = OrderFact::of(record) else { continue };
+            let person = record.person().expect("orders and refunds have a person");
+            let latest = people.entry(fact.person.clone()).or_insert((person, record.identity(), fact.at));
+            if record.changed_at() >= latest.2 {
+                *latest = (person, record.identity(), record.changed_at());
+            }
+            facts.push(fact);
+        }
+        if facts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.state.record_facts(&self.name, &facts).await?;
+        let keys: Vec<&str> = people.keys().map(String::as_str).collect();
+        let mut totals = self.state.person_totals(&self.name, &keys).await?;
+        let mut events = Vec::with_capacity(people.len());
+        for (key, (person, identity, at)) in people {
+            let Some(totals) = totals.remove(&key) else { continue };
+            let subject = Subject::PersonTotals { person: Arc::new(person.clone()), totals };
+            let person_identity =
+                SourceIdentity { platform: identity.platform.clone(), source: identity.source.clone(), id: key };
+            events.push(Event {
+                key: IdempotencyKey::new(&person_identity, "person", "totals", None),
+                kind: EventKind::ProfileUpdated,
+                occurred_at: at,
+                content_hash: content_hash(&subject),
+                subject,
+                history: at < context.pipeline_started_at,
+                requires: None,
+            });
+        }
+        Ok(events)
     }
 
     /// Drops what the ledger already has, applies the rules, and returns what
@@ -436,7 +490,7 @@ impl Pipeline {
             let mut derived = Vec::new();
             for record in records.into_iter().flatten() {
                 report.records_read += 1;
-                derived.extend(derive_events(record, &context));
+                derived.extend(derive_events(record, &context).into_iter().filter(|e| self.sink.accepts(e.kind)));
             }
             let to_send = self.select(derived, &mut tail, &mut report).await?;
             self.deliver_all(to_send, tail, Vec::new(), &mut report).await?;

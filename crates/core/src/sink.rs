@@ -29,6 +29,19 @@ pub trait Sink: Send + Sync {
         person.customer_id.is_some() || person.has_email()
     }
 
+    /// Whether this sink sends events of `kind` at all; others are not derived
+    /// for it (and not counted as skipped).
+    fn accepts(&self, _kind: crate::events::EventKind) -> bool {
+        true
+    }
+
+    /// Whether this sink wants `profile-updated` events carrying each person's
+    /// purchase totals (revenue, order count, last order), kept current by
+    /// the engine after every order or refund.
+    fn wants_person_totals(&self) -> bool {
+        false
+    }
+
     /// Delivers events of one mode (all history or all live). Returns one
     /// outcome per event, in order, or an error for the whole batch (nothing of
     /// it counts as delivered).

@@ -5,6 +5,7 @@
 use crate::error::StateError;
 use crate::events::EventKind;
 use crate::keys::IdempotencyKey;
+use crate::model::{OrderFact, PersonTotals};
 use crate::source::{Checkpoint, InboxItem};
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -173,6 +174,13 @@ pub trait StateStore: Send + Sync {
     /// Forgets checkpoints, ledger and start time: the next run is a full re-sync.
     /// Dead letters and the inbox are kept.
     async fn reset(&self, pipeline: &str) -> Result<(), StateError>;
+
+    /// Upserts what orders and refunds contribute to their people's totals.
+    async fn record_facts(&self, pipeline: &str, facts: &[OrderFact]) -> Result<(), StateError>;
+
+    /// Current totals of the given people (see [`crate::model::sum_facts`]).
+    async fn person_totals(&self, pipeline: &str, people: &[&str])
+    -> Result<HashMap<String, PersonTotals>, StateError>;
 
     /// Delivered events of `kind` with their occurrence times, for the
     /// reconciliation report, oldest first, at or after `since`.

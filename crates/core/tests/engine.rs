@@ -14,6 +14,7 @@ struct Harness {
     store: Arc<MemoryStore>,
     log: Arc<Mutex<FakeSinkLog>>,
     batch: usize,
+    totals: bool,
 }
 
 impl Harness {
@@ -24,11 +25,12 @@ impl Harness {
             store: Arc::new(MemoryStore::new()),
             log,
             batch: 25,
+            totals: false,
         }
     }
 
     fn pipeline(&self, options: PipelineOptions) -> Pipeline {
-        let sink = FakeSink { log: self.log.clone(), batch_size: self.batch };
+        let sink = FakeSink { log: self.log.clone(), batch_size: self.batch, wants_totals: self.totals };
         Pipeline::new(
             "p",
             "shop",
@@ -48,8 +50,10 @@ impl Harness {
         self.log.lock().unwrap().keys()
     }
 
+    /// Facts go once; profiles (which carry current state) may go again.
     fn assert_no_duplicates(&self) {
-        let keys = self.delivered();
+        let keys: Vec<String> =
+            self.delivered().into_iter().filter(|k| !k.ends_with(":profile") && !k.ends_with(":totals")).collect();
         let mut unique = keys.clone();
         unique.sort();
         unique.dedup();
@@ -303,4 +307,39 @@ fn failpoints_parse_and_refuse_unknown_names() {
     assert!(Failpoint::parse("after-batch-commit").is_ok());
     assert!(Failpoint::parse("after-lunch").unwrap_err().contains("after-lunch"));
     assert!(Failpoint::parse("after-ack:0").is_err());
+}
+
+#[tokio::test]
+async fn person_totals_follow_orders_refunds_and_cancellations() {
+    let mut harness = Harness::new(2, 4);
+    harness.totals = true;
+    // Customer 2 has orders 1 and 3 (1 and 1 lines: $10 + $10... see sample_order).
+    harness.pass().await.unwrap();
+    let latest = |harness: &Harness, person: &str| {
+        harness.log.lock().unwrap().totals.iter().rev().find(|(p, _)| p == person).map(|(_, t)| t.clone()).unwrap()
+    };
+    let before = latest(&harness, "id:2");
+    assert_eq!(before.orders, 2);
+    // Order 1 has 2 lines ($20), order 3 has 1 line ($10).
+    assert_eq!(before.revenue, rust_decimal::Decimal::new(3000, 2));
+    assert_eq!(harness.log.lock().unwrap().totals.len(), 2, "one totals event per person");
+
+    harness.world.lock().unwrap().add_refund("1", "r1", 500);
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.delivered.get(&EventKind::Refunded), Some(&1));
+    let refunded = latest(&harness, "id:2");
+    assert_eq!(refunded.revenue, rust_decimal::Decimal::new(2500, 2), "the refund lowers revenue");
+    assert_eq!(refunded.orders, 2);
+
+    harness.world.lock().unwrap().update_order("3", |o| o.status = OrderStatus::Cancelled);
+    harness.pass().await.unwrap();
+    let cancelled = latest(&harness, "id:2");
+    assert_eq!(cancelled.orders, 1);
+    assert_eq!(cancelled.revenue, rust_decimal::Decimal::new(1500, 2));
+
+    // Nothing changed: no totals are re-sent.
+    let count = harness.log.lock().unwrap().totals.len();
+    harness.pass().await.unwrap();
+    assert_eq!(harness.log.lock().unwrap().totals.len(), count);
+    harness.assert_no_duplicates();
 }

@@ -16,13 +16,16 @@ use std::time::Duration;
 use tillflow_core::StateError;
 use tillflow_core::events::EventKind;
 use tillflow_core::keys::IdempotencyKey;
+use tillflow_core::model::{Currency, OrderFact, PersonTotals, sum_facts};
+use tillflow_core::rust_decimal::Decimal;
 use tillflow_core::source::{Checkpoint, InboxItem};
 use tillflow_core::state::{
     Commit, DeadLetter, DeadLetterStage, LedgerEntry, Outcome, PipelineStatus, StateStore, StreamStatus,
 };
 
 /// Migrations, in order; entry N brings the schema from version N to N+1.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE pipelines (
     name TEXT PRIMARY KEY,
     started_at INTEGER NOT NULL
@@ -76,7 +79,22 @@ CREATE TABLE secrets (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (connector, name)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE order_facts (
+    pipeline TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    fact_id TEXT NOT NULL,
+    person TEXT NOT NULL,
+    counted INTEGER NOT NULL,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, order_id, fact_id)
+) WITHOUT ROWID;
+CREATE INDEX order_facts_by_person ON order_facts (pipeline, person);
+"#,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -518,7 +536,12 @@ impl StateStore for SqliteStore {
 
     async fn reset(&self, pipeline: &str) -> Result<(), StateError> {
         let mut transaction = self.pool.begin().await.map_err(error("reset"))?;
-        for table in ["checkpoints WHERE pipeline", "ledger WHERE pipeline", "pipelines WHERE name"] {
+        for table in [
+            "checkpoints WHERE pipeline",
+            "ledger WHERE pipeline",
+            "order_facts WHERE pipeline",
+            "pipelines WHERE name",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} = ?"))
                 .bind(pipeline)
                 .execute(&mut *transaction)
@@ -526,6 +549,66 @@ impl StateStore for SqliteStore {
                 .map_err(error("reset"))?;
         }
         transaction.commit().await.map_err(error("reset"))
+    }
+
+    async fn record_facts(&self, pipeline: &str, facts: &[OrderFact]) -> Result<(), StateError> {
+        let mut transaction = self.pool.begin().await.map_err(error("record facts"))?;
+        for rows in facts.chunks(INSERT_CHUNK) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO order_facts (pipeline, order_id, fact_id, person, counted, amount, currency, at) ",
+            );
+            insert.push_values(rows, |mut values, fact| {
+                values
+                    .push_bind(pipeline)
+                    .push_bind(fact.order_id.as_str())
+                    .push_bind(fact.fact_id.as_str())
+                    .push_bind(fact.person.as_str())
+                    .push_bind(fact.counted)
+                    .push_bind(fact.amount.to_string())
+                    .push_bind(fact.currency.as_str())
+                    .push_bind(millis(fact.at));
+            });
+            insert.push(
+                " ON CONFLICT (pipeline, order_id, fact_id) DO UPDATE SET person = excluded.person, \
+                 counted = excluded.counted, amount = excluded.amount, currency = excluded.currency, at = excluded.at",
+            );
+            insert.build().execute(&mut *transaction).await.map_err(error("record facts"))?;
+        }
+        transaction.commit().await.map_err(error("record facts"))
+    }
+
+    async fn person_totals(
+        &self,
+        pipeline: &str,
+        people: &[&str],
+    ) -> Result<HashMap<String, PersonTotals>, StateError> {
+        let mut facts: HashMap<String, Vec<OrderFact>> = HashMap::new();
+        for chunk in people.chunks(LOOKUP_CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT order_id, fact_id, person, counted, amount, currency, at FROM order_facts WHERE pipeline = ",
+            );
+            query.push_bind(pipeline).push(" AND person IN (");
+            let mut separated = query.separated(", ");
+            for person in chunk {
+                separated.push_bind(*person);
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&self.pool).await.map_err(error("person totals"))? {
+                let amount: String = row.get(4);
+                let currency: String = row.get(5);
+                let fact = OrderFact {
+                    order_id: row.get(0),
+                    fact_id: row.get(1),
+                    person: row.get(2),
+                    counted: row.get(3),
+                    amount: amount.parse::<Decimal>().map_err(|e| StateError::new(format!("corrupt amount: {e}")))?,
+                    currency: Currency::new(&currency).map_err(StateError::new)?,
+                    at: from_millis(row.get(6)),
+                };
+                facts.entry(fact.person.clone()).or_default().push(fact);
+            }
+        }
+        Ok(facts.into_iter().map(|(person, facts)| (person, sum_facts(&facts))).collect())
     }
 
     async fn delivered_times(

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use tillflow_core::{ConnectorError, Event, ItemOutcome, Sink};
+use tillflow_core::model::PersonTotals;
+use tillflow_core::{ConnectorError, Event, ItemOutcome, Sink, Subject};
 
 #[derive(Default)]
 pub struct FakeSinkLog {
@@ -17,6 +18,8 @@ pub struct FakeSinkLog {
     pub script: VecDeque<Option<ConnectorError>>,
     /// Keys to reject individually (a partial failure).
     pub reject: HashSet<String>,
+    /// Person totals received, in order: (person, revenue, orders).
+    pub totals: Vec<(String, PersonTotals)>,
 }
 
 impl FakeSinkLog {
@@ -28,12 +31,14 @@ impl FakeSinkLog {
 pub struct FakeSink {
     pub log: Arc<Mutex<FakeSinkLog>>,
     pub batch_size: usize,
+    /// Ask the engine for person totals (like Customer.io does).
+    pub wants_totals: bool,
 }
 
 impl FakeSink {
     pub fn new(batch_size: usize) -> (Self, Arc<Mutex<FakeSinkLog>>) {
         let log = Arc::new(Mutex::new(FakeSinkLog::default()));
-        (Self { log: log.clone(), batch_size }, log)
+        (Self { log: log.clone(), batch_size, wants_totals: false }, log)
     }
 }
 
@@ -45,6 +50,10 @@ impl Sink for FakeSink {
 
     fn max_batch(&self, _history: bool) -> usize {
         self.batch_size
+    }
+
+    fn wants_person_totals(&self) -> bool {
+        self.wants_totals
     }
 
     async fn deliver(&mut self, batch: &[Event], history: bool) -> Result<Vec<ItemOutcome>, ConnectorError> {
@@ -59,6 +68,9 @@ impl Sink for FakeSink {
                 outcomes.push(ItemOutcome::Rejected { reason: format!("fake sink rejects {}", event.key) });
             } else {
                 log.delivered.push((event.key.to_string(), history));
+                if let Subject::PersonTotals { totals, person } = &event.subject {
+                    log.totals.push((person.key().unwrap_or_default(), totals.clone()));
+                }
                 outcomes.push(ItemOutcome::Delivered);
             }
         }

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use tillflow_core::StateError;
 use tillflow_core::events::EventKind;
 use tillflow_core::keys::IdempotencyKey;
+use tillflow_core::model::{OrderFact, PersonTotals, sum_facts};
 use tillflow_core::source::{Checkpoint, InboxItem};
 use tillflow_core::state::{Commit, DeadLetter, LedgerEntry, LedgerRow, PipelineStatus, StateStore, StreamStatus};
 
@@ -21,6 +22,7 @@ struct Inner {
     inbox: Vec<InboxItem>,
     inbox_done: HashSet<(String, i64)>,
     secrets: HashMap<(String, String), String>,
+    facts: BTreeMap<(String, String, String), OrderFact>,
     commits: u64,
 }
 
@@ -194,7 +196,36 @@ impl StateStore for MemoryStore {
         inner.started.remove(pipeline);
         inner.checkpoints.retain(|(p, _), _| p != pipeline);
         inner.ledger.retain(|(p, _), _| p != pipeline);
+        inner.facts.retain(|(p, _, _), _| p != pipeline);
         Ok(())
+    }
+
+    async fn record_facts(&self, pipeline: &str, facts: &[OrderFact]) -> Result<(), StateError> {
+        let mut inner = self.inner.lock().unwrap();
+        for fact in facts {
+            inner.facts.insert((pipeline.to_owned(), fact.order_id.clone(), fact.fact_id.clone()), fact.clone());
+        }
+        Ok(())
+    }
+
+    async fn person_totals(
+        &self,
+        pipeline: &str,
+        people: &[&str],
+    ) -> Result<HashMap<String, PersonTotals>, StateError> {
+        let inner = self.inner.lock().unwrap();
+        Ok(people
+            .iter()
+            .filter_map(|person| {
+                let facts: Vec<&OrderFact> = inner
+                    .facts
+                    .iter()
+                    .filter(|((p, _, _), f)| p == pipeline && f.person == *person)
+                    .map(|(_, f)| f)
+                    .collect();
+                (!facts.is_empty()).then(|| ((*person).to_owned(), sum_facts(facts)))
+            })
+            .collect())
     }
 
     async fn delivered_times(
