@@ -5,6 +5,7 @@ pub mod fake_sink;
 pub mod fake_source;
 pub mod memory_store;
 pub mod mock;
+pub mod openapi;
 pub mod recorder;
 pub mod sink_suite;
 pub mod source_suite;

@@ -1,0 +1,277 @@
+//! WooCommerce JSON → canonical records. Only the `*_gmt` timestamps are read,
+//! as UTC (they carry no offset); money strings become decimals; a value that
+//! does not parse is an error naming the order and the field.
+
+use crate::PLATFORM;
+use crate::wire::{Loose, WooAddress, WooCustomer, WooLineItem, WooOrder, WooRefund};
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+use rust_decimal::Decimal;
+use tillflow_core::model::{
+    Address, ChangeKind, Channel, Currency, Customer, Discount, Location, Money, Order, OrderLine, OrderStatus,
+    OrderTotals, Person, Refund, RefundLine, SourceIdentity,
+};
+
+/// Parses a WooCommerce `*_gmt` timestamp ("2017-03-22T19:28:02") as UTC.
+/// A value with an explicit offset or `Z` is honoured too.
+pub fn parse_gmt(text: &str) -> Result<Timestamp, String> {
+    let text = text.trim();
+    if let Ok(timestamp) = text.parse::<Timestamp>() {
+        return Ok(timestamp);
+    }
+    text.parse::<DateTime>()
+        .and_then(|civil| civil.to_zoned(jiff::tz::TimeZone::UTC))
+        .map(|zoned| zoned.timestamp())
+        .map_err(|_| format!("`{text}` is not a WooCommerce GMT timestamp"))
+}
+
+/// Formats a timestamp the way `modified_after` with `dates_are_gmt=true` expects.
+pub fn format_gmt(at: Timestamp) -> String {
+    at.to_zoned(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+fn identity(source: &str, id: impl ToString) -> SourceIdentity {
+    SourceIdentity { platform: PLATFORM.into(), source: source.into(), id: id.to_string() }
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+fn decimal(value: &Loose, what: &str) -> Result<Decimal, String> {
+    let text = value.0.trim();
+    if text.is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    text.parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(text))
+        .map_err(|_| format!("{what} `{text}` is not a decimal number"))
+}
+
+fn money(value: &Loose, currency: &Currency, what: &str) -> Result<Money, String> {
+    Ok(Money::new(decimal(value, what)?, currency.clone()))
+}
+
+fn timestamp(value: &Option<String>, what: &str) -> Result<Option<Timestamp>, String> {
+    match value.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(text) => parse_gmt(text).map(Some).map_err(|e| format!("{what}: {e}")),
+        None => Ok(None),
+    }
+}
+
+fn address(billing: &WooAddress) -> Address {
+    Address {
+        line1: non_empty(&billing.address_1),
+        line2: non_empty(&billing.address_2),
+        city: non_empty(&billing.city),
+        region: non_empty(&billing.state),
+        postcode: non_empty(&billing.postcode),
+        country: non_empty(&billing.country),
+    }
+}
+
+fn id_text(value: &Loose) -> Option<String> {
+    let text = value.0.trim();
+    (!text.is_empty() && text != "0").then(|| text.to_owned())
+}
+
+pub fn order_status(status: &str) -> OrderStatus {
+    match status.trim_start_matches("wc-") {
+        "pending" => OrderStatus::Pending,
+        "processing" => OrderStatus::Processing,
+        "on-hold" => OrderStatus::OnHold,
+        "completed" => OrderStatus::Completed,
+        "cancelled" => OrderStatus::Cancelled,
+        "refunded" => OrderStatus::Refunded,
+        "failed" => OrderStatus::Failed,
+        "checkout-draft" | "auto-draft" | "draft" => OrderStatus::Draft,
+        "trash" => OrderStatus::Trash,
+        other => OrderStatus::Other(other.to_owned()),
+    }
+}
+
+fn meta_text(order: &WooOrder, key: &str) -> Option<String> {
+    order.meta_data.iter().find(|meta| meta.key == key).and_then(|meta| match &meta.value {
+        serde_json::Value::String(text) => non_empty(text),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    })
+}
+
+/// Oliver POS writes `_oliver_pos_receipt_id` and a payment method ending in
+/// " (POS)"; either one marks a register sale (the meta may be hidden on HPOS
+/// sites, the suffix survives).
+pub fn is_oliver_pos(order: &WooOrder) -> bool {
+    order.meta_data.iter().any(|meta| meta.key == "_oliver_pos_receipt_id") || order.payment_method.ends_with(" (POS)")
+}
+
+pub fn person(customer_id: Option<String>, billing: &WooAddress, email: Option<&str>) -> Person {
+    Person {
+        customer_id,
+        email: email.and_then(non_empty).or_else(|| billing.email.as_deref().and_then(non_empty)),
+        first_name: non_empty(&billing.first_name),
+        last_name: non_empty(&billing.last_name),
+        phone: billing.phone.as_deref().and_then(non_empty),
+        company: non_empty(&billing.company),
+        title: None,
+        address: address(billing),
+    }
+}
+
+fn line(item: &WooLineItem, currency: &Currency, order_id: u64) -> Result<OrderLine, String> {
+    let line_id = id_text(&item.id).ok_or_else(|| format!("order {order_id}: a line item has no id"))?;
+    let context = |field: &str| format!("order {order_id} line {line_id} {field}");
+    let quantity = decimal(&item.quantity, &context("quantity"))?;
+    let total = money(&item.total, currency, &context("total"))?;
+    let unit_price = if item.price.0.trim().is_empty() && !quantity.is_zero() {
+        Money::new(total.amount / quantity, currency.clone())
+    } else {
+        money(&item.price, currency, &context("price"))?
+    };
+    Ok(OrderLine {
+        line_id: line_id.clone(),
+        product_id: id_text(&item.product_id),
+        variant_id: id_text(&item.variation_id),
+        sku: item.sku.as_deref().and_then(non_empty),
+        name: item.name.clone(),
+        quantity,
+        unit_price,
+        total,
+        categories: Vec::new(),
+    })
+}
+
+pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
+    let id = wire.id;
+    let currency = Currency::new(&wire.currency).map_err(|e| format!("order {id}: currency {e}"))?;
+    let created_at = timestamp(&wire.date_created_gmt, "date_created_gmt")
+        .map_err(|e| format!("order {id}: {e}"))?
+        .ok_or_else(|| format!("order {id}: date_created_gmt is missing"))?;
+    let updated_at = timestamp(&wire.date_modified_gmt, "date_modified_gmt")
+        .map_err(|e| format!("order {id}: {e}"))?
+        .unwrap_or(created_at);
+    let completed_at =
+        timestamp(&wire.date_completed_gmt, "date_completed_gmt").map_err(|e| format!("order {id}: {e}"))?;
+    let lines = wire.line_items.iter().map(|item| line(item, &currency, id)).collect::<Result<Vec<_>, _>>()?;
+    let field = |value: &Loose, name: &str| money(value, &currency, &format!("order {id} {name}"));
+    let subtotal = lines.iter().map(|l| l.total.amount).sum::<Decimal>();
+    let subtotal = {
+        let before_discounts = wire
+            .line_items
+            .iter()
+            .map(|item| decimal(&item.subtotal, &format!("order {id} line subtotal")))
+            .sum::<Result<Decimal, String>>()?;
+        Money::new(if before_discounts.is_zero() { subtotal } else { before_discounts }, currency.clone())
+    };
+    let discounts = wire
+        .coupon_lines
+        .iter()
+        .map(|coupon| {
+            Ok(Discount {
+                code: non_empty(&coupon.code),
+                name: None,
+                amount: money(&coupon.discount, &currency, &format!("order {id} coupon {}", coupon.code))?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let channel = if is_oliver_pos(wire) { Channel::InStore } else { Channel::Online };
+    let status = order_status(&wire.status);
+    Ok(Order {
+        identity: identity(source, id),
+        change: if updated_at == created_at { ChangeKind::Created } else { ChangeKind::Updated },
+        number: wire.number.clone().filter(|n| !n.is_empty()),
+        person: person(id_text(&wire.customer_id), &wire.billing, None),
+        cancelled_at: (status == OrderStatus::Cancelled).then_some(updated_at),
+        status,
+        channel,
+        location: meta_text(wire, "location_id").map(|id| Location { id, name: None }),
+        register_id: meta_text(wire, "register_id"),
+        lines,
+        discounts,
+        totals: OrderTotals {
+            subtotal,
+            discount: field(&wire.discount_total, "discount_total")?,
+            shipping: field(&wire.shipping_total, "shipping_total")?,
+            tax: field(&wire.total_tax, "total_tax")?,
+            total: field(&wire.total, "total")?,
+        },
+        payment_method: non_empty(&wire.payment_method),
+        created_at,
+        updated_at,
+        completed_at,
+    })
+}
+
+/// A refund of `order` (refunds are read per order, so the buyer is known).
+pub fn refund(source: &str, order: &Order, wire: &WooRefund) -> Result<Refund, String> {
+    let currency = order.currency().clone();
+    let id = wire.id;
+    let created_at = timestamp(&wire.date_created_gmt, "date_created_gmt")
+        .map_err(|e| format!("refund {id}: {e}"))?
+        .ok_or_else(|| format!("refund {id}: date_created_gmt is missing"))?;
+    let lines = wire
+        .line_items
+        .iter()
+        .map(|item| {
+            Ok(RefundLine {
+                order_line_id: None,
+                product_id: id_text(&item.product_id),
+                name: non_empty(&item.name),
+                quantity: decimal(&item.quantity, &format!("refund {id} quantity"))?.abs(),
+                amount: Money::new(decimal(&item.total, &format!("refund {id} line total"))?.abs(), currency.clone()),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Refund {
+        identity: identity(source, id),
+        order_id: order.identity.id.clone(),
+        person: order.person.clone(),
+        amount: Money::new(decimal(&wire.amount, &format!("refund {id} amount"))?.abs(), currency),
+        reason: non_empty(&wire.reason),
+        lines,
+        created_at,
+    })
+}
+
+pub fn customer(source: &str, wire: &WooCustomer) -> Result<Customer, String> {
+    let id = wire.id;
+    let created_at = timestamp(&wire.date_created_gmt, "date_created_gmt")
+        .map_err(|e| format!("customer {id}: {e}"))?
+        .ok_or_else(|| format!("customer {id}: date_created_gmt is missing"))?;
+    let updated_at = timestamp(&wire.date_modified_gmt, "date_modified_gmt")
+        .map_err(|e| format!("customer {id}: {e}"))?
+        .unwrap_or(created_at);
+    let mut person = person(Some(id.to_string()), &wire.billing, Some(&wire.email));
+    person.first_name = non_empty(&wire.first_name).or(person.first_name);
+    person.last_name = non_empty(&wire.last_name).or(person.last_name);
+    Ok(Customer {
+        identity: identity(source, id),
+        change: if updated_at == created_at { ChangeKind::Created } else { ChangeKind::Updated },
+        person,
+        accepts_marketing: None,
+        group: non_empty(&wire.role),
+        created_at,
+        updated_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gmt_timestamps_are_utc_and_offsets_are_honoured() {
+        assert_eq!(parse_gmt("2017-03-22T19:28:02").unwrap().to_string(), "2017-03-22T19:28:02Z");
+        assert_eq!(parse_gmt("2017-03-22T19:28:02+02:00").unwrap().to_string(), "2017-03-22T17:28:02Z");
+        assert!(parse_gmt("yesterday").unwrap_err().contains("yesterday"));
+        assert_eq!(format_gmt(parse_gmt("2017-03-22T19:28:02").unwrap()), "2017-03-22T19:28:02");
+    }
+
+    #[test]
+    fn statuses_map_with_or_without_the_wc_prefix() {
+        assert_eq!(order_status("wc-on-hold"), OrderStatus::OnHold);
+        assert_eq!(order_status("checkout-draft"), OrderStatus::Draft);
+        assert_eq!(order_status("wc-layaway"), OrderStatus::Other("layaway".into()));
+    }
+}
