@@ -1,6 +1,7 @@
 //! tillflow-runner: the config file format, the connector registry, the
 //! operator commands and the webhook server behind the `tillflow` binary.
 
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod progress;

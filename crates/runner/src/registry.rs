@@ -1,7 +1,7 @@
 //! The connector registry: the one place that knows every connector type.
 //! Adding a platform = its crate + one line in `SOURCES` or `SINKS`.
 
-use crate::config::{Config, ConfigError, ConnectorTable};
+use crate::config::{Config, ConfigError, ConnectorTable, connector_config};
 use std::sync::Arc;
 use std::time::Duration;
 use tillflow_core::{Sink, Source, StateStore};
@@ -23,11 +23,45 @@ pub struct BuiltSource {
 type SourceBuilder = fn(&Config, &ConnectorTable, &ConnectorContext) -> Result<BuiltSource, ConfigError>;
 type SinkBuilder = fn(&Config, &ConnectorTable, &ConnectorContext) -> Result<Box<dyn Sink>, ConfigError>;
 
-/// Source types built into this binary.
-const SOURCES: &[(&str, SourceBuilder)] = &[];
+/// Source types built into this binary: one line per platform.
+const SOURCES: &[(&str, SourceBuilder)] = &[(tillflow_source_woocommerce::PLATFORM, woocommerce)];
 
-/// Sink types built into this binary.
-const SINKS: &[(&str, SinkBuilder)] = &[];
+/// Sink types built into this binary: one line per platform.
+const SINKS: &[(&str, SinkBuilder)] = &[(tillflow_sink_customerio::PLATFORM, customerio)];
+
+fn woocommerce(
+    config: &Config,
+    table: &ConnectorTable,
+    context: &ConnectorContext,
+) -> Result<BuiltSource, ConfigError> {
+    let parsed: tillflow_source_woocommerce::WooCommerceConfig = connector_config(config, table)?;
+    check_url(config, table, "base_url", Some(&parsed.base_url))?;
+    let poll_interval = parsed.poll_interval.0;
+    Ok(BuiltSource {
+        source: Box::new(tillflow_source_woocommerce::WooCommerceSource::new(&context.name, parsed)),
+        poll_interval,
+    })
+}
+
+fn customerio(
+    config: &Config,
+    table: &ConnectorTable,
+    _context: &ConnectorContext,
+) -> Result<Box<dyn Sink>, ConfigError> {
+    let parsed: tillflow_sink_customerio::CustomerIoConfig = connector_config(config, table)?;
+    check_url(config, table, "base_url", parsed.base_url.as_deref())?;
+    Ok(Box::new(tillflow_sink_customerio::CustomerIoSink::new(parsed)))
+}
+
+/// A URL key must be an absolute http(s) URL; caught here rather than at the
+/// first request.
+fn check_url(config: &Config, table: &ConnectorTable, key: &str, value: Option<&str>) -> Result<(), ConfigError> {
+    let Some(value) = value else { return Ok(()) };
+    match tillflow_http::reqwest::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
+        _ => Err(config.connector_error(table, Some(key), format!("`{value}` is not an http(s) URL"))),
+    }
+}
 
 /// Every type the operator interface names, built in or still to come.
 const KNOWN_SOURCES: [&str; 4] = ["woocommerce", "lightspeed", "dutchie", "retail-pos"];

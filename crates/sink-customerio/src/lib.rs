@@ -7,6 +7,8 @@
 
 pub mod config;
 pub mod request;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod service;
 pub mod sink;
 

@@ -3,10 +3,13 @@
 //! their meta (`_oliver_pos_receipt_id`) or a payment method ending in " (POS)".
 //!
 //! Anatomy: `config` (operator keys), `wire` (the platform's JSON), `mapping`
-//! (wire → canonical model), `source` (paging, cursors, webhooks).
+//! (wire → canonical model), `source` (paging, cursors, webhooks), `sandbox`
+//! (a stateful simulator, feature `sandbox`).
 
 pub mod config;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod source;
 pub mod wire;
 

@@ -1,0 +1,173 @@
+//! The command line: parses it, sets up logging, runs a command and turns its
+//! result into an exit code (0 ok, 1 a pipeline could not complete its pass,
+//! 2 configuration error).
+
+use crate::commands;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "tillflow",
+    version,
+    about = "Sync point-of-sale customers, orders, refunds and shipments into marketing platforms",
+    long_about = "tillflow reads customers, orders, refunds, shipments and products from point-of-sale \
+                  platforms and writes them as profiles and behavioural events into marketing platforms. \
+                  Pick source → sink pipelines in one config file."
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// More log detail (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipelines: continuously (webhook server + polling), or one pass with --once.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// One full pass of every pipeline, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Only this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+    },
+    /// Validate the config and reach every platform with its credentials.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Cursors, lag, counts by event, skips by reason, dead letters.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        pipeline: Option<String>,
+    },
+    /// Inspect, retry or drop records that a sink rejected or a source could not parse.
+    DeadLetters {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
+    /// Manage stored state.
+    State {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: StateAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterAction {
+    /// List dead letters with their reasons.
+    List {
+        #[arg(long)]
+        pipeline: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try them again (after fixing the cause); what fails again stays.
+    Replay {
+        #[arg(long)]
+        pipeline: Option<String>,
+    },
+    /// Delete dead letters of a pipeline: the given --id ones, or --all.
+    Discard {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateAction {
+    /// Forget a pipeline's checkpoints and ledger: the next run re-syncs everything.
+    Reset {
+        #[arg(long)]
+        pipeline: String,
+    },
+}
+
+fn init_logging(format: LogFormat, verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},sqlx=warn,hyper=warn,reqwest=warn")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_target(false).init(),
+    }
+}
+
+/// The whole `tillflow` program.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tillflow: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let show_progress = cli.log_format == LogFormat::Text;
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Run { config, once, pipeline } => {
+                commands::run(&config, once, pipeline.as_deref(), show_progress).await
+            }
+            Command::Check { config } => commands::check(&config).await,
+            Command::Status { config, json, pipeline } => commands::status(&config, json, pipeline.as_deref()).await,
+            Command::DeadLetters { config, action } => match action {
+                DeadLetterAction::List { pipeline, json } => {
+                    commands::dead_letters_list(&config, pipeline.as_deref(), json).await
+                }
+                DeadLetterAction::Replay { pipeline } => {
+                    commands::dead_letters_replay(&config, pipeline.as_deref()).await
+                }
+                DeadLetterAction::Discard { pipeline, ids, all } => {
+                    commands::dead_letters_discard(&config, &pipeline, &ids, all).await
+                }
+            },
+            Command::State { config, action } => match action {
+                StateAction::Reset { pipeline } => commands::state_reset(&config, &pipeline).await,
+            },
+        }
+    });
+    // Background tasks (server, signal handler) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("tillflow: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! A stateful in-memory Customer.io Track API (feature `sandbox`): Basic auth,
+//! `POST /api/v2/batch` with its byte limits and 207 partial failures,
+//! attribute updates ordered by timestamp (older ones silently dropped, as the
+//! real one does), events deduplicated by `id`, and `GET /sandbox/state` to
+//! inspect what it holds.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SandboxPerson {
+    pub attributes: Map<String, Value>,
+    /// Timestamp of the newest attribute update applied.
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SandboxEvent {
+    pub id: Option<String>,
+    /// `id:<id>` or `email:<email>`.
+    pub person: String,
+    pub name: String,
+    pub timestamp: Option<i64>,
+    pub attributes: Value,
+}
+
+#[derive(Default, Serialize)]
+pub struct CustomerIoWorld {
+    pub people: BTreeMap<String, SandboxPerson>,
+    pub events: Vec<SandboxEvent>,
+    /// Requests to `/api/v2/batch`, accepted or not.
+    pub batch_requests: u64,
+    /// Events whose `id` had been seen already (ignored, as Customer.io does).
+    pub duplicate_events: u64,
+    /// Identify operations dropped for carrying an older timestamp.
+    pub stale_updates: u64,
+    #[serde(skip)]
+    seen_ids: HashSet<String>,
+    #[serde(skip)]
+    authorization: String,
+}
+
+impl CustomerIoWorld {
+    pub fn events_named(&self, name: &str) -> Vec<&SandboxEvent> {
+        self.events.iter().filter(|e| e.name == name).collect()
+    }
+}
+
+pub struct CustomerIoSandbox {
+    world: Arc<Mutex<CustomerIoWorld>>,
+    address: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for CustomerIoSandbox {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl CustomerIoSandbox {
+    pub async fn start(site_id: &str, api_key: &str) -> std::io::Result<Self> {
+        Self::start_on("127.0.0.1:0".parse().expect("address"), site_id, api_key).await
+    }
+
+    pub async fn start_on(address: SocketAddr, site_id: &str, api_key: &str) -> std::io::Result<Self> {
+        let authorization =
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{site_id}:{api_key}")));
+        let world = Arc::new(Mutex::new(CustomerIoWorld { authorization, ..CustomerIoWorld::default() }));
+        let router = Router::new()
+            .route("/api/v2/batch", post(batch))
+            .route("/api/v1/accounts/region", get(region))
+            .route("/sandbox/state", get(state))
+            .with_state(world.clone());
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self { world, address, server })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn world(&self) -> Arc<Mutex<CustomerIoWorld>> {
+        self.world.clone()
+    }
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, axum::Json(json!({"meta": {"error": "Unauthorized request"}}))).into_response()
+}
+
+async fn region(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: HeaderMap) -> Response {
+    let world = world.lock().expect("world");
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(world.authorization.as_str()) {
+        return unauthorized();
+    }
+    axum::Json(json!({"url": "https://track.customer.io", "data_center": "us", "environment_id": 1})).into_response()
+}
+
+async fn state(State(world): State<Arc<Mutex<CustomerIoWorld>>>) -> Response {
+    let world = world.lock().expect("world");
+    axum::Json(serde_json::to_value(&*world).expect("state serializes")).into_response()
+}
+
+fn person_key(identifiers: &Value) -> Result<String, String> {
+    let object = identifiers.as_object().ok_or("identifiers must be an object")?;
+    if object.len() != 1 {
+        return Err("identifiers must hold exactly one of id, email, cio_id".into());
+    }
+    let (kind, value) = object.iter().next().expect("one entry");
+    let value = match value {
+        Value::String(text) if !text.is_empty() => text.clone(),
+        Value::Number(number) => number.to_string(),
+        _ => return Err(format!("identifier {kind} must be a non-empty string")),
+    };
+    match kind.as_str() {
+        "id" | "cio_id" => Ok(format!("{kind}:{value}")),
+        "email" => Ok(format!("email:{}", value.to_lowercase())),
+        other => Err(format!("unknown identifier `{other}`")),
+    }
+}
+
+fn apply(world: &mut CustomerIoWorld, operation: &Value) -> Result<(), String> {
+    let size = serde_json::to_vec(operation).map(|b| b.len()).unwrap_or(usize::MAX);
+    if size > 32 * 1024 {
+        return Err(format!("operation is {size} bytes; the limit is 32 KB"));
+    }
+    if operation["type"] != "person" {
+        return Err("only person operations are simulated".into());
+    }
+    let person = person_key(&operation["identifiers"])?;
+    match operation["action"].as_str() {
+        Some("identify") => {
+            let timestamp = operation["timestamp"].as_i64().unwrap_or_else(|| jiff::Timestamp::now().as_second());
+            let attributes = operation["attributes"].as_object().cloned().unwrap_or_default();
+            let entry = world.people.entry(person).or_default();
+            if timestamp < entry.updated_at {
+                world.stale_updates += 1;
+                return Ok(());
+            }
+            entry.updated_at = timestamp;
+            entry.attributes.extend(attributes);
+            Ok(())
+        }
+        Some("event") => {
+            let name = operation["name"].as_str().filter(|n| !n.trim().is_empty()).ok_or("event needs a name")?;
+            let id = operation["id"].as_str().map(str::to_owned);
+            if let Some(id) = &id
+                && !world.seen_ids.insert(id.clone())
+            {
+                world.duplicate_events += 1;
+                return Ok(());
+            }
+            world.people.entry(person.clone()).or_default();
+            world.events.push(SandboxEvent {
+                id,
+                person,
+                name: name.trim().to_owned(),
+                timestamp: operation["timestamp"].as_i64(),
+                attributes: operation["attributes"].clone(),
+            });
+            Ok(())
+        }
+        other => Err(format!("action {other:?} is not simulated")),
+    }
+}
+
+async fn batch(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    world.batch_requests += 1;
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(world.authorization.as_str()) {
+        return unauthorized();
+    }
+    if body.len() > 500 * 1024 {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(
+                json!({"errors": [{"reason": "too_large", "field": "batch", "message": "request exceeds 500 KB"}]}),
+            ),
+        )
+            .into_response();
+    }
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"errors": [{"reason": "invalid", "field": "batch", "message": e.to_string()}]})),
+            )
+                .into_response();
+        }
+    };
+    let Some(operations) = parsed["batch"].as_array() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(
+                json!({"errors": [{"reason": "required", "field": "batch", "message": "batch must be an array"}]}),
+            ),
+        )
+            .into_response();
+    };
+    let mut errors = Vec::new();
+    for (index, operation) in operations.iter().enumerate() {
+        if let Err(message) = apply(&mut world, operation) {
+            errors.push(json!({"batch_index": index, "reason": "invalid", "field": "", "message": message}));
+        }
+    }
+    if errors.is_empty() {
+        axum::Json(json!({})).into_response()
+    } else {
+        (StatusCode::MULTI_STATUS, axum::Json(json!({ "errors": errors }))).into_response()
+    }
+}

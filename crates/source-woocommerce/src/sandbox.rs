@@ -1,0 +1,325 @@
+//! A stateful in-memory WooCommerce (feature `sandbox`): the REST API v3
+//! routes tillflow reads, with real auth, `modified_after`/`offset`/`page`
+//! paging, `X-WP-Total(Pages)` headers and the official JSON shapes, over
+//! deterministic seeded data with Oliver POS and online orders. Tests and the
+//! demo change it through [`WooSandbox`]'s methods.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// What the sandbox holds.
+#[derive(Default)]
+pub struct WooWorld {
+    /// Orders in modification order (a change moves an order to the end).
+    pub orders: Vec<Value>,
+    pub refunds: HashMap<u64, Vec<Value>>,
+    pub customers: Vec<Value>,
+    next_refund_id: u64,
+    consumer_key: String,
+    consumer_secret: String,
+}
+
+fn gmt(at: jiff::Timestamp) -> String {
+    at.to_zoned(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+fn money(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, (cents % 100).abs())
+}
+
+/// Order `n` of the seeded history: deterministic, spread over the year before
+/// `start`. Every 3rd is an Oliver POS sale, every 10th a guest, every 50th
+/// worth 0, every 25th cancelled, every 40th pending.
+pub fn seeded_order(n: u64, customers: u64, start: jiff::Timestamp) -> Value {
+    let created = start - jiff::SignedDuration::from_mins(((365 * 24 * 60) as u64 * (n % 1000) / 1000) as i64 + 1);
+    let customer = n % customers.max(1) + 1;
+    let guest = n.is_multiple_of(10);
+    let pos = n.is_multiple_of(3);
+    let lines = n % 3 + 1;
+    let unit = if n.is_multiple_of(50) { 0 } else { 1250 + (n % 7) as i64 * 100 };
+    let line_items: Vec<Value> = (1..=lines)
+        .map(|l| {
+            json!({
+                "id": n * 10 + l, "name": format!("Product {}", (n + l) % 20), "product_id": (n + l) % 20 + 1,
+                "variation_id": 0, "quantity": 1, "tax_class": "", "subtotal": money(unit), "subtotal_tax": "0.00",
+                "total": money(unit), "total_tax": "0.00", "taxes": [], "meta_data": [],
+                "sku": format!("SKU-{}", (n + l) % 20), "price": unit as f64 / 100.0
+            })
+        })
+        .collect();
+    let total = unit * lines as i64;
+    let status = if n.is_multiple_of(25) {
+        "cancelled"
+    } else if n.is_multiple_of(40) {
+        "pending"
+    } else if n.is_multiple_of(4) {
+        "processing"
+    } else {
+        "completed"
+    };
+    let mut meta = Vec::new();
+    if pos {
+        meta.push(json!({"id": n * 3, "key": "_oliver_pos_receipt_id", "value": format!("OL-{n}")}));
+        meta.push(json!({"id": n * 3 + 1, "key": "location_id", "value": format!("{}", n % 3 + 1)}));
+        meta.push(json!({"id": n * 3 + 2, "key": "register_id", "value": format!("{}", n % 2 + 1)}));
+    }
+    let email = if guest { format!("guest{n}@example.com") } else { format!("customer{customer}@example.com") };
+    json!({
+        "id": n, "parent_id": 0, "number": n.to_string(), "order_key": format!("wc_order_{n}"),
+        "created_via": if pos { "" } else { "checkout" }, "version": "9.0.0", "status": status, "currency": "USD",
+        "date_created_gmt": gmt(created), "date_modified_gmt": gmt(created),
+        "date_completed_gmt": if status == "completed" { Value::String(gmt(created)) } else { Value::Null },
+        "discount_total": "0.00", "discount_tax": "0.00", "shipping_total": "0.00", "shipping_tax": "0.00",
+        "cart_tax": "0.00", "total": money(total), "total_tax": "0.00", "prices_include_tax": false,
+        "customer_id": if guest { 0 } else { customer },
+        "billing": {"first_name": format!("First{customer}"), "last_name": "Shopper", "company": "", "address_1": "1 Main St",
+                    "address_2": "", "city": "Lisbon", "state": "", "postcode": "1000-001", "country": "PT",
+                    "email": email, "phone": "+351210000000"},
+        "shipping": {}, "payment_method": if pos { "cash (POS)" } else { "stripe" },
+        "payment_method_title": if pos { "cash" } else { "Credit card" },
+        "meta_data": meta, "line_items": line_items, "tax_lines": [], "shipping_lines": [], "fee_lines": [],
+        "coupon_lines": if n.is_multiple_of(7) { json!([{"id": n, "code": "WELCOME10", "discount": "1.00"}]) } else { json!([]) },
+        "refunds": []
+    })
+}
+
+pub fn seeded_customer(n: u64, start: jiff::Timestamp) -> Value {
+    let created = start - jiff::SignedDuration::from_hours(24 * 400) + jiff::SignedDuration::from_mins(n as i64);
+    json!({
+        "id": n, "date_created_gmt": gmt(created), "date_modified_gmt": gmt(created),
+        "email": if n.is_multiple_of(17) { String::new() } else { format!("customer{n}@example.com") },
+        "first_name": format!("First{n}"), "last_name": "Shopper", "role": "customer", "username": format!("user{n}"),
+        "billing": {"first_name": format!("First{n}"), "last_name": "Shopper", "company": "", "address_1": "1 Main St",
+                    "address_2": "", "city": "Lisbon", "state": "", "postcode": "1000-001", "country": "PT",
+                    "email": format!("customer{n}@example.com"), "phone": ""},
+        "shipping": {}, "is_paying_customer": true, "meta_data": []
+    })
+}
+
+/// A running sandbox on a loopback port.
+pub struct WooSandbox {
+    world: Arc<Mutex<WooWorld>>,
+    address: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WooSandbox {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl WooSandbox {
+    /// Starts an empty sandbox that accepts these credentials.
+    pub async fn start(consumer_key: &str, consumer_secret: &str) -> std::io::Result<Self> {
+        Self::start_on("127.0.0.1:0".parse().expect("address"), consumer_key, consumer_secret).await
+    }
+
+    pub async fn start_on(address: SocketAddr, consumer_key: &str, consumer_secret: &str) -> std::io::Result<Self> {
+        let world = Arc::new(Mutex::new(WooWorld {
+            consumer_key: consumer_key.to_owned(),
+            consumer_secret: consumer_secret.to_owned(),
+            next_refund_id: 100_000,
+            ..WooWorld::default()
+        }));
+        let router = Router::new()
+            .route("/wp-json/wc/v3/orders", get(list_orders))
+            .route("/wp-json/wc/v3/orders/{id}/refunds", get(list_refunds))
+            .route("/wp-json/wc/v3/customers", get(list_customers))
+            .with_state(world.clone());
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self { world, address, server })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Seeds `orders` orders over `customers` customers, in the past; every
+    /// 20th order gets a refund of its first line.
+    pub fn seed(&self, customers: u64, orders: u64) {
+        let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+        let mut world = self.world.lock().expect("world");
+        world.customers = (1..=customers).map(|n| seeded_customer(n, start)).collect();
+        let mut all: Vec<Value> = (1..=orders).map(|n| seeded_order(n, customers, start)).collect();
+        all.sort_by(|a, b| a["date_modified_gmt"].as_str().cmp(&b["date_modified_gmt"].as_str()));
+        world.orders = all;
+        let refunded: Vec<u64> =
+            (1..=orders).filter(|n| n.is_multiple_of(20) && !n.is_multiple_of(25) && !n.is_multiple_of(40)).collect();
+        for id in refunded {
+            let order = world.orders.iter().find(|o| o["id"] == json!(id)).cloned().expect("seeded");
+            let amount = order["line_items"][0]["total"].as_str().unwrap_or("0").to_owned();
+            let created = order["date_created_gmt"].as_str().unwrap_or_default().to_owned();
+            world.add_refund_at(id, &amount, "Oliver POS Refund", &created, false);
+        }
+    }
+
+    /// Changes an order as the shop would: its modification time becomes now
+    /// and it moves to the end of the modified-ascending listing.
+    pub fn update_order(&self, id: u64, change: impl FnOnce(&mut Value)) {
+        let mut world = self.world.lock().expect("world");
+        world.touch(id, change);
+    }
+
+    /// Adds (or replaces) an order, modified now.
+    pub fn put_order(&self, mut order: Value) {
+        let mut world = self.world.lock().expect("world");
+        let id = order["id"].clone();
+        world.orders.retain(|o| o["id"] != id);
+        order["date_modified_gmt"] = json!(gmt(jiff::Timestamp::now()));
+        world.orders.push(order);
+    }
+
+    /// Refunds `amount` ("12.50") of order `id` now; returns the refund id.
+    pub fn refund(&self, id: u64, amount: &str, reason: &str) -> u64 {
+        let mut world = self.world.lock().expect("world");
+        let now = gmt(jiff::Timestamp::now());
+        world.add_refund_at(id, amount, reason, &now, true)
+    }
+
+    pub fn order(&self, id: u64) -> Option<Value> {
+        self.world.lock().expect("world").orders.iter().find(|o| o["id"] == json!(id)).cloned()
+    }
+
+    pub fn world(&self) -> Arc<Mutex<WooWorld>> {
+        self.world.clone()
+    }
+}
+
+impl WooWorld {
+    fn touch(&mut self, id: u64, change: impl FnOnce(&mut Value)) {
+        let index = self.orders.iter().position(|o| o["id"] == json!(id)).expect("order exists");
+        let mut order = self.orders.remove(index);
+        change(&mut order);
+        order["date_modified_gmt"] = json!(gmt(jiff::Timestamp::now()));
+        self.orders.push(order);
+    }
+
+    fn add_refund_at(&mut self, id: u64, amount: &str, reason: &str, at: &str, touch: bool) -> u64 {
+        self.next_refund_id += 1;
+        let refund_id = self.next_refund_id;
+        self.refunds.entry(id).or_default().push(json!({
+            "id": refund_id, "date_created_gmt": at, "amount": amount, "reason": reason,
+            "refunded_by": 1, "refunded_payment": true, "meta_data": [], "line_items": []
+        }));
+        let summary = json!({"id": refund_id, "reason": reason, "total": format!("-{amount}")});
+        if touch {
+            self.touch(id, |order| order["refunds"].as_array_mut().expect("refunds").push(summary));
+        } else if let Some(order) = self.orders.iter_mut().find(|o| o["id"] == json!(id)) {
+            order["refunds"].as_array_mut().expect("refunds").push(summary);
+        }
+        refund_id
+    }
+
+    fn authorized(&self, headers: &HeaderMap, query: &HashMap<String, String>) -> bool {
+        if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+            let expected = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", self.consumer_key, self.consumer_secret));
+            return value == format!("Basic {expected}");
+        }
+        query.get("consumer_key") == Some(&self.consumer_key)
+            && query.get("consumer_secret") == Some(&self.consumer_secret)
+    }
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list resources.", "data": {"status": 401}})),
+    )
+        .into_response()
+}
+
+fn bad_param(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"code": "rest_invalid_param", "message": message, "data": {"status": 400}})),
+    )
+        .into_response()
+}
+
+fn listing(items: Vec<Value>, query: &HashMap<String, String>) -> Response {
+    let per_page: usize = query.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(10);
+    if per_page == 0 || per_page > 100 {
+        return bad_param("Invalid parameter(s): per_page");
+    }
+    let offset = match query.get("offset") {
+        Some(offset) => offset.parse().unwrap_or(0),
+        None => (query.get("page").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1) - 1) * per_page,
+    };
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(offset).take(per_page).collect();
+    let mut response = axum::Json(page).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-wp-total", total.into());
+    headers.insert("x-wp-totalpages", total.div_ceil(per_page).into());
+    response
+}
+
+async fn list_orders(
+    State(world): State<Arc<Mutex<WooWorld>>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let world = world.lock().expect("world");
+    if !world.authorized(&headers, &query) {
+        return unauthorized();
+    }
+    if query.get("dates_are_gmt").map(String::as_str) != Some("true") && query.contains_key("modified_after") {
+        return bad_param("this sandbox only answers modified_after with dates_are_gmt=true");
+    }
+    let after = query.get("modified_after").cloned();
+    let status = query.get("status").cloned().unwrap_or_else(|| "any".into());
+    let items: Vec<Value> = world
+        .orders
+        .iter()
+        .filter(|o| after.as_deref().is_none_or(|after| o["date_modified_gmt"].as_str().unwrap_or("") > after))
+        .filter(|o| status == "any" || o["status"] == json!(status))
+        .cloned()
+        .collect();
+    listing(items, &query)
+}
+
+async fn list_refunds(
+    State(world): State<Arc<Mutex<WooWorld>>>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let world = world.lock().expect("world");
+    if !world.authorized(&headers, &query) {
+        return unauthorized();
+    }
+    if !world.orders.iter().any(|o| o["id"] == json!(id)) {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"code": "woocommerce_rest_shop_order_invalid_id", "message": "Invalid ID."})),
+        )
+            .into_response();
+    }
+    listing(world.refunds.get(&id).cloned().unwrap_or_default(), &query)
+}
+
+async fn list_customers(
+    State(world): State<Arc<Mutex<WooWorld>>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let world = world.lock().expect("world");
+    if !world.authorized(&headers, &query) {
+        return unauthorized();
+    }
+    listing(world.customers.clone(), &query)
+}
