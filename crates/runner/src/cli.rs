@@ -3,6 +3,7 @@
 //! 2 configuration error).
 
 use crate::commands;
+use crate::demo::demo as tillflow_runner_demo;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,8 @@ enum Command {
         #[command(subcommand)]
         action: DeadLetterAction,
     },
+    /// Sandboxes + a real sync, embedded, no setup: the quickest look at tillflow.
+    Demo,
     /// Manage stored state.
     State {
         #[arg(long)]
@@ -156,6 +159,7 @@ pub fn main() -> ExitCode {
                     commands::dead_letters_discard(&config, &pipeline, &ids, all).await
                 }
             },
+            Command::Demo => tillflow_runner_demo(show_progress).await,
             Command::State { config, action } => match action {
                 StateAction::Reset { pipeline } => commands::state_reset(&config, &pipeline).await,
             },

@@ -179,7 +179,18 @@ fn pass_failure(name: &str, error: &PipelineError) -> Failure {
     }
 }
 
-pub async fn run(path: &Path, once: bool, only: Option<&str>, show_progress: bool) -> Outcome {
+/// The result of one pipeline's pass.
+pub type PassResult = (String, Result<PassReport, PipelineError>);
+
+struct Prepared {
+    config: Config,
+    state: Arc<dyn StateStore>,
+    built: Vec<Built>,
+    shutdown: watch::Receiver<bool>,
+    progress: Option<Arc<TerminalProgress>>,
+}
+
+async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result<Prepared, Failure> {
     let config = load(path)?;
     let specs = selected(&config, only)?;
     let state = open_state(&config).await?;
@@ -196,17 +207,14 @@ pub async fn run(path: &Path, once: bool, only: Option<&str>, show_progress: boo
         }
         built.push(build_pipeline(&config, spec, &state, options)?);
     }
-    let metrics = Arc::new(Metrics::default());
-    if once {
-        run_once(built, &metrics, progress.as_deref()).await
-    } else {
-        run_forever(&config, built, state, metrics, shutdown).await
-    }
+    Ok(Prepared { config, state, built, shutdown, progress })
 }
 
-async fn run_once(built: Vec<Built>, metrics: &Metrics, progress: Option<&TerminalProgress>) -> Outcome {
+/// One pass of every selected pipeline, concurrently; results by name.
+pub async fn pass_once(path: &Path, only: Option<&str>, show_progress: bool) -> Result<Vec<PassResult>, Failure> {
+    let prepared = prepare(path, only, show_progress).await?;
     let mut tasks = tokio::task::JoinSet::new();
-    for Built { mut pipeline, .. } in built {
+    for Built { mut pipeline, .. } in prepared.built {
         tasks.spawn(async move {
             let result = pipeline.run_pass().await;
             (pipeline.name().to_owned(), result)
@@ -216,27 +224,41 @@ async fn run_once(built: Vec<Built>, metrics: &Metrics, progress: Option<&Termin
     while let Some(joined) = tasks.join_next().await {
         results.push(joined.map_err(|e| Failure::pipeline(format!("a pipeline task failed: {e}")))?);
     }
-    if let Some(progress) = progress {
+    if let Some(progress) = &prepared.progress {
         progress.finish();
     }
     results.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(results)
+}
+
+/// The exit outcome of a set of passes: the worst failure, if any.
+pub fn outcome_of(results: &[PassResult]) -> Outcome {
     let mut worst: Option<Failure> = None;
     for (name, result) in results {
-        match result {
-            Ok(report) => {
-                record_metrics(metrics, &name, &report);
-                println!("{}", summary_line(&name, &report));
-            }
-            Err(error) => {
-                println!("{name}: FAILED: {error}");
-                let failure = pass_failure(&name, &error);
-                if worst.as_ref().is_none_or(|w| failure.code > w.code) {
-                    worst = Some(failure);
-                }
+        if let Err(error) = result {
+            let failure = pass_failure(name, error);
+            if worst.as_ref().is_none_or(|w| failure.code > w.code) {
+                worst = Some(failure);
             }
         }
     }
     worst.map_or(Ok(()), Err)
+}
+
+pub async fn run(path: &Path, once: bool, only: Option<&str>, show_progress: bool) -> Outcome {
+    if once {
+        let results = pass_once(path, only, show_progress).await?;
+        for (name, result) in &results {
+            match result {
+                Ok(report) => println!("{}", summary_line(name, report)),
+                Err(error) => println!("{name}: FAILED: {error}"),
+            }
+        }
+        return outcome_of(&results);
+    }
+    let prepared = prepare(path, only, show_progress).await?;
+    let metrics = Arc::new(Metrics::default());
+    run_forever(&prepared.config, prepared.built, prepared.state, metrics, prepared.shutdown).await
 }
 
 async fn run_forever(

@@ -114,3 +114,13 @@ fn status_of_a_fresh_state_reports_nothing_yet() {
     assert_eq!(document[0]["dead_letters"], 0);
     assert!(dir.path().join("state.db").exists(), "a relative state path is next to the config");
 }
+
+#[test]
+fn demo_syncs_the_sandboxes_and_its_counts_match_theirs() {
+    let output = tillflow(&["demo"], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("woocommerce-to-customerio"), "{stdout}");
+    assert!(stdout.contains("sandbox check: every count above matches"), "{stdout}");
+    assert!(stdout.contains("zero total"), "orders worth 0 are skipped and counted: {stdout}");
+}

@@ -44,6 +44,8 @@ pub struct CustomerIoWorld {
     pub duplicate_events: u64,
     /// Identify operations dropped for carrying an older timestamp.
     pub stale_updates: u64,
+    /// Identify operations applied.
+    pub identify_operations: u64,
     #[serde(skip)]
     seen_ids: HashSet<String>,
     #[serde(skip)]
@@ -154,6 +156,7 @@ fn apply(world: &mut CustomerIoWorld, operation: &Value) -> Result<(), String> {
             }
             entry.updated_at = timestamp;
             entry.attributes.extend(attributes);
+            world.identify_operations += 1;
             Ok(())
         }
         Some("event") => {

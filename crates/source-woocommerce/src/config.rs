@@ -33,6 +33,13 @@ pub struct WooCommerceConfig {
     /// an order modified while a pass was paging is not missed.
     #[serde(default = "default_overlap")]
     pub overlap: HumanDuration,
+    /// WooCommerce publishes no rate limit; a shop's host may have one.
+    #[serde(default = "default_requests_per_second")]
+    pub requests_per_second: u32,
+}
+
+fn default_requests_per_second() -> u32 {
+    20
 }
 
 fn default_poll_interval() -> HumanDuration {

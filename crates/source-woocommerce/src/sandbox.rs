@@ -36,15 +36,16 @@ fn money(cents: i64) -> String {
 }
 
 /// Order `n` of the seeded history: deterministic, spread over the year before
-/// `start`. Every 3rd is an Oliver POS sale, every 10th a guest, every 50th
-/// worth 0, every 25th cancelled, every 40th pending.
+/// `start`. Every 3rd is an Oliver POS sale, every 10th a guest (every 30th a
+/// guest without an email), every 50th (+7) worth 0, every 25th cancelled,
+/// every 40th pending.
 pub fn seeded_order(n: u64, customers: u64, start: jiff::Timestamp) -> Value {
     let created = start - jiff::SignedDuration::from_mins(((365 * 24 * 60) as u64 * (n % 1000) / 1000) as i64 + 1);
     let customer = n % customers.max(1) + 1;
     let guest = n.is_multiple_of(10);
     let pos = n.is_multiple_of(3);
     let lines = n % 3 + 1;
-    let unit = if n.is_multiple_of(50) { 0 } else { 1250 + (n % 7) as i64 * 100 };
+    let unit = if n % 50 == 7 { 0 } else { 1250 + (n % 7) as i64 * 100 };
     let line_items: Vec<Value> = (1..=lines)
         .map(|l| {
             json!({
@@ -71,7 +72,11 @@ pub fn seeded_order(n: u64, customers: u64, start: jiff::Timestamp) -> Value {
         meta.push(json!({"id": n * 3 + 1, "key": "location_id", "value": format!("{}", n % 3 + 1)}));
         meta.push(json!({"id": n * 3 + 2, "key": "register_id", "value": format!("{}", n % 2 + 1)}));
     }
-    let email = if guest { format!("guest{n}@example.com") } else { format!("customer{customer}@example.com") };
+    let email = match (guest, n.is_multiple_of(30)) {
+        (true, true) => String::new(),
+        (true, false) => format!("guest{n}@example.com"),
+        (false, _) => format!("customer{customer}@example.com"),
+    };
     json!({
         "id": n, "parent_id": 0, "number": n.to_string(), "order_key": format!("wc_order_{n}"),
         "created_via": if pos { "" } else { "checkout" }, "version": "9.0.0", "status": status, "currency": "USD",
@@ -148,7 +153,7 @@ impl WooSandbox {
     }
 
     /// Seeds `orders` orders over `customers` customers, in the past; every
-    /// 20th order gets a refund of its first line.
+    /// 20th order (+3) gets a refund of its first line.
     pub fn seed(&self, customers: u64, orders: u64) {
         let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
         let mut world = self.world.lock().expect("world");
@@ -156,8 +161,7 @@ impl WooSandbox {
         let mut all: Vec<Value> = (1..=orders).map(|n| seeded_order(n, customers, start)).collect();
         all.sort_by(|a, b| a["date_modified_gmt"].as_str().cmp(&b["date_modified_gmt"].as_str()));
         world.orders = all;
-        let refunded: Vec<u64> =
-            (1..=orders).filter(|n| n.is_multiple_of(20) && !n.is_multiple_of(25) && !n.is_multiple_of(40)).collect();
+        let refunded: Vec<u64> = (1..=orders).filter(|n| n % 20 == 3 && !n.is_multiple_of(25)).collect();
         for id in refunded {
             let order = world.orders.iter().find(|o| o["id"] == json!(id)).cloned().expect("seeded");
             let amount = order["line_items"][0]["total"].as_str().unwrap_or("0").to_owned();

@@ -30,8 +30,6 @@ pub const PER_PAGE: usize = 100;
 const LOOK_BACK: usize = 10;
 /// Anchors remembered from the end of the previous page.
 const ANCHORS: usize = 10;
-/// WooCommerce publishes no rate limit; the tier keeps us polite.
-const API: Tier = Tier::new("wc-api", 20, 20);
 
 const TOPICS: [&str; 7] = [
     "order.created",
@@ -98,6 +96,7 @@ pub struct WooCommerceSource {
     webhook_secret: Option<SecretString>,
     auth: AuthMode,
     overlap: Duration,
+    tier: Tier,
 }
 
 impl WooCommerceSource {
@@ -119,6 +118,7 @@ impl WooCommerceSource {
             webhook_secret: config.webhook_secret,
             auth: config.auth,
             overlap: config.overlap.0,
+            tier: Tier::new("wc-api", config.requests_per_second.max(1), config.requests_per_second.max(1)),
         }
     }
 
@@ -138,7 +138,7 @@ impl WooCommerceSource {
             ]),
         };
         let request = request.build().map_err(|e| ConnectorError::permanent(format!("building a request: {e}")))?;
-        Ok(self.client.send_json(&API, request).await?)
+        Ok(self.client.send_json(&self.tier, request).await?)
     }
 
     fn bad(stream: &str, reason: String, raw: serde_json::Value) -> SourceItem {

@@ -28,6 +28,7 @@ fn config(server: &MockServer) -> WooCommerceConfig {
         poll_interval: tillflow_core::duration::HumanDuration(Duration::from_secs(300)),
         auth: AuthMode::Basic,
         overlap: tillflow_core::duration::HumanDuration(Duration::from_secs(600)),
+        requests_per_second: 1000,
     }
 }
 

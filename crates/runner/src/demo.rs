@@ -1,0 +1,148 @@
+//! `tillflow demo`: the sandboxes on loopback ports, a temporary config, one
+//! real pass of every pair with embedded SQLite state, a table of what
+//! happened, and a check of the sandboxes' own counts against it.
+
+use crate::commands::{Failure, PassResult, outcome_of, pass_once};
+use std::time::Instant;
+use tillflow_core::{EventKind, PassReport};
+use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
+use tillflow_source_woocommerce::sandbox::WooSandbox;
+
+const CUSTOMERS: u64 = 500;
+const ORDERS: u64 = 2_000;
+
+fn sandbox_error(error: std::io::Error) -> Failure {
+    Failure::pipeline(format!("demo: cannot start a sandbox on a loopback port: {error}"))
+}
+
+pub async fn demo(show_progress: bool) -> Result<(), Failure> {
+    let started = Instant::now();
+    let woo = WooSandbox::start("ck_demo", "cs_demo").await.map_err(sandbox_error)?;
+    woo.seed(CUSTOMERS, ORDERS);
+    let cio = CustomerIoSandbox::start("site_demo", "key_demo").await.map_err(sandbox_error)?;
+    let dir = std::env::temp_dir().join(format!("tillflow-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", dir.display())))?;
+    let config = dir.join("tillflow.toml");
+    let text = format!(
+        r#"[state]
+url = "sqlite://demo.db"
+
+[sources.woocommerce]
+type = "woocommerce"
+base_url = "{woo}"
+consumer_key = "ck_demo"
+consumer_secret = "cs_demo"
+requests_per_second = 500
+
+[sinks.customerio]
+type = "customerio"
+site_id = "site_demo"
+api_key = "key_demo"
+requests_per_second = 1000
+base_url = "{cio}"
+
+[[pipelines]]
+name = "woocommerce-to-customerio"
+source = "woocommerce"
+sink = "customerio"
+"#,
+        woo = woo.base_url(),
+        cio = cio.base_url()
+    );
+    std::fs::write(&config, text).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", config.display())))?;
+    println!(
+        "tillflow demo: a WooCommerce shop with {ORDERS} orders (Oliver POS and online) over {CUSTOMERS} customers"
+    );
+    println!("  WooCommerce sandbox  {}", woo.base_url());
+    println!("  Customer.io sandbox  {}", cio.base_url());
+    println!("  state                {}", dir.join("demo.db").display());
+    println!();
+    let results = pass_once(&config, None, show_progress).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let results = results?;
+    print_table(&results);
+
+    let mut mismatches = Vec::new();
+    for (name, result) in &results {
+        let Ok(report) = result else { continue };
+        let world = cio.world();
+        let world = world.lock().expect("sandbox state");
+        let delivered = |kind: EventKind| report.delivered.get(&kind).copied().unwrap_or(0);
+        for (kind, event) in [
+            (EventKind::Placed, "Order Placed"),
+            (EventKind::Completed, "Order Completed"),
+            (EventKind::Canceled, "Order Cancelled"),
+            (EventKind::Refunded, "Order Refunded"),
+            (EventKind::CustomerCreated, "Customer Created"),
+        ] {
+            let received = world.events_named(event).len() as u64;
+            if received != delivered(kind) {
+                mismatches.push(format!("{name}: reported {} {event}, Customer.io holds {received}", delivered(kind)));
+            }
+        }
+        if world.identify_operations != delivered(EventKind::ProfileUpdated) {
+            mismatches.push(format!(
+                "{name}: reported {} profile updates, Customer.io applied {}",
+                delivered(EventKind::ProfileUpdated),
+                world.identify_operations
+            ));
+        }
+        if world.duplicate_events > 0 {
+            mismatches.push(format!("{name}: Customer.io saw {} duplicate events", world.duplicate_events));
+        }
+    }
+    println!();
+    if mismatches.is_empty() {
+        println!(
+            "sandbox check: every count above matches what the sandboxes received ({:.1}s in all)",
+            started.elapsed().as_secs_f64()
+        );
+    } else {
+        for mismatch in &mismatches {
+            println!("MISMATCH {mismatch}");
+        }
+        return Err(Failure::pipeline(format!("demo: {} count(s) do not match the sandboxes", mismatches.len())));
+    }
+    outcome_of(&results)
+}
+
+fn counts(report: &PassReport) -> (String, u64, String) {
+    let events: Vec<String> = report
+        .delivered
+        .iter()
+        .filter(|(kind, _)| **kind != EventKind::ProfileUpdated)
+        .map(|(kind, n)| format!("{} {n}", kind.as_str()))
+        .collect();
+    let profiles = report.delivered.get(&EventKind::ProfileUpdated).copied().unwrap_or(0);
+    let skipped: Vec<String> = report.skipped.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
+    (
+        if events.is_empty() { "-".into() } else { events.join(", ") },
+        profiles,
+        if skipped.is_empty() { "-".into() } else { skipped.join(", ") },
+    )
+}
+
+fn print_table(results: &[PassResult]) {
+    println!(
+        "{:<28} {:>8}  {:<58} {:>8}  {:<34} {:>5}  {:>7}",
+        "pipeline", "read", "events delivered", "profiles", "skipped", "dead", "elapsed"
+    );
+    for (name, result) in results {
+        match result {
+            Ok(report) => {
+                let (events, profiles, skipped) = counts(report);
+                println!(
+                    "{:<28} {:>8}  {:<58} {:>8}  {:<34} {:>5}  {:>6.1}s",
+                    name,
+                    report.records_read,
+                    events,
+                    profiles,
+                    skipped,
+                    report.dead_lettered,
+                    report.elapsed.as_secs_f64()
+                );
+            }
+            Err(error) => println!("{name:<28} FAILED: {error}"),
+        }
+    }
+}
