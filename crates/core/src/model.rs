@@ -399,6 +399,7 @@ pub struct RefundLine {
     pub name: Option<String>,
     pub quantity: Decimal,
     pub amount: Money,
+    pub categories: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -417,7 +418,11 @@ pub struct Shipment {
     pub identity: SourceIdentity,
     pub order_id: String,
     pub person: Person,
+    /// Names of the items shipped.
     pub items: Vec<String>,
+    pub categories: Vec<String>,
+    pub discount_codes: Vec<String>,
+    pub total_discounts: Option<Money>,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
     pub shipped_at: Timestamp,

@@ -353,7 +353,7 @@ impl Pipeline {
                 }
             }
             let identifies = self.sink.identifies(event.person());
-            if let Some(reason) = self.rules.verdict(&event, identifies) {
+            if let Some(reason) = self.rules.verdict(&event, identifies, self.sink.unidentified_reason()) {
                 *report.skipped.entry(reason.as_str().to_owned()).or_default() += 1;
                 let unchanged_skip = ledger.get(&event.key).is_some_and(|entry| {
                     entry.content_hash == event.content_hash

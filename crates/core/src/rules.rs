@@ -60,8 +60,9 @@ impl Default for Rules {
 }
 
 impl Rules {
-    /// `identifies` is the sink's answer to "can you tell who this is?".
-    pub fn verdict(&self, event: &Event, identifies: bool) -> Option<SkipReason> {
+    /// `identifies` is the sink's answer to "can you tell who this is?", and
+    /// `unidentified` the reason it gives when it cannot.
+    pub fn verdict(&self, event: &Event, identifies: bool, unidentified: &str) -> Option<SkipReason> {
         if self.skip_zero_total && event.order().is_some_and(|order| order.totals.total.is_zero()) {
             return Some(SkipReason::ZeroTotal);
         }
@@ -69,7 +70,7 @@ impl Rules {
             return Some(SkipReason::NoEmail);
         }
         if !identifies {
-            return Some(SkipReason::NoIdentifier);
+            return Some(SkipReason::parse(unidentified));
         }
         None
     }

@@ -29,6 +29,11 @@ pub trait Sink: Send + Sync {
         person.customer_id.is_some() || person.has_email()
     }
 
+    /// The skip reason counted for people [`identifies`](Self::identifies) refuses.
+    fn unidentified_reason(&self) -> &'static str {
+        "no identifier"
+    }
+
     /// Whether this sink sends events of `kind` at all; others are not derived
     /// for it (and not counted as skipped).
     fn accepts(&self, _kind: crate::events::EventKind) -> bool {

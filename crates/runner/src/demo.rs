@@ -6,6 +6,7 @@ use crate::commands::{Failure, PassResult, outcome_of, pass_once};
 use std::time::Instant;
 use tillflow_core::{EventKind, PassReport};
 use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
+use tillflow_sink_klaviyo::sandbox::KlaviyoSandbox;
 use tillflow_source_woocommerce::sandbox::WooSandbox;
 
 const CUSTOMERS: u64 = 500;
@@ -20,6 +21,7 @@ pub async fn demo(show_progress: bool) -> Result<(), Failure> {
     let woo = WooSandbox::start("ck_demo", "cs_demo").await.map_err(sandbox_error)?;
     woo.seed(CUSTOMERS, ORDERS);
     let cio = CustomerIoSandbox::start("site_demo", "key_demo").await.map_err(sandbox_error)?;
+    let klaviyo = KlaviyoSandbox::start("pk_demo").await.map_err(sandbox_error)?;
     let dir = std::env::temp_dir().join(format!("tillflow-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", dir.display())))?;
     let config = dir.join("tillflow.toml");
@@ -41,13 +43,24 @@ api_key = "key_demo"
 requests_per_second = 1000
 base_url = "{cio}"
 
+[sinks.klaviyo]
+type = "klaviyo"
+api_key = "pk_demo"
+base_url = "{klaviyo}"
+
 [[pipelines]]
 name = "woocommerce-to-customerio"
 source = "woocommerce"
 sink = "customerio"
+
+[[pipelines]]
+name = "woocommerce-to-klaviyo"
+source = "woocommerce"
+sink = "klaviyo"
 "#,
         woo = woo.base_url(),
-        cio = cio.base_url()
+        cio = cio.base_url(),
+        klaviyo = klaviyo.base_url()
     );
     std::fs::write(&config, text).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", config.display())))?;
     println!(
@@ -55,6 +68,7 @@ sink = "customerio"
     );
     println!("  WooCommerce sandbox  {}", woo.base_url());
     println!("  Customer.io sandbox  {}", cio.base_url());
+    println!("  Klaviyo sandbox      {}", klaviyo.base_url());
     println!("  state                {}", dir.join("demo.db").display());
     println!();
     let results = pass_once(&config, None, show_progress).await;
@@ -65,30 +79,39 @@ sink = "customerio"
     let mut mismatches = Vec::new();
     for (name, result) in &results {
         let Ok(report) = result else { continue };
-        let world = cio.world();
-        let world = world.lock().expect("sandbox state");
         let delivered = |kind: EventKind| report.delivered.get(&kind).copied().unwrap_or(0);
-        for (kind, event) in [
-            (EventKind::Placed, "Order Placed"),
-            (EventKind::Completed, "Order Completed"),
-            (EventKind::Canceled, "Order Cancelled"),
-            (EventKind::Refunded, "Order Refunded"),
-            (EventKind::CustomerCreated, "Customer Created"),
-        ] {
-            let received = world.events_named(event).len() as u64;
-            if received != delivered(kind) {
-                mismatches.push(format!("{name}: reported {} {event}, Customer.io holds {received}", delivered(kind)));
+        let mut compare = |what: &str, reported: u64, received: u64| {
+            if reported != received {
+                mismatches.push(format!("{name}: reported {reported} {what}, the sandbox holds {received}"));
             }
-        }
-        if world.identify_operations != delivered(EventKind::ProfileUpdated) {
-            mismatches.push(format!(
-                "{name}: reported {} profile updates, Customer.io applied {}",
-                delivered(EventKind::ProfileUpdated),
-                world.identify_operations
-            ));
-        }
-        if world.duplicate_events > 0 {
-            mismatches.push(format!("{name}: Customer.io saw {} duplicate events", world.duplicate_events));
+        };
+        if name.ends_with("customerio") {
+            let world = cio.world();
+            let world = world.lock().expect("sandbox state");
+            for (kind, event) in [
+                (EventKind::Placed, "Order Placed"),
+                (EventKind::Completed, "Order Completed"),
+                (EventKind::Canceled, "Order Cancelled"),
+                (EventKind::Refunded, "Order Refunded"),
+                (EventKind::CustomerCreated, "Customer Created"),
+            ] {
+                compare(event, delivered(kind), world.events_named(event).len() as u64);
+            }
+            compare("profile updates", delivered(EventKind::ProfileUpdated), world.identify_operations);
+            compare("duplicate events", 0, world.duplicate_events);
+        } else if name.ends_with("klaviyo") {
+            let world = klaviyo.world();
+            let world = world.lock().expect("sandbox state");
+            for (kind, metric) in [
+                (EventKind::Placed, "Placed Order"),
+                (EventKind::OrderedProduct, "Ordered Product"),
+                (EventKind::Refunded, "Refunded Order"),
+                (EventKind::Shipped, "Shipped Order"),
+            ] {
+                compare(metric, delivered(kind), world.events_named(metric).len() as u64);
+            }
+            compare("profile updates", delivered(EventKind::ProfileUpdated), world.profile_upserts);
+            compare("duplicate events", 0, world.duplicate_events);
         }
     }
     println!();

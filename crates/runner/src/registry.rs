@@ -27,7 +27,8 @@ type SinkBuilder = fn(&Config, &ConnectorTable, &ConnectorContext) -> Result<Box
 const SOURCES: &[(&str, SourceBuilder)] = &[(tillflow_source_woocommerce::PLATFORM, woocommerce)];
 
 /// Sink types built into this binary: one line per platform.
-const SINKS: &[(&str, SinkBuilder)] = &[(tillflow_sink_customerio::PLATFORM, customerio)];
+const SINKS: &[(&str, SinkBuilder)] =
+    &[(tillflow_sink_customerio::PLATFORM, customerio), (tillflow_sink_klaviyo::PLATFORM, klaviyo)];
 
 fn woocommerce(
     config: &Config,
@@ -51,6 +52,12 @@ fn customerio(
     let parsed: tillflow_sink_customerio::CustomerIoConfig = connector_config(config, table)?;
     check_url(config, table, "base_url", parsed.base_url.as_deref())?;
     Ok(Box::new(tillflow_sink_customerio::CustomerIoSink::new(parsed)))
+}
+
+fn klaviyo(config: &Config, table: &ConnectorTable, _context: &ConnectorContext) -> Result<Box<dyn Sink>, ConfigError> {
+    let parsed: tillflow_sink_klaviyo::KlaviyoConfig = connector_config(config, table)?;
+    check_url(config, table, "base_url", Some(&parsed.base_url))?;
+    Ok(Box::new(tillflow_sink_klaviyo::KlaviyoSink::new(parsed)))
 }
 
 /// A URL key must be an absolute http(s) URL; caught here rather than at the

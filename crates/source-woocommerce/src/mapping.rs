@@ -220,6 +220,7 @@ pub fn refund(source: &str, order: &Order, wire: &WooRefund) -> Result<Refund, S
                 name: non_empty(&item.name),
                 quantity: decimal(&item.quantity, &format!("refund {id} quantity"))?.abs(),
                 amount: Money::new(decimal(&item.total, &format!("refund {id} line total"))?.abs(), currency.clone()),
+                categories: Vec::new(),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;

@@ -1,0 +1,297 @@
+//! A stateful in-memory Klaviyo (feature `sandbox`): the endpoints the sink
+//! uses, with the API-key header and pinned revision checked, events recorded
+//! once per (metric, profile, `unique_id`), bulk event jobs refused whole when
+//! a `unique_id` repeats, profile import jobs that complete on the first poll,
+//! and `GET /sandbox/state` to inspect what it holds.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SandboxEvent {
+    pub metric: String,
+    pub email: Option<String>,
+    pub unique_id: Option<String>,
+    pub backfill: bool,
+    pub value: Value,
+    pub properties: Value,
+}
+
+#[derive(Default, Serialize)]
+pub struct KlaviyoWorld {
+    /// Profiles by lower-cased email.
+    pub profiles: BTreeMap<String, Map<String, Value>>,
+    pub events: Vec<SandboxEvent>,
+    pub list_members: BTreeMap<String, Vec<String>>,
+    pub requests: u64,
+    pub duplicate_events: u64,
+    pub bulk_jobs: u64,
+    /// Profiles created or updated by profile-import or bulk import jobs.
+    pub profile_upserts: u64,
+    #[serde(skip)]
+    seen: HashSet<(String, String, String)>,
+    #[serde(skip)]
+    api_key: String,
+}
+
+impl KlaviyoWorld {
+    pub fn events_named(&self, metric: &str) -> Vec<&SandboxEvent> {
+        self.events.iter().filter(|e| e.metric == metric).collect()
+    }
+}
+
+pub struct KlaviyoSandbox {
+    world: Arc<Mutex<KlaviyoWorld>>,
+    address: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for KlaviyoSandbox {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl KlaviyoSandbox {
+    pub async fn start(api_key: &str) -> std::io::Result<Self> {
+        Self::start_on("127.0.0.1:0".parse().expect("address"), api_key).await
+    }
+
+    pub async fn start_on(address: SocketAddr, api_key: &str) -> std::io::Result<Self> {
+        let world = Arc::new(Mutex::new(KlaviyoWorld { api_key: api_key.to_owned(), ..KlaviyoWorld::default() }));
+        let router = Router::new()
+            .route("/api/events", post(create_event))
+            .route("/api/event-bulk-create-jobs", post(bulk_events))
+            .route("/api/profile-import", post(import_profile))
+            .route("/api/profile-bulk-import-jobs", post(bulk_profiles))
+            .route("/api/profile-bulk-import-jobs/{id}", get(job))
+            .route("/api/profile-bulk-import-jobs/{id}/import-errors", get(no_errors))
+            .route("/api/lists/{id}/relationships/profiles", post(add_to_list))
+            .route("/api/accounts", get(accounts))
+            .route("/sandbox/state", get(state))
+            .with_state(world.clone());
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self { world, address, server })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn world(&self) -> Arc<Mutex<KlaviyoWorld>> {
+        self.world.clone()
+    }
+}
+
+type Shared = State<Arc<Mutex<KlaviyoWorld>>>;
+
+fn error(status: StatusCode, code: &str, detail: &str) -> Response {
+    (status, axum::Json(json!({"errors": [{"id": "sandbox", "status": status.as_u16(), "code": code, "title": detail, "detail": detail, "source": {"pointer": "/data/"}}]})))
+        .into_response()
+}
+
+/// Checks the key and revision; returns the parsed body.
+// Handlers return the refusal as is; boxing it would only add noise here.
+#[allow(clippy::result_large_err)]
+fn admit(world: &mut KlaviyoWorld, headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
+    world.requests += 1;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if header("authorization") != format!("Klaviyo-API-Key {}", world.api_key) {
+        return Err(error(StatusCode::UNAUTHORIZED, "not_authenticated", "Incorrect authentication credentials."));
+    }
+    if header("revision").is_empty() {
+        return Err(error(StatusCode::BAD_REQUEST, "invalid", "The revision header is required."));
+    }
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, "invalid", &e.to_string()))
+}
+
+fn record(world: &mut KlaviyoWorld, email: Option<String>, attributes: &Value) -> Result<(), String> {
+    let metric =
+        attributes["metric"]["data"]["attributes"]["name"].as_str().ok_or("metric name is required")?.to_owned();
+    let unique_id = attributes["unique_id"].as_str().map(str::to_owned);
+    if let Some(id) = &unique_id
+        && !world.seen.insert((metric.clone(), email.clone().unwrap_or_default(), id.clone()))
+    {
+        world.duplicate_events += 1;
+        return Ok(());
+    }
+    if let Some(email) = &email {
+        world.profiles.entry(email.to_lowercase()).or_default().insert("email".into(), json!(email));
+    }
+    world.events.push(SandboxEvent {
+        metric,
+        email,
+        unique_id,
+        backfill: attributes["backfill"].as_bool().unwrap_or(false),
+        value: attributes["value"].clone(),
+        properties: attributes["properties"].clone(),
+    });
+    Ok(())
+}
+
+async fn create_event(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    let body = match admit(&mut world, &headers, &body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let attributes = &body["data"]["attributes"];
+    let email = attributes["profile"]["data"]["attributes"]["email"].as_str().map(str::to_owned);
+    match record(&mut world, email, attributes) {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(message) => error(StatusCode::BAD_REQUEST, "invalid", &message),
+    }
+}
+
+async fn bulk_events(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    let body = match admit(&mut world, &headers, &body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let entries = body["data"]["attributes"]["events-bulk-create"]["data"].as_array().cloned().unwrap_or_default();
+    let mut ids = HashSet::new();
+    let mut count = 0;
+    for entry in &entries {
+        for event in entry["attributes"]["events"]["data"].as_array().into_iter().flatten() {
+            count += 1;
+            let id = event["attributes"]["unique_id"].as_str().unwrap_or("").to_owned();
+            let metric = event["attributes"]["metric"]["data"]["attributes"]["name"].as_str().unwrap_or("").to_owned();
+            if !id.is_empty() && !ids.insert((metric, id)) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    "A unique_id is repeated in this job; no events were processed.",
+                );
+            }
+        }
+    }
+    if count > 1000 {
+        return error(StatusCode::BAD_REQUEST, "invalid", "At most 1,000 events per job.");
+    }
+    world.bulk_jobs += 1;
+    for entry in entries {
+        let email = entry["attributes"]["profile"]["data"]["attributes"]["email"].as_str().map(str::to_owned);
+        for event in entry["attributes"]["events"]["data"].as_array().into_iter().flatten() {
+            if let Err(message) = record(&mut world, email.clone(), &event["attributes"]) {
+                return error(StatusCode::BAD_REQUEST, "invalid", &message);
+            }
+        }
+    }
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"data": {"type": "event-bulk-create-job", "id": format!("job-{}", world.bulk_jobs)}})),
+    )
+        .into_response()
+}
+
+fn upsert(world: &mut KlaviyoWorld, attributes: &Value) -> Result<(String, bool), String> {
+    let email = attributes["email"].as_str().ok_or("this sandbox keys profiles by email")?.to_lowercase();
+    let created = !world.profiles.contains_key(&email);
+    world.profile_upserts += 1;
+    let profile = world.profiles.entry(email.clone()).or_default();
+    if let Some(fields) = attributes.as_object() {
+        profile.extend(fields.clone());
+    }
+    Ok((email, created))
+}
+
+async fn import_profile(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    let body = match admit(&mut world, &headers, &body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    match upsert(&mut world, &body["data"]["attributes"]) {
+        Ok((email, created)) => {
+            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+            (status, axum::Json(json!({"data": {"type": "profile", "id": format!("P-{email}"), "attributes": {}}})))
+                .into_response()
+        }
+        Err(message) => error(StatusCode::BAD_REQUEST, "invalid", &message),
+    }
+}
+
+async fn bulk_profiles(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    let body = match admit(&mut world, &headers, &body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let profiles = body["data"]["attributes"]["profiles"]["data"].as_array().cloned().unwrap_or_default();
+    if profiles.len() > 10_000 {
+        return error(StatusCode::BAD_REQUEST, "invalid", "At most 10,000 profiles per job.");
+    }
+    let list = body["data"]["relationships"]["lists"]["data"][0]["id"].as_str().map(str::to_owned);
+    for profile in &profiles {
+        if let Ok((email, _)) = upsert(&mut world, &profile["attributes"])
+            && let Some(list) = &list
+        {
+            world.list_members.entry(list.clone()).or_default().push(format!("P-{email}"));
+        }
+    }
+    world.bulk_jobs += 1;
+    let id = format!("job-{}", world.bulk_jobs);
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"data": {"type": "profile-bulk-import-job", "id": id, "attributes": {"status": "queued"}}})),
+    )
+        .into_response()
+}
+
+async fn job(State(world): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let mut world = world.lock().expect("world");
+    if let Err(response) = admit(&mut world, &headers, b"") {
+        return response;
+    }
+    axum::Json(json!({"data": {"type": "profile-bulk-import-job", "id": id, "attributes": {"status": "complete", "failed_count": 0}}})).into_response()
+}
+
+async fn no_errors(State(world): Shared, headers: HeaderMap) -> Response {
+    let mut world = world.lock().expect("world");
+    if let Err(response) = admit(&mut world, &headers, b"") {
+        return response;
+    }
+    axum::Json(json!({"data": [], "links": {"next": null}})).into_response()
+}
+
+async fn add_to_list(State(world): Shared, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    let body = match admit(&mut world, &headers, &body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let members: Vec<String> =
+        body["data"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str().map(str::to_owned)).collect();
+    world.list_members.entry(id).or_default().extend(members);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn accounts(State(world): Shared, headers: HeaderMap) -> Response {
+    let mut world = world.lock().expect("world");
+    if let Err(response) = admit(&mut world, &headers, b"") {
+        return response;
+    }
+    axum::Json(json!({"data": [{"type": "account", "id": "sandbox"}]})).into_response()
+}
+
+async fn state(State(world): Shared) -> Response {
+    let world = world.lock().expect("world");
+    axum::Json(serde_json::to_value(&*world).expect("state serializes")).into_response()
+}

@@ -1,0 +1,341 @@
+//! Contract tests against a mock Klaviyo. Every request body is validated
+//! against shared/contracts/klaviyo/openapi-stable.json (revision 2026-07-15).
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tillflow_core::events::{DeriveContext, derive_events};
+use tillflow_core::model::{Location, Record};
+use tillflow_core::{ErrorClass, Event, EventKind, ItemOutcome, Sink};
+use tillflow_http::{HttpConfig, RetryConfig, SecretString};
+use tillflow_sink_klaviyo::{KlaviyoConfig, KlaviyoSink};
+use tillflow_testkit::fake_source::{epoch, sample_customer, sample_order};
+use tillflow_testkit::mock::{Fault, MockPlatform};
+use tillflow_testkit::openapi::OpenApi;
+use tillflow_testkit::sink_suite::{SinkHarness, run_sink_suite};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+fn sink(base_url: &str, list: Option<&str>) -> KlaviyoSink {
+    let config = KlaviyoConfig {
+        api_key: SecretString::from("pk_test"),
+        base_url: base_url.to_owned(),
+        new_profiles_list_id: list.map(str::to_owned),
+        job_poll_interval: tillflow_core::duration::HumanDuration(Duration::from_millis(10)),
+    };
+    let mut http = HttpConfig::new("klaviyo");
+    http.attempt_timeout = Duration::from_millis(500);
+    http.retry = RetryConfig {
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        ..RetryConfig::default()
+    };
+    KlaviyoSink::with_http(config, http)
+}
+
+/// A mock Klaviyo: headers, schema, faults, JSON:API errors; records bodies.
+struct Klaviyo {
+    platform: Arc<MockPlatform>,
+    spec: Arc<OpenApi>,
+    bodies: Arc<Mutex<Vec<(String, Value)>>>,
+    /// Job polls answer "processing" this many times before "complete".
+    polls_before_complete: Arc<Mutex<u32>>,
+    /// Emails whose profiles the bulk import job reports as failed.
+    failing_emails: Arc<Mutex<Vec<String>>>,
+}
+
+fn jsonapi_error(status: u16, code: &str, detail: &str, pointer: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({"errors": [{"id": "e1", "status": status, "code": code, "title": "Invalid input.", "detail": detail, "source": {"pointer": pointer}}]}))
+}
+
+impl Respond for Klaviyo {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        if header("authorization") != "Klaviyo-API-Key pk_test" {
+            return jsonapi_error(401, "not_authenticated", "Incorrect authentication credentials.", "");
+        }
+        assert_eq!(header("revision"), "2026-07-15");
+        assert_eq!(header("accept"), "application/vnd.api+json");
+        let route = request.url.path().to_owned();
+        if request.method.as_str() == "GET" {
+            if route.ends_with("/import-errors") {
+                let failing = self.failing_emails.lock().unwrap().clone();
+                let data: Vec<Value> = failing
+                    .iter()
+                    .map(|email| json!({"type": "import-error", "id": "x", "attributes": {"code": "invalid", "title": "Invalid input", "detail": "Invalid email address", "source": {"pointer": "/data/attributes/email"}, "original_payload": {"email": email}}}))
+                    .collect();
+                return ResponseTemplate::new(200)
+                    .set_body_json(json!({"data": data, "links": {"self": "x", "next": null}}));
+            }
+            let mut polls = self.polls_before_complete.lock().unwrap();
+            let status = if *polls > 0 {
+                *polls -= 1;
+                "processing"
+            } else {
+                "complete"
+            };
+            let failed = self.failing_emails.lock().unwrap().len();
+            return ResponseTemplate::new(200).set_body_json(json!({"data": {"type": "profile-bulk-import-job", "id": "job-1", "attributes": {"status": status, "total_count": 1, "completed_count": 1, "failed_count": failed}}}));
+        }
+        assert_eq!(header("content-type"), "application/vnd.api+json");
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let spec_path = if route.starts_with("/api/lists/") {
+            "/api/lists/{id}/relationships/profiles".to_owned()
+        } else {
+            route.clone()
+        };
+        if let Err(error) = self.spec.check_request("post", &spec_path, &body) {
+            panic!("request body violates the Klaviyo spec: {error}\n{body}");
+        }
+        self.bodies.lock().unwrap().push((route.clone(), body.clone()));
+        let fault = self.platform.next_fault();
+        if let Some(fault) = &fault
+            && !matches!(fault, Fault::AnswerLost)
+        {
+            return fault.response();
+        }
+        match route.as_str() {
+            "/api/events" | "/api/event-bulk-create-jobs" => {
+                let ids: Vec<String> = unique_ids(&body);
+                let refused = self.platform.rejected_among(&ids);
+                if !refused.is_empty() {
+                    return jsonapi_error(400, "invalid", "'value' must be a number", "/data/attributes/value");
+                }
+                self.platform.accept(ids);
+                if let Some(lost) = fault {
+                    return lost.response();
+                }
+                ResponseTemplate::new(202)
+                    .set_body_json(json!({"data": {"type": "event-bulk-create-job", "id": "ebj"}}))
+            }
+            "/api/profile-import" => {
+                let email = body["data"]["attributes"]["email"].as_str().unwrap_or("");
+                let status = if email.starts_with("new") { 201 } else { 200 };
+                ResponseTemplate::new(status)
+                    .set_body_json(json!({"data": {"type": "profile", "id": format!("P-{email}"), "attributes": {}}}))
+            }
+            "/api/profile-bulk-import-jobs" => ResponseTemplate::new(202).set_body_json(
+                json!({"data": {"type": "profile-bulk-import-job", "id": "job-1", "attributes": {"status": "queued"}}}),
+            ),
+            _ => ResponseTemplate::new(204),
+        }
+    }
+}
+
+fn unique_ids(body: &Value) -> Vec<String> {
+    if let Some(id) = body["data"]["attributes"]["unique_id"].as_str() {
+        return vec![id.to_owned()];
+    }
+    let mut ids = Vec::new();
+    for entry in body["data"]["attributes"]["events-bulk-create"]["data"].as_array().into_iter().flatten() {
+        for event in entry["attributes"]["events"]["data"].as_array().into_iter().flatten() {
+            ids.extend(event["attributes"]["unique_id"].as_str().map(str::to_owned));
+        }
+    }
+    ids
+}
+
+struct Mounted {
+    bodies: Arc<Mutex<Vec<(String, Value)>>>,
+    polls: Arc<Mutex<u32>>,
+    failing: Arc<Mutex<Vec<String>>>,
+}
+
+async fn mount(server: &MockServer, platform: Arc<MockPlatform>) -> Mounted {
+    let mounted = Mounted { bodies: Arc::default(), polls: Arc::default(), failing: Arc::default() };
+    let responder = Klaviyo {
+        platform,
+        spec: Arc::new(OpenApi::load("klaviyo/openapi-stable.json")),
+        bodies: mounted.bodies.clone(),
+        polls_before_complete: mounted.polls.clone(),
+        failing_emails: mounted.failing.clone(),
+    };
+    Mock::given(wiremock::matchers::path_regex("^/api/.*")).respond_with(responder).mount(server).await;
+    mounted
+}
+
+struct Harness;
+
+#[async_trait]
+impl SinkHarness for Harness {
+    async fn mount(&self, server: &MockServer, platform: Arc<MockPlatform>) {
+        mount(server, platform).await;
+    }
+    fn sink(&self, base_url: &str) -> Box<dyn Sink> {
+        Box::new(sink(base_url, None))
+    }
+    fn id_of(&self, event: &Event) -> Option<String> {
+        tillflow_sink_klaviyo::request::metric_name(event.kind).map(|_| event.key.to_string())
+    }
+}
+
+#[tokio::test]
+async fn klaviyo_passes_the_sink_conformance_suite() {
+    run_sink_suite(&Harness).await;
+}
+
+fn order_events(history: bool) -> Vec<Event> {
+    let mut order = sample_order("shop", 7, 3, epoch());
+    order.location = Some(Location { id: "1".into(), name: Some("West Bolduc".into()) });
+    order.lines[0].categories = vec!["Shirts".into()];
+    let started = if history { jiff::Timestamp::now() } else { epoch() - jiff::SignedDuration::from_hours(1) };
+    derive_events(Record::Order(order), &DeriveContext { pipeline_started_at: started })
+}
+
+#[tokio::test]
+async fn history_events_go_through_bulk_jobs_with_backfill_and_the_documented_properties() {
+    let server = MockServer::start().await;
+    let mounted = mount(&server, Arc::new(MockPlatform::new())).await;
+    let events = order_events(true);
+    let outcomes = sink(&server.uri(), None).deliver(&events, true).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == ItemOutcome::Delivered), "{outcomes:?}");
+    let bodies = mounted.bodies.lock().unwrap();
+    let (route, body) = &bodies[0];
+    assert_eq!(route, "/api/event-bulk-create-jobs");
+    let entry = &body["data"]["attributes"]["events-bulk-create"]["data"][0]["attributes"];
+    assert_eq!(entry["profile"]["data"]["attributes"], json!({"email": "customer2@example.com", "external_id": "2"}));
+    let events = entry["events"]["data"].as_array().unwrap();
+    assert_eq!(events.len(), 3, "placed + two ordered products for one profile");
+    let placed = &events[0]["attributes"];
+    assert_eq!(placed["metric"]["data"]["attributes"]["name"], "Placed Order");
+    assert_eq!(placed["backfill"], true);
+    assert_eq!(placed["unique_id"], "fake:shop:order:7:placed");
+    assert_eq!(placed["value"], json!(20));
+    assert_eq!(placed["value_currency"], "USD");
+    let mut keys: Vec<&str> = placed["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "Categories",
+            "Discount Codes",
+            "Email Domain",
+            "Is Discounted",
+            "Item Count",
+            "Items",
+            "OrderId",
+            "Shop",
+            "ShopID",
+            "Total Discounts"
+        ]
+    );
+    assert_eq!(placed["properties"]["Shop"], "West Bolduc");
+    assert_eq!(placed["properties"]["Email Domain"], "example.com");
+    let product = &events[1]["attributes"];
+    assert_eq!(product["metric"]["data"]["attributes"]["name"], "Ordered Product");
+    let mut keys: Vec<&str> = product["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["Category", "Email Domain", "Name", "OrderId", "Product ID", "Quantity"]);
+    assert_eq!(product["properties"]["Category"], "Shirts");
+}
+
+#[tokio::test]
+async fn live_events_go_one_by_one_without_backfill() {
+    let server = MockServer::start().await;
+    let mounted = mount(&server, Arc::new(MockPlatform::new())).await;
+    let events = order_events(false);
+    sink(&server.uri(), None).deliver(&events, false).await.unwrap();
+    let bodies = mounted.bodies.lock().unwrap();
+    assert_eq!(bodies.len(), 3);
+    for (route, body) in bodies.iter() {
+        assert_eq!(route, "/api/events");
+        assert!(body["data"]["attributes"].get("backfill").is_none());
+        assert_eq!(body["data"]["attributes"]["profile"]["data"]["attributes"]["email"], "customer2@example.com");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_bulk_job_is_retried_event_by_event_so_only_the_bad_one_is_dead_lettered() {
+    let server = MockServer::start().await;
+    let platform = Arc::new(MockPlatform::new());
+    let mounted = mount(&server, platform.clone()).await;
+    let events = order_events(true);
+    platform.reject_id(events[1].key.to_string());
+    let outcomes = sink(&server.uri(), None).deliver(&events, true).await.unwrap();
+    assert_eq!(outcomes[0], ItemOutcome::Delivered);
+    assert_eq!(outcomes[2], ItemOutcome::Delivered);
+    match &outcomes[1] {
+        ItemOutcome::Rejected { reason } => {
+            assert!(reason.contains("invalid: 'value' must be a number (at /data/attributes/value)"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let routes: Vec<String> = mounted.bodies.lock().unwrap().iter().map(|(r, _)| r.clone()).collect();
+    assert_eq!(routes[0], "/api/event-bulk-create-jobs");
+    assert!(routes[1..].iter().all(|r| r == "/api/events"), "{routes:?}");
+    assert_eq!(platform.accepted().len(), 2);
+}
+
+fn profile_event(email: &str, phone: &str) -> Event {
+    let mut customer = sample_customer("shop", 5, epoch());
+    customer.person.email = Some(email.into());
+    customer.person.phone = Some(phone.into());
+    customer.person.company = Some("Example Corp".into());
+    customer.person.address.city = Some("Lisbon".into());
+    let started = jiff::Timestamp::now();
+    derive_events(Record::Customer(customer), &DeriveContext { pipeline_started_at: started })
+        .into_iter()
+        .find(|e| e.kind == EventKind::ProfileUpdated)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn live_profiles_are_upserted_and_only_new_ones_join_the_list_without_consent() {
+    let server = MockServer::start().await;
+    let mounted = mount(&server, Arc::new(MockPlatform::new())).await;
+    let events =
+        vec![profile_event("new@example.com", "+1 500-555-0006"), profile_event("old@example.com", "(555) 555")];
+    let outcomes = sink(&server.uri(), Some("LIST1")).deliver(&events, false).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == ItemOutcome::Delivered));
+    let bodies = mounted.bodies.lock().unwrap();
+    let imports: Vec<&Value> = bodies.iter().filter(|(r, _)| r == "/api/profile-import").map(|(_, b)| b).collect();
+    assert_eq!(imports.len(), 2);
+    let new = imports.iter().find(|b| b["data"]["attributes"]["email"] == "new@example.com").unwrap();
+    assert_eq!(new["data"]["attributes"]["phone_number"], "+15005550006");
+    assert_eq!(new["data"]["attributes"]["external_id"], "5");
+    assert_eq!(new["data"]["attributes"]["organization"], "Example Corp");
+    assert_eq!(new["data"]["attributes"]["location"]["city"], "Lisbon");
+    assert!(new["data"]["attributes"].get("subscriptions").is_none(), "nobody is subscribed");
+    let old = imports.iter().find(|b| b["data"]["attributes"]["email"] == "old@example.com").unwrap();
+    assert!(old["data"]["attributes"].get("phone_number").is_none(), "not E.164: not sent");
+    let lists: Vec<&Value> = bodies.iter().filter(|(r, _)| r.starts_with("/api/lists/")).map(|(_, b)| b).collect();
+    assert_eq!(lists.len(), 1);
+    assert_eq!(lists[0]["data"], json!([{"type": "profile", "id": "P-new@example.com"}]));
+}
+
+#[tokio::test]
+async fn history_profiles_use_a_bulk_job_polled_to_completion_with_errors_per_item() {
+    let server = MockServer::start().await;
+    let mounted = mount(&server, Arc::new(MockPlatform::new())).await;
+    *mounted.polls.lock().unwrap() = 2;
+    mounted.failing.lock().unwrap().push("bad@example.com".into());
+    let events = vec![profile_event("good@example.com", ""), profile_event("bad@example.com", "")];
+    let outcomes = sink(&server.uri(), Some("LIST1")).deliver(&events, true).await.unwrap();
+    assert_eq!(outcomes[0], ItemOutcome::Delivered);
+    assert!(
+        matches!(&outcomes[1], ItemOutcome::Rejected { reason } if reason.contains("Invalid email")),
+        "{outcomes:?}"
+    );
+    let bodies = mounted.bodies.lock().unwrap();
+    let (route, job) = &bodies[0];
+    assert_eq!(route, "/api/profile-bulk-import-jobs");
+    assert_eq!(job["data"]["relationships"]["lists"]["data"][0]["id"], "LIST1");
+    assert_eq!(job["data"]["attributes"]["profiles"]["data"].as_array().unwrap().len(), 2);
+    assert_eq!(*mounted.polls.lock().unwrap(), 0, "the job was polled until complete");
+}
+
+#[tokio::test]
+async fn a_refused_key_is_a_configuration_error_in_one_readable_line() {
+    let server = MockServer::start().await;
+    mount(&server, Arc::new(MockPlatform::new())).await;
+    let config = KlaviyoConfig {
+        api_key: SecretString::from("pk_wrong"),
+        base_url: server.uri(),
+        new_profiles_list_id: None,
+        job_poll_interval: tillflow_core::duration::HumanDuration(Duration::from_millis(10)),
+    };
+    let error = KlaviyoSink::new(config).deliver(&order_events(false)[..1], false).await.unwrap_err();
+    assert_eq!(error.class, ErrorClass::Config);
+    assert!(error.message.contains("not_authenticated: Incorrect authentication credentials."), "{}", error.message);
+    assert!(!error.message.contains("pk_wrong"));
+}
