@@ -24,7 +24,8 @@ type SourceBuilder = fn(&Config, &ConnectorTable, &ConnectorContext) -> Result<B
 type SinkBuilder = fn(&Config, &ConnectorTable, &ConnectorContext) -> Result<Box<dyn Sink>, ConfigError>;
 
 /// Source types built into this binary: one line per platform.
-const SOURCES: &[(&str, SourceBuilder)] = &[(tillflow_source_woocommerce::PLATFORM, woocommerce)];
+const SOURCES: &[(&str, SourceBuilder)] =
+    &[(tillflow_source_woocommerce::PLATFORM, woocommerce), (tillflow_source_lightspeed::PLATFORM, lightspeed)];
 
 /// Sink types built into this binary: one line per platform.
 const SINKS: &[(&str, SinkBuilder)] =
@@ -42,6 +43,16 @@ fn woocommerce(
         source: Box::new(tillflow_source_woocommerce::WooCommerceSource::new(&context.name, parsed)),
         poll_interval,
     })
+}
+
+fn lightspeed(config: &Config, table: &ConnectorTable, context: &ConnectorContext) -> Result<BuiltSource, ConfigError> {
+    let parsed: tillflow_source_lightspeed::LightspeedConfig = connector_config(config, table)?;
+    check_url(config, table, "base_url", Some(&parsed.base_url))?;
+    check_url(config, table, "token_url", Some(&parsed.token_url))?;
+    let poll_interval = parsed.poll_interval.0;
+    let source = tillflow_source_lightspeed::LightspeedSource::new(&context.name, parsed, context.state.clone())
+        .map_err(|message| config.connector_error(table, Some("currency"), message))?;
+    Ok(BuiltSource { source: Box::new(source), poll_interval })
 }
 
 fn customerio(
