@@ -269,6 +269,16 @@ impl Pipeline {
                 }
             }
         }
+        // The store's own "orders per day" counts placed orders; the report
+        // compares them with what was delivered.
+        let orders_read: Vec<(String, Timestamp)> = records
+            .iter()
+            .filter_map(|record| match record {
+                Record::Order(order) if order.status.is_placed() => Some((order.identity.id.clone(), order.created_at)),
+                _ => None,
+            })
+            .collect();
+        self.state.record_orders_read(&self.name, &orders_read).await?;
         let mut events = if self.sink.wants_person_totals() {
             self.person_totals_events(&records, context).await?
         } else {

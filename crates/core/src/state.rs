@@ -182,12 +182,21 @@ pub trait StateStore: Send + Sync {
     async fn person_totals(&self, pipeline: &str, people: &[&str])
     -> Result<HashMap<String, PersonTotals>, StateError>;
 
-    /// Delivered events of `kind` with their occurrence times, for the
-    /// reconciliation report, oldest first, at or after `since`.
-    async fn delivered_times(
+    /// Occurrence times of `kind` events whose ledger outcome is `outcome`
+    /// ("delivered", "skipped", "dead-lettered"), at or after `since`, oldest
+    /// first: the reconciliation report's "delivered" side.
+    async fn event_times(
         &self,
         pipeline: &str,
         kind: EventKind,
+        outcome: &str,
         since: Timestamp,
     ) -> Result<Vec<Timestamp>, StateError>;
+
+    /// Remembers orders as read from the source (id → creation time).
+    async fn record_orders_read(&self, pipeline: &str, orders: &[(String, Timestamp)]) -> Result<(), StateError>;
+
+    /// Creation times of the orders read from the source, at or after `since`:
+    /// the reconciliation report's "read" side.
+    async fn orders_read_times(&self, pipeline: &str, since: Timestamp) -> Result<Vec<Timestamp>, StateError>;
 }

@@ -62,6 +62,18 @@ enum Command {
         #[arg(long)]
         pipeline: Option<String>,
     },
+    /// Orders per local day in a time zone, as read from the source and as delivered.
+    Report {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        pipeline: String,
+        /// An IANA zone, e.g. Europe/Lisbon.
+        #[arg(long)]
+        tz: String,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+    },
     /// Inspect, retry or drop records that a sink rejected or a source could not parse.
     DeadLetters {
         #[arg(long)]
@@ -159,6 +171,7 @@ pub fn main() -> ExitCode {
                     commands::dead_letters_discard(&config, &pipeline, &ids, all).await
                 }
             },
+            Command::Report { config, pipeline, tz, days } => commands::report(&config, &pipeline, &tz, days).await,
             Command::Demo => tillflow_runner_demo(show_progress).await,
             Command::State { config, action } => match action {
                 StateAction::Reset { pipeline } => commands::state_reset(&config, &pipeline).await,

@@ -548,3 +548,25 @@ pub async fn state_reset(path: &Path, pipeline: &str) -> Outcome {
     println!("{pipeline}: checkpoints and ledger forgotten; the next run re-syncs everything (dead letters kept)");
     Ok(())
 }
+
+pub async fn report(path: &Path, pipeline: &str, zone_name: &str, days: u32) -> Outcome {
+    let config = load(path)?;
+    selected(&config, Some(pipeline))?;
+    let zone = crate::report::zone(zone_name)?;
+    let state = open_state(&config).await?;
+    let today = jiff::Timestamp::now().to_zoned(zone.clone()).date();
+    let first = today.checked_sub(jiff::Span::new().days(i64::from(days.max(1)) - 1)).unwrap_or(today);
+    let since = crate::report::start_of(&zone, first);
+    let read = state.orders_read_times(pipeline, since).await.map_err(Failure::pipeline)?;
+    let delivered = state
+        .event_times(pipeline, tillflow_core::EventKind::Placed, "delivered", since)
+        .await
+        .map_err(Failure::pipeline)?;
+    let skipped = state
+        .event_times(pipeline, tillflow_core::EventKind::Placed, "skipped", since)
+        .await
+        .map_err(Failure::pipeline)?;
+    let rows = crate::report::day_rows(&zone, today, days, &read, &delivered, &skipped);
+    crate::report::print(pipeline, zone_name, &rows);
+    Ok(())
+}

@@ -7,4 +7,5 @@ pub mod config;
 pub mod demo;
 pub mod progress;
 pub mod registry;
+pub mod report;
 pub mod server;

@@ -94,6 +94,15 @@ CREATE TABLE order_facts (
 ) WITHOUT ROWID;
 CREATE INDEX order_facts_by_person ON order_facts (pipeline, person);
 "#,
+    r#"
+CREATE TABLE orders_read (
+    pipeline TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, order_id)
+) WITHOUT ROWID;
+CREATE INDEX orders_read_by_time ON orders_read (pipeline, created_at);
+"#,
 ];
 
 /// The schema version this build writes.
@@ -540,6 +549,7 @@ impl StateStore for SqliteStore {
             "checkpoints WHERE pipeline",
             "ledger WHERE pipeline",
             "order_facts WHERE pipeline",
+            "orders_read WHERE pipeline",
             "pipelines WHERE name",
         ] {
             sqlx::query(&format!("DELETE FROM {table} = ?"))
@@ -611,18 +621,48 @@ impl StateStore for SqliteStore {
         Ok(facts.into_iter().map(|(person, facts)| (person, sum_facts(&facts))).collect())
     }
 
-    async fn delivered_times(
+    async fn event_times(
         &self,
         pipeline: &str,
         kind: EventKind,
+        outcome: &str,
         since: Timestamp,
     ) -> Result<Vec<Timestamp>, StateError> {
         let rows: Vec<i64> = sqlx::query_scalar(
-            "SELECT occurred_at FROM ledger WHERE pipeline = ? AND kind = ? AND outcome = 'delivered' \
+            "SELECT occurred_at FROM ledger WHERE pipeline = ? AND kind = ? AND outcome = ? \
              AND occurred_at >= ? ORDER BY occurred_at",
         )
         .bind(pipeline)
         .bind(kind.as_str())
+        .bind(outcome)
+        .bind(millis(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error("report"))?;
+        Ok(rows.into_iter().map(from_millis).collect())
+    }
+
+    async fn record_orders_read(&self, pipeline: &str, orders: &[(String, Timestamp)]) -> Result<(), StateError> {
+        if orders.is_empty() {
+            return Ok(());
+        }
+        let mut transaction = self.pool.begin().await.map_err(error("record orders"))?;
+        for rows in orders.chunks(INSERT_CHUNK) {
+            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO orders_read (pipeline, order_id, created_at) ");
+            insert.push_values(rows, |mut values, (id, at)| {
+                values.push_bind(pipeline).push_bind(id.as_str()).push_bind(millis(*at));
+            });
+            insert.push(" ON CONFLICT (pipeline, order_id) DO UPDATE SET created_at = excluded.created_at");
+            insert.build().execute(&mut *transaction).await.map_err(error("record orders"))?;
+        }
+        transaction.commit().await.map_err(error("record orders"))
+    }
+
+    async fn orders_read_times(&self, pipeline: &str, since: Timestamp) -> Result<Vec<Timestamp>, StateError> {
+        let rows: Vec<i64> = sqlx::query_scalar(
+            "SELECT created_at FROM orders_read WHERE pipeline = ? AND created_at >= ? ORDER BY created_at",
+        )
+        .bind(pipeline)
         .bind(millis(since))
         .fetch_all(&self.pool)
         .await

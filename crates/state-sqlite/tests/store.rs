@@ -249,6 +249,8 @@ async fn the_engine_resumes_on_a_reopened_file_without_sending_twice() {
     assert_eq!(second.delivered_total(), 0);
     assert!(second_log.lock().unwrap().delivered.is_empty());
     assert_eq!(delivered as u64, first.delivered_total());
-    let report = store.delivered_times("p", EventKind::Placed, jiff::Timestamp::UNIX_EPOCH).await.unwrap();
+    let report = store.event_times("p", EventKind::Placed, "delivered", jiff::Timestamp::UNIX_EPOCH).await.unwrap();
     assert_eq!(report.len(), 50);
+    let read = store.orders_read_times("p", jiff::Timestamp::UNIX_EPOCH).await.unwrap();
+    assert_eq!(read.len(), 50, "every order read is remembered once, whatever the passes");
 }

@@ -23,6 +23,7 @@ struct Inner {
     inbox_done: HashSet<(String, i64)>,
     secrets: HashMap<(String, String), String>,
     facts: BTreeMap<(String, String, String), OrderFact>,
+    orders_read: BTreeMap<(String, String), Timestamp>,
     commits: u64,
 }
 
@@ -228,10 +229,11 @@ impl StateStore for MemoryStore {
             .collect())
     }
 
-    async fn delivered_times(
+    async fn event_times(
         &self,
         pipeline: &str,
         kind: EventKind,
+        outcome: &str,
         since: Timestamp,
     ) -> Result<Vec<Timestamp>, StateError> {
         let inner = self.inner.lock().unwrap();
@@ -239,13 +241,26 @@ impl StateStore for MemoryStore {
             .ledger
             .iter()
             .filter(|((p, _), row)| {
-                p == pipeline
-                    && row.kind == kind
-                    && row.outcome == tillflow_core::state::Outcome::Delivered
-                    && row.occurred_at >= since
+                p == pipeline && row.kind == kind && row.outcome.as_str() == outcome && row.occurred_at >= since
             })
             .map(|(_, row)| row.occurred_at)
             .collect();
+        times.sort();
+        Ok(times)
+    }
+
+    async fn record_orders_read(&self, pipeline: &str, orders: &[(String, Timestamp)]) -> Result<(), StateError> {
+        let mut inner = self.inner.lock().unwrap();
+        for (id, at) in orders {
+            inner.orders_read.insert((pipeline.to_owned(), id.clone()), *at);
+        }
+        Ok(())
+    }
+
+    async fn orders_read_times(&self, pipeline: &str, since: Timestamp) -> Result<Vec<Timestamp>, StateError> {
+        let inner = self.inner.lock().unwrap();
+        let mut times: Vec<Timestamp> =
+            inner.orders_read.iter().filter(|((p, _), at)| p == pipeline && **at >= since).map(|(_, at)| *at).collect();
         times.sort();
         Ok(times)
     }
