@@ -7,10 +7,13 @@ use std::time::Instant;
 use tillflow_core::{EventKind, PassReport};
 use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
 use tillflow_sink_klaviyo::sandbox::KlaviyoSandbox;
+use tillflow_source_lightspeed::sandbox::LightspeedSandbox;
 use tillflow_source_woocommerce::sandbox::WooSandbox;
 
 const CUSTOMERS: u64 = 500;
 const ORDERS: u64 = 2_000;
+const LIGHTSPEED_CUSTOMERS: u64 = 300;
+const SALES: u64 = 1_500;
 
 fn sandbox_error(error: std::io::Error) -> Failure {
     Failure::pipeline(format!("demo: cannot start a sandbox on a loopback port: {error}"))
@@ -22,6 +25,8 @@ pub async fn demo(show_progress: bool) -> Result<(), Failure> {
     woo.seed(CUSTOMERS, ORDERS);
     let cio = CustomerIoSandbox::start("site_demo", "key_demo").await.map_err(sandbox_error)?;
     let klaviyo = KlaviyoSandbox::start("pk_demo").await.map_err(sandbox_error)?;
+    let lightspeed = LightspeedSandbox::start("4242", "ls_secret_demo", "rt-demo").await.map_err(sandbox_error)?;
+    lightspeed.seed(LIGHTSPEED_CUSTOMERS, SALES);
     let dir = std::env::temp_dir().join(format!("tillflow-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", dir.display())))?;
     let config = dir.join("tillflow.toml");
@@ -35,6 +40,15 @@ base_url = "{woo}"
 consumer_key = "ck_demo"
 consumer_secret = "cs_demo"
 requests_per_second = 500
+
+[sources.lightspeed]
+type = "lightspeed"
+account_id = "4242"
+client_id = "demo"
+client_secret = "ls_secret_demo"
+refresh_token = "rt-demo"
+base_url = "{lightspeed}"
+token_url = "{lightspeed_token}"
 
 [sinks.customerio]
 type = "customerio"
@@ -57,15 +71,31 @@ sink = "customerio"
 name = "woocommerce-to-klaviyo"
 source = "woocommerce"
 sink = "klaviyo"
+
+[[pipelines]]
+name = "lightspeed-to-klaviyo"
+source = "lightspeed"
+sink = "klaviyo"
+
+[[pipelines]]
+name = "lightspeed-to-customerio"
+source = "lightspeed"
+sink = "customerio"
 "#,
         woo = woo.base_url(),
         cio = cio.base_url(),
-        klaviyo = klaviyo.base_url()
+        klaviyo = klaviyo.base_url(),
+        lightspeed = lightspeed.base_url(),
+        lightspeed_token = lightspeed.token_url()
     );
     std::fs::write(&config, text).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", config.display())))?;
     println!(
-        "tillflow demo: a WooCommerce shop with {ORDERS} orders (Oliver POS and online) over {CUSTOMERS} customers"
+        "tillflow demo: a WooCommerce shop with {ORDERS} orders (Oliver POS and online) over {CUSTOMERS} customers,"
     );
+    println!(
+        "and a Lightspeed R-Series store with {SALES} sales (refunds, voids, shipments) over {LIGHTSPEED_CUSTOMERS} customers"
+    );
+    println!("  Lightspeed sandbox   {}", lightspeed.base_url());
     println!("  WooCommerce sandbox  {}", woo.base_url());
     println!("  Customer.io sandbox  {}", cio.base_url());
     println!("  Klaviyo sandbox      {}", klaviyo.base_url());
@@ -76,43 +106,54 @@ sink = "klaviyo"
     let results = results?;
     print_table(&results);
 
+    // Pipelines sharing a sink are summed: the sandbox sees them together.
     let mut mismatches = Vec::new();
-    for (name, result) in &results {
-        let Ok(report) = result else { continue };
-        let delivered = |kind: EventKind| report.delivered.get(&kind).copied().unwrap_or(0);
-        let mut compare = |what: &str, reported: u64, received: u64| {
-            if reported != received {
-                mismatches.push(format!("{name}: reported {reported} {what}, the sandbox holds {received}"));
-            }
-        };
-        if name.ends_with("customerio") {
-            let world = cio.world();
-            let world = world.lock().expect("sandbox state");
-            for (kind, event) in [
-                (EventKind::Placed, "Order Placed"),
-                (EventKind::Completed, "Order Completed"),
-                (EventKind::Canceled, "Order Cancelled"),
-                (EventKind::Refunded, "Order Refunded"),
-                (EventKind::CustomerCreated, "Customer Created"),
-            ] {
-                compare(event, delivered(kind), world.events_named(event).len() as u64);
-            }
-            compare("profile updates", delivered(EventKind::ProfileUpdated), world.identify_operations);
-            compare("duplicate events", 0, world.duplicate_events);
-        } else if name.ends_with("klaviyo") {
-            let world = klaviyo.world();
-            let world = world.lock().expect("sandbox state");
-            for (kind, metric) in [
-                (EventKind::Placed, "Placed Order"),
-                (EventKind::OrderedProduct, "Ordered Product"),
-                (EventKind::Refunded, "Refunded Order"),
-                (EventKind::Shipped, "Shipped Order"),
-            ] {
-                compare(metric, delivered(kind), world.events_named(metric).len() as u64);
-            }
-            compare("profile updates", delivered(EventKind::ProfileUpdated), world.profile_upserts);
-            compare("duplicate events", 0, world.duplicate_events);
+    let total = |suffix: &str, kind: EventKind| -> u64 {
+        results
+            .iter()
+            .filter(|(name, _)| name.ends_with(suffix))
+            .filter_map(|(_, result)| result.as_ref().ok())
+            .map(|report| report.delivered.get(&kind).copied().unwrap_or(0))
+            .sum()
+    };
+    let mut compare = |what: String, reported: u64, received: u64| {
+        if reported != received {
+            mismatches.push(format!("reported {reported} {what}, the sandbox holds {received}"));
         }
+    };
+    {
+        let world = cio.world();
+        let world = world.lock().expect("sandbox state");
+        for (kind, event) in [
+            (EventKind::Placed, "Order Placed"),
+            (EventKind::Completed, "Order Completed"),
+            (EventKind::Canceled, "Order Cancelled"),
+            (EventKind::Refunded, "Order Refunded"),
+            (EventKind::Shipped, "Order Shipped"),
+            (EventKind::CustomerCreated, "Customer Created"),
+        ] {
+            compare(format!("Customer.io {event}"), total("customerio", kind), world.events_named(event).len() as u64);
+        }
+        compare(
+            "Customer.io profile updates".into(),
+            total("customerio", EventKind::ProfileUpdated),
+            world.identify_operations,
+        );
+        compare("Customer.io duplicate events".into(), 0, world.duplicate_events);
+    }
+    {
+        let world = klaviyo.world();
+        let world = world.lock().expect("sandbox state");
+        for (kind, metric) in [
+            (EventKind::Placed, "Placed Order"),
+            (EventKind::OrderedProduct, "Ordered Product"),
+            (EventKind::Refunded, "Refunded Order"),
+            (EventKind::Shipped, "Shipped Order"),
+        ] {
+            compare(format!("Klaviyo {metric}"), total("klaviyo", kind), world.events_named(metric).len() as u64);
+        }
+        compare("Klaviyo profile updates".into(), total("klaviyo", EventKind::ProfileUpdated), world.profile_upserts);
+        compare("Klaviyo duplicate events".into(), 0, world.duplicate_events);
     }
     println!();
     if mismatches.is_empty() {

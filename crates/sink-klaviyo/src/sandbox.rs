@@ -37,6 +37,8 @@ pub struct KlaviyoWorld {
     pub bulk_jobs: u64,
     /// Profiles created or updated by profile-import or bulk import jobs.
     pub profile_upserts: u64,
+    /// Requests answered 429 (Retry-After: 1) from now on, one each.
+    pub forced_429: u32,
     #[serde(skip)]
     seen: HashSet<(String, String, String)>,
     #[serde(skip)]
@@ -108,6 +110,13 @@ fn error(status: StatusCode, code: &str, detail: &str) -> Response {
 #[allow(clippy::result_large_err)]
 fn admit(world: &mut KlaviyoWorld, headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
     world.requests += 1;
+    if world.forced_429 > 0 {
+        world.forced_429 -= 1;
+        let mut response =
+            error(StatusCode::TOO_MANY_REQUESTS, "throttled", "Request was throttled. Expected available in 1 second.");
+        response.headers_mut().insert("retry-after", 1.into());
+        return Err(response);
+    }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     if header("authorization") != format!("Klaviyo-API-Key {}", world.api_key) {
         return Err(error(StatusCode::UNAUTHORIZED, "not_authenticated", "Incorrect authentication credentials."));

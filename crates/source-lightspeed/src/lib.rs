@@ -10,6 +10,8 @@ pub mod auth;
 pub mod config;
 pub mod json;
 pub mod mapping;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod source;
 
 pub use config::LightspeedConfig;

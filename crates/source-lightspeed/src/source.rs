@@ -58,7 +58,7 @@ struct Cursor {
 pub struct LightspeedSource {
     name: String,
     client: HttpClient,
-    auth: TokenManager,
+    auth: Arc<TokenManager>,
     api: String,
     currency: Currency,
     lookups: Option<Lookups>,
@@ -81,7 +81,7 @@ impl LightspeedSource {
         http.signals = Some(Arc::new(LeakyBucket));
         http.max_concurrency = 2;
         let client = HttpClient::new(http);
-        let auth = TokenManager::new(
+        let auth = TokenManager::shared(
             client.clone(),
             config.token_url,
             config.client_id,
@@ -238,6 +238,19 @@ impl LightspeedSource {
                 Ok(customer) => vec![Ok(Record::Customer(customer))],
                 Err(reason) => bad(reason),
             });
+        }
+        // Remember which sale each line belongs to: a refund read later then
+        // finds its original without an extra request. Bounded, so memory
+        // does not grow with the history.
+        if self.parents.len() > 200_000 {
+            self.parents.clear();
+        }
+        if let Some(sale_id) = id(raw, "saleID") {
+            for line in crate::json::many(raw, "SaleLines", "SaleLine") {
+                if let Some(line_id) = id(line, "saleLineID") {
+                    self.parents.insert(line_id, sale_id.clone());
+                }
+            }
         }
         let lookups = self.lookups.clone().unwrap_or_default();
         match mapping::sale(&self.name, raw, &lookups, &self.currency) {

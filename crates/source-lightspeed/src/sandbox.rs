@@ -1,0 +1,447 @@
+//! A stateful in-memory Lightspeed R-Series (feature `sandbox`): OAuth with
+//! rotating refresh tokens (the old one revoked once the new access token is
+//! used), `Sale.json`/`Customer.json` with `timeStamp` filters, `sort`,
+//! `limit` and opaque `next` links, the string-typed one-or-many JSON, a leaky
+//! bucket with its headers and 429s, and deterministic seeded sales with
+//! refunds, voids, shipments, sales worth 0 and customers without an email.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub const CATEGORIES: [&str; 5] = ["Shirts", "Shoes", "Accessories", "Bags", "Hats"];
+
+pub struct LightspeedWorld {
+    pub sales: Vec<Value>,
+    pub customers: Vec<Value>,
+    /// saleLineID → saleID.
+    pub lines: HashMap<String, String>,
+    client_secret: String,
+    refresh_token: String,
+    /// The refresh token to revoke once the newest access token is used.
+    previous_refresh: Option<String>,
+    access_tokens: HashSet<String>,
+    newest_access: String,
+    next_token: u64,
+    pub refreshes: u64,
+    /// Requests answered 429 from now on, one each (fault injection).
+    pub forced_429: u32,
+    pub requests: u64,
+    bucket: f64,
+    bucket_at: Instant,
+    /// Drips per second; the real API drips 1 a second.
+    pub drip_rate: f64,
+    pub bucket_size: f64,
+    next_sale: u64,
+    next_line: u64,
+    base: String,
+    account: String,
+}
+
+fn stamp(at: jiff::Timestamp) -> String {
+    at.to_zoned(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+}
+
+fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+pub fn seeded_customer(n: u64, at: jiff::Timestamp) -> Value {
+    let emails = if n.is_multiple_of(11) {
+        json!("")
+    } else {
+        json!({"ContactEmail": {"address": format!("shopper{n}@example.com"), "useType": "Primary"}})
+    };
+    json!({
+        "customerID": n.to_string(), "firstName": format!("Shopper{n}"), "lastName": "Lane", "title": "", "company": if n.is_multiple_of(5) { "Acme" } else { "" },
+        "createTime": stamp(at), "timeStamp": stamp(at), "archived": "false", "customerTypeID": "0",
+        "Contact": {"noEmail": "false", "noPhone": "false", "noMail": "false", "Emails": emails,
+                    "Phones": {"ContactPhone": {"number": format!("+1 415 555 {:04}", n % 10000), "useType": "Mobile"}},
+                    "Addresses": {"ContactAddress": {"address1": "1 Market St", "city": "San Francisco", "stateCode": "CA", "zip": "94105", "countryCode": "US"}}}
+    })
+}
+
+impl LightspeedWorld {
+    fn customer(&self, id: u64) -> Option<Value> {
+        self.customers.iter().find(|c| c["customerID"] == json!(id.to_string())).cloned()
+    }
+
+    fn line(&mut self, sale: u64, item: u64, quantity: i64, cents: i64, parent: Option<&str>) -> Value {
+        self.next_line += 1;
+        let id = self.next_line.to_string();
+        self.lines.insert(id.clone(), sale.to_string());
+        let category = (item % CATEGORIES.len() as u64) + 1;
+        json!({
+            "saleLineID": id, "unitQuantity": quantity.to_string(), "unitPrice": money(cents), "calcSubtotal": money(cents * quantity),
+            "calcLineDiscount": "0", "calcTotal": money(cents * quantity), "itemID": item.to_string(), "saleID": sale.to_string(),
+            "parentSaleLineID": parent.unwrap_or("0"), "shopID": "1",
+            "Item": {"itemID": item.to_string(), "description": format!("{} #{item}", CATEGORIES[(category - 1) as usize]), "categoryID": category.to_string(), "customSku": format!("SKU{item}")}
+        })
+    }
+
+    /// Adds a completed sale now (or at `at`); returns its id.
+    pub fn add_sale(&mut self, customer: Option<u64>, items: &[(u64, i64)], at: jiff::Timestamp) -> u64 {
+        self.next_sale += 1;
+        let id = self.next_sale;
+        let lines: Vec<Value> = items.iter().map(|(item, cents)| self.line(id, *item, 1, *cents, None)).collect();
+        let total: i64 = items.iter().map(|(_, cents)| cents).sum();
+        let mut sale = json!({
+            "saleID": id.to_string(), "timeStamp": stamp(at), "createTime": stamp(at), "completeTime": stamp(at), "updatetime": stamp(at),
+            "completed": "true", "voided": "false", "archived": "false", "ticketNumber": format!("2200{id:08}"),
+            "calcSubtotal": money(total), "calcDiscount": "0", "calcTax1": "0", "calcTax2": "0", "calcTotal": money(total), "total": money(total),
+            "customerID": customer.map(|c| c.to_string()).unwrap_or_else(|| "0".into()),
+            "shopID": if id.is_multiple_of(2) { "1" } else { "2" }, "registerID": "5", "shipToID": "0",
+            "SaleLines": {"SaleLine": if lines.len() == 1 { lines[0].clone() } else { Value::Array(lines) }},
+            "SalePayments": {"SalePayment": {"salePaymentID": id.to_string(), "amount": money(total)}}
+        });
+        if let Some(customer) = customer.and_then(|c| self.customer(c)) {
+            sale["Customer"] = customer;
+        }
+        self.sales.push(sale);
+        id
+    }
+
+    /// Refunds every line of sale `id` with a new sale; returns its id.
+    pub fn refund_sale(&mut self, id: u64, at: jiff::Timestamp) -> u64 {
+        let original = self.sales.iter().find(|s| s["saleID"] == json!(id.to_string())).cloned().expect("sale exists");
+        let lines = crate::json::many(&original, "SaleLines", "SaleLine").into_iter().cloned().collect::<Vec<_>>();
+        self.next_sale += 1;
+        let refund = self.next_sale;
+        let mut refund_lines = Vec::new();
+        let mut total = 0;
+        for line in &lines {
+            let cents = (crate::json::text(line, "unitPrice").parse::<f64>().unwrap_or(0.0) * 100.0).round() as i64;
+            let item = crate::json::text(line, "itemID").parse().unwrap_or(0);
+            let parent = crate::json::text(line, "saleLineID").into_owned();
+            refund_lines.push(self.line(refund, item, -1, cents, Some(&parent)));
+            total -= cents;
+        }
+        let mut sale = original.clone();
+        for (key, value) in [
+            ("saleID", json!(refund.to_string())),
+            ("timeStamp", json!(stamp(at))),
+            ("createTime", json!(stamp(at))),
+            ("completeTime", json!(stamp(at))),
+            ("calcSubtotal", json!(money(total))),
+            ("calcTotal", json!(money(total))),
+            ("total", json!(money(total))),
+            ("SaleLines", json!({"SaleLine": refund_lines})),
+        ] {
+            sale[key] = value;
+        }
+        self.sales.push(sale);
+        refund
+    }
+
+    fn admit_bucket(&mut self) -> Result<(f64, f64), u64> {
+        let now = Instant::now();
+        let drained = now.duration_since(self.bucket_at).as_secs_f64() * self.drip_rate;
+        self.bucket = (self.bucket - drained).max(0.0);
+        self.bucket_at = now;
+        if self.forced_429 > 0 {
+            self.forced_429 -= 1;
+            return Err(1);
+        }
+        if self.bucket + 1.0 > self.bucket_size {
+            return Err(((self.bucket + 1.0 - self.bucket_size) / self.drip_rate).ceil().max(1.0) as u64);
+        }
+        self.bucket += 1.0;
+        Ok((self.bucket, self.bucket_size))
+    }
+}
+
+pub struct LightspeedSandbox {
+    world: Arc<Mutex<LightspeedWorld>>,
+    address: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LightspeedSandbox {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl LightspeedSandbox {
+    /// Starts an empty account `account` whose first refresh token is `refresh_token`.
+    pub async fn start(account: &str, client_secret: &str, refresh_token: &str) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let world = Arc::new(Mutex::new(LightspeedWorld {
+            sales: Vec::new(),
+            customers: Vec::new(),
+            lines: HashMap::new(),
+            client_secret: client_secret.to_owned(),
+            refresh_token: refresh_token.to_owned(),
+            previous_refresh: None,
+            access_tokens: HashSet::new(),
+            newest_access: String::new(),
+            next_token: 0,
+            refreshes: 0,
+            forced_429: 0,
+            requests: 0,
+            bucket: 0.0,
+            bucket_at: Instant::now(),
+            drip_rate: 1_000.0,
+            bucket_size: 90.0,
+            next_sale: 0,
+            next_line: 0,
+            base: format!("http://{address}"),
+            account: account.to_owned(),
+        }));
+        let router = Router::new()
+            .route("/auth/oauth/token", post(token))
+            .route("/API/V3/Account/{account}/Sale.json", get(sales))
+            .route("/API/V3/Account/{account}/Customer.json", get(customers))
+            .route("/API/V3/Account/{account}/Category.json", get(categories))
+            .route("/API/V3/Account/{account}/Shop.json", get(shops))
+            .route("/API/V3/Account/{account}/SaleLine/{line}", get(sale_line))
+            .with_state(world.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self { world, address, server })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("http://{}/auth/oauth/token", self.address)
+    }
+
+    pub fn world(&self) -> Arc<Mutex<LightspeedWorld>> {
+        self.world.clone()
+    }
+
+    /// `customers` customers and `sales` sales in the past year; every 9th
+    /// sale has no customer, every 40th is worth 0, every 30th is voided,
+    /// every 12th is shipped, and every 15th is refunded by a later sale.
+    pub fn seed(&self, customers: u64, sales: u64) {
+        let mut world = self.world.lock().expect("world");
+        let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * 365);
+        world.customers = (1..=customers).map(|n| seeded_customer(n, start)).collect();
+        let step = (365 * 24 * 3600) / (sales.max(1) as i64 + 1);
+        let mut refunds = Vec::new();
+        for n in 1..=sales {
+            let at = start + jiff::SignedDuration::from_secs(step * n as i64);
+            let customer = (!n.is_multiple_of(9)).then_some(n % customers.max(1) + 1);
+            let cents = if n.is_multiple_of(40) { 0 } else { 1500 + (n % 9) as i64 * 250 };
+            let items: Vec<(u64, i64)> = (0..(n % 3 + 1)).map(|k| (n % 20 + k + 1, cents)).collect();
+            let id = world.add_sale(customer, &items, at);
+            let sale = world.sales.last_mut().expect("just added");
+            if n.is_multiple_of(30) {
+                sale["voided"] = json!("true");
+            } else if n.is_multiple_of(12) && customer.is_some() {
+                sale["shipToID"] = json!(n.to_string());
+                sale["ShipTo"] = json!({"shipToID": n.to_string(), "shipped": "true", "timeStamp": stamp(at), "customerID": customer.unwrap_or(0).to_string(), "saleID": id.to_string()});
+            } else if n.is_multiple_of(15) {
+                refunds.push((id, at + jiff::SignedDuration::from_hours(2)));
+            }
+        }
+        for (id, at) in refunds {
+            world.refund_sale(id, at);
+        }
+        world.sales.sort_by(|a, b| a["timeStamp"].as_str().cmp(&b["timeStamp"].as_str()));
+    }
+}
+
+type Shared = State<Arc<Mutex<LightspeedWorld>>>;
+
+fn too_many(wait: u64) -> Response {
+    let mut response =
+        (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"httpCode": "429", "message": "Rate limit exceeded"})))
+            .into_response();
+    response.headers_mut().insert("retry-after", wait.into());
+    response.headers_mut().insert("x-ls-api-ratelimit-type", "api-leaky-bucket".parse().expect("header"));
+    response
+}
+
+/// Auth and the bucket; `Err` is the response to send instead.
+#[allow(clippy::result_large_err)]
+fn admit(world: &mut LightspeedWorld, headers: &HeaderMap) -> Result<(f64, f64), Response> {
+    world.requests += 1;
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !world.access_tokens.contains(token) {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "access_denied", "hint": "Access token could not be verified"})),
+        )
+            .into_response());
+    }
+    if token == world.newest_access {
+        // Using the new access token revokes the refresh token it replaced.
+        world.previous_refresh = None;
+    }
+    world.admit_bucket().map_err(too_many)
+}
+
+fn listing(
+    world: &LightspeedWorld,
+    kind: &str,
+    items: Vec<Value>,
+    query: &HashMap<String, String>,
+    level: (f64, f64),
+    path: &str,
+) -> Response {
+    let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100).min(100);
+    let after: usize = query.get("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+    let page: Vec<Value> = items.iter().skip(after).take(limit).cloned().collect();
+    let next = if after + limit < items.len() {
+        let mut carried: Vec<String> =
+            query.iter().filter(|(k, _)| *k != "after").map(|(k, v)| format!("{k}={}", encode(v))).collect();
+        carried.sort();
+        format!("{}/API/V3/Account/{}/{path}?{}&after={}", world.base, world.account, carried.join("&"), after + limit)
+    } else {
+        String::new()
+    };
+    let mut body = json!({"@attributes": {"next": next, "previous": ""}});
+    if page.len() == 1 {
+        body[kind] = page[0].clone();
+    } else if !page.is_empty() {
+        body[kind] = Value::Array(page);
+    }
+    let mut response = axum::Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-ls-api-bucket-level", format!("{}/{}", level.0, level.1).parse().expect("header"));
+    headers.insert("x-ls-api-drip-rate", format!("{}", world.drip_rate).parse().expect("header"));
+    response
+}
+
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// `timeStamp=>=,<value>` (and `>`) filter.
+fn since_filter(query: &HashMap<String, String>) -> Option<(bool, String)> {
+    let raw = query.get("timeStamp")?;
+    let (operator, value) = raw.split_once(',')?;
+    Some((operator == ">=", value.to_owned()))
+}
+
+fn filtered(items: &[Value], query: &HashMap<String, String>) -> Vec<Value> {
+    let filter = since_filter(query);
+    let mut selected: Vec<Value> = items
+        .iter()
+        .filter(|item| match &filter {
+            Some((inclusive, since)) => {
+                let stamp = item["timeStamp"].as_str().unwrap_or("");
+                if *inclusive { stamp >= since.as_str() } else { stamp > since.as_str() }
+            }
+            None => true,
+        })
+        .cloned()
+        .collect();
+    if query.get("sort").map(String::as_str) == Some("timeStamp") {
+        selected.sort_by(|a, b| a["timeStamp"].as_str().cmp(&b["timeStamp"].as_str()));
+    }
+    selected
+}
+
+async fn token(State(world): Shared, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let given = body["refresh_token"].as_str().unwrap_or("");
+    let valid = given == world.refresh_token || world.previous_refresh.as_deref() == Some(given);
+    if body["grant_type"] != "refresh_token" || body["client_secret"] != json!(world.client_secret) || !valid {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant", "error_description": "The refresh token is invalid."})),
+        )
+            .into_response();
+    }
+    world.refreshes += 1;
+    world.next_token += 1;
+    let refresh = format!("rt-{}", world.next_token);
+    let access = format!("at-{}", world.next_token);
+    world.previous_refresh = Some(std::mem::replace(&mut world.refresh_token, refresh.clone()));
+    world.access_tokens.insert(access.clone());
+    world.newest_access = access.clone();
+    axum::Json(json!({"token_type": "Bearer", "expires_in": 1800, "access_token": access, "refresh_token": refresh}))
+        .into_response()
+}
+
+async fn sales(State(world): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+    let mut world = world.lock().expect("world");
+    let level = match admit(&mut world, &headers) {
+        Ok(level) => level,
+        Err(response) => return response,
+    };
+    let items = filtered(&world.sales, &query);
+    listing(&world, "Sale", items, &query, level, "Sale.json")
+}
+
+async fn customers(State(world): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+    let mut world = world.lock().expect("world");
+    let level = match admit(&mut world, &headers) {
+        Ok(level) => level,
+        Err(response) => return response,
+    };
+    let items = filtered(&world.customers, &query);
+    listing(&world, "Customer", items, &query, level, "Customer.json")
+}
+
+async fn categories(
+    State(world): Shared,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let mut world = world.lock().expect("world");
+    let level = match admit(&mut world, &headers) {
+        Ok(level) => level,
+        Err(response) => return response,
+    };
+    let items = CATEGORIES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| json!({"categoryID": (i + 1).to_string(), "name": name}))
+        .collect();
+    listing(&world, "Category", items, &query, level, "Category.json")
+}
+
+async fn shops(State(world): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+    let mut world = world.lock().expect("world");
+    let level = match admit(&mut world, &headers) {
+        Ok(level) => level,
+        Err(response) => return response,
+    };
+    let items =
+        vec![json!({"shopID": "1", "name": "Mission Street"}), json!({"shopID": "2", "name": "Ferry Building"})];
+    listing(&world, "Shop", items, &query, level, "Shop.json")
+}
+
+async fn sale_line(State(world): Shared, headers: HeaderMap, Path((_, line)): Path<(String, String)>) -> Response {
+    let mut world = world.lock().expect("world");
+    if let Err(response) = admit(&mut world, &headers) {
+        return response;
+    }
+    let id = line.trim_end_matches(".json");
+    match world.lines.get(id) {
+        Some(sale) => {
+            axum::Json(json!({"@attributes": {"count": "1"}, "SaleLine": {"saleLineID": id, "saleID": sale}}))
+                .into_response()
+        }
+        None => (StatusCode::NOT_FOUND, axum::Json(json!({"httpCode": "404", "message": "SaleLine not found"})))
+            .into_response(),
+    }
+}

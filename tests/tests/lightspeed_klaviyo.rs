@@ -1,0 +1,161 @@
+//! Lightspeed R-Series → Klaviyo end to end: the real `tillflow` program
+//! against both sandboxes.
+
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::Command;
+use tillflow_sink_klaviyo::sandbox::KlaviyoSandbox;
+use tillflow_source_lightspeed::sandbox::LightspeedSandbox;
+
+const TILLFLOW: &str = env!("CARGO_BIN_EXE_tillflow-under-test");
+
+struct World {
+    lightspeed: LightspeedSandbox,
+    klaviyo: KlaviyoSandbox,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> Self {
+        let lightspeed = LightspeedSandbox::start("77", "ls_secret", "rt-0").await.unwrap();
+        lightspeed.seed(40, 150);
+        let klaviyo = KlaviyoSandbox::start("pk_e2e").await.unwrap();
+        Self { lightspeed, klaviyo, dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn config(&self) -> PathBuf {
+        let text = format!(
+            r#"[sources.store]
+type = "lightspeed"
+account_id = "77"
+client_id = "tillflow"
+client_secret = "${{LS_CLIENT_SECRET}}"
+refresh_token = "${{LS_REFRESH_TOKEN}}"
+base_url = "{base}"
+token_url = "{token}"
+
+[sinks.klaviyo]
+type = "klaviyo"
+api_key = "${{KLAVIYO_API_KEY}}"
+base_url = "{klaviyo}"
+new_profiles_list_id = "NEWPOS"
+
+[[pipelines]]
+name = "store-to-klaviyo"
+source = "store"
+sink = "klaviyo"
+"#,
+            base = self.lightspeed.base_url(),
+            token = self.lightspeed.token_url(),
+            klaviyo = self.klaviyo.base_url()
+        );
+        let path = self.dir.path().join("tillflow.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    async fn run_once(&self) -> String {
+        let mut command = Command::new(TILLFLOW);
+        command
+            .args(["run", "--once", "--config"])
+            .arg(self.config())
+            .env("LS_CLIENT_SECRET", "ls_secret")
+            .env("LS_REFRESH_TOKEN", "rt-0")
+            .env("KLAVIYO_API_KEY", "pk_e2e")
+            .env("RUST_LOG", "warn");
+        let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "run --once failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        let output = Command::new(TILLFLOW)
+            .args(["status", "--json", "--config"])
+            .arg(self.config())
+            .env("LS_CLIENT_SECRET", "ls_secret")
+            .env("LS_REFRESH_TOKEN", "rt-0")
+            .env("KLAVIYO_API_KEY", "pk_e2e")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_by_bulk_jobs_then_live_sales_with_rotating_tokens_and_429s_waited_out() {
+    let world = World::start().await;
+    let summary = world.run_once().await;
+    let klaviyo = world.klaviyo.world();
+
+    // History: bulk jobs, every event backfilled, each recorded once.
+    {
+        let k = klaviyo.lock().unwrap();
+        assert!(k.bulk_jobs > 0, "history goes through bulk jobs");
+        assert!(!k.events.is_empty());
+        assert!(k.events.iter().all(|e| e.backfill), "old purchases never fire flows");
+        assert_eq!(k.duplicate_events, 0);
+        let placed = k.events_named("Placed Order");
+        let sample = &placed[0].properties;
+        for key in [
+            "OrderId",
+            "Categories",
+            "Discount Codes",
+            "Email Domain",
+            "Is Discounted",
+            "Items",
+            "Item Count",
+            "Shop",
+            "ShopID",
+            "Total Discounts",
+        ] {
+            assert!(sample.get(key).is_some(), "Placed Order lacks {key}: {sample}");
+        }
+        assert!(placed.iter().any(|e| e.properties["Shop"] == "Mission Street"));
+        assert!(!k.events_named("Ordered Product").is_empty());
+        assert!(!k.events_named("Refunded Order").is_empty(), "refund sales become Refunded Order");
+        assert!(!k.events_named("Shipped Order").is_empty());
+        assert!(k.events_named("Shipped Order").iter().all(|e| e.properties["shipped"] == true));
+        assert!(k.list_members.get("NEWPOS").is_some_and(|m| !m.is_empty()), "new profiles join the list");
+    }
+    assert!(summary.contains("no email"), "sales without an email are skipped by reason: {summary}");
+    assert!(summary.contains("zero total"), "sales worth 0 are skipped by reason: {summary}");
+    let status = world.status_json();
+    assert!(status[0]["skipped"]["no email"].as_u64().unwrap() > 0, "{status}");
+    assert!(status[0]["skipped"]["zero total"].as_u64().unwrap() > 0, "{status}");
+    assert_eq!(world.lightspeed.world().lock().unwrap().refreshes, 1);
+
+    // The second run sends nothing, and authenticates with the rotated token
+    // (the configured rt-0 is revoked by now).
+    let requests = klaviyo.lock().unwrap().requests;
+    world.run_once().await;
+    assert_eq!(klaviyo.lock().unwrap().requests, requests, "the second run sent something to Klaviyo");
+    assert_eq!(world.lightspeed.world().lock().unwrap().refreshes, 2, "the stored refresh token was used");
+
+    // A new sale goes live, without backfill, through 429s from both sides.
+    let sale = {
+        let shop = world.lightspeed.world();
+        let mut shop = shop.lock().unwrap();
+        shop.forced_429 = 2;
+        shop.add_sale(Some(3), &[(4, 2_500), (5, 1_000)], jiff::Timestamp::now())
+    };
+    klaviyo.lock().unwrap().forced_429 = 2;
+    world.run_once().await;
+    let k = klaviyo.lock().unwrap();
+    let live: Vec<_> = k
+        .events_named("Placed Order")
+        .into_iter()
+        .filter(|e| e.properties["OrderId"] == json!(sale.to_string()))
+        .collect();
+    assert_eq!(live.len(), 1, "the new sale arrives exactly once");
+    assert!(!live[0].backfill, "a live sale may fire flows");
+    assert_eq!(live[0].value, json!(35));
+    assert_eq!(
+        k.events_named("Ordered Product").iter().filter(|e| e.properties["OrderId"] == json!(sale.to_string())).count(),
+        2
+    );
+    assert_eq!(k.forced_429, 0, "Klaviyo's 429s were met and waited out");
+    assert_eq!(world.lightspeed.world().lock().unwrap().forced_429, 0);
+    assert_eq!(k.duplicate_events, 0);
+}
