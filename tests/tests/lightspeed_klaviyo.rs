@@ -126,6 +126,29 @@ async fn history_by_bulk_jobs_then_live_sales_with_rotating_tokens_and_429s_wait
     assert!(status[0]["skipped"]["zero total"].as_u64().unwrap() > 0, "{status}");
     assert_eq!(world.lightspeed.world().lock().unwrap().refreshes, 1);
 
+    // The reconciliation report: per local day, read = delivered + skipped.
+    let report = Command::new(TILLFLOW)
+        .args(["report", "--pipeline", "store-to-klaviyo", "--tz", "America/New_York", "--days", "400", "--config"])
+        .arg(world.config())
+        .env("LS_CLIENT_SECRET", "ls_secret")
+        .env("LS_REFRESH_TOKEN", "rt-0")
+        .env("KLAVIYO_API_KEY", "pk_e2e")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success(), "{text}");
+    assert!(text.contains("orders per day in America/New_York"), "{text}");
+    let rows: Vec<Vec<i64>> = text
+        .lines()
+        .filter(|line| line.starts_with("20"))
+        .map(|line| line.split_whitespace().skip(1).take(3).map(|n| n.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 400);
+    let read: i64 = rows.iter().map(|r| r[0]).sum();
+    let accounted: i64 = rows.iter().map(|r| r[1] + r[2]).sum();
+    assert!(read > 100, "{text}");
+    assert_eq!(read, accounted, "every order read was delivered or skipped");
+
     // The second run sends nothing, and authenticates with the rotated token
     // (the configured rt-0 is revoked by now).
     let requests = klaviyo.lock().unwrap().requests;

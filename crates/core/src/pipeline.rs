@@ -158,7 +158,10 @@ impl Pipeline {
     }
 
     async fn context(&self) -> Result<DeriveContext, PipelineError> {
-        let pipeline_started_at = self.state.pipeline_started_at(&self.name, Timestamp::now()).await?;
+        // Whole seconds: platforms stamp records to the second, so anything
+        // stamped in the second the pipeline first started counts as live.
+        let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now());
+        let pipeline_started_at = self.state.pipeline_started_at(&self.name, now).await?;
         Ok(DeriveContext { pipeline_started_at })
     }
 

@@ -339,3 +339,21 @@ async fn a_refused_key_is_a_configuration_error_in_one_readable_line() {
     assert!(error.message.contains("not_authenticated: Incorrect authentication credentials."), "{}", error.message);
     assert!(!error.message.contains("pk_wrong"));
 }
+
+/// The tiers the client keeps to are the spec's `x-klaviyo-ratelimit`.
+#[test]
+fn rate_tiers_match_the_spec() {
+    use tillflow_sink_klaviyo::service::{EVENT_BULK_JOBS, EVENTS, LIST_PROFILES, PROFILE_BULK_JOBS, PROFILE_IMPORT};
+    let spec = tillflow_testkit::openapi::contract_json("klaviyo/openapi-stable.json");
+    for (path, tier) in [
+        ("/api/events", EVENTS),
+        ("/api/event-bulk-create-jobs", EVENT_BULK_JOBS),
+        ("/api/profile-import", PROFILE_IMPORT),
+        ("/api/profile-bulk-import-jobs", PROFILE_BULK_JOBS),
+        ("/api/lists/{id}/relationships/profiles", LIST_PROFILES),
+    ] {
+        let limit = &spec["paths"][path]["post"]["x-klaviyo-ratelimit"];
+        assert_eq!(limit["burst"], json!(format!("{}/s", tier.per_second)), "{path}");
+        assert_eq!(limit["steady"], json!(format!("{}/m", tier.per_minute)), "{path}");
+    }
+}
