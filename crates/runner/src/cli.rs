@@ -83,6 +83,20 @@ enum Command {
     },
     /// Sandboxes + a real sync, embedded, no setup: the quickest look at tillflow.
     Demo,
+    /// Run one platform simulator on its own, for pointing any tool at it.
+    Sandbox {
+        /// woocommerce | lightspeed | customerio | klaviyo
+        #[arg(long)]
+        platform: String,
+        #[arg(long, default_value_t = 8790)]
+        port: u16,
+        /// Size of the seeded history (sources).
+        #[arg(long, default_value_t = 2000)]
+        orders: u64,
+        /// Answer the first N requests with 429 and Retry-After (lightspeed, klaviyo).
+        #[arg(long = "too-many-requests", default_value_t = 0)]
+        too_many_requests: u32,
+    },
     /// Manage stored state.
     State {
         #[arg(long)]
@@ -172,6 +186,9 @@ pub fn main() -> ExitCode {
                 }
             },
             Command::Report { config, pipeline, tz, days } => commands::report(&config, &pipeline, &tz, days).await,
+            Command::Sandbox { platform, port, orders, too_many_requests } => {
+                crate::sandbox::run(&platform, port, orders, too_many_requests).await
+            }
             Command::Demo => tillflow_runner_demo(show_progress).await,
             Command::State { config, action } => match action {
                 StateAction::Reset { pipeline } => commands::state_reset(&config, &pipeline).await,

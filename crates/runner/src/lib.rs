@@ -8,4 +8,5 @@ pub mod demo;
 pub mod progress;
 pub mod registry;
 pub mod report;
+pub mod sandbox;
 pub mod server;

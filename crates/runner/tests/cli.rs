@@ -124,3 +124,11 @@ fn demo_syncs_the_sandboxes_and_its_counts_match_theirs() {
     assert!(stdout.contains("sandbox check: every count above matches"), "{stdout}");
     assert!(stdout.contains("zero total"), "orders worth 0 are skipped and counted: {stdout}");
 }
+
+#[test]
+fn an_unknown_sandbox_platform_exits_2_naming_the_choices() {
+    let output = tillflow(&["sandbox", "--platform", "shopify", "--port", "0"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown platform `shopify`") && stderr.contains("lightspeed"), "{stderr}");
+}

@@ -174,7 +174,16 @@ impl Drop for LightspeedSandbox {
 impl LightspeedSandbox {
     /// Starts an empty account `account` whose first refresh token is `refresh_token`.
     pub async fn start(account: &str, client_secret: &str, refresh_token: &str) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on("127.0.0.1:0".parse().expect("address"), account, client_secret, refresh_token).await
+    }
+
+    pub async fn start_on(
+        address: SocketAddr,
+        account: &str,
+        client_secret: &str,
+        refresh_token: &str,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let world = Arc::new(Mutex::new(LightspeedWorld {
             sales: Vec::new(),
