@@ -32,6 +32,9 @@ pub struct SandboxEvent {
     pub name: String,
     pub timestamp: Option<i64>,
     pub attributes: Value,
+    /// When the sandbox received it (for latency measurements).
+    #[serde(skip)]
+    pub received_at: Option<std::time::Instant>,
 }
 
 #[derive(Default, Serialize)]
@@ -46,6 +49,9 @@ pub struct CustomerIoWorld {
     pub stale_updates: u64,
     /// Identify operations applied.
     pub identify_operations: u64,
+    /// Keep each event's attributes (off for very large benchmarks).
+    #[serde(skip)]
+    pub keep_event_data: bool,
     #[serde(skip)]
     seen_ids: HashSet<String>,
     #[serde(skip)]
@@ -78,7 +84,11 @@ impl CustomerIoSandbox {
     pub async fn start_on(address: SocketAddr, site_id: &str, api_key: &str) -> std::io::Result<Self> {
         let authorization =
             format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{site_id}:{api_key}")));
-        let world = Arc::new(Mutex::new(CustomerIoWorld { authorization, ..CustomerIoWorld::default() }));
+        let world = Arc::new(Mutex::new(CustomerIoWorld {
+            authorization,
+            keep_event_data: true,
+            ..CustomerIoWorld::default()
+        }));
         let router = Router::new()
             .route("/api/v2/batch", post(batch))
             .route("/api/v1/accounts/region", get(region))
@@ -174,7 +184,8 @@ fn apply(world: &mut CustomerIoWorld, operation: &Value) -> Result<(), String> {
                 person,
                 name: name.trim().to_owned(),
                 timestamp: operation["timestamp"].as_i64(),
-                attributes: operation["attributes"].clone(),
+                attributes: if world.keep_event_data { operation["attributes"].clone() } else { Value::Null },
+                received_at: Some(std::time::Instant::now()),
             });
             Ok(())
         }

@@ -302,14 +302,14 @@ fn admit(world: &mut LightspeedWorld, headers: &HeaderMap) -> Result<(f64, f64),
 fn listing(
     world: &LightspeedWorld,
     kind: &str,
-    items: Vec<Value>,
+    items: Vec<&Value>,
     query: &HashMap<String, String>,
     level: (f64, f64),
     path: &str,
 ) -> Response {
     let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100).min(100);
     let after: usize = query.get("after").and_then(|a| a.parse().ok()).unwrap_or(0);
-    let page: Vec<Value> = items.iter().skip(after).take(limit).cloned().collect();
+    let page: Vec<Value> = items.iter().skip(after).take(limit).map(|item| (*item).clone()).collect();
     let next = if after + limit < items.len() {
         let mut carried: Vec<String> =
             query.iter().filter(|(k, _)| *k != "after").map(|(k, v)| format!("{k}={}", encode(v))).collect();
@@ -348,9 +348,9 @@ fn since_filter(query: &HashMap<String, String>) -> Option<(bool, String)> {
     Some((operator == ">=", value.to_owned()))
 }
 
-fn filtered(items: &[Value], query: &HashMap<String, String>) -> Vec<Value> {
+fn filtered<'a>(items: &'a [Value], query: &HashMap<String, String>) -> Vec<&'a Value> {
     let filter = since_filter(query);
-    let mut selected: Vec<Value> = items
+    let mut selected: Vec<&Value> = items
         .iter()
         .filter(|item| match &filter {
             Some((inclusive, since)) => {
@@ -359,7 +359,6 @@ fn filtered(items: &[Value], query: &HashMap<String, String>) -> Vec<Value> {
             }
             None => true,
         })
-        .cloned()
         .collect();
     if query.get("sort").map(String::as_str) == Some("timeStamp") {
         selected.sort_by(|a, b| a["timeStamp"].as_str().cmp(&b["timeStamp"].as_str()));
@@ -420,12 +419,12 @@ async fn categories(
         Ok(level) => level,
         Err(response) => return response,
     };
-    let items = CATEGORIES
+    let items: Vec<Value> = CATEGORIES
         .iter()
         .enumerate()
         .map(|(i, name)| json!({"categoryID": (i + 1).to_string(), "name": name}))
         .collect();
-    listing(&world, "Category", items, &query, level, "Category.json")
+    listing(&world, "Category", items.iter().collect(), &query, level, "Category.json")
 }
 
 async fn shops(State(world): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
@@ -436,7 +435,7 @@ async fn shops(State(world): Shared, headers: HeaderMap, Query(query): Query<Has
     };
     let items =
         vec![json!({"shopID": "1", "name": "Mission Street"}), json!({"shopID": "2", "name": "Ferry Building"})];
-    listing(&world, "Shop", items, &query, level, "Shop.json")
+    listing(&world, "Shop", items.iter().collect(), &query, level, "Shop.json")
 }
 
 async fn sale_line(State(world): Shared, headers: HeaderMap, Path((_, line)): Path<(String, String)>) -> Response {

@@ -254,7 +254,8 @@ fn bad_param(message: &str) -> Response {
         .into_response()
 }
 
-fn listing(items: Vec<Value>, query: &HashMap<String, String>) -> Response {
+/// A page of `items` (cloning only that page: listings are read many times).
+fn listing<'a>(items: impl Iterator<Item = &'a Value>, query: &HashMap<String, String>) -> Response {
     let per_page: usize = query.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(10);
     if per_page == 0 || per_page > 100 {
         return bad_param("Invalid parameter(s): per_page");
@@ -263,8 +264,14 @@ fn listing(items: Vec<Value>, query: &HashMap<String, String>) -> Response {
         Some(offset) => offset.parse().unwrap_or(0),
         None => (query.get("page").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1) - 1) * per_page,
     };
-    let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(offset).take(per_page).collect();
+    let mut total = 0;
+    let mut page = Vec::with_capacity(per_page);
+    for item in items {
+        if total >= offset && page.len() < per_page {
+            page.push(item.clone());
+        }
+        total += 1;
+    }
     let mut response = axum::Json(page).into_response();
     let headers = response.headers_mut();
     headers.insert("x-wp-total", total.into());
@@ -286,13 +293,11 @@ async fn list_orders(
     }
     let after = query.get("modified_after").cloned();
     let status = query.get("status").cloned().unwrap_or_else(|| "any".into());
-    let items: Vec<Value> = world
+    let items = world
         .orders
         .iter()
         .filter(|o| after.as_deref().is_none_or(|after| o["date_modified_gmt"].as_str().unwrap_or("") > after))
-        .filter(|o| status == "any" || o["status"] == json!(status))
-        .cloned()
-        .collect();
+        .filter(|o| status == "any" || o["status"] == json!(status));
     listing(items, &query)
 }
 
@@ -313,7 +318,7 @@ async fn list_refunds(
         )
             .into_response();
     }
-    listing(world.refunds.get(&id).cloned().unwrap_or_default(), &query)
+    listing(world.refunds.get(&id).into_iter().flatten(), &query)
 }
 
 async fn list_customers(
@@ -325,5 +330,5 @@ async fn list_customers(
     if !world.authorized(&headers, &query) {
         return unauthorized();
     }
-    listing(world.customers.clone(), &query)
+    listing(world.customers.iter(), &query)
 }

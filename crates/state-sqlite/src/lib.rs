@@ -108,6 +108,11 @@ CREATE INDEX orders_read_by_time ON orders_read (pipeline, created_at);
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
+// Lookups and inserts below are built with a varying number of parameters;
+// they are not kept as prepared statements (`persistent(false)`), or every
+// distinct shape would stay cached per connection and memory would grow with
+// the length of a history import.
+
 /// SQLite allows 32,766 bound parameters; lookups stay far below that.
 const LOOKUP_CHUNK: usize = 500;
 /// Rows per multi-row INSERT (8 parameters each).
@@ -258,7 +263,7 @@ impl SqliteStore {
                  outcome = excluded.outcome, reason = excluded.reason, occurred_at = excluded.occurred_at, \
                  recorded_at = excluded.recorded_at",
             );
-            insert.build().execute(&mut **transaction).await?;
+            insert.build().persistent(false).execute(&mut **transaction).await?;
         }
         for letter in &commit.dead_letters {
             sqlx::query(
@@ -350,7 +355,7 @@ impl StateStore for SqliteStore {
                 separated.push_bind(key.as_str());
             }
             query.push(")");
-            let rows = query.build().fetch_all(&self.pool).await.map_err(error("ledger lookup"))?;
+            let rows = query.build().persistent(false).fetch_all(&self.pool).await.map_err(error("ledger lookup"))?;
             for row in rows {
                 let key: String = row.get(0);
                 let outcome: String = row.get(2);
@@ -582,7 +587,7 @@ impl StateStore for SqliteStore {
                 " ON CONFLICT (pipeline, order_id, fact_id) DO UPDATE SET person = excluded.person, \
                  counted = excluded.counted, amount = excluded.amount, currency = excluded.currency, at = excluded.at",
             );
-            insert.build().execute(&mut *transaction).await.map_err(error("record facts"))?;
+            insert.build().persistent(false).execute(&mut *transaction).await.map_err(error("record facts"))?;
         }
         transaction.commit().await.map_err(error("record facts"))
     }
@@ -603,7 +608,7 @@ impl StateStore for SqliteStore {
                 separated.push_bind(*person);
             }
             query.push(")");
-            for row in query.build().fetch_all(&self.pool).await.map_err(error("person totals"))? {
+            for row in query.build().persistent(false).fetch_all(&self.pool).await.map_err(error("person totals"))? {
                 let amount: String = row.get(4);
                 let currency: String = row.get(5);
                 let fact = OrderFact {
@@ -653,7 +658,7 @@ impl StateStore for SqliteStore {
                 values.push_bind(pipeline).push_bind(id.as_str()).push_bind(millis(*at));
             });
             insert.push(" ON CONFLICT (pipeline, order_id) DO UPDATE SET created_at = excluded.created_at");
-            insert.build().execute(&mut *transaction).await.map_err(error("record orders"))?;
+            insert.build().persistent(false).execute(&mut *transaction).await.map_err(error("record orders"))?;
         }
         transaction.commit().await.map_err(error("record orders"))
     }

@@ -1,0 +1,275 @@
+//! The figures of `cargo xtask bench`, measured in one run against the
+//! sandboxes. Usage: tillflow-bench <tillflow binary> [--quick] [--json]
+
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tillflow_core::{Pipeline, PipelineOptions, Rules};
+use tillflow_http::SecretString;
+use tillflow_http::webhook::sign_hmac_sha256_base64;
+use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
+use tillflow_sink_customerio::{CustomerIoConfig, CustomerIoSink, Region};
+use tillflow_source_woocommerce::sandbox::{WooSandbox, seeded_order};
+use tillflow_source_woocommerce::{AuthMode, WooCommerceConfig, WooCommerceSource};
+use tillflow_state_sqlite::SqliteStore;
+use tillflow_testkit::{FakeSink, FakeSource, FakeWorld};
+
+fn woo_config(base_url: &str) -> WooCommerceConfig {
+    WooCommerceConfig {
+        base_url: base_url.to_owned(),
+        consumer_key: SecretString::from("ck_bench"),
+        consumer_secret: SecretString::from("cs_bench"),
+        webhook_secret: Some(SecretString::from("whsec_bench")),
+        poll_interval: tillflow_core::duration::HumanDuration(Duration::from_secs(3600)),
+        auth: AuthMode::Basic,
+        overlap: tillflow_core::duration::HumanDuration(Duration::from_secs(600)),
+        requests_per_second: 100_000,
+    }
+}
+
+fn cio_config(base_url: &str) -> CustomerIoConfig {
+    CustomerIoConfig {
+        site_id: SecretString::from("site_bench"),
+        api_key: SecretString::from("key_bench"),
+        region: Region::Us,
+        base_url: Some(base_url.to_owned()),
+        requests_per_second: 100_000,
+    }
+}
+
+/// Orders/s through source → rules → events → sink over HTTP against the
+/// WooCommerce and Customer.io sandboxes, on one core.
+fn engine_with_sandboxes(orders: u64, dir: &Path) -> f64 {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let woo = WooSandbox::start("ck_bench", "cs_bench").await.unwrap();
+        woo.seed(orders / 4, orders);
+        let cio = CustomerIoSandbox::start("site_bench", "key_bench").await.unwrap();
+        cio.world().lock().unwrap().keep_event_data = false;
+        let store = Arc::new(SqliteStore::open(&dir.join("engine.db")).await.unwrap());
+        let mut pipeline = Pipeline::new(
+            "bench",
+            "shop",
+            Box::new(WooCommerceSource::new("shop", woo_config(&woo.base_url()))),
+            Box::new(CustomerIoSink::new(cio_config(&cio.base_url()))),
+            store,
+            Rules::default(),
+            PipelineOptions::default(),
+        );
+        let started = Instant::now();
+        let report = pipeline.run_pass().await.unwrap();
+        assert!(report.records_read >= orders);
+        orders as f64 / started.elapsed().as_secs_f64()
+    })
+}
+
+/// Orders/s through the engine alone (fake source and sink, SQLite state),
+/// to separate the engine from HTTP and JSON.
+fn engine_alone(orders: u64, dir: &Path) -> f64 {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let world = Arc::new(Mutex::new(FakeWorld::sample("shop", orders / 4, orders)));
+        let (sink, _log) = FakeSink::new(1000);
+        let store = Arc::new(SqliteStore::open(&dir.join("alone.db")).await.unwrap());
+        let mut pipeline = Pipeline::new(
+            "alone",
+            "shop",
+            Box::new(FakeSource::new(world, 100)),
+            Box::new(sink),
+            store,
+            Rules::default(),
+            PipelineOptions::default(),
+        );
+        let started = Instant::now();
+        pipeline.run_pass().await.unwrap();
+        orders as f64 / started.elapsed().as_secs_f64()
+    })
+}
+
+fn write_config(dir: &Path, woo: &str, cio: &str, listen: Option<u16>) -> PathBuf {
+    let server = listen.map(|p| format!("[server]\nlisten = \"127.0.0.1:{p}\"\n\n")).unwrap_or_default();
+    let text = format!(
+        "[state]\nurl = \"sqlite://state-{}.db\"\n\n{server}[sources.shop]\ntype = \"woocommerce\"\nbase_url = \"{woo}\"\nconsumer_key = \"ck_bench\"\nconsumer_secret = \"cs_bench\"\nwebhook_secret = \"whsec_bench\"\npoll_interval = \"1h\"\nrequests_per_second = 100000\n\n[sinks.crm]\ntype = \"customerio\"\nsite_id = \"site_bench\"\napi_key = \"key_bench\"\nbase_url = \"{cio}\"\nrequests_per_second = 100000\n\n[[pipelines]]\nname = \"bench\"\nsource = \"shop\"\nsink = \"crm\"\n",
+        std::process::id() as u64 * 1000 + listen.unwrap_or(0) as u64 + fastrand_seed()
+    );
+    let path = dir.join(format!("bench-{}.toml", fastrand_seed()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn fastrand_seed() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Peak resident memory (MB) of `tillflow run --once` importing `orders`.
+fn peak_rss_mb(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let woo = WooSandbox::start("ck_bench", "cs_bench").await.unwrap();
+        woo.seed(orders / 4, orders);
+        let cio = CustomerIoSandbox::start("site_bench", "key_bench").await.unwrap();
+        cio.world().lock().unwrap().keep_event_data = false;
+        let config = write_config(dir, &woo.base_url(), &cio.base_url(), None);
+        let tillflow = tillflow.to_owned();
+        let peak = tokio::task::spawn_blocking(move || {
+            let mut child = Command::new(&tillflow)
+                .args(["run", "--once", "--config"])
+                .arg(&config)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let status_path = format!("/proc/{}/status", child.id());
+            let mut peak_kb = 0u64;
+            loop {
+                if let Ok(status) = std::fs::read_to_string(&status_path)
+                    && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+                {
+                    let kb: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+                    peak_kb = peak_kb.max(kb);
+                }
+                if let Some(status) = child.try_wait().unwrap() {
+                    assert!(status.success(), "tillflow run --once failed during the RSS benchmark");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak_kb
+        })
+        .await
+        .unwrap();
+        peak as f64 / 1024.0
+    })
+}
+
+/// Webhook → Customer.io latency (p50, p99 in ms) at `rate` webhooks/s.
+fn webhook_latency(tillflow: &Path, rate: u32, seconds: u32, dir: &Path) -> (f64, f64) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let woo = WooSandbox::start("ck_bench", "cs_bench").await.unwrap();
+        woo.seed(10, 20);
+        let cio = CustomerIoSandbox::start("site_bench", "key_bench").await.unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = write_config(dir, &woo.base_url(), &cio.base_url(), Some(port));
+        let mut child = Command::new(tillflow)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let http = tillflow_http::reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/webhooks/shop");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "tillflow did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let secret = SecretString::from("whsec_bench");
+        let total = rate * seconds;
+        let mut sent = Vec::with_capacity(total as usize);
+        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+        for n in 0..total {
+            ticker.tick().await;
+            let id = 1_000_000 + u64::from(n);
+            let mut order = seeded_order(1, 10, jiff::Timestamp::now());
+            order["id"] = json!(id);
+            order["status"] = json!("processing");
+            let body = serde_json::to_vec(&order).unwrap();
+            let signature = sign_hmac_sha256_base64(&secret, &body);
+            let request = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-wc-webhook-topic", "order.created")
+                .header("x-wc-webhook-signature", signature)
+                .body(body);
+            sent.push((id, Instant::now()));
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+        }
+        let world = cio.world();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let latencies = loop {
+            {
+                let world = world.lock().unwrap();
+                let placed = world.events_named("Order Placed");
+                let arrived: std::collections::HashMap<String, Instant> = placed
+                    .iter()
+                    .filter_map(|e| Some((e.attributes["order_id"].as_str()?.to_owned(), e.received_at?)))
+                    .collect();
+                if sent.iter().all(|(id, _)| arrived.contains_key(&id.to_string())) {
+                    let mut latencies: Vec<f64> = sent
+                        .iter()
+                        .map(|(id, at)| arrived[&id.to_string()].duration_since(*at).as_secs_f64() * 1000.0)
+                        .collect();
+                    latencies.sort_by(|a, b| a.total_cmp(b));
+                    break latencies;
+                }
+            }
+            assert!(Instant::now() < deadline, "webhooks did not all arrive");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let percentile = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+        (percentile(0.50), percentile(0.99))
+    })
+}
+
+fn main() {
+    let arguments: Vec<String> = std::env::args().collect();
+    let tillflow = PathBuf::from(arguments.get(1).expect("usage: tillflow-bench <tillflow binary> [--quick] [--json]"));
+    let quick = arguments.iter().any(|a| a == "--quick");
+    let as_json = arguments.iter().any(|a| a == "--json");
+    let dir = std::env::temp_dir().join(format!("tillflow-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (engine_orders, small, large, webhook_seconds) =
+        if quick { (20_000, 10_000, 100_000, 3) } else { (100_000, 100_000, 1_000_000, 10) };
+
+    let engine = engine_with_sandboxes(engine_orders, &dir);
+    let alone = engine_alone(engine_orders, &dir);
+    let (p50, p99) = webhook_latency(&tillflow, 200, webhook_seconds, &dir);
+    let rss_small = peak_rss_mb(&tillflow, small, &dir);
+    let rss_large = peak_rss_mb(&tillflow, large, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "engine_orders_per_s": engine.round(),
+                "engine_alone_orders_per_s": alone.round(),
+                "klaviyo_rate_ratio": null,
+                "customerio_rate_ratio": null,
+                "webhook_p50_ms": (p50 * 10.0).round() / 10.0,
+                "webhook_p99_ms": (p99 * 10.0).round() / 10.0,
+                "rss_100k_mb": (rss_small * 10.0).round() / 10.0,
+                "rss_1m_mb": (rss_large * 10.0).round() / 10.0,
+                "quick": quick,
+            })
+        );
+        return;
+    }
+    println!("{:<58} {:>14}  {}", "figure", "value", "goal");
+    println!(
+        "{:<58} {:>14.0}  ≥ 100000",
+        format!("engine, WooCommerce → Customer.io sandboxes, {engine_orders} orders/s"),
+        engine
+    );
+    println!(
+        "{:<58} {:>14.0}  (context)",
+        format!("engine alone, fake source and sink, {engine_orders} orders/s"),
+        alone
+    );
+    println!("{:<58} {:>14}  ≥ 0.95", "Klaviyo bulk rate ratio", "not measured");
+    println!("{:<58} {:>14}  ≥ 0.95", "Customer.io budget ratio", "not measured");
+    println!("{:<58} {:>14.1}  ", "webhook → Customer.io p50 at 200/s (ms)", p50);
+    println!("{:<58} {:>14.1}  < 50", "webhook → Customer.io p99 at 200/s (ms)", p99);
+    println!("{:<58} {:>14.1}  < 64", format!("peak RSS, {small}-order history import (MB)"), rss_small);
+    println!("{:<58} {:>14.1}  < 64, within 20%", format!("peak RSS, {large}-order history import (MB)"), rss_large);
+}
