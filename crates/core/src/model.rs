@@ -51,6 +51,19 @@ impl fmt::Debug for Currency {
     }
 }
 
+/// A decimal as a JSON number for a platform's wire format: an integer when it
+/// has no fraction, else the nearest double. Amounts stay decimals until here.
+pub fn json_number(value: Decimal) -> serde_json::Value {
+    use rust_decimal::prelude::ToPrimitive;
+    let normalized = value.normalize();
+    if normalized.scale() == 0
+        && let Some(integer) = normalized.to_i64()
+    {
+        return serde_json::Value::from(integer);
+    }
+    normalized.to_f64().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null)
+}
+
 /// An amount of money: a decimal with its currency.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Money {

@@ -4,8 +4,6 @@
 //! back to the event. Operations are packed into requests of at most 500 KB;
 //! an operation over 32 KB is refused before it is sent.
 
-use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Map, Value, json};
 use std::sync::atomic::{AtomicI64, Ordering};
 use tillflow_core::model::{Customer, Money, Order, Person, PersonTotals};
@@ -30,17 +28,7 @@ pub fn event_name(kind: EventKind) -> Option<&'static str> {
     }
 }
 
-/// A JSON number for a decimal: an integer when it has no fraction. The wire
-/// format is JSON numbers; the value stays a decimal until this point.
-pub fn number(value: Decimal) -> Value {
-    let normalized = value.normalize();
-    if normalized.scale() == 0
-        && let Some(integer) = normalized.to_i64()
-    {
-        return json!(integer);
-    }
-    normalized.to_f64().map(|f| json!(f)).unwrap_or(Value::Null)
-}
+pub use tillflow_core::model::json_number as number;
 
 fn money(value: &Money) -> Value {
     number(value.amount)
@@ -261,6 +249,7 @@ fn finish(operations: Vec<u8>, positions: Vec<usize>) -> BatchRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rust_decimal::Decimal;
 
     #[test]
     fn decimals_become_exact_json_numbers() {

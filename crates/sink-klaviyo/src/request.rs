@@ -2,7 +2,6 @@
 //! properties Klaviyo's own POS integrations use, and the bulk job bodies.
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Map, Value, json};
 use tillflow_core::model::{Customer, Money, Order, Person};
 use tillflow_core::{Event, EventKind, Subject};
@@ -22,16 +21,7 @@ pub fn metric_name(kind: EventKind) -> Option<&'static str> {
     }
 }
 
-/// A JSON number for a decimal (integers stay integers).
-pub fn number(value: Decimal) -> Value {
-    let normalized = value.normalize();
-    if normalized.scale() == 0
-        && let Some(integer) = normalized.to_i64()
-    {
-        return json!(integer);
-    }
-    normalized.to_f64().map(|f| json!(f)).unwrap_or(Value::Null)
-}
+pub use tillflow_core::model::json_number as number;
 
 fn money(value: &Money) -> Value {
     number(value.amount)

@@ -433,8 +433,7 @@ async fn shops(State(world): Shared, headers: HeaderMap, Query(query): Query<Has
         Ok(level) => level,
         Err(response) => return response,
     };
-    let items =
-        vec![json!({"shopID": "1", "name": "Mission Street"}), json!({"shopID": "2", "name": "Ferry Building"})];
+    let items = [json!({"shopID": "1", "name": "Mission Street"}), json!({"shopID": "2", "name": "Ferry Building"})];
     listing(&world, "Shop", items.iter().collect(), &query, level, "Shop.json")
 }
 

@@ -255,7 +255,7 @@ fn main() {
         );
         return;
     }
-    println!("{:<58} {:>14}  {}", "figure", "value", "goal");
+    println!("{:<58} {:>14}  goal", "figure", "value");
     println!(
         "{:<58} {:>14.0}  ≥ 100000",
         format!("engine, WooCommerce → Customer.io sandboxes, {engine_orders} orders/s"),
