@@ -266,7 +266,7 @@ async fn run_forever(
     built: Vec<Built>,
     state: Arc<dyn StateStore>,
     metrics: Arc<Metrics>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Outcome {
     // One verifier per webhook source, and a wake-up per pipeline reading it.
     let mut notifies: HashMap<String, Vec<Arc<Notify>>> = HashMap::new();
@@ -337,10 +337,8 @@ async fn run_forever(
             Err(error) => outcome = Err(Failure::pipeline(format!("a pipeline task failed: {error}"))),
         }
     }
-    // Every pipeline stopped (shut down or misconfigured): stop serving too.
-    if !*shutdown.borrow() {
-        let _ = shutdown.changed().await.ok();
-    }
+    // Every pipeline stopped (shut down or misconfigured): stop serving too,
+    // rather than accept webhooks nobody will process.
     server.abort();
     outcome
 }

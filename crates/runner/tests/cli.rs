@@ -132,3 +132,32 @@ fn an_unknown_sandbox_platform_exits_2_naming_the_choices() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unknown platform `shopify`") && stderr.contains("lightspeed"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_tillflow_whose_only_pipeline_has_refused_credentials_exits_2() {
+    use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
+    use tillflow_source_woocommerce::sandbox::WooSandbox;
+    let woo = WooSandbox::start("ck", "cs").await.unwrap();
+    woo.seed(2, 5);
+    let cio = CustomerIoSandbox::start("site", "right-key").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = write(
+        dir.path(),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[sources.shop]\ntype = \"woocommerce\"\nbase_url = \"{}\"\nconsumer_key = \"ck\"\nconsumer_secret = \"cs\"\n\n[sinks.crm]\ntype = \"customerio\"\nsite_id = \"site\"\napi_key = \"wrong-key\"\nbase_url = \"{}\"\n\n[[pipelines]]\nname = \"p\"\nsource = \"shop\"\nsink = \"crm\"\n",
+            woo.base_url(),
+            cio.base_url()
+        ),
+    );
+    let mut child = Command::new(TILLFLOW).args(["run", "--config", &config]).env_remove("RUST_LOG").spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "tillflow kept running with no pipeline left");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(2));
+}
