@@ -86,6 +86,22 @@ sink = "klaviyo"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_by_bulk_jobs_then_live_sales_with_rotating_tokens_and_429s_waited_out() {
     let world = World::start().await;
+    // `check` reaches both platforms with the configured credentials.
+    let check = Command::new(TILLFLOW)
+        .args(["check", "--config"])
+        .arg(world.config())
+        .env("LS_CLIENT_SECRET", "ls_secret")
+        .env("LS_REFRESH_TOKEN", "rt-0")
+        .env("KLAVIYO_API_KEY", "pk_e2e")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{text}{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        text.contains("ok    source store (lightspeed)") && text.contains("ok    sink klaviyo (klaviyo)"),
+        "{text}"
+    );
+
     let summary = world.run_once().await;
     let klaviyo = world.klaviyo.world();
 
@@ -124,7 +140,7 @@ async fn history_by_bulk_jobs_then_live_sales_with_rotating_tokens_and_429s_wait
     let status = world.status_json();
     assert!(status[0]["skipped"]["no email"].as_u64().unwrap() > 0, "{status}");
     assert!(status[0]["skipped"]["zero total"].as_u64().unwrap() > 0, "{status}");
-    assert_eq!(world.lightspeed.world().lock().unwrap().refreshes, 1);
+    assert_eq!(world.lightspeed.world().lock().unwrap().refreshes, 2, "check refreshed once, the run once");
 
     // The reconciliation report: per local day, read = delivered + skipped.
     let report = Command::new(TILLFLOW)
@@ -154,7 +170,7 @@ async fn history_by_bulk_jobs_then_live_sales_with_rotating_tokens_and_429s_wait
     let requests = klaviyo.lock().unwrap().requests;
     world.run_once().await;
     assert_eq!(klaviyo.lock().unwrap().requests, requests, "the second run sent something to Klaviyo");
-    assert_eq!(world.lightspeed.world().lock().unwrap().refreshes, 2, "the stored refresh token was used");
+    assert_eq!(world.lightspeed.world().lock().unwrap().refreshes, 3, "the stored refresh token was used");
 
     // A new sale goes live, without backfill, through 429s from both sides.
     let sale = {

@@ -209,6 +209,7 @@ impl LightspeedSandbox {
         }));
         let router = Router::new()
             .route("/auth/oauth/token", post(token))
+            .route("/API/V3/Account/{account}", get(account_info))
             .route("/API/V3/Account/{account}/Sale.json", get(sales))
             .route("/API/V3/Account/{account}/Customer.json", get(customers))
             .route("/API/V3/Account/{account}/Category.json", get(categories))
@@ -435,6 +436,22 @@ async fn shops(State(world): Shared, headers: HeaderMap, Query(query): Query<Has
     };
     let items = [json!({"shopID": "1", "name": "Mission Street"}), json!({"shopID": "2", "name": "Ferry Building"})];
     listing(&world, "Shop", items.iter().collect(), &query, level, "Shop.json")
+}
+
+/// `GET /API/V3/Account/{id}.json` (what `tillflow check` calls).
+async fn account_info(State(world): Shared, headers: HeaderMap, Path(file): Path<String>) -> Response {
+    let mut world = world.lock().expect("world");
+    if let Err(response) = admit(&mut world, &headers) {
+        return response;
+    }
+    match file.strip_suffix(".json") {
+        Some(id) if id == world.account => {
+            axum::Json(json!({"@attributes": {"count": "1"}, "Account": {"accountID": id, "name": "Sandbox store"}}))
+                .into_response()
+        }
+        _ => (StatusCode::NOT_FOUND, axum::Json(json!({"httpCode": "404", "message": "Account not found"})))
+            .into_response(),
+    }
 }
 
 async fn sale_line(State(world): Shared, headers: HeaderMap, Path((_, line)): Path<(String, String)>) -> Response {
