@@ -13,21 +13,22 @@ use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 
 /// An endpoint family sharing one rate limit at the platform (Klaviyo's
-/// per-endpoint limits, Lightspeed's single bucket…). Zero means "no quota".
+/// per-endpoint limits, Lightspeed's single bucket…): at most `per_second`
+/// requests in any one-second window and `per_minute` in any minute, the way
+/// platforms count (fixed windows). Zero means "no quota".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tier {
     pub name: &'static str,
     pub per_second: u32,
-    pub burst: u32,
     pub per_minute: u32,
 }
 
 impl Tier {
-    pub const fn new(name: &'static str, per_second: u32, burst: u32) -> Self {
-        Self { name, per_second, burst, per_minute: 0 }
+    pub const fn new(name: &'static str, per_second: u32) -> Self {
+        Self { name, per_second, per_minute: 0 }
     }
     pub const fn unlimited(name: &'static str) -> Self {
-        Self { name, per_second: 0, burst: 0, per_minute: 0 }
+        Self { name, per_second: 0, per_minute: 0 }
     }
     pub const fn with_per_minute(mut self, per_minute: u32) -> Self {
         self.per_minute = per_minute;

@@ -45,6 +45,15 @@ impl RateSignals for StandardRateLimitHeaders {
     }
 }
 
+/// A limiter that never lets more than `limit` requests into any window of
+/// the quota's period. A GCRA bucket admits `burst + rate × period` in one
+/// window, so requests go one at a time (burst 1) at `limit - 1` per period.
+fn window_limiter(limit: u32, per_period: fn(NonZeroU32) -> Quota) -> Option<DefaultDirectRateLimiter> {
+    let limit = NonZeroU32::new(limit)?;
+    let rate = NonZeroU32::new(limit.get() - 1).unwrap_or(NonZeroU32::MIN);
+    Some(RateLimiter::direct(per_period(rate).allow_burst(NonZeroU32::MIN)))
+}
+
 pub(crate) struct TierGate {
     per_second: Option<DefaultDirectRateLimiter>,
     per_minute: Option<DefaultDirectRateLimiter>,
@@ -53,12 +62,11 @@ pub(crate) struct TierGate {
 
 impl TierGate {
     fn new(tier: &Tier) -> Self {
-        let per_second = NonZeroU32::new(tier.per_second).map(|rate| {
-            let burst = NonZeroU32::new(tier.burst).unwrap_or(rate);
-            RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
-        });
-        let per_minute = NonZeroU32::new(tier.per_minute).map(|rate| RateLimiter::direct(Quota::per_minute(rate)));
-        Self { per_second, per_minute, paused_until: Mutex::new(None) }
+        Self {
+            per_second: window_limiter(tier.per_second, Quota::per_second),
+            per_minute: window_limiter(tier.per_minute, Quota::per_minute),
+            paused_until: Mutex::new(None),
+        }
     }
 
     /// Waits until the tier is not paused and both quotas have a cell.

@@ -138,16 +138,41 @@ async fn a_refused_connection_is_retried_then_reported_without_secrets() {
     assert!(!error.to_string().contains("cs_topsecret"), "{error}");
 }
 
-#[tokio::test]
-async fn quotas_hold_requests_to_the_tier_rate() {
-    let (server, calls) = server_with(vec![ResponseTemplate::new(200)]).await;
-    let client = client();
-    let tier = Tier::new("slow", 5, 1);
-    let started = Instant::now();
-    for _ in 0..6 {
-        client.send(&tier, get(&client, format!("{}/thing", server.uri()))).await.unwrap();
+/// Records when each request arrived.
+struct Arrivals(Arc<std::sync::Mutex<Vec<Instant>>>);
+impl Respond for Arrivals {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        self.0.lock().unwrap().push(Instant::now());
+        ResponseTemplate::new(200)
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 6);
-    // Burst 1 at 5/s: the 6th request cannot start before 5 × 200 ms.
-    assert!(started.elapsed() >= Duration::from_millis(1000), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn no_one_second_window_holds_more_than_the_tier_allows() {
+    let server = MockServer::start().await;
+    let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
+    Mock::given(method("GET")).respond_with(Arrivals(arrivals.clone())).mount(&server).await;
+    let client = client();
+    let tier = Tier::new("five-a-second", 5);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let client = client.clone();
+        let request = get(&client, format!("{}/thing", server.uri()));
+        let tier = tier.clone();
+        tasks.spawn(async move { client.send(&tier, request).await.map(|_| ()) });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().unwrap();
+    }
+    let mut arrivals = arrivals.lock().unwrap().clone();
+    arrivals.sort();
+    assert_eq!(arrivals.len(), 12);
+    // Fixed windows, as platforms count: any 6 requests span at least a second.
+    for window in arrivals.windows(6) {
+        assert!(
+            window[5].duration_since(window[0]) >= Duration::from_millis(990),
+            "{:?}",
+            window[5].duration_since(window[0])
+        );
+    }
 }

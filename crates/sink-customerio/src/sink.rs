@@ -21,7 +21,7 @@ impl CustomerIoSink {
     /// As [`new`](Self::new) with a custom HTTP configuration (tests shorten timeouts).
     pub fn with_http(config: CustomerIoConfig, http: HttpConfig) -> Self {
         let rate = config.requests_per_second.max(1);
-        let tier = Tier::new("track", rate, rate);
+        let tier = Tier::new("track", rate);
         let base_url = config.base_url();
         Self {
             service: TrackService::new(HttpClient::new(http), base_url, config.site_id, config.api_key, tier),

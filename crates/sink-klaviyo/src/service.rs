@@ -10,13 +10,13 @@ use tillflow_core::ConnectorError;
 use tillflow_http::reqwest::Method;
 use tillflow_http::{HttpClient, HttpError, Tier};
 
-pub const PROFILE_IMPORT: Tier = Tier::new("profile-import", 75, 75).with_per_minute(750);
-pub const EVENTS: Tier = Tier::new("events", 350, 350).with_per_minute(3500);
-pub const EVENT_BULK_JOBS: Tier = Tier::new("event-bulk-create-jobs", 10, 10).with_per_minute(150);
-pub const PROFILE_BULK_JOBS: Tier = Tier::new("profile-bulk-import-jobs", 10, 10).with_per_minute(150);
-pub const PROFILE_BULK_JOB_STATUS: Tier = Tier::new("profile-bulk-import-job", 10, 10).with_per_minute(150);
-pub const LIST_PROFILES: Tier = Tier::new("list-profiles", 10, 10).with_per_minute(150);
-pub const ACCOUNTS: Tier = Tier::new("accounts", 1, 1).with_per_minute(15);
+pub const PROFILE_IMPORT: Tier = Tier::new("profile-import", 75).with_per_minute(750);
+pub const EVENTS: Tier = Tier::new("events", 350).with_per_minute(3500);
+pub const EVENT_BULK_JOBS: Tier = Tier::new("event-bulk-create-jobs", 10).with_per_minute(150);
+pub const PROFILE_BULK_JOBS: Tier = Tier::new("profile-bulk-import-jobs", 10).with_per_minute(150);
+pub const PROFILE_BULK_JOB_STATUS: Tier = Tier::new("profile-bulk-import-job", 10).with_per_minute(150);
+pub const LIST_PROFILES: Tier = Tier::new("list-profiles", 10).with_per_minute(150);
+pub const ACCOUNTS: Tier = Tier::new("accounts", 1).with_per_minute(15);
 
 const MEDIA: &str = "application/vnd.api+json";
 

@@ -11,7 +11,7 @@ use tillflow_http::{HttpClient, HttpError, Tier};
 use tokio::sync::Mutex;
 
 /// Refreshing is itself rate-limited by Lightspeed; once a second is plenty.
-const TOKEN_TIER: Tier = Tier::new("oauth-token", 1, 2);
+const TOKEN_TIER: Tier = Tier::new("oauth-token", 1);
 /// Refresh this long before `expires_in` runs out.
 const EARLY: Duration = Duration::from_secs(60);
 

@@ -20,7 +20,7 @@ use tillflow_http::{HttpClient, HttpConfig, RateSignals, Tier};
 
 /// GETs cost one drip; relations add more. The bucket headers do the fine
 /// tuning; this keeps the 1-second burst limiter happy.
-const API: Tier = Tier::new("ls-api", 10, 10);
+const API: Tier = Tier::new("ls-api", 10);
 const SALE_RELATIONS: &str = r#"["SaleLines","SaleLines.Item","SaleLines.Discount","SalePayments","Customer","Customer.Contact","ShipTo","Discount"]"#;
 
 /// Slows down before the leaky bucket is full: above three quarters, wait

@@ -118,7 +118,7 @@ impl WooCommerceSource {
             webhook_secret: config.webhook_secret,
             auth: config.auth,
             overlap: config.overlap.0,
-            tier: Tier::new("wc-api", config.requests_per_second.max(1), config.requests_per_second.max(1)),
+            tier: Tier::new("wc-api", config.requests_per_second.max(1)),
         }
     }
 
