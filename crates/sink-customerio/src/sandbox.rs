@@ -49,6 +49,14 @@ pub struct CustomerIoWorld {
     pub stale_updates: u64,
     /// Identify operations applied.
     pub identify_operations: u64,
+    /// The Track API request budget to enforce (requests per one-second
+    /// window); `None` enforces nothing. Over it: 429 with Retry-After.
+    #[serde(skip)]
+    pub requests_per_second: Option<u32>,
+    /// Requests refused for going over the budget.
+    pub throttled: u64,
+    #[serde(skip)]
+    window: Option<(std::time::Instant, u32)>,
     /// Keep each event's attributes (off for very large benchmarks).
     #[serde(skip)]
     pub keep_event_data: bool,
@@ -198,6 +206,23 @@ async fn batch(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: Header
     world.batch_requests += 1;
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(world.authorization.as_str()) {
         return unauthorized();
+    }
+    if let Some(budget) = world.requests_per_second {
+        let now = std::time::Instant::now();
+        let (started, count) = match world.window {
+            Some((started, count)) if now.duration_since(started) < std::time::Duration::from_secs(1) => {
+                (started, count)
+            }
+            _ => (now, 0),
+        };
+        if count >= budget {
+            world.throttled += 1;
+            let mut response =
+                (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"meta": {"error": "rate limited"}}))).into_response();
+            response.headers_mut().insert("retry-after", 1.into());
+            return response;
+        }
+        world.window = Some((started, count + 1));
     }
     if body.len() > 500 * 1024 {
         return (

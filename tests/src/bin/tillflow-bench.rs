@@ -65,6 +65,43 @@ fn engine_with_sandboxes(orders: u64, dir: &Path) -> f64 {
     })
 }
 
+/// A history import against a Customer.io sandbox enforcing `budget`
+/// requests/s, with the sink configured to the same budget: requests/s
+/// achieved ÷ budget, and how many requests the sandbox had to refuse.
+fn customerio_budget_ratio(orders: u64, budget: u32, dir: &Path) -> (f64, u64) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let woo = WooSandbox::start("ck_bench", "cs_bench").await.unwrap();
+        woo.seed(orders / 4, orders);
+        let cio = CustomerIoSandbox::start("site_bench", "key_bench").await.unwrap();
+        {
+            let world = cio.world();
+            let mut world = world.lock().unwrap();
+            world.keep_event_data = false;
+            world.requests_per_second = Some(budget);
+        }
+        let store = Arc::new(SqliteStore::open(&dir.join("budget.db")).await.unwrap());
+        let mut config = cio_config(&cio.base_url());
+        config.requests_per_second = budget;
+        let mut pipeline = Pipeline::new(
+            "budget",
+            "shop",
+            Box::new(WooCommerceSource::new("shop", woo_config(&woo.base_url()))),
+            Box::new(CustomerIoSink::new(config)),
+            store,
+            Rules::default(),
+            PipelineOptions::default(),
+        );
+        let started = Instant::now();
+        pipeline.run_pass().await.unwrap();
+        let elapsed = started.elapsed().as_secs_f64();
+        let world = cio.world();
+        let world = world.lock().unwrap();
+        let accepted = world.batch_requests - world.throttled;
+        (accepted as f64 / elapsed / f64::from(budget), world.throttled)
+    })
+}
+
 /// Orders/s through the engine alone (fake source and sink, SQLite state),
 /// to separate the engine from HTTP and JSON.
 fn engine_alone(orders: u64, dir: &Path) -> f64 {
@@ -231,6 +268,8 @@ fn main() {
     let (engine_orders, small, large, webhook_seconds) =
         if quick { (20_000, 10_000, 100_000, 3) } else { (100_000, 100_000, 1_000_000, 10) };
 
+    let (budget_orders, budget) = if quick { (5_000, 5) } else { (20_000, 10) };
+    let (customerio_ratio, throttled) = customerio_budget_ratio(budget_orders, budget, &dir);
     let engine = engine_with_sandboxes(engine_orders, &dir);
     let alone = engine_alone(engine_orders, &dir);
     let (p50, p99) = webhook_latency(&tillflow, 200, webhook_seconds, &dir);
@@ -245,7 +284,8 @@ fn main() {
                 "engine_orders_per_s": engine.round(),
                 "engine_alone_orders_per_s": alone.round(),
                 "klaviyo_rate_ratio": null,
-                "customerio_rate_ratio": null,
+                "customerio_rate_ratio": (customerio_ratio * 100.0).round() / 100.0,
+                "customerio_throttled_requests": throttled,
                 "webhook_p50_ms": (p50 * 10.0).round() / 10.0,
                 "webhook_p99_ms": (p99 * 10.0).round() / 10.0,
                 "rss_100k_mb": (rss_small * 10.0).round() / 10.0,
@@ -267,7 +307,11 @@ fn main() {
         alone
     );
     println!("{:<58} {:>14}  ≥ 0.95", "Klaviyo bulk rate ratio", "not measured");
-    println!("{:<58} {:>14}  ≥ 0.95", "Customer.io budget ratio", "not measured");
+    println!(
+        "{:<58} {:>14.2}  ≥ 0.95",
+        format!("Customer.io budget ratio ({budget} req/s, {throttled} refused)"),
+        customerio_ratio
+    );
     println!("{:<58} {:>14.1}  ", "webhook → Customer.io p50 at 200/s (ms)", p50);
     println!("{:<58} {:>14.1}  < 50", "webhook → Customer.io p99 at 200/s (ms)", p99);
     println!("{:<58} {:>14.1}  < 64", format!("peak RSS, {small}-order history import (MB)"), rss_small);
