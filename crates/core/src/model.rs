@@ -51,6 +51,16 @@ impl fmt::Debug for Currency {
     }
 }
 
+/// A platform's decimal text ("12.50", " -3 ", "1e2"); empty means zero.
+/// `None` when it is not a number.
+pub fn parse_decimal(text: &str) -> Option<Decimal> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Some(Decimal::ZERO);
+    }
+    trimmed.parse::<Decimal>().or_else(|_| Decimal::from_scientific(trimmed)).ok()
+}
+
 /// A decimal as a JSON number for a platform's wire format: an integer when it
 /// has no fraction, else the nearest double. Amounts stay decimals until here.
 pub fn json_number(value: Decimal) -> serde_json::Value {
@@ -80,15 +90,7 @@ impl Money {
     }
     /// Parses a platform's money string ("12.50", " -3 ") into a decimal.
     pub fn parse(amount: &str, currency: &Currency) -> Result<Self, String> {
-        let trimmed = amount.trim();
-        let amount = if trimmed.is_empty() {
-            Decimal::ZERO
-        } else {
-            trimmed
-                .parse::<Decimal>()
-                .or_else(|_| Decimal::from_scientific(trimmed))
-                .map_err(|_| format!("`{amount}` is not a decimal amount"))?
-        };
+        let amount = parse_decimal(amount).ok_or_else(|| format!("`{amount}` is not a decimal amount"))?;
         Ok(Self { amount, currency: currency.clone() })
     }
     pub fn is_zero(&self) -> bool {

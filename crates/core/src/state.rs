@@ -99,6 +99,9 @@ pub struct Commit {
     pub inbox_done: Vec<i64>,
     /// Dead letters that a replay has now delivered or re-dead-lettered.
     pub dead_letters_resolved: Vec<i64>,
+    /// Placed orders read from the source (id, creation time), for the
+    /// reconciliation report; committed with the page's checkpoint.
+    pub orders_read: Vec<(String, Timestamp)>,
 }
 
 impl Commit {
@@ -108,6 +111,7 @@ impl Commit {
             && self.checkpoint.is_none()
             && self.inbox_done.is_empty()
             && self.dead_letters_resolved.is_empty()
+            && self.orders_read.is_empty()
     }
 }
 
@@ -192,9 +196,6 @@ pub trait StateStore: Send + Sync {
         outcome: &str,
         since: Timestamp,
     ) -> Result<Vec<Timestamp>, StateError>;
-
-    /// Remembers orders as read from the source (id → creation time).
-    async fn record_orders_read(&self, pipeline: &str, orders: &[(String, Timestamp)]) -> Result<(), StateError>;
 
     /// Creation times of the orders read from the source, at or after `since`:
     /// the reconciliation report's "read" side.

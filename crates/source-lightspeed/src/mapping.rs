@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use tillflow_core::model::{
     Address, ChangeKind, Channel, Currency, Customer, Discount, Location, Money, Order, OrderLine, OrderStatus,
-    OrderTotals, Person, Record, Refund, RefundLine, Shipment, SourceIdentity,
+    OrderTotals, Person, Record, Refund, RefundLine, Shipment, SourceIdentity, parse_decimal,
 };
 
 /// Names the mapping looks up: categories by id, shops by id.
@@ -46,12 +46,7 @@ pub fn timestamp(value: &Value, key: &str) -> Result<Option<Timestamp>, String> 
 
 fn decimal(value: &Value, key: &str, context: &str) -> Result<Decimal, String> {
     let raw = text(value, key);
-    if raw.is_empty() {
-        return Ok(Decimal::ZERO);
-    }
-    raw.parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(&raw))
-        .map_err(|_| format!("{context} {key} `{raw}` is not a decimal number"))
+    parse_decimal(&raw).ok_or_else(|| format!("{context} {key} `{raw}` is not a decimal number"))
 }
 
 fn non_empty(text: std::borrow::Cow<'_, str>) -> Option<String> {

@@ -9,7 +9,7 @@ use jiff::civil::DateTime;
 use rust_decimal::Decimal;
 use tillflow_core::model::{
     Address, ChangeKind, Channel, Currency, Customer, Discount, Location, Money, Order, OrderLine, OrderStatus,
-    OrderTotals, Person, Refund, RefundLine, SourceIdentity,
+    OrderTotals, Person, Refund, RefundLine, SourceIdentity, parse_decimal,
 };
 
 /// Parses a WooCommerce `*_gmt` timestamp ("2017-03-22T19:28:02") as UTC.
@@ -40,13 +40,7 @@ fn non_empty(text: &str) -> Option<String> {
 }
 
 fn decimal(value: &Loose, what: &str) -> Result<Decimal, String> {
-    let text = value.0.trim();
-    if text.is_empty() {
-        return Ok(Decimal::ZERO);
-    }
-    text.parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(text))
-        .map_err(|_| format!("{what} `{text}` is not a decimal number"))
+    parse_decimal(&value.0).ok_or_else(|| format!("{what} `{}` is not a decimal number", value.0.trim()))
 }
 
 fn money(value: &Loose, currency: &Currency, what: &str) -> Result<Money, String> {

@@ -292,6 +292,14 @@ impl SqliteStore {
                 .execute(&mut **transaction)
                 .await?;
         }
+        for rows in commit.orders_read.chunks(INSERT_CHUNK) {
+            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO orders_read (pipeline, order_id, created_at) ");
+            insert.push_values(rows, |mut values, (id, at)| {
+                values.push_bind(pipeline).push_bind(id.as_str()).push_bind(millis(*at));
+            });
+            insert.push(" ON CONFLICT (pipeline, order_id) DO UPDATE SET created_at = excluded.created_at");
+            insert.build().persistent(false).execute(&mut **transaction).await?;
+        }
         if let Some((stream, checkpoint)) = &commit.checkpoint {
             sqlx::query(
                 "INSERT INTO checkpoints (pipeline, stream, checkpoint, updated_at) VALUES (?, ?, ?, ?) \
@@ -645,22 +653,6 @@ impl StateStore for SqliteStore {
         .await
         .map_err(error("report"))?;
         Ok(rows.into_iter().map(from_millis).collect())
-    }
-
-    async fn record_orders_read(&self, pipeline: &str, orders: &[(String, Timestamp)]) -> Result<(), StateError> {
-        if orders.is_empty() {
-            return Ok(());
-        }
-        let mut transaction = self.pool.begin().await.map_err(error("record orders"))?;
-        for rows in orders.chunks(INSERT_CHUNK) {
-            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO orders_read (pipeline, order_id, created_at) ");
-            insert.push_values(rows, |mut values, (id, at)| {
-                values.push_bind(pipeline).push_bind(id.as_str()).push_bind(millis(*at));
-            });
-            insert.push(" ON CONFLICT (pipeline, order_id) DO UPDATE SET created_at = excluded.created_at");
-            insert.build().persistent(false).execute(&mut *transaction).await.map_err(error("record orders"))?;
-        }
-        transaction.commit().await.map_err(error("record orders"))
     }
 
     async fn orders_read_times(&self, pipeline: &str, since: Timestamp) -> Result<Vec<Timestamp>, StateError> {

@@ -94,6 +94,9 @@ impl StateStore for MemoryStore {
         }
         let resolved: HashSet<i64> = commit.dead_letters_resolved.into_iter().collect();
         inner.dead_letters.retain(|letter| !resolved.contains(&letter.id));
+        for (id, at) in commit.orders_read {
+            inner.orders_read.insert((pipeline.to_owned(), id), at);
+        }
         for id in commit.inbox_done {
             inner.inbox_done.insert((pipeline.to_owned(), id));
         }
@@ -247,14 +250,6 @@ impl StateStore for MemoryStore {
             .collect();
         times.sort();
         Ok(times)
-    }
-
-    async fn record_orders_read(&self, pipeline: &str, orders: &[(String, Timestamp)]) -> Result<(), StateError> {
-        let mut inner = self.inner.lock().unwrap();
-        for (id, at) in orders {
-            inner.orders_read.insert((pipeline.to_owned(), id.clone()), *at);
-        }
-        Ok(())
     }
 
     async fn orders_read_times(&self, pipeline: &str, since: Timestamp) -> Result<Vec<Timestamp>, StateError> {
