@@ -4,6 +4,7 @@
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::Command;
+use tillflow_http::sandbox::Fault;
 use tillflow_sink_klaviyo::sandbox::KlaviyoSandbox;
 use tillflow_source_lightspeed::sandbox::LightspeedSandbox;
 
@@ -173,13 +174,10 @@ async fn history_by_bulk_jobs_then_live_sales_with_rotating_tokens_and_429s_wait
     assert_eq!(world.lightspeed.world().lock().unwrap().refreshes, 3, "the stored refresh token was used");
 
     // A new sale goes live, without backfill, through 429s from both sides.
-    let sale = {
-        let shop = world.lightspeed.world();
-        let mut shop = shop.lock().unwrap();
-        shop.forced_429 = 2;
-        shop.add_sale(Some(3), &[(4, 2_500), (5, 1_000)], jiff::Timestamp::now())
-    };
-    klaviyo.lock().unwrap().forced_429 = 2;
+    let sale =
+        world.lightspeed.world().lock().unwrap().add_sale(Some(3), &[(4, 2_500), (5, 1_000)], jiff::Timestamp::now());
+    world.lightspeed.faults().inject_next(Fault::TooManyRequests, 2);
+    world.klaviyo.faults().inject_next(Fault::TooManyRequests, 2);
     world.run_once().await;
     let k = klaviyo.lock().unwrap();
     let live: Vec<_> = k
@@ -194,7 +192,7 @@ async fn history_by_bulk_jobs_then_live_sales_with_rotating_tokens_and_429s_wait
         k.events_named("Ordered Product").iter().filter(|e| e.properties["OrderId"] == json!(sale.to_string())).count(),
         2
     );
-    assert_eq!(k.forced_429, 0, "Klaviyo's 429s were met and waited out");
-    assert_eq!(world.lightspeed.world().lock().unwrap().forced_429, 0);
+    assert_eq!(world.klaviyo.faults().counts().too_many_requests, 2, "Klaviyo's 429s were met and waited out");
+    assert_eq!(world.lightspeed.faults().counts().too_many_requests, 2);
     assert_eq!(k.duplicate_events, 0);
 }

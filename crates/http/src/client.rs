@@ -92,9 +92,23 @@ where
             tier_gate.admit().await;
             let response = inner.oneshot(attempt.request).await?;
             gate.observe(&attempt.tier, &tier_gate, response.status().as_u16(), response.headers());
-            Ok(response)
+            // Reading the body inside the attempt makes a connection dropped
+            // mid-answer an attempt failure, which the retry layer retries.
+            Ok(buffered(response).await?)
         })
     }
+}
+
+async fn buffered(response: reqwest::Response) -> Result<reqwest::Response, reqwest::Error> {
+    let status = response.status();
+    let version = response.version();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    let mut rebuilt = http::Response::new(body);
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    Ok(reqwest::Response::from(rebuilt))
 }
 
 /// Cheap to clone; clones share limits, pauses and the retry budget.

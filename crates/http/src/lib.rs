@@ -12,6 +12,8 @@ mod error;
 mod gate;
 pub mod redact;
 mod retry;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod webhook;
 
 pub use client::{HttpClient, HttpConfig, Tier};

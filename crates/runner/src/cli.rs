@@ -93,9 +93,15 @@ enum Command {
         /// Size of the seeded history (sources).
         #[arg(long, default_value_t = 2000)]
         orders: u64,
-        /// Answer the first N requests with 429 and Retry-After (lightspeed, klaviyo).
+        /// Answer the first N requests with 429 and Retry-After.
         #[arg(long = "too-many-requests", default_value_t = 0)]
         too_many_requests: u32,
+        /// Faults to inject, each with the probability a request meets it:
+        /// 429=P (a storm of `storm=N` requests), 5xx=P, slow=P (by `slow-ms=M`),
+        /// drop=P (connection dropped, request not applied), lost=P (applied,
+        /// answer lost); `seed=N` picks the sequence.
+        #[arg(long)]
+        faults: Option<String>,
     },
     /// Manage stored state.
     State {
@@ -186,8 +192,8 @@ pub fn main() -> ExitCode {
                 }
             },
             Command::Report { config, pipeline, tz, days } => commands::report(&config, &pipeline, &tz, days).await,
-            Command::Sandbox { platform, port, orders, too_many_requests } => {
-                crate::sandbox::run(&platform, port, orders, too_many_requests).await
+            Command::Sandbox { platform, port, orders, too_many_requests, faults } => {
+                crate::sandbox::run(&platform, port, orders, too_many_requests, faults.as_deref()).await
             }
             Command::Demo => tillflow_runner_demo(show_progress).await,
             Command::State { config, action } => match action {

@@ -1,8 +1,8 @@
 //! A stateful in-memory Customer.io Track API (feature `sandbox`): Basic auth,
 //! `POST /api/v2/batch` with its byte limits and 207 partial failures,
 //! attribute updates ordered by timestamp (older ones silently dropped, as the
-//! real one does), events deduplicated by `id`, and `GET /sandbox/state` to
-//! inspect what it holds.
+//! real one does), events deduplicated by `id`, an optional request budget,
+//! injected faults, and `GET /sandbox/state` to inspect what it holds.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,6 +16,9 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use tillflow_http::sandbox::{
+    FaultPlan, Faults, FixedWindows, SandboxServer, WindowLimit, any_loopback_port, retry_after_seconds, with_faults,
+};
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct SandboxPerson {
@@ -56,7 +59,7 @@ pub struct CustomerIoWorld {
     /// Requests refused for going over the budget.
     pub throttled: u64,
     #[serde(skip)]
-    window: Option<(std::time::Instant, u32)>,
+    windows: FixedWindows,
     /// Keep each event's attributes (off for very large benchmarks).
     #[serde(skip)]
     pub keep_event_data: bool,
@@ -74,19 +77,13 @@ impl CustomerIoWorld {
 
 pub struct CustomerIoSandbox {
     world: Arc<Mutex<CustomerIoWorld>>,
-    address: SocketAddr,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for CustomerIoSandbox {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    faults: Arc<Faults>,
+    server: SandboxServer,
 }
 
 impl CustomerIoSandbox {
     pub async fn start(site_id: &str, api_key: &str) -> std::io::Result<Self> {
-        Self::start_on("127.0.0.1:0".parse().expect("address"), site_id, api_key).await
+        Self::start_on(any_loopback_port(), site_id, api_key).await
     }
 
     pub async fn start_on(address: SocketAddr, site_id: &str, api_key: &str) -> std::io::Result<Self> {
@@ -102,16 +99,18 @@ impl CustomerIoSandbox {
             .route("/api/v1/accounts/region", get(region))
             .route("/sandbox/state", get(state))
             .with_state(world.clone());
-        let listener = tokio::net::TcpListener::bind(address).await?;
-        let address = listener.local_addr()?;
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(Self { world, address, server })
+        let faults = Faults::new(FaultPlan::none());
+        let server = SandboxServer::serve(with_faults(router, faults.clone()), address).await?;
+        Ok(Self { world, faults, server })
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.base_url()
+    }
+
+    /// The fault injector in front of every endpoint but `/sandbox/state`.
+    pub fn faults(&self) -> Arc<Faults> {
+        self.faults.clone()
     }
 
     pub fn world(&self) -> Arc<Mutex<CustomerIoWorld>> {
@@ -207,22 +206,14 @@ async fn batch(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: Header
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(world.authorization.as_str()) {
         return unauthorized();
     }
-    if let Some(budget) = world.requests_per_second {
-        let now = std::time::Instant::now();
-        let (started, count) = match world.window {
-            Some((started, count)) if now.duration_since(started) < std::time::Duration::from_secs(1) => {
-                (started, count)
-            }
-            _ => (now, 0),
-        };
-        if count >= budget {
-            world.throttled += 1;
-            let mut response =
-                (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"meta": {"error": "rate limited"}}))).into_response();
-            response.headers_mut().insert("retry-after", 1.into());
-            return response;
-        }
-        world.window = Some((started, count + 1));
+    if let Some(budget) = world.requests_per_second
+        && let Err(wait) = world.windows.admit("track", WindowLimit { per_second: budget, per_minute: 0 })
+    {
+        world.throttled += 1;
+        let mut response =
+            (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"meta": {"error": "rate limited"}}))).into_response();
+        response.headers_mut().insert("retry-after", retry_after_seconds(wait).into());
+        return response;
     }
     if body.len() > 500 * 1024 {
         return (

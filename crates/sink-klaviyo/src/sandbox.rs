@@ -2,8 +2,11 @@
 //! uses, with the API-key header and pinned revision checked, events recorded
 //! once per (metric, profile, `unique_id`), bulk event jobs refused whole when
 //! a `unique_id` repeats, profile import jobs that complete on the first poll,
-//! and `GET /sandbox/state` to inspect what it holds.
+//! each endpoint's burst and steady limits (fixed one-second and one-minute
+//! windows, 429 with `Retry-After` over them, scalable for fast tests),
+//! injected faults, and `GET /sandbox/state` to inspect what it holds.
 
+use crate::service;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -15,6 +18,10 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use tillflow_http::Tier;
+use tillflow_http::sandbox::{
+    FaultPlan, Faults, FixedWindows, SandboxServer, WindowLimit, any_loopback_port, retry_after_seconds, with_faults,
+};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SandboxEvent {
@@ -37,8 +44,18 @@ pub struct KlaviyoWorld {
     pub bulk_jobs: u64,
     /// Profiles created or updated by profile-import or bulk import jobs.
     pub profile_upserts: u64,
-    /// Requests answered 429 (Retry-After: 1) from now on, one each.
-    pub forced_429: u32,
+    /// Enforce each endpoint's rate limits (on by default).
+    #[serde(skip)]
+    pub enforce_rate_limits: bool,
+    /// Multiplies every limit (tests raise it to stay fast).
+    #[serde(skip)]
+    pub rate_scale: f64,
+    /// Requests refused for going over an endpoint's limit.
+    pub throttled: u64,
+    /// Events accepted (bulk and live), duplicates excluded.
+    pub events_accepted: u64,
+    #[serde(skip)]
+    windows: FixedWindows,
     #[serde(skip)]
     seen: HashSet<(String, String, String)>,
     #[serde(skip)]
@@ -53,23 +70,22 @@ impl KlaviyoWorld {
 
 pub struct KlaviyoSandbox {
     world: Arc<Mutex<KlaviyoWorld>>,
-    address: SocketAddr,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for KlaviyoSandbox {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    faults: Arc<Faults>,
+    server: SandboxServer,
 }
 
 impl KlaviyoSandbox {
     pub async fn start(api_key: &str) -> std::io::Result<Self> {
-        Self::start_on("127.0.0.1:0".parse().expect("address"), api_key).await
+        Self::start_on(any_loopback_port(), api_key).await
     }
 
     pub async fn start_on(address: SocketAddr, api_key: &str) -> std::io::Result<Self> {
-        let world = Arc::new(Mutex::new(KlaviyoWorld { api_key: api_key.to_owned(), ..KlaviyoWorld::default() }));
+        let world = Arc::new(Mutex::new(KlaviyoWorld {
+            api_key: api_key.to_owned(),
+            enforce_rate_limits: true,
+            rate_scale: 1.0,
+            ..KlaviyoWorld::default()
+        }));
         let router = Router::new()
             .route("/api/events", post(create_event))
             .route("/api/event-bulk-create-jobs", post(bulk_events))
@@ -81,16 +97,18 @@ impl KlaviyoSandbox {
             .route("/api/accounts", get(accounts))
             .route("/sandbox/state", get(state))
             .with_state(world.clone());
-        let listener = tokio::net::TcpListener::bind(address).await?;
-        let address = listener.local_addr()?;
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(Self { world, address, server })
+        let faults = Faults::new(FaultPlan::none());
+        let server = SandboxServer::serve(with_faults(router, faults.clone()), address).await?;
+        Ok(Self { world, faults, server })
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.base_url()
+    }
+
+    /// The fault injector in front of every endpoint but `/sandbox/state`.
+    pub fn faults(&self) -> Arc<Faults> {
+        self.faults.clone()
     }
 
     pub fn world(&self) -> Arc<Mutex<KlaviyoWorld>> {
@@ -105,17 +123,26 @@ fn error(status: StatusCode, code: &str, detail: &str) -> Response {
         .into_response()
 }
 
-/// Checks the key and revision; returns the parsed body.
+/// Checks the endpoint's rate limits, the key and the revision; returns the
+/// parsed body.
 // Handlers return the refusal as is; boxing it would only add noise here.
 #[allow(clippy::result_large_err)]
-fn admit(world: &mut KlaviyoWorld, headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
+fn admit(world: &mut KlaviyoWorld, endpoint: &Tier, headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
     world.requests += 1;
-    if world.forced_429 > 0 {
-        world.forced_429 -= 1;
-        let mut response =
-            error(StatusCode::TOO_MANY_REQUESTS, "throttled", "Request was throttled. Expected available in 1 second.");
-        response.headers_mut().insert("retry-after", 1.into());
-        return Err(response);
+    if world.enforce_rate_limits {
+        let limit =
+            WindowLimit { per_second: endpoint.per_second, per_minute: endpoint.per_minute }.scaled(world.rate_scale);
+        if let Err(wait) = world.windows.admit(endpoint.name, limit) {
+            world.throttled += 1;
+            let seconds = retry_after_seconds(wait);
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                &format!("Request was throttled. Expected available in {seconds} second."),
+            );
+            response.headers_mut().insert("retry-after", seconds.into());
+            return Err(response);
+        }
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     if header("authorization") != format!("Klaviyo-API-Key {}", world.api_key) {
@@ -143,6 +170,7 @@ fn record(world: &mut KlaviyoWorld, email: Option<String>, attributes: &Value) -
     if let Some(email) = &email {
         world.profiles.entry(email.to_lowercase()).or_default().insert("email".into(), json!(email));
     }
+    world.events_accepted += 1;
     world.events.push(SandboxEvent {
         metric,
         email,
@@ -156,7 +184,7 @@ fn record(world: &mut KlaviyoWorld, email: Option<String>, attributes: &Value) -
 
 async fn create_event(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let mut world = world.lock().expect("world");
-    let body = match admit(&mut world, &headers, &body) {
+    let body = match admit(&mut world, &service::EVENTS, &headers, &body) {
         Ok(body) => body,
         Err(response) => return response,
     };
@@ -170,7 +198,7 @@ async fn create_event(State(world): Shared, headers: HeaderMap, body: Bytes) -> 
 
 async fn bulk_events(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let mut world = world.lock().expect("world");
-    let body = match admit(&mut world, &headers, &body) {
+    let body = match admit(&mut world, &service::EVENT_BULK_JOBS, &headers, &body) {
         Ok(body) => body,
         Err(response) => return response,
     };
@@ -223,7 +251,7 @@ fn upsert(world: &mut KlaviyoWorld, attributes: &Value) -> Result<(String, bool)
 
 async fn import_profile(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let mut world = world.lock().expect("world");
-    let body = match admit(&mut world, &headers, &body) {
+    let body = match admit(&mut world, &service::PROFILE_IMPORT, &headers, &body) {
         Ok(body) => body,
         Err(response) => return response,
     };
@@ -239,7 +267,7 @@ async fn import_profile(State(world): Shared, headers: HeaderMap, body: Bytes) -
 
 async fn bulk_profiles(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let mut world = world.lock().expect("world");
-    let body = match admit(&mut world, &headers, &body) {
+    let body = match admit(&mut world, &service::PROFILE_BULK_JOBS, &headers, &body) {
         Ok(body) => body,
         Err(response) => return response,
     };
@@ -266,7 +294,7 @@ async fn bulk_profiles(State(world): Shared, headers: HeaderMap, body: Bytes) ->
 
 async fn job(State(world): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let mut world = world.lock().expect("world");
-    if let Err(response) = admit(&mut world, &headers, b"") {
+    if let Err(response) = admit(&mut world, &service::PROFILE_BULK_JOB_STATUS, &headers, b"") {
         return response;
     }
     axum::Json(json!({"data": {"type": "profile-bulk-import-job", "id": id, "attributes": {"status": "complete", "failed_count": 0}}})).into_response()
@@ -274,7 +302,7 @@ async fn job(State(world): Shared, headers: HeaderMap, Path(id): Path<String>) -
 
 async fn no_errors(State(world): Shared, headers: HeaderMap) -> Response {
     let mut world = world.lock().expect("world");
-    if let Err(response) = admit(&mut world, &headers, b"") {
+    if let Err(response) = admit(&mut world, &service::PROFILE_BULK_JOB_STATUS, &headers, b"") {
         return response;
     }
     axum::Json(json!({"data": [], "links": {"next": null}})).into_response()
@@ -282,7 +310,7 @@ async fn no_errors(State(world): Shared, headers: HeaderMap) -> Response {
 
 async fn add_to_list(State(world): Shared, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
     let mut world = world.lock().expect("world");
-    let body = match admit(&mut world, &headers, &body) {
+    let body = match admit(&mut world, &service::LIST_PROFILES, &headers, &body) {
         Ok(body) => body,
         Err(response) => return response,
     };
@@ -294,7 +322,7 @@ async fn add_to_list(State(world): Shared, headers: HeaderMap, Path(id): Path<St
 
 async fn accounts(State(world): Shared, headers: HeaderMap) -> Response {
     let mut world = world.lock().expect("world");
-    if let Err(response) = admit(&mut world, &headers, b"") {
+    if let Err(response) = admit(&mut world, &service::ACCOUNTS, &headers, b"") {
         return response;
     }
     axum::Json(json!({"data": [{"type": "account", "id": "sandbox"}]})).into_response()

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tillflow_http::sandbox::{FaultPlan, Faults, SandboxServer, any_loopback_port, with_faults};
 
 pub const CATEGORIES: [&str; 5] = ["Shirts", "Shoes", "Accessories", "Bags", "Hats"];
 
@@ -32,8 +33,6 @@ pub struct LightspeedWorld {
     newest_access: String,
     next_token: u64,
     pub refreshes: u64,
-    /// Requests answered 429 from now on, one each (fault injection).
-    pub forced_429: u32,
     pub requests: u64,
     bucket: f64,
     bucket_at: Instant,
@@ -147,10 +146,6 @@ impl LightspeedWorld {
         let drained = now.duration_since(self.bucket_at).as_secs_f64() * self.drip_rate;
         self.bucket = (self.bucket - drained).max(0.0);
         self.bucket_at = now;
-        if self.forced_429 > 0 {
-            self.forced_429 -= 1;
-            return Err(1);
-        }
         if self.bucket + 1.0 > self.bucket_size {
             return Err(((self.bucket + 1.0 - self.bucket_size) / self.drip_rate).ceil().max(1.0) as u64);
         }
@@ -161,20 +156,14 @@ impl LightspeedWorld {
 
 pub struct LightspeedSandbox {
     world: Arc<Mutex<LightspeedWorld>>,
-    address: SocketAddr,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for LightspeedSandbox {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    faults: Arc<Faults>,
+    server: SandboxServer,
 }
 
 impl LightspeedSandbox {
     /// Starts an empty account `account` whose first refresh token is `refresh_token`.
     pub async fn start(account: &str, client_secret: &str, refresh_token: &str) -> std::io::Result<Self> {
-        Self::start_on("127.0.0.1:0".parse().expect("address"), account, client_secret, refresh_token).await
+        Self::start_on(any_loopback_port(), account, client_secret, refresh_token).await
     }
 
     pub async fn start_on(
@@ -196,7 +185,6 @@ impl LightspeedSandbox {
             newest_access: String::new(),
             next_token: 0,
             refreshes: 0,
-            forced_429: 0,
             requests: 0,
             bucket: 0.0,
             bucket_at: Instant::now(),
@@ -216,18 +204,22 @@ impl LightspeedSandbox {
             .route("/API/V3/Account/{account}/Shop.json", get(shops))
             .route("/API/V3/Account/{account}/SaleLine/{line}", get(sale_line))
             .with_state(world.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(Self { world, address, server })
+        let faults = Faults::new(FaultPlan::none());
+        let server = SandboxServer::serve_on(listener, with_faults(router, faults.clone()))?;
+        Ok(Self { world, faults, server })
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.base_url()
     }
 
     pub fn token_url(&self) -> String {
-        format!("http://{}/auth/oauth/token", self.address)
+        format!("{}/auth/oauth/token", self.server.base_url())
+    }
+
+    /// The fault injector in front of every endpoint (the token endpoint too).
+    pub fn faults(&self) -> Arc<Faults> {
+        self.faults.clone()
     }
 
     pub fn world(&self) -> Arc<Mutex<LightspeedWorld>> {

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use tillflow_http::sandbox::{FaultPlan, Faults, SandboxServer, any_loopback_port, with_faults};
 
 /// What the sandbox holds.
 #[derive(Default)]
@@ -112,20 +113,14 @@ pub fn seeded_customer(n: u64, start: jiff::Timestamp) -> Value {
 /// A running sandbox on a loopback port.
 pub struct WooSandbox {
     world: Arc<Mutex<WooWorld>>,
-    address: SocketAddr,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for WooSandbox {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    faults: Arc<Faults>,
+    server: SandboxServer,
 }
 
 impl WooSandbox {
     /// Starts an empty sandbox that accepts these credentials.
     pub async fn start(consumer_key: &str, consumer_secret: &str) -> std::io::Result<Self> {
-        Self::start_on("127.0.0.1:0".parse().expect("address"), consumer_key, consumer_secret).await
+        Self::start_on(any_loopback_port(), consumer_key, consumer_secret).await
     }
 
     pub async fn start_on(address: SocketAddr, consumer_key: &str, consumer_secret: &str) -> std::io::Result<Self> {
@@ -140,16 +135,18 @@ impl WooSandbox {
             .route("/wp-json/wc/v3/orders/{id}/refunds", get(list_refunds))
             .route("/wp-json/wc/v3/customers", get(list_customers))
             .with_state(world.clone());
-        let listener = tokio::net::TcpListener::bind(address).await?;
-        let address = listener.local_addr()?;
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(Self { world, address, server })
+        let faults = Faults::new(FaultPlan::none());
+        let server = SandboxServer::serve(with_faults(router, faults.clone()), address).await?;
+        Ok(Self { world, faults, server })
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.base_url()
+    }
+
+    /// The fault injector in front of every endpoint.
+    pub fn faults(&self) -> Arc<Faults> {
+        self.faults.clone()
     }
 
     /// Seeds `orders` orders over `customers` customers, in the past; every
