@@ -16,7 +16,7 @@ use crate::sink::{ItemOutcome, Sink};
 use crate::source::{Checkpoint, Page, Source, SourceItem};
 use crate::state::{Commit, DeadLetterStage, LedgerEntry, LedgerRow, NewDeadLetter, Outcome, StateStore};
 use jiff::Timestamp;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -192,14 +192,17 @@ impl Pipeline {
             }
             source
         });
+        // History accumulates across pages so bulk endpoints get full batches;
+        // what is still queued when the stream ends goes out then.
+        let mut pending = Pending::default();
         let mut outcome = Ok(());
         while let Some(page) = pages.recv().await {
             let step = match page {
                 Ok(Page { items, checkpoint, last: _ }) => {
                     let records = items.len();
-                    let result = self
-                        .process_items(items, Some((stream.to_owned(), checkpoint)), Vec::new(), context, &mut report)
-                        .await;
+                    let checkpoint = Some((stream.to_owned(), checkpoint));
+                    let result =
+                        self.process_items(items, checkpoint, Vec::new(), context, &mut report, &mut pending).await;
                     self.options.progress.page(&self.name, stream, records, report.delivered_total());
                     result
                 }
@@ -209,6 +212,9 @@ impl Pipeline {
                 outcome = Err(error);
                 break;
             }
+        }
+        if outcome.is_ok() {
+            outcome = self.deliver_ready(&mut pending, true, &mut report).await;
         }
         // Dropping the receiver stops the reader at its next send.
         drop(pages);
@@ -240,12 +246,15 @@ impl Pipeline {
                 }
                 done.push(item.id);
             }
-            self.process_items(records, None, done, context, &mut report).await?;
+            let mut pending = Pending::default();
+            self.process_items(records, None, done, context, &mut report, &mut pending).await?;
+            self.deliver_ready(&mut pending, true, &mut report).await?;
         }
     }
 
-    /// Derives, filters and delivers the events of `items`; commits after each
-    /// acknowledged batch, the checkpoint with the last one.
+    /// Derives and filters the events of `items` and queues them in
+    /// `pending` with the page's commit (`checkpoint`, skips, source dead
+    /// letters, `inbox_done`); delivers whatever full batches are ready.
     async fn process_items(
         &mut self,
         items: Vec<SourceItem>,
@@ -253,6 +262,7 @@ impl Pipeline {
         inbox_done: Vec<i64>,
         context: &DeriveContext,
         report: &mut PassReport,
+        pending: &mut Pending,
     ) -> Result<(), PipelineError> {
         let mut tail = Commit { checkpoint, inbox_done, ..Commit::default() };
         let mut records = Vec::new();
@@ -289,8 +299,9 @@ impl Pipeline {
         for record in records {
             events.extend(derive_events(record, context).into_iter().filter(|event| self.sink.accepts(event.kind)));
         }
-        let to_send = self.select(events, &mut tail, report).await?;
-        self.deliver_all(to_send, tail, Vec::new(), report).await
+        self.select(events, &mut tail, report, pending).await?;
+        pending.close_page(tail);
+        self.deliver_ready(pending, false, report).await
     }
 
     /// Records what this page's orders and refunds contribute to their people's
@@ -337,30 +348,37 @@ impl Pipeline {
         Ok(events)
     }
 
-    /// Drops what the ledger already has, applies the rules, and returns what
-    /// must be sent; skip rows go into `tail`.
+    /// Drops what the ledger already has, applies the rules, and queues what
+    /// must be sent in `pending`; skip rows go into `tail`.
     async fn select(
         &mut self,
         events: Vec<Event>,
         tail: &mut Commit,
         report: &mut PassReport,
-    ) -> Result<Vec<Event>, PipelineError> {
+        pending: &mut Pending,
+    ) -> Result<(), PipelineError> {
         if events.is_empty() {
-            return Ok(events);
+            return Ok(());
         }
         let mut keys: Vec<&IdempotencyKey> = events.iter().map(|e| &e.key).collect();
         keys.extend(events.iter().filter_map(|e| e.requires.as_ref()));
         let ledger = self.state.ledger_lookup(&self.name, &keys).await?;
-        let mut planned: HashSet<IdempotencyKey> = HashSet::new();
-        let mut to_send = Vec::new();
         for event in events {
-            if planned.contains(&event.key) || !needs_action(&event, ledger.get(&event.key)) {
+            if pending.is_planned(&event.key) {
+                // Queued from an earlier page and not yet sent: a newer
+                // version of a resendable event takes its place in the queue.
+                if !pending.supersede(event) {
+                    report.unchanged += 1;
+                }
+                continue;
+            }
+            if !needs_action(&event, ledger.get(&event.key)) {
                 report.unchanged += 1;
                 continue;
             }
             if let Some(required) = &event.requires {
                 let delivered = ledger.get(required).is_some_and(|entry| entry.outcome == Outcome::Delivered);
-                if !delivered && !planned.contains(required) {
+                if !delivered && !pending.is_planned(required) {
                     continue;
                 }
             }
@@ -376,39 +394,37 @@ impl Pipeline {
                 }
                 continue;
             }
-            planned.insert(event.key.clone());
-            to_send.push(event);
+            pending.push(event, None);
         }
-        Ok(to_send)
+        Ok(())
     }
 
-    /// Sends `events` in batches (history before live); commits each batch's
-    /// outcomes once acknowledged and `tail` with the last one.
-    async fn deliver_all(
+    /// Delivers the batches `pending` has ready, oldest first: a full batch,
+    /// or a run that cannot grow because a live event follows history (or the
+    /// reverse); with `everything`, the rest too. Each acknowledged batch is
+    /// committed with its outcomes and the commits of every page whose events
+    /// are now all delivered, so a checkpoint never passes an unsent event.
+    async fn deliver_ready(
         &mut self,
-        events: Vec<Event>,
-        tail: Commit,
-        resolved_dead_letters: Vec<Option<i64>>,
+        pending: &mut Pending,
+        everything: bool,
         report: &mut PassReport,
     ) -> Result<(), PipelineError> {
-        let mut tail = Some(tail);
-        let (history, live): (Vec<_>, Vec<_>) = events
-            .into_iter()
-            .zip(resolved_dead_letters.into_iter().chain(std::iter::repeat(None)))
-            .partition(|(event, _)| event.history);
         let history_batch = self.sink.max_batch(true).max(1);
         let live_batch = self.sink.max_batch(false).max(1);
-        let batches: Vec<(bool, &[EventAndLetter])> = history
-            .chunks(history_batch)
-            .map(|chunk| (true, chunk))
-            .chain(live.chunks(live_batch).map(|chunk| (false, chunk)))
-            .collect();
-        let batch_count = batches.len();
-        for (index, (is_history, batch)) in batches.into_iter().enumerate() {
+        while let Some((front, _)) = pending.events.front() {
+            let is_history = front.history;
+            let limit = if is_history { history_batch } else { live_batch };
+            let run = pending.events.iter().take(limit).take_while(|(event, _)| event.history == is_history).count();
+            if !everything && run < limit && run == pending.events.len() {
+                break;
+            }
             if *self.options.shutdown.borrow() {
                 return Err(PipelineError::Interrupted);
             }
             self.options.failpoint.pass("before-deliver").await;
+            let first_number = pending.first;
+            let batch = pending.take(run);
             let events: Vec<Event> = batch.iter().map(|(event, _)| event.clone()).collect();
             let outcomes = match self.sink.deliver(&events, is_history).await {
                 Ok(outcomes) => outcomes,
@@ -428,36 +444,42 @@ impl Pipeline {
                 )));
             }
             self.options.failpoint.pass("after-ack").await;
-            let mut commit = if index + 1 == batch_count { tail.take().unwrap_or_default() } else { Commit::default() };
-            for ((event, dead_letter_id), outcome) in batch.iter().zip(outcomes) {
+            let mut rows = Vec::with_capacity(batch.len());
+            let mut commit = Commit::default();
+            for (offset, ((event, dead_letter_id), outcome)) in batch.into_iter().zip(outcomes).enumerate() {
+                let number = first_number + offset as u64;
                 commit.dead_letters_resolved.extend(dead_letter_id);
                 match outcome {
                     ItemOutcome::Delivered => {
                         *report.delivered.entry(event.kind).or_default() += 1;
-                        commit.ledger.push(ledger_row(event, Outcome::Delivered));
+                        rows.push((number, ledger_row(&event, Outcome::Delivered)));
                     }
                     ItemOutcome::Skipped { reason } => {
                         *report.skipped.entry(reason.clone()).or_default() += 1;
-                        commit.ledger.push(ledger_row(event, Outcome::Skipped(reason)));
+                        rows.push((number, ledger_row(&event, Outcome::Skipped(reason))));
                     }
                     ItemOutcome::Rejected { reason } => {
                         tracing::warn!(pipeline = %self.name, key = %event.key, %reason, "event dead-lettered");
                         report.dead_lettered += 1;
-                        commit.ledger.push(ledger_row(event, Outcome::DeadLettered));
+                        rows.push((number, ledger_row(&event, Outcome::DeadLettered)));
                         commit.dead_letters.push(NewDeadLetter {
                             key: Some(event.key.clone()),
                             stage: DeadLetterStage::Sink,
                             reason,
-                            payload: persist::event_document(event),
+                            payload: persist::event_document(&event),
                         });
                     }
                 }
             }
+            pending.attach_finished_pages(&mut commit, rows);
             self.state.commit(&self.name, commit).await?;
             self.options.failpoint.pass("after-batch-commit").await;
         }
-        if let Some(tail) = tail.filter(|tail| !tail.is_empty()) {
-            self.state.commit(&self.name, tail).await?;
+        // Pages with nothing left to send before them commit now.
+        let mut commit = Commit::default();
+        pending.attach_finished_pages(&mut commit, Vec::new());
+        if !commit.is_empty() {
+            self.state.commit(&self.name, commit).await?;
         }
         Ok(())
     }
@@ -495,7 +517,11 @@ impl Pipeline {
             }
         }
         if !events.is_empty() {
-            self.deliver_all(events, Commit::default(), event_letter_ids, &mut report).await?;
+            let mut pending = Pending::default();
+            for (event, letter) in events.into_iter().zip(event_letter_ids) {
+                pending.push(event, letter);
+            }
+            self.deliver_ready(&mut pending, true, &mut report).await?;
         }
         if !records.is_empty() {
             let mut tail = Commit { dead_letters_resolved: record_letter_ids, ..Commit::default() };
@@ -504,8 +530,10 @@ impl Pipeline {
                 report.records_read += 1;
                 derived.extend(derive_events(record, &context).into_iter().filter(|e| self.sink.accepts(e.kind)));
             }
-            let to_send = self.select(derived, &mut tail, &mut report).await?;
-            self.deliver_all(to_send, tail, Vec::new(), &mut report).await?;
+            let mut pending = Pending::default();
+            self.select(derived, &mut tail, &mut report, &mut pending).await?;
+            pending.close_page(tail);
+            self.deliver_ready(&mut pending, true, &mut report).await?;
         }
         report.elapsed = started.elapsed();
         Ok(report)
@@ -514,6 +542,88 @@ impl Pipeline {
 
 /// An event to send and, when it is a replay, the dead letter it resolves.
 type EventAndLetter = (Event, Option<i64>);
+
+/// Events selected but not yet delivered, in order, across pages, and the
+/// commits of the pages they came from. Events are numbered in the order they
+/// were queued; a page's commit waits until every event queued before its end
+/// is acknowledged, so its checkpoint never passes an unsent event.
+#[derive(Default)]
+struct Pending {
+    events: VecDeque<EventAndLetter>,
+    /// The number of the front event.
+    first: u64,
+    /// Each page's commit with the number one past its last event.
+    pages: VecDeque<(u64, Commit)>,
+    /// Queued keys and their numbers.
+    planned: HashMap<IdempotencyKey, u64>,
+}
+
+impl Pending {
+    fn end(&self) -> u64 {
+        self.first + self.events.len() as u64
+    }
+
+    fn is_planned(&self, key: &IdempotencyKey) -> bool {
+        self.planned.contains_key(key)
+    }
+
+    fn push(&mut self, event: Event, dead_letter: Option<i64>) {
+        self.planned.insert(event.key.clone(), self.end());
+        self.events.push_back((event, dead_letter));
+    }
+
+    /// Puts `event` in place of the queued event with its key when the kind is
+    /// resent on change and the content changed; false when it is a repeat.
+    fn supersede(&mut self, event: Event) -> bool {
+        let Some(&number) = self.planned.get(&event.key) else { return false };
+        let Some((queued, _)) = self.events.get_mut((number - self.first) as usize) else { return false };
+        if !event.kind.resend_on_change() || queued.content_hash == event.content_hash {
+            return false;
+        }
+        *queued = event;
+        true
+    }
+
+    fn close_page(&mut self, commit: Commit) {
+        if !commit.is_empty() {
+            self.pages.push_back((self.end(), commit));
+        }
+    }
+
+    /// Takes the first `count` events off the queue.
+    fn take(&mut self, count: usize) -> Vec<EventAndLetter> {
+        let batch: Vec<EventAndLetter> = self.events.drain(..count).collect();
+        for (offset, (event, _)) in batch.iter().enumerate() {
+            let number = self.first + offset as u64;
+            if self.planned.get(&event.key) == Some(&number) {
+                self.planned.remove(&event.key);
+            }
+        }
+        self.first += count as u64;
+        batch
+    }
+
+    /// Moves into `commit` the commits of pages whose events are all
+    /// delivered, with the batch's ledger `rows`. Ledger rows go in the order
+    /// they arose (a page's skips after its own events, before a later
+    /// page's), so a newer outcome for a key is written last.
+    fn attach_finished_pages(&mut self, commit: &mut Commit, rows: Vec<(u64, LedgerRow)>) {
+        let mut ordered = rows;
+        while self.pages.front().is_some_and(|(end, _)| *end <= self.first) {
+            let (end, page) = self.pages.pop_front().expect("checked");
+            ordered.extend(page.ledger.into_iter().map(|row| (end, row)));
+            commit.dead_letters.extend(page.dead_letters);
+            if page.checkpoint.is_some() {
+                commit.checkpoint = page.checkpoint;
+            }
+            commit.inbox_done.extend(page.inbox_done);
+            commit.dead_letters_resolved.extend(page.dead_letters_resolved);
+            commit.orders_read.extend(page.orders_read);
+        }
+        ordered.sort_by_key(|(number, _)| *number);
+        commit.ledger.extend(ordered.into_iter().map(|(_, row)| row));
+    }
+}
 
 /// Whether an event must be (re)considered given its ledger entry.
 fn needs_action(event: &Event, entry: Option<&LedgerEntry>) -> bool {
