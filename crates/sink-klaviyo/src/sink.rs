@@ -235,7 +235,9 @@ impl Sink for KlaviyoSink {
     }
 
     fn max_batch(&self, history: bool) -> usize {
-        if history { 5_000 } else { 100 }
+        // One bulk job per call: the next job's pages are read and mapped while
+        // the job endpoint's rate limit makes the call wait.
+        if history { MAX_EVENTS_PER_JOB } else { 100 }
     }
 
     fn identifies(&self, person: &Person) -> bool {
