@@ -3,6 +3,10 @@
 //! paging, `X-WP-Total(Pages)` headers and the official JSON shapes, over
 //! deterministic seeded data with Oliver POS and online orders. Tests and the
 //! demo change it through [`WooSandbox`]'s methods.
+//!
+//! Seeded orders and customers are generated when served (a million-order
+//! history costs a few bytes an order), and the listing is kept in
+//! modification order so a `modified_after` page is a binary search.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -11,18 +15,36 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tillflow_http::sandbox::{FaultPlan, Faults, SandboxServer, any_loopback_port, with_faults};
 
+/// One order of the listing: a seeded order is generated when served; an
+/// order changed or added since is kept whole.
+enum StoredOrder {
+    Seeded(u64),
+    Kept(Box<Value>),
+}
+
+/// What the seeded history was made from.
+#[derive(Clone, Copy)]
+struct Seed {
+    orders: u64,
+    customers: u64,
+    start: jiff::Timestamp,
+}
+
 /// What the sandbox holds.
 #[derive(Default)]
 pub struct WooWorld {
-    /// Orders in modification order (a change moves an order to the end).
-    pub orders: Vec<Value>,
+    /// (date_modified_gmt in epoch seconds, order), in modification order
+    /// (a change moves an order to the end).
+    listing: Vec<(i64, StoredOrder)>,
+    /// Order ids added after seeding.
+    added: HashSet<u64>,
+    seed: Option<Seed>,
     pub refunds: HashMap<u64, Vec<Value>>,
-    pub customers: Vec<Value>,
     next_refund_id: u64,
     consumer_key: String,
     consumer_secret: String,
@@ -41,7 +63,7 @@ fn money(cents: i64) -> String {
 /// guest without an email), every 50th (+7) worth 0, every 25th cancelled,
 /// every 40th pending.
 pub fn seeded_order(n: u64, customers: u64, start: jiff::Timestamp) -> Value {
-    let created = start - jiff::SignedDuration::from_mins(((365 * 24 * 60) as u64 * (n % 1000) / 1000) as i64 + 1);
+    let created = seeded_created(n, start);
     let customer = n % customers.max(1) + 1;
     let guest = n.is_multiple_of(10);
     let pos = n.is_multiple_of(3);
@@ -154,13 +176,14 @@ impl WooSandbox {
     pub fn seed(&self, customers: u64, orders: u64) {
         let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
         let mut world = self.world.lock().expect("world");
-        world.customers = (1..=customers).map(|n| seeded_customer(n, start)).collect();
-        let mut all: Vec<Value> = (1..=orders).map(|n| seeded_order(n, customers, start)).collect();
-        all.sort_by(|a, b| a["date_modified_gmt"].as_str().cmp(&b["date_modified_gmt"].as_str()));
-        world.orders = all;
-        let refunded: Vec<u64> = (1..=orders).filter(|n| n % 20 == 3 && !n.is_multiple_of(25)).collect();
-        for id in refunded {
-            let order = world.orders.iter().find(|o| o["id"] == json!(id)).cloned().expect("seeded");
+        let seed = Seed { orders, customers, start };
+        world.seed = Some(seed);
+        world.added.clear();
+        world.listing = (1..=orders).map(|n| (seeded_created(n, start).as_second(), StoredOrder::Seeded(n))).collect();
+        world.listing.sort_by_key(|(modified, _)| *modified);
+        world.refunds.clear();
+        for id in (1..=orders).filter(|n| n % 20 == 3) {
+            let order = seeded_order(id, customers, start);
             let amount = order["line_items"][0]["total"].as_str().unwrap_or("0").to_owned();
             let created = order["date_created_gmt"].as_str().unwrap_or_default().to_owned();
             world.add_refund_at(id, &amount, "Oliver POS Refund", &created, false);
@@ -177,10 +200,14 @@ impl WooSandbox {
     /// Adds (or replaces) an order, modified now.
     pub fn put_order(&self, mut order: Value) {
         let mut world = self.world.lock().expect("world");
-        let id = order["id"].clone();
-        world.orders.retain(|o| o["id"] != id);
-        order["date_modified_gmt"] = json!(gmt(jiff::Timestamp::now()));
-        world.orders.push(order);
+        let id = order["id"].as_u64().expect("an order has a numeric id");
+        if let Some(index) = world.position(id) {
+            world.listing.remove(index);
+        }
+        let now = jiff::Timestamp::now();
+        order["date_modified_gmt"] = json!(gmt(now));
+        world.added.insert(id);
+        world.listing.push((now.as_second(), StoredOrder::Kept(Box::new(order))));
     }
 
     /// Refunds `amount` ("12.50") of order `id` now; returns the refund id.
@@ -191,7 +218,8 @@ impl WooSandbox {
     }
 
     pub fn order(&self, id: u64) -> Option<Value> {
-        self.world.lock().expect("world").orders.iter().find(|o| o["id"] == json!(id)).cloned()
+        let world = self.world.lock().expect("world");
+        world.position(id).map(|index| world.materialize(&world.listing[index].1))
     }
 
     pub fn world(&self) -> Arc<Mutex<WooWorld>> {
@@ -200,12 +228,58 @@ impl WooSandbox {
 }
 
 impl WooWorld {
+    /// Every order as served, in modification order.
+    pub fn orders(&self) -> impl Iterator<Item = Value> + '_ {
+        self.listing.iter().map(|(_, stored)| self.materialize(stored))
+    }
+
+    pub fn order_count(&self) -> usize {
+        self.listing.len()
+    }
+
+    /// Customers as served: the seeded ones.
+    pub fn customers(&self) -> impl Iterator<Item = Value> + '_ {
+        let (count, start) = self.seed.map_or((0, jiff::Timestamp::UNIX_EPOCH), |seed| (seed.customers, seed.start));
+        (1..=count).map(move |n| seeded_customer(n, start))
+    }
+
+    fn exists(&self, id: u64) -> bool {
+        self.added.contains(&id) || self.seed.is_some_and(|seed| (1..=seed.orders).contains(&id))
+    }
+
+    fn position(&self, id: u64) -> Option<usize> {
+        if !self.exists(id) {
+            return None;
+        }
+        self.listing.iter().position(|(_, stored)| match stored {
+            StoredOrder::Seeded(n) => *n == id,
+            StoredOrder::Kept(order) => order["id"] == json!(id),
+        })
+    }
+
+    fn materialize(&self, stored: &StoredOrder) -> Value {
+        match stored {
+            StoredOrder::Kept(order) => (**order).clone(),
+            StoredOrder::Seeded(n) => {
+                let seed = self.seed.expect("seeded orders come from a seed");
+                let mut order = seeded_order(*n, seed.customers, seed.start);
+                for refund in self.refunds.get(n).into_iter().flatten() {
+                    order["refunds"].as_array_mut().expect("refunds").push(refund_summary(refund));
+                }
+                order
+            }
+        }
+    }
+
     fn touch(&mut self, id: u64, change: impl FnOnce(&mut Value)) {
-        let index = self.orders.iter().position(|o| o["id"] == json!(id)).expect("order exists");
-        let mut order = self.orders.remove(index);
+        let index = self.position(id).expect("order exists");
+        let (_, stored) = self.listing.remove(index);
+        let mut order = self.materialize(&stored);
         change(&mut order);
-        order["date_modified_gmt"] = json!(gmt(jiff::Timestamp::now()));
-        self.orders.push(order);
+        let now = jiff::Timestamp::now();
+        order["date_modified_gmt"] = json!(gmt(now));
+        self.added.insert(id);
+        self.listing.push((now.as_second(), StoredOrder::Kept(Box::new(order))));
     }
 
     fn add_refund_at(&mut self, id: u64, amount: &str, reason: &str, at: &str, touch: bool) -> u64 {
@@ -215,11 +289,9 @@ impl WooWorld {
             "id": refund_id, "date_created_gmt": at, "amount": amount, "reason": reason,
             "refunded_by": 1, "refunded_payment": true, "meta_data": [], "line_items": []
         }));
-        let summary = json!({"id": refund_id, "reason": reason, "total": format!("-{amount}")});
         if touch {
+            let summary = json!({"id": refund_id, "reason": reason, "total": format!("-{amount}")});
             self.touch(id, |order| order["refunds"].as_array_mut().expect("refunds").push(summary));
-        } else if let Some(order) = self.orders.iter_mut().find(|o| o["id"] == json!(id)) {
-            order["refunds"].as_array_mut().expect("refunds").push(summary);
         }
         refund_id
     }
@@ -251,8 +323,20 @@ fn bad_param(message: &str) -> Response {
         .into_response()
 }
 
-/// A page of `items` (cloning only that page: listings are read many times).
-fn listing<'a>(items: impl Iterator<Item = &'a Value>, query: &HashMap<String, String>) -> Response {
+/// When seeded order `n` was created (and last modified).
+fn seeded_created(n: u64, start: jiff::Timestamp) -> jiff::Timestamp {
+    start - jiff::SignedDuration::from_mins(((365 * 24 * 60) as u64 * (n % 1000) / 1000) as i64 + 1)
+}
+
+/// How an order lists one of its refunds.
+fn refund_summary(refund: &Value) -> Value {
+    let amount = refund["amount"].as_str().unwrap_or("0");
+    json!({"id": refund["id"], "reason": refund["reason"], "total": format!("-{amount}")})
+}
+
+/// The page `query` asks for out of `total` items; `fetch(offset, count)`
+/// generates only the page's items.
+fn page_of(total: usize, query: &HashMap<String, String>, fetch: impl FnOnce(usize, usize) -> Vec<Value>) -> Response {
     let per_page: usize = query.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(10);
     if per_page == 0 || per_page > 100 {
         return bad_param("Invalid parameter(s): per_page");
@@ -261,14 +345,8 @@ fn listing<'a>(items: impl Iterator<Item = &'a Value>, query: &HashMap<String, S
         Some(offset) => offset.parse().unwrap_or(0),
         None => (query.get("page").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1) - 1) * per_page,
     };
-    let mut total = 0;
-    let mut page = Vec::with_capacity(per_page);
-    for item in items {
-        if total >= offset && page.len() < per_page {
-            page.push(item.clone());
-        }
-        total += 1;
-    }
+    let offset = offset.min(total);
+    let page = fetch(offset, per_page.min(total - offset));
     let mut response = axum::Json(page).into_response();
     let headers = response.headers_mut();
     headers.insert("x-wp-total", total.into());
@@ -288,14 +366,23 @@ async fn list_orders(
     if query.get("dates_are_gmt").map(String::as_str) != Some("true") && query.contains_key("modified_after") {
         return bad_param("this sandbox only answers modified_after with dates_are_gmt=true");
     }
-    let after = query.get("modified_after").cloned();
+    let first = match query.get("modified_after") {
+        None => 0,
+        Some(after) => match after.parse::<jiff::civil::DateTime>().and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC)) {
+            Ok(after) => world.listing.partition_point(|(modified, _)| *modified <= after.timestamp().as_second()),
+            Err(_) => return bad_param("Invalid parameter(s): modified_after"),
+        },
+    };
     let status = query.get("status").cloned().unwrap_or_else(|| "any".into());
-    let items = world
-        .orders
-        .iter()
-        .filter(|o| after.as_deref().is_none_or(|after| o["date_modified_gmt"].as_str().unwrap_or("") > after))
-        .filter(|o| status == "any" || o["status"] == json!(status));
-    listing(items, &query)
+    let listed = &world.listing[first..];
+    if status == "any" {
+        return page_of(listed.len(), &query, |offset, count| {
+            listed[offset..offset + count].iter().map(|(_, stored)| world.materialize(stored)).collect()
+        });
+    }
+    let matching: Vec<Value> =
+        listed.iter().map(|(_, stored)| world.materialize(stored)).filter(|o| o["status"] == json!(status)).collect();
+    page_of(matching.len(), &query, |offset, count| matching[offset..offset + count].to_vec())
 }
 
 async fn list_refunds(
@@ -308,14 +395,15 @@ async fn list_refunds(
     if !world.authorized(&headers, &query) {
         return unauthorized();
     }
-    if !world.orders.iter().any(|o| o["id"] == json!(id)) {
+    if !world.exists(id) {
         return (
             StatusCode::NOT_FOUND,
             axum::Json(json!({"code": "woocommerce_rest_shop_order_invalid_id", "message": "Invalid ID."})),
         )
             .into_response();
     }
-    listing(world.refunds.get(&id).into_iter().flatten(), &query)
+    let refunds = world.refunds.get(&id).map(Vec::as_slice).unwrap_or_default();
+    page_of(refunds.len(), &query, |offset, count| refunds[offset..offset + count].to_vec())
 }
 
 async fn list_customers(
@@ -327,5 +415,8 @@ async fn list_customers(
     if !world.authorized(&headers, &query) {
         return unauthorized();
     }
-    listing(world.customers.iter(), &query)
+    let (total, start) = world.seed.map_or((0, jiff::Timestamp::UNIX_EPOCH), |seed| (seed.customers, seed.start));
+    page_of(total as usize, &query, |offset, count| {
+        (offset as u64 + 1..=(offset + count) as u64).map(|n| seeded_customer(n, start)).collect()
+    })
 }

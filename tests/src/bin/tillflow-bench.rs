@@ -307,9 +307,27 @@ fn main() {
         if quick { (20_000, 10_000, 100_000, 3) } else { (100_000, 100_000, 1_000_000, 10) };
 
     let (budget_orders, budget) = if quick { (5_000, 5) } else { (20_000, 10) };
-    let (customerio_ratio, throttled) = customerio_budget_ratio(budget_orders, budget, &dir);
     // Long enough for the one-minute windows to bind, not only the bursts.
     let klaviyo_orders = if quick { 15_000 } else { 60_000 };
+
+    // `--only NAME` measures one figure (for profiling) and says how long it took.
+    if let Some(name) = arguments.iter().position(|a| a == "--only").and_then(|i| arguments.get(i + 1)) {
+        let started = Instant::now();
+        let figure = match name.as_str() {
+            "engine" => format!("{:.0} orders/s", engine_with_sandboxes(engine_orders, &dir)),
+            "alone" => format!("{:.0} orders/s", engine_alone(engine_orders, &dir)),
+            "klaviyo" => format!("{:?}", klaviyo_rate_ratio(klaviyo_orders, &dir)),
+            "customerio" => format!("{:?}", customerio_budget_ratio(budget_orders, budget, &dir)),
+            "webhook" => format!("{:?}", webhook_latency(&tillflow, 200, webhook_seconds, &dir)),
+            "rss" => format!("{:.1} MB", peak_rss_mb(&tillflow, large, &dir)),
+            other => panic!("--only: unknown figure {other} (engine, alone, klaviyo, customerio, webhook, rss)"),
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("{name}: {figure} ({:.1}s)", started.elapsed().as_secs_f64());
+        return;
+    }
+
+    let (customerio_ratio, throttled) = customerio_budget_ratio(budget_orders, budget, &dir);
     let (klaviyo_ratio, klaviyo_throttled) = klaviyo_rate_ratio(klaviyo_orders, &dir);
     let engine = engine_with_sandboxes(engine_orders, &dir);
     let alone = engine_alone(engine_orders, &dir);
