@@ -3,36 +3,86 @@
 //! happened, and a check of the sandboxes' own counts against it.
 
 use crate::commands::{Failure, PassResult, outcome_of, pass_once};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 use tillflow_core::{EventKind, PassReport};
+use tillflow_http::sandbox::Faults;
 use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
 use tillflow_sink_klaviyo::sandbox::KlaviyoSandbox;
 use tillflow_source_lightspeed::sandbox::LightspeedSandbox;
 use tillflow_source_woocommerce::sandbox::WooSandbox;
 
-const CUSTOMERS: u64 = 500;
-const ORDERS: u64 = 2_000;
-const LIGHTSPEED_CUSTOMERS: u64 = 300;
-const SALES: u64 = 1_500;
+/// How big the demo's seeded shops are.
+#[derive(Clone, Copy, Debug)]
+pub struct DemoSize {
+    pub woocommerce_customers: u64,
+    pub woocommerce_orders: u64,
+    pub lightspeed_customers: u64,
+    pub lightspeed_sales: u64,
+}
+
+impl Default for DemoSize {
+    fn default() -> Self {
+        Self {
+            woocommerce_customers: 500,
+            woocommerce_orders: 2_000,
+            lightspeed_customers: 300,
+            lightspeed_sales: 1_500,
+        }
+    }
+}
+
+/// The four sandboxes of the demo, seeded, on loopback ports.
+pub struct DemoWorld {
+    pub woocommerce: WooSandbox,
+    pub lightspeed: LightspeedSandbox,
+    pub customerio: CustomerIoSandbox,
+    pub klaviyo: KlaviyoSandbox,
+    pub size: DemoSize,
+}
+
+/// What the sink sandboxes hold: stored events per sink and name, profiles,
+/// and the repeats they recognised by id and ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    pub events: BTreeMap<(&'static str, String), u64>,
+    pub customerio_people: usize,
+    pub klaviyo_profiles: usize,
+    pub repeats_ignored: u64,
+}
+
+impl Received {
+    pub fn total_events(&self) -> u64 {
+        self.events.values().sum()
+    }
+}
 
 fn sandbox_error(error: std::io::Error) -> Failure {
     Failure::pipeline(format!("demo: cannot start a sandbox on a loopback port: {error}"))
 }
 
-pub async fn demo(show_progress: bool) -> Result<(), Failure> {
-    let started = Instant::now();
-    let woo = WooSandbox::start("ck_demo", "cs_demo").await.map_err(sandbox_error)?;
-    woo.seed(CUSTOMERS, ORDERS);
-    let cio = CustomerIoSandbox::start("site_demo", "key_demo").await.map_err(sandbox_error)?;
-    let klaviyo = KlaviyoSandbox::start("pk_demo").await.map_err(sandbox_error)?;
-    let lightspeed = LightspeedSandbox::start("4242", "ls_secret_demo", "rt-demo").await.map_err(sandbox_error)?;
-    lightspeed.seed(LIGHTSPEED_CUSTOMERS, SALES);
-    let dir = std::env::temp_dir().join(format!("tillflow-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", dir.display())))?;
-    let config = dir.join("tillflow.toml");
-    let text = format!(
-        r#"[state]
-url = "sqlite://demo.db"
+impl DemoWorld {
+    pub async fn start(size: DemoSize) -> Result<Self, Failure> {
+        let woocommerce = WooSandbox::start("ck_demo", "cs_demo").await.map_err(sandbox_error)?;
+        woocommerce.seed(size.woocommerce_customers, size.woocommerce_orders);
+        let customerio = CustomerIoSandbox::start("site_demo", "key_demo").await.map_err(sandbox_error)?;
+        let klaviyo = KlaviyoSandbox::start("pk_demo").await.map_err(sandbox_error)?;
+        let lightspeed = LightspeedSandbox::start("4242", "ls_secret_demo", "rt-demo").await.map_err(sandbox_error)?;
+        lightspeed.seed(size.lightspeed_customers, size.lightspeed_sales);
+        Ok(Self { woocommerce, lightspeed, customerio, klaviyo, size })
+    }
+
+    /// The sandboxes' fault injectors, sources first.
+    pub fn faults(&self) -> [Arc<Faults>; 4] {
+        [self.woocommerce.faults(), self.lightspeed.faults(), self.customerio.faults(), self.klaviyo.faults()]
+    }
+
+    /// A config running the four pairs against these sandboxes, state at `state_url`.
+    pub fn config(&self, state_url: &str) -> String {
+        format!(
+            r#"[state]
+url = "{state_url}"
 
 [sources.woocommerce]
 type = "woocommerce"
@@ -82,23 +132,57 @@ name = "lightspeed-to-customerio"
 source = "lightspeed"
 sink = "customerio"
 "#,
-        woo = woo.base_url(),
-        cio = cio.base_url(),
-        klaviyo = klaviyo.base_url(),
-        lightspeed = lightspeed.base_url(),
-        lightspeed_token = lightspeed.token_url()
-    );
-    std::fs::write(&config, text).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", config.display())))?;
+            woo = self.woocommerce.base_url(),
+            cio = self.customerio.base_url(),
+            klaviyo = self.klaviyo.base_url(),
+            lightspeed = self.lightspeed.base_url(),
+            lightspeed_token = self.lightspeed.token_url()
+        )
+    }
+
+    pub fn received(&self) -> Received {
+        let mut received = Received::default();
+        {
+            let world = self.customerio.world();
+            let world = world.lock().expect("sandbox state");
+            for event in &world.events {
+                *received.events.entry(("customerio", event.name.clone())).or_default() += 1;
+            }
+            received.customerio_people = world.people.len();
+            received.repeats_ignored += world.duplicate_events;
+        }
+        {
+            let world = self.klaviyo.world();
+            let world = world.lock().expect("sandbox state");
+            for event in &world.events {
+                *received.events.entry(("klaviyo", event.metric.clone())).or_default() += 1;
+            }
+            received.klaviyo_profiles = world.profiles.len();
+            received.repeats_ignored += world.duplicate_events;
+        }
+        received
+    }
+}
+
+pub async fn demo(show_progress: bool) -> Result<(), Failure> {
+    let started = Instant::now();
+    let world = DemoWorld::start(DemoSize::default()).await?;
+    let DemoSize { woocommerce_customers, woocommerce_orders, lightspeed_customers, lightspeed_sales } = world.size;
+    let dir = std::env::temp_dir().join(format!("tillflow-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", dir.display())))?;
+    let config = dir.join("tillflow.toml");
+    std::fs::write(&config, world.config("sqlite://demo.db"))
+        .map_err(|e| Failure::pipeline(format!("demo: {}: {e}", config.display())))?;
     println!(
-        "tillflow demo: a WooCommerce shop with {ORDERS} orders (Oliver POS and online) over {CUSTOMERS} customers,"
+        "tillflow demo: a WooCommerce shop with {woocommerce_orders} orders (Oliver POS and online) over {woocommerce_customers} customers,"
     );
     println!(
-        "and a Lightspeed R-Series store with {SALES} sales (refunds, voids, shipments) over {LIGHTSPEED_CUSTOMERS} customers"
+        "and a Lightspeed R-Series store with {lightspeed_sales} sales (refunds, voids, shipments) over {lightspeed_customers} customers"
     );
-    println!("  Lightspeed sandbox   {}", lightspeed.base_url());
-    println!("  WooCommerce sandbox  {}", woo.base_url());
-    println!("  Customer.io sandbox  {}", cio.base_url());
-    println!("  Klaviyo sandbox      {}", klaviyo.base_url());
+    println!("  Lightspeed sandbox   {}", world.lightspeed.base_url());
+    println!("  WooCommerce sandbox  {}", world.woocommerce.base_url());
+    println!("  Customer.io sandbox  {}", world.customerio.base_url());
+    println!("  Klaviyo sandbox      {}", world.klaviyo.base_url());
     println!("  state                {}", dir.join("demo.db").display());
     println!();
     let results = pass_once(&config, None, show_progress).await;
@@ -121,40 +205,37 @@ sink = "customerio"
             mismatches.push(format!("reported {reported} {what}, the sandbox holds {received}"));
         }
     };
-    {
-        let world = cio.world();
-        let world = world.lock().expect("sandbox state");
-        for (kind, event) in [
-            (EventKind::Placed, "Order Placed"),
-            (EventKind::Completed, "Order Completed"),
-            (EventKind::Canceled, "Order Cancelled"),
-            (EventKind::Refunded, "Order Refunded"),
-            (EventKind::Shipped, "Order Shipped"),
-            (EventKind::CustomerCreated, "Customer Created"),
-        ] {
-            compare(format!("Customer.io {event}"), total("customerio", kind), world.events_named(event).len() as u64);
-        }
-        compare(
-            "Customer.io profile updates".into(),
-            total("customerio", EventKind::ProfileUpdated),
-            world.identify_operations,
-        );
-        compare("Customer.io duplicate events".into(), 0, world.duplicate_events);
+    let received = world.received();
+    let held = |sink: &'static str, name: &str| received.events.get(&(sink, name.to_owned())).copied().unwrap_or(0);
+    for (kind, event) in [
+        (EventKind::Placed, "Order Placed"),
+        (EventKind::Completed, "Order Completed"),
+        (EventKind::Canceled, "Order Cancelled"),
+        (EventKind::Refunded, "Order Refunded"),
+        (EventKind::Shipped, "Order Shipped"),
+        (EventKind::CustomerCreated, "Customer Created"),
+    ] {
+        compare(format!("Customer.io {event}"), total("customerio", kind), held("customerio", event));
     }
-    {
-        let world = klaviyo.world();
-        let world = world.lock().expect("sandbox state");
-        for (kind, metric) in [
-            (EventKind::Placed, "Placed Order"),
-            (EventKind::OrderedProduct, "Ordered Product"),
-            (EventKind::Refunded, "Refunded Order"),
-            (EventKind::Shipped, "Shipped Order"),
-        ] {
-            compare(format!("Klaviyo {metric}"), total("klaviyo", kind), world.events_named(metric).len() as u64);
-        }
-        compare("Klaviyo profile updates".into(), total("klaviyo", EventKind::ProfileUpdated), world.profile_upserts);
-        compare("Klaviyo duplicate events".into(), 0, world.duplicate_events);
+    compare(
+        "Customer.io profile updates".into(),
+        total("customerio", EventKind::ProfileUpdated),
+        world.customerio.world().lock().expect("sandbox state").identify_operations,
+    );
+    for (kind, metric) in [
+        (EventKind::Placed, "Placed Order"),
+        (EventKind::OrderedProduct, "Ordered Product"),
+        (EventKind::Refunded, "Refunded Order"),
+        (EventKind::Shipped, "Shipped Order"),
+    ] {
+        compare(format!("Klaviyo {metric}"), total("klaviyo", kind), held("klaviyo", metric));
     }
+    compare(
+        "Klaviyo profile updates".into(),
+        total("klaviyo", EventKind::ProfileUpdated),
+        world.klaviyo.world().lock().expect("sandbox state").profile_upserts,
+    );
+    compare("repeated events".into(), 0, received.repeats_ignored);
     println!();
     if mismatches.is_empty() {
         println!(
