@@ -46,12 +46,20 @@ impl RateSignals for StandardRateLimitHeaders {
 }
 
 /// A limiter that never lets more than `limit` requests into any window of
-/// the quota's period. A GCRA bucket admits `burst + rate × period` in one
-/// window, so requests go one at a time (burst 1) at `limit - 1` per period.
-fn window_limiter(limit: u32, per_period: fn(NonZeroU32) -> Quota) -> Option<DefaultDirectRateLimiter> {
+/// length `window`, whatever the window's phase (platforms count in fixed
+/// windows we cannot see): requests go one at a time (a GCRA bucket of burst
+/// 1), at least `window / limit` apart, so `limit + 1` of them span a whole
+/// window. A 2% margin keeps arrival jitter from crossing the limit; for small
+/// limits `limit - 1` per window would waste far more than that.
+fn window_limiter(limit: u32, window: Duration) -> Option<DefaultDirectRateLimiter> {
     let limit = NonZeroU32::new(limit)?;
-    let rate = NonZeroU32::new(limit.get() - 1).unwrap_or(NonZeroU32::MIN);
-    Some(RateLimiter::direct(per_period(rate).allow_burst(NonZeroU32::MIN)))
+    let exact = window / limit.get();
+    let with_margin = exact.mul_f64(1.02);
+    let period = match limit.get() {
+        1 => with_margin,
+        n => with_margin.min(window / (n - 1)),
+    };
+    Some(RateLimiter::direct(Quota::with_period(period)?.allow_burst(NonZeroU32::MIN)))
 }
 
 pub(crate) struct TierGate {
@@ -63,8 +71,8 @@ pub(crate) struct TierGate {
 impl TierGate {
     fn new(tier: &Tier) -> Self {
         Self {
-            per_second: window_limiter(tier.per_second, Quota::per_second),
-            per_minute: window_limiter(tier.per_minute, Quota::per_minute),
+            per_second: window_limiter(tier.per_second, Duration::from_secs(1)),
+            per_minute: window_limiter(tier.per_minute, Duration::from_secs(60)),
             paused_until: Mutex::new(None),
         }
     }

@@ -58,6 +58,9 @@ pub struct CustomerIoWorld {
     pub requests_per_second: Option<u32>,
     /// Requests refused for going over the budget.
     pub throttled: u64,
+    /// When each batch request within the budget arrived.
+    #[serde(skip)]
+    pub admitted_at: Vec<std::time::Instant>,
     #[serde(skip)]
     windows: FixedWindows,
     /// Keep each event's attributes (off for very large benchmarks).
@@ -215,6 +218,7 @@ async fn batch(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: Header
         response.headers_mut().insert("retry-after", retry_after_seconds(wait).into());
         return response;
     }
+    world.admitted_at.push(std::time::Instant::now());
     if body.len() > 500 * 1024 {
         return (
             StatusCode::BAD_REQUEST,

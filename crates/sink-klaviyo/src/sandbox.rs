@@ -54,6 +54,9 @@ pub struct KlaviyoWorld {
     pub throttled: u64,
     /// Events accepted (bulk and live), duplicates excluded.
     pub events_accepted: u64,
+    /// When each event bulk job was accepted, and how many events it carried.
+    #[serde(skip)]
+    pub event_jobs: Vec<(std::time::Instant, usize)>,
     #[serde(skip)]
     windows: FixedWindows,
     #[serde(skip)]
@@ -223,6 +226,7 @@ async fn bulk_events(State(world): Shared, headers: HeaderMap, body: Bytes) -> R
         return error(StatusCode::BAD_REQUEST, "invalid", "At most 1,000 events per job.");
     }
     world.bulk_jobs += 1;
+    world.event_jobs.push((std::time::Instant::now(), count));
     for entry in entries {
         let email = entry["attributes"]["profile"]["data"]["attributes"]["email"].as_str().map(str::to_owned);
         for event in entry["attributes"]["events"]["data"].as_array().into_iter().flatten() {
