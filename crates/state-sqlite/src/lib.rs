@@ -103,6 +103,17 @@ CREATE TABLE orders_read (
 ) WITHOUT ROWID;
 CREATE INDEX orders_read_by_time ON orders_read (pipeline, created_at);
 "#,
+    // Every webhook of a source up to `done_through` is done for the pipeline:
+    // pending items are looked for after it, and `inbox_done` keeps only the
+    // done items above it, so a poll does not grow with the webhooks ever received.
+    r#"
+CREATE TABLE inbox_watermarks (
+    pipeline TEXT NOT NULL,
+    source TEXT NOT NULL,
+    done_through INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, source)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -233,6 +244,68 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Moves each touched source's watermark up to just before its first
+    /// webhook not yet done for `pipeline` (or to its newest one), and forgets
+    /// the done marks the watermark now covers. Inside the commit's write
+    /// transaction, so no webhook can be added below the new watermark meanwhile.
+    async fn advance_inbox_watermarks(
+        transaction: &mut Transaction<'_, Sqlite>,
+        pipeline: &str,
+        done: &[i64],
+    ) -> Result<(), sqlx::Error> {
+        let mut sources = std::collections::BTreeSet::new();
+        for chunk in done.chunks(LOOKUP_CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new("SELECT DISTINCT source FROM inbox WHERE id IN (");
+            let mut separated = query.separated(", ");
+            for id in chunk {
+                separated.push_bind(id);
+            }
+            query.push(")");
+            let found: Vec<String> = query.build_query_scalar().persistent(false).fetch_all(&mut **transaction).await?;
+            sources.extend(found);
+        }
+        for source in sources {
+            let watermark: i64 = sqlx::query_scalar(
+                "SELECT COALESCE((SELECT done_through FROM inbox_watermarks WHERE pipeline = ? AND source = ?), 0)",
+            )
+            .bind(pipeline)
+            .bind(&source)
+            .fetch_one(&mut **transaction)
+            .await?;
+            let advanced: Option<i64> = sqlx::query_scalar(
+                "SELECT COALESCE(\
+                   (SELECT MIN(i.id) - 1 FROM inbox i WHERE i.source = ?1 AND i.id > ?3 \
+                     AND NOT EXISTS (SELECT 1 FROM inbox_done d WHERE d.pipeline = ?2 AND d.inbox_id = i.id)), \
+                   (SELECT MAX(id) FROM inbox WHERE source = ?1 AND id > ?3))",
+            )
+            .bind(&source)
+            .bind(pipeline)
+            .bind(watermark)
+            .fetch_one(&mut **transaction)
+            .await?;
+            let Some(advanced) = advanced.filter(|advanced| *advanced > watermark) else { continue };
+            sqlx::query(
+                "INSERT INTO inbox_watermarks (pipeline, source, done_through) VALUES (?, ?, ?) \
+                 ON CONFLICT (pipeline, source) DO UPDATE SET done_through = excluded.done_through",
+            )
+            .bind(pipeline)
+            .bind(&source)
+            .bind(advanced)
+            .execute(&mut **transaction)
+            .await?;
+            sqlx::query(
+                "DELETE FROM inbox_done WHERE pipeline = ? AND inbox_id <= ? \
+                 AND inbox_id IN (SELECT id FROM inbox WHERE source = ?)",
+            )
+            .bind(pipeline)
+            .bind(advanced)
+            .bind(&source)
+            .execute(&mut **transaction)
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn write_commit(
         transaction: &mut Transaction<'_, Sqlite>,
         pipeline: &str,
@@ -291,6 +364,9 @@ impl SqliteStore {
                 .bind(id)
                 .execute(&mut **transaction)
                 .await?;
+        }
+        if !commit.inbox_done.is_empty() {
+            Self::advance_inbox_watermarks(transaction, pipeline, &commit.inbox_done).await?;
         }
         for rows in commit.orders_read.chunks(INSERT_CHUNK) {
             let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO orders_read (pipeline, order_id, created_at) ");
@@ -456,8 +532,10 @@ impl StateStore for SqliteStore {
 
     async fn inbox_pending(&self, pipeline: &str, source: &str, limit: u32) -> Result<Vec<InboxItem>, StateError> {
         let rows = sqlx::query(
-            "SELECT id, source, received_at, headers, body FROM inbox WHERE source = ? \
-             AND id NOT IN (SELECT inbox_id FROM inbox_done WHERE pipeline = ?) ORDER BY id LIMIT ?",
+            "SELECT id, source, received_at, headers, body FROM inbox i WHERE source = ?1 \
+             AND id > COALESCE((SELECT done_through FROM inbox_watermarks WHERE pipeline = ?2 AND source = ?1), 0) \
+             AND NOT EXISTS (SELECT 1 FROM inbox_done d WHERE d.pipeline = ?2 AND d.inbox_id = i.id) \
+             ORDER BY id LIMIT ?3",
         )
         .bind(source)
         .bind(pipeline)

@@ -254,3 +254,46 @@ async fn the_engine_resumes_on_a_reopened_file_without_sending_twice() {
     let read = store.orders_read_times("p", jiff::Timestamp::UNIX_EPOCH).await.unwrap();
     assert_eq!(read.len(), 50, "every order read is remembered once, whatever the passes");
 }
+
+#[tokio::test]
+async fn done_webhooks_move_a_watermark_and_stop_being_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let headers: Vec<(String, String)> = Vec::new();
+    let mut shop = Vec::new();
+    for n in 0..8 {
+        shop.push(store.inbox_push("shop", &headers, b"{}", jiff::Timestamp::now()).await.unwrap());
+        if n % 3 == 0 {
+            store.inbox_push("other", &headers, b"{}", jiff::Timestamp::now()).await.unwrap();
+        }
+    }
+    let pending = |pipeline: &'static str, source: &'static str| {
+        let store = store.clone();
+        async move { store.inbox_pending(pipeline, source, 100).await.unwrap().iter().map(|i| i.id).collect::<Vec<_>>() }
+    };
+    let done_marks = || async {
+        let pool =
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM inbox_done WHERE pipeline = 'p'").fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        count
+    };
+
+    // Done out of order: 1, 2, 3 and 5 (not 4).
+    let done = vec![shop[0], shop[1], shop[2], shop[4]];
+    store.commit("p", Commit { inbox_done: done, ..Commit::default() }).await.unwrap();
+    assert_eq!(pending("p", "shop").await, [shop[3], shop[5], shop[6], shop[7]]);
+    assert_eq!(done_marks().await, 1, "the marks under the watermark are gone; the one above it stays");
+    assert_eq!(pending("other-pipeline", "shop").await, shop, "another pipeline has its own watermark");
+    assert_eq!(pending("p", "other").await.len(), 3, "another source is untouched");
+
+    store.commit("p", Commit { inbox_done: vec![shop[3]], ..Commit::default() }).await.unwrap();
+    assert_eq!(pending("p", "shop").await, [shop[5], shop[6], shop[7]]);
+    assert_eq!(done_marks().await, 0);
+
+    store.commit("p", Commit { inbox_done: shop[5..].to_vec(), ..Commit::default() }).await.unwrap();
+    assert!(pending("p", "shop").await.is_empty());
+    let late = store.inbox_push("shop", &headers, b"{}", jiff::Timestamp::now()).await.unwrap();
+    assert_eq!(pending("p", "shop").await, [late], "a webhook arriving later is pending");
+}
