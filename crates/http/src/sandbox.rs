@@ -45,10 +45,6 @@ impl SandboxServer {
         Ok(Self { address, task })
     }
 
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
     pub fn base_url(&self) -> String {
         format!("http://{}", self.address)
     }
@@ -208,10 +204,6 @@ impl Faults {
         state.random = SplitMix64(plan.seed);
         state.queued.clear();
         state.plan = plan;
-    }
-
-    pub fn plan(&self) -> FaultPlan {
-        self.state.lock().expect("fault state").plan.clone()
     }
 
     pub fn counts(&self) -> FaultCounts {

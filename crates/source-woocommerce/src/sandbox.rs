@@ -233,16 +233,6 @@ impl WooWorld {
         self.listing.iter().map(|(_, stored)| self.materialize(stored))
     }
 
-    pub fn order_count(&self) -> usize {
-        self.listing.len()
-    }
-
-    /// Customers as served: the seeded ones.
-    pub fn customers(&self) -> impl Iterator<Item = Value> + '_ {
-        let (count, start) = self.seed.map_or((0, jiff::Timestamp::UNIX_EPOCH), |seed| (seed.customers, seed.start));
-        (1..=count).map(move |n| seeded_customer(n, start))
-    }
-
     fn exists(&self, id: u64) -> bool {
         self.added.contains(&id) || self.seed.is_some_and(|seed| (1..=seed.orders).contains(&id))
     }
