@@ -17,9 +17,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A sandbox's HTTP server on its own task; dropping it stops the server.
+/// A sandbox's HTTP server on its own task, behind its fault injector
+/// (nothing injected until a plan is set); dropping it stops the server.
 pub struct SandboxServer {
     address: SocketAddr,
+    faults: Arc<Faults>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -30,7 +32,8 @@ impl Drop for SandboxServer {
 }
 
 impl SandboxServer {
-    /// Binds `address` (port 0 picks a free one) and serves `router` until dropped.
+    /// Binds `address` (port 0 picks a free one) and serves `router` until
+    /// dropped, every route but `/sandbox/…` behind the fault injector.
     pub async fn serve(router: Router, address: SocketAddr) -> std::io::Result<Self> {
         Self::serve_on(tokio::net::TcpListener::bind(address).await?, router)
     }
@@ -39,10 +42,17 @@ impl SandboxServer {
     /// know its own address, e.g. for absolute `next` links).
     pub fn serve_on(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<Self> {
         let address = listener.local_addr()?;
+        let faults = Faults::new(FaultPlan::none());
+        let router = with_faults(router, faults.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Ok(Self { address, task })
+        Ok(Self { address, faults, task })
+    }
+
+    /// The fault injector in front of the sandbox's platform routes.
+    pub fn faults(&self) -> Arc<Faults> {
+        self.faults.clone()
     }
 
     pub fn base_url(&self) -> String {
@@ -273,7 +283,7 @@ impl Faults {
 
 /// Wraps every route of `router` but the `/sandbox/…` inspection endpoints in
 /// `faults`.
-pub fn with_faults(router: Router, faults: Arc<Faults>) -> Router {
+fn with_faults(router: Router, faults: Arc<Faults>) -> Router {
     router.layer(axum::middleware::from_fn_with_state(faults, inject))
 }
 
@@ -455,7 +465,7 @@ mod tests {
         );
     }
 
-    async fn echo_sandbox(faults: Arc<Faults>, applied: Arc<std::sync::atomic::AtomicU32>) -> SandboxServer {
+    async fn echo_sandbox(applied: Arc<std::sync::atomic::AtomicU32>) -> SandboxServer {
         let router = Router::new().route(
             "/apply",
             axum::routing::post(move || {
@@ -466,15 +476,15 @@ mod tests {
                 }
             }),
         );
-        SandboxServer::serve(with_faults(router, faults), any_loopback_port()).await.unwrap()
+        SandboxServer::serve(router, any_loopback_port()).await.unwrap()
     }
 
     #[tokio::test]
     async fn a_dropped_connection_and_a_lost_answer_are_retried_by_the_client() {
         use crate::{HttpClient, HttpConfig, RetryConfig, Tier};
-        let faults = Faults::new(FaultPlan::none());
         let applied = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let server = echo_sandbox(faults.clone(), applied.clone()).await;
+        let server = echo_sandbox(applied.clone()).await;
+        let faults = server.faults();
         let mut config = HttpConfig::new("test");
         config.retry = RetryConfig { base_delay: Duration::from_millis(1), ..RetryConfig::default() };
         let client = HttpClient::new(config);

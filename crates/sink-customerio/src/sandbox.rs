@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tillflow_http::sandbox::{
-    FaultPlan, Faults, FixedWindows, SandboxServer, WindowLimit, any_loopback_port, retry_after_seconds, with_faults,
+    Faults, FixedWindows, SandboxServer, WindowLimit, any_loopback_port, retry_after_seconds,
 };
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -80,7 +80,6 @@ impl CustomerIoWorld {
 
 pub struct CustomerIoSandbox {
     world: Arc<Mutex<CustomerIoWorld>>,
-    faults: Arc<Faults>,
     server: SandboxServer,
 }
 
@@ -102,9 +101,8 @@ impl CustomerIoSandbox {
             .route("/api/v1/accounts/region", get(region))
             .route("/sandbox/state", get(state))
             .with_state(world.clone());
-        let faults = Faults::new(FaultPlan::none());
-        let server = SandboxServer::serve(with_faults(router, faults.clone()), address).await?;
-        Ok(Self { world, faults, server })
+        let server = SandboxServer::serve(router, address).await?;
+        Ok(Self { world, server })
     }
 
     pub fn base_url(&self) -> String {
@@ -113,7 +111,7 @@ impl CustomerIoSandbox {
 
     /// The fault injector in front of every endpoint but `/sandbox/state`.
     pub fn faults(&self) -> Arc<Faults> {
-        self.faults.clone()
+        self.server.faults()
     }
 
     pub fn world(&self) -> Arc<Mutex<CustomerIoWorld>> {

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tillflow_http::Tier;
 use tillflow_http::sandbox::{
-    FaultPlan, Faults, FixedWindows, SandboxServer, WindowLimit, any_loopback_port, retry_after_seconds, with_faults,
+    Faults, FixedWindows, SandboxServer, WindowLimit, any_loopback_port, retry_after_seconds,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -73,7 +73,6 @@ impl KlaviyoWorld {
 
 pub struct KlaviyoSandbox {
     world: Arc<Mutex<KlaviyoWorld>>,
-    faults: Arc<Faults>,
     server: SandboxServer,
 }
 
@@ -100,9 +99,8 @@ impl KlaviyoSandbox {
             .route("/api/accounts", get(accounts))
             .route("/sandbox/state", get(state))
             .with_state(world.clone());
-        let faults = Faults::new(FaultPlan::none());
-        let server = SandboxServer::serve(with_faults(router, faults.clone()), address).await?;
-        Ok(Self { world, faults, server })
+        let server = SandboxServer::serve(router, address).await?;
+        Ok(Self { world, server })
     }
 
     pub fn base_url(&self) -> String {
@@ -111,7 +109,7 @@ impl KlaviyoSandbox {
 
     /// The fault injector in front of every endpoint but `/sandbox/state`.
     pub fn faults(&self) -> Arc<Faults> {
-        self.faults.clone()
+        self.server.faults()
     }
 
     pub fn world(&self) -> Arc<Mutex<KlaviyoWorld>> {

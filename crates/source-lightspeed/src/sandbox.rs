@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tillflow_http::sandbox::{FaultPlan, Faults, SandboxServer, any_loopback_port, with_faults};
+use tillflow_http::sandbox::{Faults, SandboxServer, any_loopback_port};
 
 pub const CATEGORIES: [&str; 5] = ["Shirts", "Shoes", "Accessories", "Bags", "Hats"];
 
@@ -156,7 +156,6 @@ impl LightspeedWorld {
 
 pub struct LightspeedSandbox {
     world: Arc<Mutex<LightspeedWorld>>,
-    faults: Arc<Faults>,
     server: SandboxServer,
 }
 
@@ -204,9 +203,8 @@ impl LightspeedSandbox {
             .route("/API/V3/Account/{account}/Shop.json", get(shops))
             .route("/API/V3/Account/{account}/SaleLine/{line}", get(sale_line))
             .with_state(world.clone());
-        let faults = Faults::new(FaultPlan::none());
-        let server = SandboxServer::serve_on(listener, with_faults(router, faults.clone()))?;
-        Ok(Self { world, faults, server })
+        let server = SandboxServer::serve_on(listener, router)?;
+        Ok(Self { world, server })
     }
 
     pub fn base_url(&self) -> String {
@@ -219,7 +217,7 @@ impl LightspeedSandbox {
 
     /// The fault injector in front of every endpoint (the token endpoint too).
     pub fn faults(&self) -> Arc<Faults> {
-        self.faults.clone()
+        self.server.faults()
     }
 
     pub fn world(&self) -> Arc<Mutex<LightspeedWorld>> {

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tillflow_http::sandbox::{FaultPlan, Faults, SandboxServer, any_loopback_port, with_faults};
+use tillflow_http::sandbox::{Faults, SandboxServer, any_loopback_port};
 
 /// One order of the listing: a seeded order is generated when served; an
 /// order changed or added since is kept whole.
@@ -135,7 +135,6 @@ pub fn seeded_customer(n: u64, start: jiff::Timestamp) -> Value {
 /// A running sandbox on a loopback port.
 pub struct WooSandbox {
     world: Arc<Mutex<WooWorld>>,
-    faults: Arc<Faults>,
     server: SandboxServer,
 }
 
@@ -157,9 +156,8 @@ impl WooSandbox {
             .route("/wp-json/wc/v3/orders/{id}/refunds", get(list_refunds))
             .route("/wp-json/wc/v3/customers", get(list_customers))
             .with_state(world.clone());
-        let faults = Faults::new(FaultPlan::none());
-        let server = SandboxServer::serve(with_faults(router, faults.clone()), address).await?;
-        Ok(Self { world, faults, server })
+        let server = SandboxServer::serve(router, address).await?;
+        Ok(Self { world, server })
     }
 
     pub fn base_url(&self) -> String {
@@ -168,7 +166,7 @@ impl WooSandbox {
 
     /// The fault injector in front of every endpoint.
     pub fn faults(&self) -> Arc<Faults> {
-        self.faults.clone()
+        self.server.faults()
     }
 
     /// Seeds `orders` orders over `customers` customers, in the past; every
