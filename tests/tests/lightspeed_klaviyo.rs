@@ -174,8 +174,13 @@ async fn history_by_bulk_jobs_then_live_sales_with_rotating_tokens_and_429s_wait
     assert_eq!(world.lightspeed.world().lock().unwrap().refreshes, 3, "the stored refresh token was used");
 
     // A new sale goes live, without backfill, through 429s from both sides.
+    // It was rung up (parked as a layaway) three days before the pipeline
+    // first started and paid for now: it is placed now, so it is live and
+    // carries its completion time.
+    let completed = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
+    let opened = completed - jiff::SignedDuration::from_hours(72);
     let sale =
-        world.lightspeed.world().lock().unwrap().add_sale(Some(3), &[(4, 2_500), (5, 1_000)], jiff::Timestamp::now());
+        world.lightspeed.world().lock().unwrap().add_sale_opened(Some(3), &[(4, 2_500), (5, 1_000)], opened, completed);
     world.lightspeed.faults().inject_next(Fault::TooManyRequests, 2);
     world.klaviyo.faults().inject_next(Fault::TooManyRequests, 2);
     world.run_once().await;
@@ -186,7 +191,12 @@ async fn history_by_bulk_jobs_then_live_sales_with_rotating_tokens_and_429s_wait
         .filter(|e| e.properties["OrderId"] == json!(sale.to_string()))
         .collect();
     assert_eq!(live.len(), 1, "the new sale arrives exactly once");
-    assert!(!live[0].backfill, "a live sale may fire flows");
+    assert!(!live[0].backfill, "a sale completed after the first start is live and may fire flows");
+    assert_eq!(
+        live[0].time.as_deref().map(|t| t.parse::<jiff::Timestamp>().unwrap()),
+        Some(completed),
+        "Placed Order carries the time the sale was completed, not when it was opened"
+    );
     assert_eq!(live[0].value, json!(35));
     assert_eq!(
         k.events_named("Ordered Product").iter().filter(|e| e.properties["OrderId"] == json!(sale.to_string())).count(),

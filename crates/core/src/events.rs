@@ -138,7 +138,7 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
             }
             let placed_key = IdempotencyKey::new(&order.identity, "order", "placed", None);
             if order.status.is_placed() {
-                let at = order.created_at;
+                let at = order.placed_at;
                 events.push(Event {
                     key: placed_key.clone(),
                     kind: EventKind::Placed,

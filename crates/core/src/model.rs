@@ -211,7 +211,7 @@ impl OrderFact {
                 counted: order.status.counts_toward_revenue() && order.change != ChangeKind::Deleted,
                 amount: order.totals.total.amount,
                 currency: order.currency().clone(),
-                at: order.created_at,
+                at: order.placed_at,
             }),
             Record::Refund(refund) => Some(Self {
                 order_id: refund.order_id.clone(),
@@ -372,7 +372,13 @@ pub struct Order {
     pub discounts: Vec<Discount>,
     pub totals: OrderTotals,
     pub payment_method: Option<String>,
+    /// When the order was opened at the source (a till sale parked or on
+    /// layaway is opened long before it is rung up).
     pub created_at: Timestamp,
+    /// When the customer placed the order: checkout online, the sale completed
+    /// at the till. `Placed Order` carries this time, and it decides whether
+    /// the order is history or live.
+    pub placed_at: Timestamp,
     pub updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
     pub cancelled_at: Option<Timestamp>,

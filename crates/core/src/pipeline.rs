@@ -287,7 +287,7 @@ impl Pipeline {
         tail.orders_read = records
             .iter()
             .filter_map(|record| match record {
-                Record::Order(order) if order.status.is_placed() => Some((order.identity.id.clone(), order.created_at)),
+                Record::Order(order) if order.status.is_placed() => Some((order.identity.id.clone(), order.placed_at)),
                 _ => None,
             })
             .collect();

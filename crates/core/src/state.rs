@@ -99,7 +99,7 @@ pub struct Commit {
     pub inbox_done: Vec<i64>,
     /// Dead letters that a replay has now delivered or re-dead-lettered.
     pub dead_letters_resolved: Vec<i64>,
-    /// Placed orders read from the source (id, creation time), for the
+    /// Placed orders read from the source (id, time placed), for the
     /// reconciliation report; committed with the page's checkpoint.
     pub orders_read: Vec<(String, Timestamp)>,
 }
@@ -197,7 +197,7 @@ pub trait StateStore: Send + Sync {
         since: Timestamp,
     ) -> Result<Vec<Timestamp>, StateError>;
 
-    /// Creation times of the orders read from the source, at or after `since`:
+    /// Times placed of the orders read from the source, at or after `since`:
     /// the reconciliation report's "read" side.
     async fn orders_read_times(&self, pipeline: &str, since: Timestamp) -> Result<Vec<Timestamp>, StateError>;
 }

@@ -28,6 +28,8 @@ pub struct SandboxEvent {
     pub metric: String,
     pub email: Option<String>,
     pub unique_id: Option<String>,
+    /// The event's `time`, as sent.
+    pub time: Option<String>,
     pub backfill: bool,
     pub value: Value,
     pub properties: Value,
@@ -176,6 +178,7 @@ fn record(world: &mut KlaviyoWorld, email: Option<String>, attributes: &Value) -
         metric,
         email,
         unique_id,
+        time: attributes["time"].as_str().map(str::to_owned),
         backfill: attributes["backfill"].as_bool().unwrap_or(false),
         value: attributes["value"].clone(),
         properties: attributes["properties"].clone(),

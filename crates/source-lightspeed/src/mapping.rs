@@ -154,6 +154,9 @@ pub fn sale(source: &str, sale: &Value, lookups: &Lookups, currency: &Currency) 
     let created_at = timestamp(sale, "createTime")?.ok_or_else(|| format!("{context}: createTime is missing"))?;
     let updated_at = timestamp(sale, "timeStamp")?.unwrap_or(created_at);
     let completed_at = timestamp(sale, "completeTime")?;
+    // A sale is placed when it is completed at the till; a parked sale or a
+    // layaway is created days or weeks earlier.
+    let placed_at = completed_at.unwrap_or(created_at);
     let mut lines = Vec::new();
     let mut discounts = Vec::new();
     for line in many(sale, "SaleLines", "SaleLine") {
@@ -221,6 +224,7 @@ pub fn sale(source: &str, sale: &Value, lookups: &Lookups, currency: &Currency) 
             .first()
             .and_then(|payment| payment.get("PaymentType").and_then(|t| non_empty(text(t, "name")))),
         created_at,
+        placed_at,
         updated_at,
         completed_at,
         cancelled_at: voided.then_some(updated_at),

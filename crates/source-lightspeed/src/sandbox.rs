@@ -3,7 +3,8 @@
 //! used), `Sale.json`/`Customer.json` with `timeStamp` filters, `sort`,
 //! `limit` and opaque `next` links, the string-typed one-or-many JSON, a leaky
 //! bucket with its headers and 429s, and deterministic seeded sales with
-//! refunds, voids, shipments, sales worth 0 and customers without an email.
+//! refunds, voids, shipments, sales worth 0, customers without an email, and
+//! a `createTime` (rung up) minutes to weeks before `completeTime` (paid).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -87,14 +88,34 @@ impl LightspeedWorld {
         })
     }
 
-    /// Adds a completed sale now (or at `at`); returns its id.
+    /// Adds a sale completed at `at`, rung up a few minutes before (every
+    /// 50th was parked as a layaway three weeks before); returns its id.
     pub fn add_sale(&mut self, customer: Option<u64>, items: &[(u64, i64)], at: jiff::Timestamp) -> u64 {
+        let id = self.next_sale + 1;
+        let opened = if id.is_multiple_of(50) {
+            at - jiff::SignedDuration::from_hours(24 * 21)
+        } else {
+            at - jiff::SignedDuration::from_mins((id % 25 + 2) as i64)
+        };
+        self.add_sale_opened(customer, items, opened, at)
+    }
+
+    /// Adds a sale opened (`createTime`) at `opened` and completed at
+    /// `completed`; returns its id.
+    pub fn add_sale_opened(
+        &mut self,
+        customer: Option<u64>,
+        items: &[(u64, i64)],
+        opened: jiff::Timestamp,
+        completed: jiff::Timestamp,
+    ) -> u64 {
+        let at = completed;
         self.next_sale += 1;
         let id = self.next_sale;
         let lines: Vec<Value> = items.iter().map(|(item, cents)| self.line(id, *item, 1, *cents, None)).collect();
         let total: i64 = items.iter().map(|(_, cents)| cents).sum();
         let mut sale = json!({
-            "saleID": id.to_string(), "timeStamp": stamp(at), "createTime": stamp(at), "completeTime": stamp(at), "updatetime": stamp(at),
+            "saleID": id.to_string(), "timeStamp": stamp(at), "createTime": stamp(opened), "completeTime": stamp(at), "updateTime": stamp(at),
             "completed": "true", "voided": "false", "archived": "false", "ticketNumber": format!("2200{id:08}"),
             "calcSubtotal": money(total), "calcDiscount": "0", "calcTax1": "0", "calcTax2": "0", "calcTotal": money(total), "total": money(total),
             "customerID": customer.map(|c| c.to_string()).unwrap_or_else(|| "0".into()),
@@ -128,8 +149,9 @@ impl LightspeedWorld {
         for (key, value) in [
             ("saleID", json!(refund.to_string())),
             ("timeStamp", json!(stamp(at))),
-            ("createTime", json!(stamp(at))),
+            ("createTime", json!(stamp(at - jiff::SignedDuration::from_mins(3)))),
             ("completeTime", json!(stamp(at))),
+            ("updateTime", json!(stamp(at))),
             ("calcSubtotal", json!(money(total))),
             ("calcTotal", json!(money(total))),
             ("total", json!(money(total))),

@@ -326,3 +326,30 @@ async fn a_restart_resumes_from_the_next_link_in_the_checkpoint() {
     let make = || Box::new(source(&server, store.clone())) as Box<dyn Source>;
     resume_from_checkpoint_loses_nothing(&make, "sales", &expected, 2).await;
 }
+
+#[test]
+fn a_sale_is_placed_when_it_is_completed_not_when_it_was_opened() {
+    use tillflow_core::events::{DeriveContext, EventKind, derive_events};
+    use tillflow_source_lightspeed::mapping::{Lookups, Mapped, sale};
+    // Rung up on the 1st, parked as a layaway, paid for on the 20th.
+    let mut raw = example("sale_277_completed_with_relations.json")["Sale"].clone();
+    raw["createTime"] = json!("2016-11-01T09:00:00+00:00");
+    raw["completeTime"] = json!("2016-11-20T16:30:00-05:00");
+    raw["timeStamp"] = json!("2016-11-20T21:30:05+00:00");
+    let currency = tillflow_core::model::Currency::new("USD").unwrap();
+    let Ok(Mapped::Records(records)) = sale("store", &raw, &Lookups::default(), &currency) else {
+        panic!("a completed sale maps to records")
+    };
+    let Record::Order(order) = &records[0] else { panic!("{:?}", records[0]) };
+    assert_eq!(order.created_at.to_string(), "2016-11-01T09:00:00Z");
+    assert_eq!(order.placed_at.to_string(), "2016-11-20T21:30:00Z", "completeTime, with its offset");
+
+    // The pipeline first started between opening and completion: the order is live.
+    let started = "2016-11-10T00:00:00Z".parse().unwrap();
+    let events = derive_events(records[0].clone(), &DeriveContext { pipeline_started_at: started });
+    for event in events.iter().filter(|e| matches!(e.kind, EventKind::Placed | EventKind::OrderedProduct)) {
+        assert_eq!(event.occurred_at, order.placed_at, "{:?}", event.kind);
+        assert!(!event.history, "{:?} of a sale completed after the first start is live", event.kind);
+    }
+    assert!(events.iter().any(|e| e.kind == EventKind::Placed));
+}

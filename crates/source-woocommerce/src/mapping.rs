@@ -192,6 +192,8 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
         },
         payment_method: non_empty(&wire.payment_method),
         created_at,
+        // Checkout online, the register sale for Oliver POS: both create the order.
+        placed_at: created_at,
         updated_at,
         completed_at,
     })

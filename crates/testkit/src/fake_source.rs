@@ -65,6 +65,7 @@ pub fn sample_order(source: &str, n: u64, customers: u64, at: Timestamp) -> Orde
         totals: OrderTotals { subtotal: total.clone(), discount: usd(0), shipping: usd(0), tax: usd(0), total },
         payment_method: Some("cash".into()),
         created_at: at,
+        placed_at: at,
         updated_at: at,
         completed_at: None,
         cancelled_at: None,
