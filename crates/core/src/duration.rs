@@ -41,8 +41,18 @@ pub struct HumanDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        parse_duration(&text).map(HumanDuration).map_err(serde::de::Error::custom)
+        struct Humane;
+        impl serde::de::Visitor<'_> for Humane {
+            type Value = HumanDuration;
+            // What a wrong type is told it should have been: `300` is not "5m".
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration string such as \"90s\", \"5m\" or \"1h30m\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<HumanDuration, E> {
+                parse_duration(text).map(HumanDuration).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Humane)
     }
 }
 

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use tillflow_core::Rules;
+use tillflow_kit::config::ConfigProblem;
+pub use tillflow_kit::config::PathPart;
 use toml::Spanned;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,10 +149,17 @@ impl Config {
             key,
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let message = e.message().trim().to_owned();
-            let key = message.split('`').nth(1).map(str::to_owned);
-            error_at(e.span(), key, message)
+        let document =
+            toml::de::Deserializer::parse(text).map_err(|e| error_at(e.span(), None, e.message().trim().to_owned()))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(document).map_err(|error| {
+            let message = error.inner().message().trim().to_owned();
+            let (key, line) = locate(text, &tillflow_kit::config::path_of(error.path(), &message));
+            ConfigError {
+                file: file.to_owned(),
+                line: line.or_else(|| error.inner().span().map(|s| line_of(text, s.start))),
+                key,
+                message,
+            }
         })?;
         let mut secrets = Vec::new();
         let mut substitute = |value: &Spanned<String>, key: &str| -> Result<String, ConfigError> {
@@ -207,9 +216,10 @@ impl Config {
                         ));
                     }
                 };
-                substitute_table(&mut table, env, secrets).map_err(|(key, message)| {
-                    let line = find_key_line(text, span.clone(), &key);
-                    ConfigError { file: file.to_owned(), line: Some(line), key: Some(format!("{path}.{key}")), message }
+                let mut at = vec![PathPart::Key(kind.to_owned()), PathPart::Key(name.clone())];
+                substitute_value(&mut table, env, secrets, &mut at).map_err(|message| {
+                    let (key, line) = locate(text, &at);
+                    ConfigError { file: file.to_owned(), line, key, message }
                 })?;
                 out.insert(
                     name.clone(),
@@ -275,31 +285,17 @@ impl Config {
         })
     }
 
-    /// An error about a key of a connector table, located in the file.
-    pub fn connector_error(
-        &self,
-        table: &ConnectorTable,
-        key: Option<&str>,
-        message: impl fmt::Display,
-    ) -> ConfigError {
-        let line = match key {
-            Some(key) => self.key_line(table, key),
-            None => table.line,
-        };
+    /// A connector's config problem, located in the file by its full key.
+    pub fn problem(&self, table: &ConnectorTable, problem: &ConfigProblem) -> ConfigError {
+        let mut path: Vec<PathPart> = table.path.split('.').map(|part| PathPart::Key(part.to_owned())).collect();
+        path.extend(problem.path.iter().cloned());
+        let (key, line) = locate(&self.text, &path);
         ConfigError {
             file: self.file.clone(),
-            line: Some(line),
-            key: Some(match key {
-                Some(key) => format!("{}.{key}", table.path),
-                None => table.path.clone(),
-            }),
-            message: self.scrub(&message.to_string()),
+            line: line.or(Some(table.line)),
+            key: key.or_else(|| Some(table.path.clone())),
+            message: self.scrub(&problem.message),
         }
-    }
-
-    fn key_line(&self, table: &ConnectorTable, key: &str) -> usize {
-        let start = self.text.lines().take(table.line - 1).map(|l| l.len() + 1).sum::<usize>();
-        find_key_line(&self.text, start..self.text.len(), key)
     }
 
     /// Replaces every value that came from the environment with `***`.
@@ -318,24 +314,6 @@ impl Config {
 
 fn names(map: &BTreeMap<String, ConnectorTable>) -> String {
     if map.is_empty() { "none".into() } else { map.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ") }
-}
-
-/// The line of `key = …` inside the table starting at `span.start`; the
-/// table's own line when the key is absent (a missing key).
-fn find_key_line(text: &str, span: Range<usize>, key: &str) -> usize {
-    let start_line = line_of(text, span.start);
-    for (index, line) in text.lines().enumerate().skip(start_line - 1) {
-        let trimmed = line.trim_start();
-        if index + 1 > start_line && trimmed.starts_with('[') {
-            break;
-        }
-        if let Some(rest) = trimmed.strip_prefix(key)
-            && rest.trim_start().starts_with('=')
-        {
-            return index + 1;
-        }
-    }
-    start_line
 }
 
 /// Replaces `${NAME}` with the environment's value; `$${` is a literal `${`.
@@ -369,58 +347,106 @@ fn substitute_env(
     Ok(out)
 }
 
-fn substitute_table(
+/// Substitutes `${VAR}` in every string inside `table`; on an error `at`
+/// is the path of the value that has it.
+fn substitute_value(
     table: &mut toml::Table,
     env: &dyn Fn(&str) -> Option<String>,
     secrets: &mut Vec<String>,
-) -> Result<(), (String, String)> {
-    for (key, value) in table.iter_mut() {
-        substitute_value(value, env, secrets).map_err(|message| (key.clone(), message))?;
-    }
-    Ok(())
-}
-
-fn substitute_value(
-    value: &mut toml::Value,
-    env: &dyn Fn(&str) -> Option<String>,
-    secrets: &mut Vec<String>,
+    at: &mut Vec<PathPart>,
 ) -> Result<(), String> {
-    match value {
-        toml::Value::String(text) => *text = substitute_env(text, env, secrets)?,
-        toml::Value::Array(items) => {
-            for item in items {
-                substitute_value(item, env, secrets)?;
+    fn value(
+        item: &mut toml::Value,
+        env: &dyn Fn(&str) -> Option<String>,
+        secrets: &mut Vec<String>,
+        at: &mut Vec<PathPart>,
+    ) -> Result<(), String> {
+        match item {
+            toml::Value::String(text) => *text = substitute_env(text, env, secrets)?,
+            toml::Value::Array(items) => {
+                for (index, item) in items.iter_mut().enumerate() {
+                    at.push(PathPart::Index(index));
+                    value(item, env, secrets, at)?;
+                    at.pop();
+                }
             }
+            toml::Value::Table(table) => substitute_value(table, env, secrets, at)?,
+            _ => {}
         }
-        toml::Value::Table(table) => {
-            for (_, item) in table.iter_mut() {
-                substitute_value(item, env, secrets)?;
-            }
-        }
-        _ => {}
+        Ok(())
+    }
+    for (key, item) in table.iter_mut() {
+        at.push(PathPart::Key(key.clone()));
+        value(item, env, secrets, at)?;
+        at.pop();
     }
     Ok(())
 }
 
 /// Deserializes a connector table into the connector's config type; errors
-/// name the key and line and never echo environment values.
+/// name the full key and its line and never echo environment values.
 pub fn connector_config<T: serde::de::DeserializeOwned>(
     config: &Config,
     table: &ConnectorTable,
 ) -> Result<T, ConfigError> {
-    T::deserialize(toml::Value::Table(table.table.clone())).map_err(|e| {
-        let message = e.message().trim().to_owned();
-        let key = message
-            .split('`')
-            .nth(1)
-            .filter(|candidate| {
-                table.table.contains_key(*candidate)
-                    || message.starts_with("missing field")
-                    || message.starts_with("unknown field")
-            })
-            .map(str::to_owned);
-        config.connector_error(table, key.as_deref(), message)
-    })
+    let value = serde_json::to_value(&table.table).expect("TOML values are JSON values");
+    tillflow_kit::config::parse(value).map_err(|problem| config.problem(table, &problem))
+}
+
+/// The full key of `path` as an operator writes it (`sources.shop.poll_interval`,
+/// `pipelines.shop-to-crm.sink`; an array element without a name as `[N]`)
+/// and the line it is on: the key's own line, or, for a key that is not in
+/// the file (a missing one), the line of the table that should hold it.
+pub fn locate(text: &str, path: &[PathPart]) -> (Option<String>, Option<usize>) {
+    use toml::de::{DeTable, DeValue};
+    if path.is_empty() {
+        return (None, None);
+    }
+    let mut shown = String::new();
+    let mut line = None;
+    let root = DeTable::parse(text).ok();
+    let mut table: Option<&DeTable<'_>> = root.as_ref().map(|root| root.get_ref());
+    let mut array: Option<&[toml::Spanned<DeValue<'_>>]> = None;
+    for part in path {
+        match part {
+            PathPart::Key(key) => {
+                if !shown.is_empty() {
+                    shown.push('.');
+                }
+                shown.push_str(key);
+                let found = table.and_then(|t| t.iter().find(|(k, _)| k.get_ref().as_ref() == key.as_str()));
+                table = None;
+                array = None;
+                if let Some((spanned_key, value)) = found {
+                    line = Some(line_of(text, spanned_key.span().start));
+                    match value.get_ref() {
+                        DeValue::Table(inner) => table = Some(inner),
+                        DeValue::Array(items) => array = Some(&items[..]),
+                        _ => {}
+                    }
+                }
+            }
+            PathPart::Index(index) => {
+                let element = array.and_then(|items| items.get(*index));
+                let name = element.and_then(|e| e.get_ref().as_table()).and_then(|t| {
+                    t.iter().find(|(k, _)| k.get_ref().as_ref() == "name").and_then(|(_, v)| v.get_ref().as_str())
+                });
+                match name {
+                    Some(name) => {
+                        shown.push('.');
+                        shown.push_str(name);
+                    }
+                    None => shown.push_str(&format!("[{index}]")),
+                }
+                table = element.and_then(|e| e.get_ref().as_table());
+                array = None;
+                if let Some(element) = element {
+                    line = Some(line_of(text, element.span().start));
+                }
+            }
+        }
+    }
+    (Some(shown), line)
 }
 
 #[cfg(test)]
@@ -471,18 +497,68 @@ sink = "crm"
     }
 
     #[test]
-    fn an_unknown_top_level_key_names_line_and_key() {
+    fn an_unknown_key_names_line_and_full_key() {
         let error = parse("[state]\nurl = \"sqlite://x.db\"\nurll = 3\n").unwrap_err();
         assert_eq!(error.line, Some(3), "{error}");
-        assert_eq!(error.key.as_deref(), Some("urll"), "{error}");
-        assert!(error.to_string().starts_with("tillflow.toml:3: `urll`"), "{error}");
+        assert_eq!(error.key.as_deref(), Some("state.urll"), "{error}");
+        assert!(error.to_string().starts_with("tillflow.toml:3: `state.urll`"), "{error}");
     }
 
     #[test]
-    fn a_wrong_type_names_the_line() {
+    fn a_wrong_type_names_the_full_key_and_its_line() {
         let error =
             parse("[[pipelines]]\nname = \"p\"\nsource = \"a\"\nsink = \"b\"\nrequire_email = \"yes\"\n").unwrap_err();
         assert_eq!(error.line, Some(5), "{error}");
+        assert_eq!(error.key.as_deref(), Some("pipelines.p.require_email"), "{error}");
+        assert!(error.message.contains("expected a boolean"), "{error}");
+    }
+
+    #[test]
+    fn a_wrong_typed_connector_key_names_the_key_its_line_and_the_expected_form() {
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Location {
+            api_key: String,
+        }
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Shop {
+            base_url: String,
+            consumer_secret: String,
+            poll_interval: Option<tillflow_core::duration::HumanDuration>,
+            #[serde(default)]
+            locations: Vec<Location>,
+        }
+        let text = GOOD.replace(
+            "consumer_secret = \"${WC_SECRET}\"\n",
+            "consumer_secret = \"${WC_SECRET}\"\npoll_interval = 300\n",
+        );
+        let config = parse(&text).unwrap();
+        let error = connector_config::<Shop>(&config, &config.sources["shop"]).unwrap_err();
+        assert_eq!(error.key.as_deref(), Some("sources.shop.poll_interval"), "{error}");
+        assert_eq!(error.line, Some(9), "the key's own line, not the table header's: {error}");
+        assert!(error.message.contains("integer `300`") && error.message.contains("\"5m\""), "{error}");
+
+        // Nested tables: an array of tables inside the connector's table.
+        let text = GOOD.replace(
+            "[sinks.crm]",
+            "[[sources.shop.locations]]\napi_key = \"a\"\n\n[[sources.shop.locations]]\napi_key = 5\n\n[sinks.crm]",
+        );
+        let config = parse(&text).unwrap();
+        let error = connector_config::<Shop>(&config, &config.sources["shop"]).unwrap_err();
+        assert_eq!(error.key.as_deref(), Some("sources.shop.locations[1].api_key"), "{error}");
+        assert_eq!(error.line, Some(14), "{error}");
+        assert!(error.message.contains("integer `5`, expected a string"), "{error}");
+    }
+
+    #[test]
+    fn an_unset_variable_inside_a_nested_table_names_its_full_key() {
+        let text = GOOD.replace("[sinks.crm]", "[[sources.shop.locations]]\napi_key = \"${KEY_B}\"\n\n[sinks.crm]");
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.key.as_deref(), Some("sources.shop.locations[0].api_key"), "{error}");
+        assert_eq!(error.line, Some(11), "{error}");
     }
 
     #[test]

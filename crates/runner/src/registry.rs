@@ -5,6 +5,7 @@ use crate::config::{Config, ConfigError, ConnectorTable, connector_config};
 use std::sync::Arc;
 use std::time::Duration;
 use tillflow_core::{Sink, Source, StateStore};
+use tillflow_kit::config::ConfigProblem;
 
 /// What a connector builder gets besides its own config table.
 #[derive(Clone)]
@@ -51,7 +52,7 @@ fn lightspeed(config: &Config, table: &ConnectorTable, context: &ConnectorContex
     check_url(config, table, "token_url", Some(&parsed.token_url))?;
     let poll_interval = parsed.poll_interval.0;
     let source = tillflow_source_lightspeed::LightspeedSource::new(&context.name, parsed, context.state.clone())
-        .map_err(|message| config.connector_error(table, Some("currency"), message))?;
+        .map_err(|message| config.problem(table, &ConfigProblem::at("currency", message)))?;
     Ok(BuiltSource { source: Box::new(source), poll_interval })
 }
 
@@ -77,7 +78,7 @@ fn check_url(config: &Config, table: &ConnectorTable, key: &str, value: Option<&
     let Some(value) = value else { return Ok(()) };
     match tillflow_http::reqwest::Url::parse(value) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
-        _ => Err(config.connector_error(table, Some(key), format!("`{value}` is not an http(s) URL"))),
+        _ => Err(config.problem(table, &ConfigProblem::at(key, format!("`{value}` is not an http(s) URL")))),
     }
 }
 
@@ -92,7 +93,7 @@ fn unknown(config: &Config, table: &ConnectorTable, known: &[&str], built: &[&st
     } else {
         format!("unknown connector type `{}` (expected one of: {})", table.type_name, known.join(", "))
     };
-    config.connector_error(table, Some("type"), message)
+    config.problem(table, &ConfigProblem::at("type", message))
 }
 
 pub fn build_source(

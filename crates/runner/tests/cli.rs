@@ -54,7 +54,24 @@ fn an_unknown_key_exits_2_naming_file_line_and_key() {
     let output = tillflow(&["run", "--config", &config, "--once"], &[("WC_CONSUMER_SECRET", "x")]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("tillflow.toml:2: `colour`"), "{stderr}");
+    assert!(stderr.contains("tillflow.toml:2: `state.colour`"), "{stderr}");
+}
+
+#[test]
+fn a_wrong_typed_value_names_the_full_key_its_line_and_the_expected_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), &CONFIG.replace("consumer_secret = ", "poll_interval = 300\nconsumer_secret = "));
+    for command in [&["run", "--once"][..], &["check"]] {
+        let mut arguments = command.to_vec();
+        arguments.extend(["--config", &config]);
+        let output = tillflow(&arguments, &[("WC_CONSUMER_SECRET", "x")]);
+        assert_eq!(output.status.code(), Some(2), "{command:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("tillflow.toml:7: `sources.shop.poll_interval`: invalid type: integer `300`, expected a duration string such as \"90s\", \"5m\""),
+            "{command:?}: {stderr}"
+        );
+    }
 }
 
 #[test]
