@@ -5,6 +5,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::Command;
 use tillflow_http::sandbox::Fault;
+use tillflow_kit::sandbox::Sandbox;
 use tillflow_sink_klaviyo::sandbox::KlaviyoSandbox;
 use tillflow_source_lightspeed::sandbox::LightspeedSandbox;
 

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tillflow_http::SecretString;
 use tillflow_http::webhook::sign_hmac_sha256_base64;
+use tillflow_kit::sandbox::Sandbox;
 use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
 use tillflow_source_woocommerce::sandbox::WooSandbox;
 

@@ -23,7 +23,9 @@ pub use keys::{IdempotencyKey, content_hash};
 pub use pipeline::{PassReport, Pipeline, PipelineError, PipelineOptions, Progress};
 pub use rules::{Rules, SkipReason};
 pub use sink::{ItemOutcome, Sink};
-pub use source::{BadRecord, Checkpoint, InboxItem, Page, Source, SourceItem, WebhookRequest, WebhookVerdict};
+pub use source::{
+    BadRecord, Checkpoint, InboxItem, Page, Source, SourceItem, WEBHOOK_STREAM, WebhookRequest, WebhookVerdict,
+};
 pub use state::StateStore;
 
 // Re-exported so connectors use the same versions as core.

@@ -13,7 +13,7 @@ use crate::model::{OrderFact, Person, Record, SourceIdentity};
 use crate::persist;
 use crate::rules::Rules;
 use crate::sink::{ItemOutcome, Sink};
-use crate::source::{Checkpoint, Page, Source, SourceItem};
+use crate::source::{Page, Source, SourceItem};
 use crate::state::{Commit, DeadLetterStage, LedgerEntry, LedgerRow, NewDeadLetter, Outcome, StateStore};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -200,9 +200,8 @@ impl Pipeline {
             let step = match page {
                 Ok(Page { items, checkpoint, last: _ }) => {
                     let records = items.len();
-                    let checkpoint = Some((stream.to_owned(), checkpoint));
-                    let result =
-                        self.process_items(items, checkpoint, Vec::new(), context, &mut report, &mut pending).await;
+                    let tail = Commit { checkpoint: Some((stream.to_owned(), checkpoint)), ..Commit::default() };
+                    let result = self.process_items(items, tail, context, &mut report, &mut pending).await;
                     self.options.progress.page(&self.name, stream, records, report.delivered_total());
                     result
                 }
@@ -236,10 +235,11 @@ impl Pipeline {
                 match self.source_mut().parse_webhook(item).await {
                     Ok(parsed) => records.extend(parsed),
                     Err(error) if error.class == ErrorClass::Permanent => {
+                        // Kept whole, headers included, so a replay parses it again.
                         records.push(Err(crate::source::BadRecord {
-                            stream: "webhook".into(),
+                            stream: crate::source::WEBHOOK_STREAM.into(),
                             reason: error.message,
-                            raw: serde_json::Value::String(String::from_utf8_lossy(&item.body).into_owned()),
+                            raw: item.to_raw(),
                         }));
                     }
                     Err(error) => return Err(error.into()),
@@ -247,7 +247,8 @@ impl Pipeline {
                 done.push(item.id);
             }
             let mut pending = Pending::default();
-            self.process_items(records, None, done, context, &mut report, &mut pending).await?;
+            let tail = Commit { inbox_done: done, ..Commit::default() };
+            self.process_items(records, tail, context, &mut report, &mut pending).await?;
             self.deliver_ready(&mut pending, true, &mut report).await?;
         }
     }
@@ -258,13 +259,11 @@ impl Pipeline {
     async fn process_items(
         &mut self,
         items: Vec<SourceItem>,
-        checkpoint: Option<(String, Checkpoint)>,
-        inbox_done: Vec<i64>,
+        mut tail: Commit,
         context: &DeriveContext,
         report: &mut PassReport,
         pending: &mut Pending,
     ) -> Result<(), PipelineError> {
-        let mut tail = Commit { checkpoint, inbox_done, ..Commit::default() };
         let mut records = Vec::new();
         for item in items {
             report.records_read += 1;
@@ -484,55 +483,57 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Sends dead letters again: sink rejections are re-delivered, source
-    /// records re-parsed. What fails again stays a dead letter with the new reason.
+    /// Sends dead letters again: sink rejections are re-delivered as they
+    /// were; source records are read again by the source and then take the
+    /// same page path as a pass (facts and person totals, orders read, ledger
+    /// dedupe), their letters resolved in that page's commit. What fails
+    /// again stays a dead letter with the new reason.
     pub async fn replay_dead_letters(&mut self) -> Result<PassReport, PipelineError> {
         let started = Instant::now();
         let context = self.context().await?;
         let mut report = PassReport::default();
         let letters = self.state.dead_letters(Some(&self.name), u32::MAX).await?;
-        let mut events = Vec::new();
-        let mut event_letter_ids = Vec::new();
+        let mut events = Pending::default();
         let mut records: Vec<SourceItem> = Vec::new();
-        let mut record_letter_ids = Vec::new();
+        let mut resolved = Vec::new();
         for letter in letters {
             match letter.stage {
                 DeadLetterStage::Sink => match persist::read_event_document(&letter.payload) {
-                    Ok(event) => {
-                        events.push(event);
-                        event_letter_ids.push(Some(letter.id));
-                    }
+                    Ok(event) => events.push(event, Some(letter.id)),
                     Err(reason) => tracing::warn!(id = letter.id, %reason, "dead letter cannot be read; kept"),
                 },
-                DeadLetterStage::Source => match persist::read_bad_record_document(&letter.payload) {
-                    Ok(bad) => match self.source_mut().reparse(&bad.stream, &bad.raw) {
-                        Ok(parsed) => {
-                            records.extend(parsed.into_iter().map(Ok));
-                            record_letter_ids.push(letter.id);
+                DeadLetterStage::Source => {
+                    let bad = match persist::read_bad_record_document(&letter.payload) {
+                        Ok(bad) => bad,
+                        Err(reason) => {
+                            tracing::warn!(id = letter.id, %reason, "dead letter cannot be read; kept");
+                            continue;
                         }
-                        Err(reason) => tracing::warn!(id = letter.id, %reason, "record still cannot be parsed; kept"),
-                    },
-                    Err(reason) => tracing::warn!(id = letter.id, %reason, "dead letter cannot be read; kept"),
-                },
+                    };
+                    let read = match crate::source::InboxItem::from_raw(&bad.raw) {
+                        Some(webhook) if bad.stream == crate::source::WEBHOOK_STREAM => {
+                            self.source_mut().parse_webhook(&webhook).await
+                        }
+                        _ => self.source_mut().reparse(&bad.stream, &bad.raw).await,
+                    };
+                    match read {
+                        Ok(items) => {
+                            records.extend(items);
+                            resolved.push(letter.id);
+                        }
+                        Err(error) if error.class == ErrorClass::Permanent => {
+                            tracing::warn!(id = letter.id, reason = %error.message, "record cannot be read again; kept")
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                }
             }
         }
-        if !events.is_empty() {
+        self.deliver_ready(&mut events, true, &mut report).await?;
+        if !resolved.is_empty() {
             let mut pending = Pending::default();
-            for (event, letter) in events.into_iter().zip(event_letter_ids) {
-                pending.push(event, letter);
-            }
-            self.deliver_ready(&mut pending, true, &mut report).await?;
-        }
-        if !records.is_empty() {
-            let mut tail = Commit { dead_letters_resolved: record_letter_ids, ..Commit::default() };
-            let mut derived = Vec::new();
-            for record in records.into_iter().flatten() {
-                report.records_read += 1;
-                derived.extend(derive_events(record, &context).into_iter().filter(|e| self.sink.accepts(e.kind)));
-            }
-            let mut pending = Pending::default();
-            self.select(derived, &mut tail, &mut report, &mut pending).await?;
-            pending.close_page(tail);
+            let tail = Commit { dead_letters_resolved: resolved, ..Commit::default() };
+            self.process_items(records, tail, &context, &mut report, &mut pending).await?;
             self.deliver_ready(&mut pending, true, &mut report).await?;
         }
         report.elapsed = started.elapsed();

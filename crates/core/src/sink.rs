@@ -51,7 +51,4 @@ pub trait Sink: Send + Sync {
     /// outcome per event, in order, or an error for the whole batch (nothing of
     /// it counts as delivered).
     async fn deliver(&mut self, batch: &[Event], history: bool) -> Result<Vec<ItemOutcome>, ConnectorError>;
-
-    /// Reaches the platform with the configured credentials (`tillflow check`).
-    async fn check(&mut self) -> Result<(), ConnectorError>;
 }

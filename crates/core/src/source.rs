@@ -73,6 +73,38 @@ pub struct InboxItem {
     pub body: Vec<u8>,
 }
 
+/// The stream a webhook that could not be parsed is dead-lettered under; its
+/// raw record is [`InboxItem::to_raw`], and replay parses it again as a webhook.
+pub const WEBHOOK_STREAM: &str = "webhook";
+
+impl InboxItem {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The webhook as a dead letter's raw record: its headers and its body
+    /// (text when it is UTF-8, else base64 would be needed: bodies are JSON).
+    pub fn to_raw(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source": self.source,
+            "received_at": self.received_at.to_string(),
+            "headers": self.headers,
+            "body": String::from_utf8_lossy(&self.body),
+        })
+    }
+
+    /// A webhook read back from [`to_raw`](Self::to_raw).
+    pub fn from_raw(raw: &serde_json::Value) -> Option<Self> {
+        Some(Self {
+            id: 0,
+            source: raw["source"].as_str()?.to_owned(),
+            received_at: raw["received_at"].as_str()?.parse().ok()?,
+            headers: serde_json::from_value(raw["headers"].clone()).ok()?,
+            body: raw["body"].as_str()?.as_bytes().to_vec(),
+        })
+    }
+}
+
 #[async_trait]
 pub trait Source: Send + Sync {
     /// The platform name (config `type`).
@@ -85,23 +117,16 @@ pub trait Source: Send + Sync {
     /// Reads the page after `checkpoint` (from the start when `None`).
     async fn read(&mut self, stream: &str, checkpoint: Option<&Checkpoint>) -> Result<Page, ConnectorError>;
 
-    /// Reaches the platform with the configured credentials (`tillflow check`).
-    async fn check(&mut self) -> Result<(), ConnectorError>;
-
-    /// Verifies a webhook before it is stored. Must compare signatures in
-    /// constant time and must not have side effects.
-    fn verify_webhook(&self, _request: &WebhookRequest) -> WebhookVerdict {
-        WebhookVerdict::Unsupported
-    }
-
     /// Turns a stored webhook into records. A source may fetch the full record
     /// (webhook bodies can be partial or stale).
     async fn parse_webhook(&mut self, _item: &InboxItem) -> Result<Vec<SourceItem>, ConnectorError> {
         Ok(Vec::new())
     }
 
-    /// Parses a dead-lettered raw record again (after a fix), for replay.
-    fn reparse(&self, _stream: &str, _raw: &serde_json::Value) -> Result<Vec<Record>, String> {
-        Err("this source cannot re-parse dead-lettered records".into())
+    /// Reads a dead-lettered raw record of `stream` again (after a fix),
+    /// exactly as a pass would have read it; what still fails comes back as
+    /// a bad record with the new reason.
+    async fn reparse(&mut self, _stream: &str, _raw: &serde_json::Value) -> Result<Vec<SourceItem>, ConnectorError> {
+        Err(ConnectorError::permanent("this source cannot re-read dead-lettered records"))
     }
 }

@@ -179,6 +179,47 @@ async fn rejected_events_are_dead_lettered_and_replay_delivers_them() {
 }
 
 #[tokio::test]
+async fn a_replayed_record_counts_in_person_totals_and_in_the_orders_read() {
+    use tillflow_core::source::BadRecord;
+    use tillflow_testkit::fake_source::epoch;
+    let mut harness = Harness::new(2, 2);
+    harness.totals = true;
+    // Order 9 of customer 2 could not be read in the pass (a parser bug);
+    // after the fix, replay reads its stored raw JSON again.
+    let order = sample_order("shop", 9, 2, epoch() + jiff::SignedDuration::from_hours(1));
+    harness.world.lock().unwrap().push(
+        "orders",
+        Err(BadRecord {
+            stream: "orders".into(),
+            reason: "total `12,50` is not a decimal number".into(),
+            raw: serde_json::to_value(Record::Order(order.clone())).unwrap(),
+        }),
+    );
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.dead_lettered, 1);
+    let since = epoch() - jiff::SignedDuration::from_hours(1);
+    assert_eq!(harness.store.orders_read_times("p", since).await.unwrap().len(), 2, "orders 1 and 2");
+    let latest = |person: &str| {
+        harness.log.lock().unwrap().totals.iter().rev().find(|(p, _)| p == person).map(|(_, t)| t.clone()).unwrap()
+    };
+    // Customer 2 has order 1 ($20) before the replay.
+    assert_eq!((latest("id:2").orders, latest("id:2").revenue), (1, rust_decimal::Decimal::new(2000, 2)));
+
+    let replay = harness.pipeline(PipelineOptions::default()).replay_dead_letters().await.unwrap();
+    assert_eq!(replay.delivered.get(&EventKind::Placed), Some(&1));
+    assert!(harness.store.dead_letters(Some("p"), 10).await.unwrap().is_empty(), "the letter is resolved");
+    let totals = latest("id:2");
+    assert_eq!(totals.orders, 2, "the replayed order counts in the person's totals");
+    assert_eq!(totals.revenue, rust_decimal::Decimal::new(2000 + 1000, 2));
+    assert_eq!(totals.last_order_at, Some(order.placed_at));
+    let read = harness.store.orders_read_times("p", since).await.unwrap();
+    assert_eq!(read.len(), 3, "the report counts the replayed order as read");
+    assert!(read.contains(&order.placed_at));
+    assert_eq!(harness.pass().await.unwrap().delivered_total(), 0, "nothing is sent again");
+    harness.assert_no_duplicates();
+}
+
+#[tokio::test]
 async fn a_failed_batch_commits_nothing_of_it_and_the_next_pass_resumes() {
     let mut harness = Harness::new(1, 30);
     harness.batch = 10;
@@ -286,9 +327,6 @@ async fn the_reader_never_runs_more_than_the_read_ahead_in_front_of_delivery() {
                 .unwrap_or(0);
             self.delivered_pages.lock().unwrap().push((served, newest_order.div_ceil(10)));
             self.inner.deliver(batch, history).await
-        }
-        async fn check(&mut self) -> Result<(), ConnectorError> {
-            Ok(())
         }
     }
     let observations = Arc::new(Mutex::new(Vec::new()));

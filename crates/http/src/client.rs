@@ -42,6 +42,15 @@ pub(crate) struct Attempt {
     pub request: reqwest::Request,
 }
 
+impl Tier {
+    /// This tier with each limit multiplied by `share` (rounded down, never
+    /// below one request per window).
+    pub fn scaled(&self, share: f64) -> Tier {
+        let scale = |limit: u32| if limit == 0 { 0 } else { ((f64::from(limit) * share).floor() as u32).max(1) };
+        Tier { name: self.name, per_second: scale(self.per_second), per_minute: scale(self.per_minute) }
+    }
+}
+
 pub struct HttpConfig {
     /// Used in messages, e.g. "klaviyo".
     pub platform: &'static str,
@@ -49,6 +58,9 @@ pub struct HttpConfig {
     pub attempt_timeout: Duration,
     pub retry: RetryConfig,
     pub signals: Option<Arc<dyn RateSignals>>,
+    /// The fraction of the platform's limits this client may use: an
+    /// account is often shared with other tools spending the same budget.
+    pub rate_share: f64,
 }
 
 impl HttpConfig {
@@ -59,7 +71,43 @@ impl HttpConfig {
             attempt_timeout: Duration::from_secs(30),
             retry: RetryConfig::default(),
             signals: None,
+            rate_share: 1.0,
         }
+    }
+}
+
+/// A platform's final answer to one request, retries done: a status the
+/// caller judges itself (2xx, 3xx, or a 4xx about the request), the headers
+/// and the whole body.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as text (lossy), for messages.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// The body as JSON; `Value::Null` when it is empty or not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        if self.body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&self.body).unwrap_or_default()
+        }
+    }
+
+    /// The body shortened and redacted, for a message.
+    pub fn snippet(&self) -> String {
+        redact::body_snippet(&self.text())
     }
 }
 
@@ -134,7 +182,7 @@ impl HttpClient {
             .pool_max_idle_per_host(config.max_concurrency.max(1))
             .build()
             .expect("a TLS backend is compiled in");
-        let gate = Arc::new(Gate::new(config.platform, config.signals.clone()));
+        let gate = Arc::new(Gate::new(config.platform, config.signals.clone(), config.rate_share));
         let attempt = ServiceBuilder::new().timeout(config.attempt_timeout).service(reqwest.clone());
         let service = ServiceBuilder::new()
             .concurrency_limit(config.max_concurrency.max(1))
@@ -152,6 +200,28 @@ impl HttpClient {
         &self.reqwest
     }
 
+    /// Sends through the whole stack and returns the platform's answer for
+    /// the caller to judge: 2xx, 3xx, and 4xx about the request itself.
+    /// Wrong credentials (401/403) and unavailability (429, 5xx, timeouts and
+    /// broken connections that outlasted the retries) are errors.
+    pub async fn exchange(&self, tier: &Tier, request: reqwest::Request) -> Result<Answer, HttpError> {
+        let method = request.method().clone();
+        let shown_url = redact::url(request.url());
+        match self.send(tier, request).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let body = response.bytes().await.map_err(|e| HttpError::Unavailable {
+                    platform: self.platform,
+                    message: format!("{method} {shown_url}: reading the answer: {}", describe(&e)),
+                })?;
+                Ok(Answer { status, headers, body })
+            }
+            Err(HttpError::Rejected { status, answer: Some(answer), .. }) if status == answer.status => Ok(*answer),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Sends through the whole stack. Returns the response for 2xx/3xx; every
     /// other outcome is an [`HttpError`] already classified.
     pub async fn send(&self, tier: &Tier, request: reqwest::Request) -> Result<reqwest::Response, HttpError> {
@@ -167,15 +237,17 @@ impl HttpClient {
                 if response.status().is_success() || response.status().is_redirection() {
                     return Ok(response);
                 }
-                let body = response.text().await.unwrap_or_default();
-                let message = redact::body_snippet(&body);
+                let headers = response.headers().clone();
+                let body = response.bytes().await.unwrap_or_default();
+                let answer = Answer { status, headers, body };
+                let message = answer.snippet();
                 Err(match status {
                     401 | 403 => HttpError::Unauthorized { platform, status, message },
                     status if is_retryable_status(status) => HttpError::Unavailable {
                         platform,
                         message: format!("HTTP {status} on {method} {shown_url} after retries: {message}"),
                     },
-                    status => HttpError::Rejected { platform, status, message },
+                    status => HttpError::Rejected { platform, status, message, answer: Some(Box::new(answer)) },
                 })
             }
             Err(error) => {
@@ -221,6 +293,7 @@ impl HttpClient {
                 "unexpected response body ({e}): {}",
                 redact::body_snippet(&String::from_utf8_lossy(&bytes))
             ),
+            answer: None,
         })?;
         Ok((headers, value))
     }

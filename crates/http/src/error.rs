@@ -8,9 +8,10 @@ pub enum HttpError {
     /// 401 or 403: credentials or permissions are wrong. Never retried.
     #[error("{platform} refused the credentials (HTTP {status}): {message}")]
     Unauthorized { platform: &'static str, status: u16, message: String },
-    /// A 4xx about the request itself (validation, not found, conflict…).
+    /// A 4xx about the request itself (validation, not found, conflict…);
+    /// `answer` is the whole answer when the platform gave one.
     #[error("{platform} rejected the request (HTTP {status}): {message}")]
-    Rejected { platform: &'static str, status: u16, message: String },
+    Rejected { platform: &'static str, status: u16, message: String, answer: Option<Box<crate::Answer>> },
     /// 429/5xx/timeouts/connection errors that outlasted the retries.
     #[error("{platform} is unavailable: {message}")]
     Unavailable { platform: &'static str, message: String },

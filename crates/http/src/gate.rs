@@ -13,28 +13,65 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Reads a platform's rate-limit headers and says how long to hold back the
-/// tier before the next request, if at all.
+/// Reads a platform's rate-limit headers: how long to hold back the tier
+/// before the next request, and the limit the platform says the account has.
 pub trait RateSignals: Send + Sync + 'static {
     fn pause_after(&self, status: u16, headers: &HeaderMap) -> Option<Duration>;
+
+    /// The limit the platform advertises for a window, when its answer says
+    /// so. A tier lowers itself to it (times the rate share) when it is
+    /// lower than the documented one: the account's plan may be smaller.
+    fn advertised(&self, _headers: &HeaderMap) -> Option<Advertised> {
+        None
+    }
 }
 
-/// `RateLimit-Remaining`/`RateLimit-Reset` (IETF draft, Klaviyo) and
-/// `X-RateLimit-Remaining`/`X-RateLimit-Reset` (E-goi and others): when nothing
-/// remains, wait for the reset instead of spending a request on a 429.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct StandardRateLimitHeaders;
+/// A limit a platform advertises: `limit` requests per `window`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Advertised {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+/// `RateLimit-Limit`/`-Remaining`/`-Reset` (IETF draft, Klaviyo) and
+/// `X-RateLimit-*` (E-goi and others): when nothing remains, wait for the
+/// reset instead of spending a request on a 429; adapt to the advertised
+/// limit when the window it counts is known.
+#[derive(Debug, Clone, Copy)]
+pub struct StandardRateLimitHeaders {
+    /// The window `…-Limit` counts when the header does not say (`;w=N`).
+    window: Option<Duration>,
+}
+
+impl StandardRateLimitHeaders {
+    /// Klaviyo's headers describe the steady, one-minute window.
+    pub const fn per_minute() -> Self {
+        Self { window: Some(Duration::from_secs(60)) }
+    }
+
+    /// The window is not documented: pause when nothing remains, never adapt
+    /// to a limit whose window is unknown.
+    pub const fn unknown_window() -> Self {
+        Self { window: None }
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name)?.to_str().ok()
+}
+
+/// The first number of a structured header value (`"700, 700;w=60"` → 700).
+fn first_number(value: &str) -> Option<u64> {
+    value.split([',', ';']).next()?.trim().parse().ok()
+}
 
 impl RateSignals for StandardRateLimitHeaders {
     fn pause_after(&self, _status: u16, headers: &HeaderMap) -> Option<Duration> {
-        let number = |name: &str| -> Option<u64> {
-            headers.get(name)?.to_str().ok()?.split([',', ';']).next()?.trim().parse().ok()
-        };
         for (remaining, reset) in
             [("ratelimit-remaining", "ratelimit-reset"), ("x-ratelimit-remaining", "x-ratelimit-reset")]
         {
-            if number(remaining) == Some(0) {
-                let reset = number(reset).unwrap_or(1);
+            if header_text(headers, remaining).and_then(first_number) == Some(0) {
+                let reset = header_text(headers, reset).and_then(first_number).unwrap_or(1);
                 // Some platforms send an epoch second, others a delta.
                 let now = jiff::Timestamp::now().as_second().max(0).unsigned_abs();
                 let wait = if reset > 1_000_000_000 { reset.saturating_sub(now) } else { reset };
@@ -42,6 +79,17 @@ impl RateSignals for StandardRateLimitHeaders {
             }
         }
         None
+    }
+
+    fn advertised(&self, headers: &HeaderMap) -> Option<Advertised> {
+        let value = header_text(headers, "ratelimit-limit").or_else(|| header_text(headers, "x-ratelimit-limit"))?;
+        let limit = u32::try_from(first_number(value)?).ok().filter(|limit| *limit > 0)?;
+        let stated = value
+            .split([',', ';'])
+            .find_map(|part| part.trim().strip_prefix("w=").and_then(|w| w.trim().parse::<u64>().ok()))
+            .map(Duration::from_secs);
+        let window = stated.or(self.window).filter(|w| !w.is_zero())?;
+        Some(Advertised { limit, window })
     }
 }
 
@@ -62,18 +110,33 @@ fn window_limiter(limit: u32, window: Duration) -> Option<DefaultDirectRateLimit
     Some(RateLimiter::direct(Quota::with_period(period)?.allow_burst(NonZeroU32::MIN)))
 }
 
+/// One quota of a tier: its limit and the limiter enforcing it.
+struct WindowQuota {
+    limit: u32,
+    limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+impl WindowQuota {
+    fn new(limit: u32, window: Duration) -> Option<Self> {
+        window_limiter(limit, window).map(|limiter| Self { limit, limiter: Arc::new(limiter) })
+    }
+}
+
 pub(crate) struct TierGate {
-    per_second: Option<DefaultDirectRateLimiter>,
-    per_minute: Option<DefaultDirectRateLimiter>,
+    per_second: Mutex<Option<WindowQuota>>,
+    per_minute: Mutex<Option<WindowQuota>>,
     paused_until: Mutex<Option<Instant>>,
+    share: f64,
 }
 
 impl TierGate {
-    fn new(tier: &Tier) -> Self {
+    fn new(tier: &Tier, share: f64) -> Self {
+        let scaled = tier.scaled(share);
         Self {
-            per_second: window_limiter(tier.per_second, Duration::from_secs(1)),
-            per_minute: window_limiter(tier.per_minute, Duration::from_secs(60)),
+            per_second: Mutex::new(WindowQuota::new(scaled.per_second, Duration::from_secs(1))),
+            per_minute: Mutex::new(WindowQuota::new(scaled.per_minute, Duration::from_secs(60))),
             paused_until: Mutex::new(None),
+            share,
         }
     }
 
@@ -86,11 +149,11 @@ impl TierGate {
                 _ => break,
             }
         }
-        if let Some(limiter) = &self.per_second {
-            limiter.until_ready().await;
-        }
-        if let Some(limiter) = &self.per_minute {
-            limiter.until_ready().await;
+        for quota in [&self.per_second, &self.per_minute] {
+            let limiter = quota.lock().expect("quota lock").as_ref().map(|q| q.limiter.clone());
+            if let Some(limiter) = limiter {
+                limiter.until_ready().await;
+            }
         }
     }
 
@@ -102,17 +165,38 @@ impl TierGate {
             *paused = Some(until);
         }
     }
+
+    /// Lowers the quota of `advertised.window` to the advertised limit (times
+    /// the share) when that is lower; a window other than a second or a
+    /// minute is counted as its per-minute equivalent. Returns whether it did.
+    fn adopt(&self, advertised: Advertised) -> bool {
+        let seconds = advertised.window.as_secs_f64().max(0.001);
+        let (slot, window, limit) = if advertised.window <= Duration::from_secs(1) {
+            (&self.per_second, Duration::from_secs(1), f64::from(advertised.limit) / seconds)
+        } else {
+            (&self.per_minute, Duration::from_secs(60), f64::from(advertised.limit) * 60.0 / seconds)
+        };
+        let limit = ((limit * self.share).floor() as u32).max(1);
+        let mut quota = slot.lock().expect("quota lock");
+        if quota.as_ref().is_some_and(|current| current.limit <= limit) {
+            return false;
+        }
+        *quota = WindowQuota::new(limit, window);
+        true
+    }
 }
 
 pub(crate) struct Gate {
     platform: &'static str,
     tiers: Mutex<HashMap<&'static str, Arc<TierGate>>>,
     signals: Option<Arc<dyn RateSignals>>,
+    share: f64,
 }
 
 impl Gate {
-    pub(crate) fn new(platform: &'static str, signals: Option<Arc<dyn RateSignals>>) -> Self {
-        Self { platform, tiers: Mutex::new(HashMap::new()), signals }
+    pub(crate) fn new(platform: &'static str, signals: Option<Arc<dyn RateSignals>>, share: f64) -> Self {
+        let share = if share.is_finite() && share > 0.0 { share.min(1.0) } else { 1.0 };
+        Self { platform, tiers: Mutex::new(HashMap::new()), signals, share }
     }
 
     pub(crate) fn tier(&self, tier: &Tier) -> Arc<TierGate> {
@@ -120,17 +204,32 @@ impl Gate {
             .lock()
             .expect("tier map lock")
             .entry(tier.name)
-            .or_insert_with(|| Arc::new(TierGate::new(tier)))
+            .or_insert_with(|| Arc::new(TierGate::new(tier, self.share)))
             .clone()
     }
 
-    /// Learns from a response: a 429 pauses the whole tier for its Retry-After.
+    /// Learns from a response: a 429 pauses the whole tier for its
+    /// Retry-After; headers may ask to slow down or advertise a lower limit.
     pub(crate) fn observe(&self, tier: &Tier, gate: &TierGate, status: u16, headers: &HeaderMap) {
         if status == 429 {
             let wait = parse_retry_after(headers).unwrap_or(Duration::from_secs(1));
             tracing::info!(platform = self.platform, tier = tier.name, ?wait, "rate limited (429); pausing the tier");
             gate.pause(wait);
-        } else if let Some(wait) = self.signals.as_ref().and_then(|s| s.pause_after(status, headers)) {
+            return;
+        }
+        let Some(signals) = &self.signals else { return };
+        if let Some(advertised) = signals.advertised(headers)
+            && gate.adopt(advertised)
+        {
+            tracing::info!(
+                platform = self.platform,
+                tier = tier.name,
+                limit = advertised.limit,
+                window = ?advertised.window,
+                "the platform advertises a lower limit for this account; keeping under it"
+            );
+        }
+        if let Some(wait) = signals.pause_after(status, headers) {
             tracing::debug!(
                 platform = self.platform,
                 tier = tier.name,
@@ -148,7 +247,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_pause_holds_every_request_of_the_tier() {
-        let gate = Gate::new("test", None);
+        let gate = Gate::new("test", None, 1.0);
         let tier = Tier::unlimited("orders");
         let other = Tier::unlimited("customers");
         let mut headers = HeaderMap::new();
@@ -164,7 +263,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn exhausted_headers_slow_down_before_a_429() {
-        let gate = Gate::new("test", Some(Arc::new(StandardRateLimitHeaders)));
+        let gate = Gate::new("test", Some(Arc::new(StandardRateLimitHeaders::per_minute())), 1.0);
         let tier = Tier::unlimited("events");
         let mut headers = HeaderMap::new();
         headers.insert("ratelimit-remaining", "0".parse().unwrap());
@@ -173,5 +272,43 @@ mod tests {
         let started = Instant::now();
         gate.tier(&tier).admit().await;
         assert!(started.elapsed() >= Duration::from_secs(12));
+    }
+
+    fn limits(tier_gate: &TierGate) -> (Option<u32>, Option<u32>) {
+        let limit = |quota: &Mutex<Option<WindowQuota>>| quota.lock().unwrap().as_ref().map(|q| q.limit);
+        (limit(&tier_gate.per_second), limit(&tier_gate.per_minute))
+    }
+
+    #[test]
+    fn a_rate_share_scales_every_quota_of_the_tier() {
+        let tier = Tier::new("events", 10).with_per_minute(600);
+        assert_eq!(tier.scaled(0.5), Tier::new("events", 5).with_per_minute(300));
+        assert_eq!(Tier::new("tiny", 1).scaled(0.1).per_second, 1, "never below one per window");
+        assert_eq!(limits(&Gate::new("test", None, 1.0).tier(&tier)), (Some(10), Some(600)));
+        assert_eq!(limits(&Gate::new("test", None, 0.5).tier(&tier)), (Some(5), Some(300)));
+        assert_eq!(limits(&Gate::new("test", None, 7.0).tier(&tier)), (Some(10), Some(600)), "never above the limit");
+    }
+
+    #[test]
+    fn an_advertised_lower_limit_is_adopted_times_the_share_and_a_higher_one_ignored() {
+        let gate = Gate::new("test", Some(Arc::new(StandardRateLimitHeaders::per_minute())), 0.5);
+        let tier = Tier::new("profiles", 75).with_per_minute(700);
+        let tier_gate = gate.tier(&tier);
+        let mut higher = HeaderMap::new();
+        higher.insert("ratelimit-limit", "1000".parse().unwrap());
+        gate.observe(&tier, &tier_gate, 200, &higher);
+        assert_eq!(limits(&tier_gate), (Some(37), Some(350)), "75 and 700, × 0.5, stay");
+        let mut lower = HeaderMap::new();
+        lower.insert("ratelimit-limit", "120, 120;w=60".parse().unwrap());
+        lower.insert("ratelimit-remaining", "80".parse().unwrap());
+        gate.observe(&tier, &tier_gate, 200, &lower);
+        assert_eq!(limits(&tier_gate), (Some(37), Some(60)), "the minute quota follows 120 × 0.5");
+
+        let unknown = StandardRateLimitHeaders::unknown_window();
+        let mut egoi = HeaderMap::new();
+        egoi.insert("x-ratelimit-limit", "100".parse().unwrap());
+        assert_eq!(unknown.advertised(&egoi), None, "a limit whose window is unknown is not adopted");
+        egoi.insert("x-ratelimit-limit", "100;w=10".parse().unwrap());
+        assert_eq!(unknown.advertised(&egoi), Some(Advertised { limit: 100, window: Duration::from_secs(10) }));
     }
 }

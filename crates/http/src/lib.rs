@@ -9,6 +9,7 @@
 
 mod client;
 mod error;
+pub mod faults;
 mod gate;
 pub mod redact;
 mod retry;
@@ -16,9 +17,9 @@ mod retry;
 pub mod sandbox;
 pub mod webhook;
 
-pub use client::{HttpClient, HttpConfig, Tier};
+pub use client::{Answer, HttpClient, HttpConfig, Tier};
 pub use error::HttpError;
-pub use gate::{RateSignals, StandardRateLimitHeaders};
+pub use gate::{Advertised, RateSignals, StandardRateLimitHeaders};
 pub use retry::{RetryConfig, parse_retry_after};
 
 pub use reqwest;

@@ -4,7 +4,7 @@
 
 use crate::commands;
 use crate::demo::demo as tillflow_runner_demo;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -85,7 +85,7 @@ enum Command {
     Demo,
     /// Run one platform simulator on its own, for pointing any tool at it.
     Sandbox {
-        /// woocommerce | lightspeed | customerio | klaviyo
+        /// The platform (its config `type`); the list is in this build's registry.
         #[arg(long)]
         platform: String,
         #[arg(long, default_value_t = 8790)]
@@ -162,8 +162,17 @@ fn init_logging(format: LogFormat, verbose: u8) {
 }
 
 /// The whole `tillflow` program.
+/// The command line, with the platform lists of this build's registry in its help.
+fn parse() -> Cli {
+    let platforms = crate::registry::sandbox_platforms().join(" | ");
+    let command = Cli::command().mut_subcommand("sandbox", |sandbox| {
+        sandbox.mut_arg("platform", |arg| arg.help(format!("The platform: {platforms}")))
+    });
+    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit())
+}
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     init_logging(cli.log_format, cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

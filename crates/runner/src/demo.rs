@@ -1,54 +1,45 @@
-//! `tillflow demo`: the sandboxes on loopback ports, a temporary config, one
-//! real pass of every pair with embedded SQLite state, a table of what
-//! happened, and a check of the sandboxes' own counts against it.
+//! `tillflow demo`: a sandbox of every platform in the registry on loopback
+//! ports, a temporary config running every source × sink pair, one real pass
+//! of each with embedded SQLite state, a table of what happened, and a check
+//! of the sandboxes' own counts against it.
 
-use crate::commands::{Failure, PassResult, outcome_of, pass_once};
+use crate::commands::{PassResult, outcome_of, pass_once};
+use crate::exit::Failure;
+use crate::registry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tillflow_core::{EventKind, PassReport};
 use tillflow_http::sandbox::Faults;
-use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
-use tillflow_sink_klaviyo::sandbox::KlaviyoSandbox;
-use tillflow_source_lightspeed::sandbox::LightspeedSandbox;
-use tillflow_source_woocommerce::sandbox::WooSandbox;
+use tillflow_kit::sandbox::{Sandbox, SandboxOptions};
+use tillflow_kit::{SinkDescriptor, SourceDescriptor};
 
-/// How big the demo's seeded shops are.
+/// How big the demo's seeded stores are: each source platform's demo scale
+/// times `fraction`.
 #[derive(Clone, Copy, Debug)]
 pub struct DemoSize {
-    pub woocommerce_customers: u64,
-    pub woocommerce_orders: u64,
-    pub lightspeed_customers: u64,
-    pub lightspeed_sales: u64,
+    pub fraction: f64,
 }
 
 impl Default for DemoSize {
     fn default() -> Self {
-        Self {
-            woocommerce_customers: 500,
-            woocommerce_orders: 2_000,
-            lightspeed_customers: 300,
-            lightspeed_sales: 1_500,
-        }
+        Self { fraction: 1.0 }
     }
 }
 
-/// The four sandboxes of the demo, seeded, on loopback ports.
+/// A sandbox of every platform, seeded, on loopback ports.
 pub struct DemoWorld {
-    pub woocommerce: WooSandbox,
-    pub lightspeed: LightspeedSandbox,
-    pub customerio: CustomerIoSandbox,
-    pub klaviyo: KlaviyoSandbox,
-    pub size: DemoSize,
+    pub sources: Vec<(&'static SourceDescriptor, Box<dyn Sandbox>)>,
+    pub sinks: Vec<(&'static SinkDescriptor, Box<dyn Sandbox>)>,
 }
 
-/// What the sink sandboxes hold: stored events per sink and name, profiles,
-/// and the repeats they recognised by id and ignored.
+/// What the sink sandboxes hold: stored events per sink and name (profile
+/// updates apart: their count depends on how often a person changed), the
+/// people each holds, and the repeats they recognised by id and ignored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Received {
     pub events: BTreeMap<(&'static str, String), u64>,
-    pub customerio_people: usize,
-    pub klaviyo_profiles: usize,
+    pub people: BTreeMap<&'static str, u64>,
     pub repeats_ignored: u64,
 }
 
@@ -62,181 +53,139 @@ fn sandbox_error(error: std::io::Error) -> Failure {
     Failure::pipeline(format!("demo: cannot start a sandbox on a loopback port: {error}"))
 }
 
+fn loopback(customers: u64, orders: u64) -> SandboxOptions {
+    SandboxOptions { address: tillflow_http::sandbox::any_loopback_port(), customers, orders }
+}
+
 impl DemoWorld {
     pub async fn start(size: DemoSize) -> Result<Self, Failure> {
-        let woocommerce = WooSandbox::start("ck_demo", "cs_demo").await.map_err(sandbox_error)?;
-        woocommerce.seed(size.woocommerce_customers, size.woocommerce_orders);
-        let customerio = CustomerIoSandbox::start("site_demo", "key_demo").await.map_err(sandbox_error)?;
-        let klaviyo = KlaviyoSandbox::start("pk_demo").await.map_err(sandbox_error)?;
-        let lightspeed = LightspeedSandbox::start("4242", "ls_secret_demo", "rt-demo").await.map_err(sandbox_error)?;
-        lightspeed.seed(size.lightspeed_customers, size.lightspeed_sales);
-        Ok(Self { woocommerce, lightspeed, customerio, klaviyo, size })
+        let scale = |n: u64| ((n as f64 * size.fraction).round() as u64).max(1);
+        let mut sources = Vec::new();
+        for descriptor in registry::SOURCES {
+            if let Some(start) = descriptor.sandbox {
+                let options = loopback(scale(descriptor.demo.customers), scale(descriptor.demo.orders));
+                sources.push((descriptor, start(options).await.map_err(sandbox_error)?));
+            }
+        }
+        let mut sinks = Vec::new();
+        for descriptor in registry::SINKS {
+            if let Some(start) = descriptor.sandbox {
+                sinks.push((descriptor, start(loopback(0, 0)).await.map_err(sandbox_error)?));
+            }
+        }
+        Ok(Self { sources, sinks })
     }
 
     /// The sandboxes' fault injectors, sources first.
-    pub fn faults(&self) -> [Arc<Faults>; 4] {
-        [self.woocommerce.faults(), self.lightspeed.faults(), self.customerio.faults(), self.klaviyo.faults()]
+    pub fn faults(&self) -> Vec<Arc<Faults>> {
+        let sources = self.sources.iter().map(|(_, sandbox)| sandbox.faults());
+        sources.chain(self.sinks.iter().map(|(_, sandbox)| sandbox.faults())).collect()
     }
 
-    /// A config running the four pairs against these sandboxes, state at `state_url`.
+    /// The pipeline of each source × sink pair, named `<source>-to-<sink>`.
+    pub fn pipelines(&self) -> Vec<(String, &'static str, &'static str)> {
+        let mut pipelines = Vec::new();
+        for (source, _) in &self.sources {
+            for (sink, _) in &self.sinks {
+                pipelines.push((
+                    format!("{}-to-{}", source.type_name, sink.type_name),
+                    source.type_name,
+                    sink.type_name,
+                ));
+            }
+        }
+        pipelines
+    }
+
+    /// A config running every pair against these sandboxes, state at `state_url`.
     pub fn config(&self, state_url: &str) -> String {
-        format!(
-            r#"[state]
-url = "{state_url}"
-
-[sources.woocommerce]
-type = "woocommerce"
-base_url = "{woo}"
-consumer_key = "ck_demo"
-consumer_secret = "cs_demo"
-requests_per_second = 500
-
-[sources.lightspeed]
-type = "lightspeed"
-account_id = "4242"
-client_id = "demo"
-client_secret = "ls_secret_demo"
-refresh_token = "rt-demo"
-base_url = "{lightspeed}"
-token_url = "{lightspeed_token}"
-
-[sinks.customerio]
-type = "customerio"
-site_id = "site_demo"
-api_key = "key_demo"
-requests_per_second = 1000
-base_url = "{cio}"
-
-[sinks.klaviyo]
-type = "klaviyo"
-api_key = "pk_demo"
-base_url = "{klaviyo}"
-
-[[pipelines]]
-name = "woocommerce-to-customerio"
-source = "woocommerce"
-sink = "customerio"
-
-[[pipelines]]
-name = "woocommerce-to-klaviyo"
-source = "woocommerce"
-sink = "klaviyo"
-
-[[pipelines]]
-name = "lightspeed-to-klaviyo"
-source = "lightspeed"
-sink = "klaviyo"
-
-[[pipelines]]
-name = "lightspeed-to-customerio"
-source = "lightspeed"
-sink = "customerio"
-"#,
-            woo = self.woocommerce.base_url(),
-            cio = self.customerio.base_url(),
-            klaviyo = self.klaviyo.base_url(),
-            lightspeed = self.lightspeed.base_url(),
-            lightspeed_token = self.lightspeed.token_url()
-        )
+        let mut text = format!("[state]\nurl = \"{state_url}\"\n");
+        for (descriptor, sandbox) in &self.sources {
+            let name = descriptor.type_name;
+            text.push_str(&format!("\n[sources.{name}]\ntype = \"{name}\"\n{}", sandbox.connector_keys()));
+        }
+        for (descriptor, sandbox) in &self.sinks {
+            let name = descriptor.type_name;
+            text.push_str(&format!("\n[sinks.{name}]\ntype = \"{name}\"\n{}", sandbox.connector_keys()));
+        }
+        for (name, source, sink) in self.pipelines() {
+            text.push_str(&format!("\n[[pipelines]]\nname = \"{name}\"\nsource = \"{source}\"\nsink = \"{sink}\"\n"));
+        }
+        text
     }
 
     pub fn received(&self) -> Received {
         let mut received = Received::default();
-        {
-            let world = self.customerio.world();
-            let world = world.lock().expect("sandbox state");
-            for event in &world.events {
-                *received.events.entry(("customerio", event.name.clone())).or_default() += 1;
+        for (descriptor, sandbox) in &self.sinks {
+            let stored = sandbox.received();
+            for name in descriptor.events.iter().filter(|(kind, _)| *kind != EventKind::ProfileUpdated).map(|(_, n)| n)
+            {
+                let count = stored.by_name.get(*name).copied().unwrap_or(0);
+                if count > 0 {
+                    received.events.insert((descriptor.type_name, (*name).to_owned()), count);
+                }
             }
-            received.customerio_people = world.people.len();
-            received.repeats_ignored += world.duplicate_events;
-        }
-        {
-            let world = self.klaviyo.world();
-            let world = world.lock().expect("sandbox state");
-            for event in &world.events {
-                *received.events.entry(("klaviyo", event.metric.clone())).or_default() += 1;
-            }
-            received.klaviyo_profiles = world.profiles.len();
-            received.repeats_ignored += world.duplicate_events;
+            received.people.insert(descriptor.type_name, stored.people);
+            received.repeats_ignored += stored.repeats_ignored;
         }
         received
+    }
+
+    /// Every count `results` reports against what the sink sandboxes hold;
+    /// one line per mismatch.
+    pub fn mismatches(&self, results: &[PassResult]) -> Vec<String> {
+        let mut mismatches = Vec::new();
+        for (descriptor, sandbox) in &self.sinks {
+            let stored = sandbox.received();
+            let suffix = format!("-to-{}", descriptor.type_name);
+            for (kind, name) in descriptor.events {
+                let reported: u64 = results
+                    .iter()
+                    .filter(|(pipeline, _)| pipeline.ends_with(&suffix))
+                    .filter_map(|(_, result)| result.as_ref().ok())
+                    .map(|report| report.delivered.get(kind).copied().unwrap_or(0))
+                    .sum();
+                let held = stored.by_name.get(*name).copied().unwrap_or(0);
+                if reported != held {
+                    mismatches
+                        .push(format!("reported {reported} {} {name}, the sandbox holds {held}", descriptor.title));
+                }
+            }
+            if stored.repeats_ignored > 0 {
+                mismatches.push(format!("{} received {} repeated events", descriptor.title, stored.repeats_ignored));
+            }
+        }
+        mismatches
     }
 }
 
 pub async fn demo(show_progress: bool) -> Result<(), Failure> {
     let started = Instant::now();
     let world = DemoWorld::start(DemoSize::default()).await?;
-    let DemoSize { woocommerce_customers, woocommerce_orders, lightspeed_customers, lightspeed_sales } = world.size;
     let dir = std::env::temp_dir().join(format!("tillflow-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", dir.display())))?;
     let config = dir.join("tillflow.toml");
     std::fs::write(&config, world.config("sqlite://demo.db"))
         .map_err(|e| Failure::pipeline(format!("demo: {}: {e}", config.display())))?;
-    println!(
-        "tillflow demo: a WooCommerce shop with {woocommerce_orders} orders (Oliver POS and online) over {woocommerce_customers} customers,"
-    );
-    println!(
-        "and a Lightspeed R-Series store with {lightspeed_sales} sales (refunds, voids, shipments) over {lightspeed_customers} customers"
-    );
-    println!("  Lightspeed sandbox   {}", world.lightspeed.base_url());
-    println!("  WooCommerce sandbox  {}", world.woocommerce.base_url());
-    println!("  Customer.io sandbox  {}", world.customerio.base_url());
-    println!("  Klaviyo sandbox      {}", world.klaviyo.base_url());
-    println!("  state                {}", dir.join("demo.db").display());
+    let stores: Vec<String> = world.sources.iter().map(|(_, sandbox)| sandbox.describe()).collect();
+    match stores.split_last() {
+        Some((last, [])) => println!("tillflow demo: {last}"),
+        Some((last, rest)) => println!("tillflow demo: {},\nand {last}", rest.join(",\n")),
+        None => println!("tillflow demo: no source in this build has a sandbox"),
+    }
+    for (title, sandbox) in
+        world.sources.iter().map(|(d, s)| (d.title, s)).chain(world.sinks.iter().map(|(d, s)| (d.title, s)))
+    {
+        println!("  {:<28} {}", format!("{title} sandbox"), sandbox.base_url());
+    }
+    println!("  {:<28} {}", "state", dir.join("demo.db").display());
     println!();
     let results = pass_once(&config, None, show_progress).await;
     let _ = std::fs::remove_dir_all(&dir);
     let results = results?;
     print_table(&results);
-
-    // Pipelines sharing a sink are summed: the sandbox sees them together.
-    let mut mismatches = Vec::new();
-    let total = |suffix: &str, kind: EventKind| -> u64 {
-        results
-            .iter()
-            .filter(|(name, _)| name.ends_with(suffix))
-            .filter_map(|(_, result)| result.as_ref().ok())
-            .map(|report| report.delivered.get(&kind).copied().unwrap_or(0))
-            .sum()
-    };
-    let mut compare = |what: String, reported: u64, received: u64| {
-        if reported != received {
-            mismatches.push(format!("reported {reported} {what}, the sandbox holds {received}"));
-        }
-    };
-    let received = world.received();
-    let held = |sink: &'static str, name: &str| received.events.get(&(sink, name.to_owned())).copied().unwrap_or(0);
-    for (kind, event) in [
-        (EventKind::Placed, "Order Placed"),
-        (EventKind::Completed, "Order Completed"),
-        (EventKind::Canceled, "Order Cancelled"),
-        (EventKind::Refunded, "Order Refunded"),
-        (EventKind::Shipped, "Order Shipped"),
-        (EventKind::CustomerCreated, "Customer Created"),
-    ] {
-        compare(format!("Customer.io {event}"), total("customerio", kind), held("customerio", event));
-    }
-    compare(
-        "Customer.io profile updates".into(),
-        total("customerio", EventKind::ProfileUpdated),
-        world.customerio.world().lock().expect("sandbox state").identify_operations,
-    );
-    for (kind, metric) in [
-        (EventKind::Placed, "Placed Order"),
-        (EventKind::OrderedProduct, "Ordered Product"),
-        (EventKind::Refunded, "Refunded Order"),
-        (EventKind::Shipped, "Shipped Order"),
-    ] {
-        compare(format!("Klaviyo {metric}"), total("klaviyo", kind), held("klaviyo", metric));
-    }
-    compare(
-        "Klaviyo profile updates".into(),
-        total("klaviyo", EventKind::ProfileUpdated),
-        world.klaviyo.world().lock().expect("sandbox state").profile_upserts,
-    );
-    compare("repeated events".into(), 0, received.repeats_ignored);
     println!();
+    let mismatches = world.mismatches(&results);
     if mismatches.is_empty() {
         println!(
             "sandbox check: every count above matches what the sandboxes received ({:.1}s in all)",

@@ -1,12 +1,15 @@
 //! tillflow-runner: the config file format, the connector registry, the
 //! operator commands and the webhook server behind the `tillflow` binary.
 
+pub mod accounts;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod exit;
 pub mod progress;
 pub mod registry;
 pub mod report;
 pub mod sandbox;
 pub mod server;
+pub mod state_store;

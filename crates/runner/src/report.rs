@@ -3,7 +3,7 @@
 //! store's own total is almost always a time-zone mismatch; this shows it in
 //! one command.
 
-use crate::commands::Failure;
+use crate::exit::Failure;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};

@@ -1,19 +1,20 @@
 //! `tillflow sandbox`: one platform simulator on its own, so any tool (or a
-//! person with curl) can be pointed at it.
+//! person with curl) can be pointed at it. Every platform in the registry
+//! that has a sandbox can be started.
 
-use crate::commands::Failure;
+use crate::exit::Failure;
+use crate::registry;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use tillflow_http::sandbox::{Fault, FaultPlan, Faults};
-use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
-use tillflow_sink_klaviyo::sandbox::KlaviyoSandbox;
-use tillflow_source_lightspeed::sandbox::LightspeedSandbox;
-use tillflow_source_woocommerce::sandbox::WooSandbox;
+use tillflow_http::sandbox::{Fault, FaultPlan};
+use tillflow_kit::sandbox::{SandboxFactory, SandboxOptions};
 
-pub const PLATFORMS: [&str; 4] = ["woocommerce", "lightspeed", "customerio", "klaviyo"];
-
-fn started(error: std::io::Error) -> Failure {
-    Failure::config(format!("sandbox: cannot listen: {error}"))
+fn factory(platform: &str) -> Option<(&'static str, SandboxFactory)> {
+    registry::SOURCES
+        .iter()
+        .filter_map(|d| Some((d.type_name, d.title, d.sandbox?)))
+        .chain(registry::SINKS.iter().filter_map(|d| Some((d.type_name, d.title, d.sandbox?))))
+        .find(|(name, _, _)| *name == platform)
+        .map(|(_, title, start)| (title, start))
 }
 
 /// Runs until Ctrl-C. `orders` sizes the seeded history of source platforms;
@@ -30,56 +31,21 @@ pub async fn run(
         Some(text) => FaultPlan::parse(text).map_err(|e| Failure::config(format!("--faults: {e}")))?,
         None => FaultPlan::none(),
     };
-    let arm = |faults: Arc<Faults>| {
-        faults.set_plan(plan.clone());
-        faults.inject_next(Fault::TooManyRequests, too_many_requests);
+    let Some((title, start)) = factory(platform) else {
+        return Err(Failure::config(format!(
+            "--platform: unknown platform `{platform}` (expected one of {})",
+            registry::sandbox_platforms().join(", ")
+        )));
     };
     let address: SocketAddr = ([127, 0, 0, 1], port).into();
-    let customers = (orders / 4).max(1);
-    // Each sandbox stops when dropped, so they live until the end of this function.
-    let (_woo, _lightspeed, _cio, _klaviyo);
-    match platform {
-        "woocommerce" => {
-            let sandbox = WooSandbox::start_on(address, "ck_sandbox", "cs_sandbox").await.map_err(started)?;
-            sandbox.seed(customers, orders);
-            arm(sandbox.faults());
-            println!("WooCommerce sandbox at {} ({orders} orders, {customers} customers)", sandbox.base_url());
-            println!("  consumer_key = \"ck_sandbox\"   consumer_secret = \"cs_sandbox\"");
-            _woo = sandbox;
-        }
-        "lightspeed" => {
-            let sandbox =
-                LightspeedSandbox::start_on(address, "1", "ls_sandbox", "rt-sandbox").await.map_err(started)?;
-            sandbox.seed(customers, orders);
-            arm(sandbox.faults());
-            println!("Lightspeed R-Series sandbox at {} ({orders} sales, {customers} customers)", sandbox.base_url());
-            println!(
-                "  account_id = \"1\"   client_secret = \"ls_sandbox\"   refresh_token = \"rt-sandbox\"   token_url = \"{}\"",
-                sandbox.token_url()
-            );
-            _lightspeed = sandbox;
-        }
-        "customerio" => {
-            let sandbox = CustomerIoSandbox::start_on(address, "site_sandbox", "key_sandbox").await.map_err(started)?;
-            arm(sandbox.faults());
-            println!("Customer.io sandbox at {} (inspect: GET /sandbox/state)", sandbox.base_url());
-            println!("  site_id = \"site_sandbox\"   api_key = \"key_sandbox\"");
-            _cio = sandbox;
-        }
-        "klaviyo" => {
-            let sandbox = KlaviyoSandbox::start_on(address, "pk_sandbox").await.map_err(started)?;
-            arm(sandbox.faults());
-            println!("Klaviyo sandbox at {} (inspect: GET /sandbox/state)", sandbox.base_url());
-            println!("  api_key = \"pk_sandbox\"");
-            _klaviyo = sandbox;
-        }
-        other => {
-            return Err(Failure::config(format!(
-                "--platform: unknown platform `{other}` (expected one of {})",
-                PLATFORMS.join(", ")
-            )));
-        }
-    }
+    let options = SandboxOptions { address, customers: (orders / 4).max(1), orders };
+    // The sandbox stops when dropped, so it lives until the end of this function.
+    let sandbox = start(options).await.map_err(|error| Failure::config(format!("sandbox: cannot listen: {error}")))?;
+    let faults = sandbox.faults();
+    faults.set_plan(plan.clone());
+    faults.inject_next(Fault::TooManyRequests, too_many_requests);
+    println!("{title} sandbox at {}: {}", sandbox.base_url(), sandbox.describe());
+    println!("  {}", sandbox.credentials());
     if !plan.is_empty() {
         println!("  faults: {plan:?}");
     }

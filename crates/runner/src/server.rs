@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use tillflow_core::{Source, StateStore, WebhookRequest, WebhookVerdict};
+use tillflow_core::{StateStore, WebhookRequest, WebhookVerdict};
+use tillflow_kit::SourceAccount;
 use tokio::sync::Notify;
 
 /// Counters exposed at `/metrics` in the Prometheus text format.
@@ -40,8 +41,9 @@ impl Metrics {
 }
 
 pub struct WebhookSource {
-    /// A verifier instance of the source (the pipelines own their own).
-    pub verifier: Mutex<Box<dyn Source>>,
+    /// The source's account: the pipelines read through it, the server
+    /// verifies with it.
+    pub account: Arc<dyn SourceAccount>,
     /// Woken when a webhook for this source is stored.
     pub notify: Vec<Arc<Notify>>,
 }
@@ -81,7 +83,7 @@ async fn webhook(
             .collect(),
         body: body.to_vec(),
     };
-    let verdict = source.verifier.lock().expect("verifier lock").verify_webhook(&request);
+    let verdict = source.account.verify_webhook(&request);
     let outcome = match &verdict {
         WebhookVerdict::Accept => "accepted",
         WebhookVerdict::Ping => "ping",

@@ -27,9 +27,12 @@ url = "sqlite://state.db"
 type = "woocommerce"
 base_url = "https://shop.example.com"
 consumer_secret = "${WC_CONSUMER_SECRET}"
+consumer_key = "ck_test"
 
 [sinks.crm]
 type = "customerio"
+site_id = "site"
+api_key = "key"
 
 [[pipelines]]
 name = "shop-to-crm"
@@ -61,7 +64,7 @@ fn an_unknown_key_exits_2_naming_file_line_and_key() {
 fn a_wrong_typed_value_names_the_full_key_its_line_and_the_expected_form() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), &CONFIG.replace("consumer_secret = ", "poll_interval = 300\nconsumer_secret = "));
-    for command in [&["run", "--once"][..], &["check"]] {
+    for command in [&["run", "--once"][..], &["check"], &["status"]] {
         let mut arguments = command.to_vec();
         arguments.extend(["--config", &config]);
         let output = tillflow(&arguments, &[("WC_CONSUMER_SECRET", "x")]);
@@ -100,7 +103,7 @@ fn a_pipeline_naming_a_missing_sink_exits_2() {
     let output = tillflow(&["status", "--config", &config], &[("WC_CONSUMER_SECRET", "x")]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(":15: `pipelines.shop-to-crm.sink`: no sink named `crn`"), "{stderr}");
+    assert!(stderr.contains(":18: `pipelines.shop-to-crm.sink`: no sink named `crn`"), "{stderr}");
 }
 
 #[test]
@@ -121,7 +124,7 @@ fn a_state_file_from_a_newer_version_is_refused_untouched() {
 }
 
 #[test]
-fn status_of_a_fresh_state_reports_nothing_yet() {
+fn status_before_anything_ran_says_so_and_creates_no_state() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), CONFIG);
     let output = tillflow(&["status", "--config", &config, "--json"], &[("WC_CONSUMER_SECRET", "x")]);
@@ -129,7 +132,44 @@ fn status_of_a_fresh_state_reports_nothing_yet() {
     let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(document[0]["pipeline"], "shop-to-crm");
     assert_eq!(document[0]["dead_letters"], 0);
-    assert!(dir.path().join("state.db").exists(), "a relative state path is next to the config");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let state = dir.path().join("state.db");
+    assert!(stderr.contains(&format!("no state at {} yet", state.display())), "{stderr}");
+    assert!(!state.exists(), "status created a state file");
+}
+
+#[test]
+fn a_configuration_error_leaves_no_state_file_behind_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shop is a listener that counts the connections it is offered.
+    let shop = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    shop.set_nonblocking(true).unwrap();
+    let shop_url = format!("http://{}", shop.local_addr().unwrap());
+    // A bad value in the sink, after a source that would otherwise be reached.
+    let bad = CONFIG
+        .replace("https://shop.example.com", &shop_url)
+        .replace("type = \"customerio\"", "type = \"customerio\"\nregion = \"mars\"");
+    let config = write(dir.path(), &bad);
+    for command in [
+        &["check"][..],
+        &["status"],
+        &["run", "--once"],
+        &["dead-letters", "list"],
+        &["state", "reset", "--pipeline", "shop-to-crm"],
+    ] {
+        let mut arguments = vec![command[0], "--config", &config];
+        arguments.extend(&command[1..]);
+        let output = tillflow(&arguments, &[("WC_CONSUMER_SECRET", "x")]);
+        assert_eq!(output.status.code(), Some(2), "{command:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("`sinks.crm.region`") && stderr.contains("mars"), "{command:?}: {stderr}");
+        assert!(!dir.path().join("state.db").exists(), "{command:?} left a state file behind");
+    }
+    let contacted = shop.accept();
+    assert!(
+        matches!(&contacted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the shop was contacted: {contacted:?}"
+    );
 }
 
 #[test]
@@ -152,6 +192,7 @@ fn an_unknown_sandbox_platform_exits_2_naming_the_choices() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_tillflow_whose_only_pipeline_has_refused_credentials_exits_2() {
+    use tillflow_kit::sandbox::Sandbox;
     use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
     use tillflow_source_woocommerce::sandbox::WooSandbox;
     let woo = WooSandbox::start("ck", "cs").await.unwrap();

@@ -1,31 +1,23 @@
-//! Events → Track API v2 batch operations (`POST /api/v2/batch`).
-//!
-//! One event becomes one operation, so a 207's `batch_index` maps straight
-//! back to the event. Operations are packed into requests of at most 500 KB;
-//! an operation over 32 KB is refused before it is sent.
+//! Request building for the Track API v2 batch (`POST /api/v2/batch`): one
+//! event becomes one operation, serialized once, so a 207's `batch_index`
+//! maps straight back to the event; operations are packed into requests of
+//! at most 500 KB, and one over 32 KB is refused before it is sent.
 
+use crate::sink::SPEC;
 use serde_json::{Map, Value, json};
 use std::sync::atomic::{AtomicI64, Ordering};
 use tillflow_core::model::{Customer, Money, Order, Person, PersonTotals};
 use tillflow_core::{Event, EventKind, Subject};
+use tillflow_kit::sink::{Envelope, Packing, RequestBuilder, RouteError};
 
 /// Customer.io's limits for `/api/v2/batch`.
 pub const MAX_REQUEST_BYTES: usize = 500 * 1024;
 pub const MAX_OPERATION_BYTES: usize = 32 * 1024;
-/// `{"batch":[` + `]}`.
-const ENVELOPE_BYTES: usize = 12;
 
-/// The event name Customer.io sees, or `None` for kinds this sink does not send.
-pub fn event_name(kind: EventKind) -> Option<&'static str> {
-    match kind {
-        EventKind::Placed => Some("Order Placed"),
-        EventKind::Completed => Some("Order Completed"),
-        EventKind::Canceled => Some("Order Cancelled"),
-        EventKind::Refunded => Some("Order Refunded"),
-        EventKind::Shipped => Some("Order Shipped"),
-        EventKind::CustomerCreated => Some("Customer Created"),
-        EventKind::OrderedProduct | EventKind::ProfileUpdated => None,
-    }
+/// The Track API has one request family here: the v2 batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TrackRoute {
+    Batch,
 }
 
 pub use tillflow_core::model::json_number as number;
@@ -127,7 +119,8 @@ fn order_data(order: &Order) -> Map<String, Value> {
 }
 
 /// Attribute-update timestamps only move forward: Customer.io silently drops
-/// (with a 200) an update older than one it already applied.
+/// (with a 200) an update older than one it already applied. One clock per
+/// account, so two pipelines into one workspace never go back either.
 #[derive(Debug, Default)]
 pub struct UpdateClock {
     last: AtomicI64,
@@ -144,7 +137,7 @@ impl UpdateClock {
 /// The batch operation for one event, or why it cannot be sent.
 pub fn operation(event: &Event, clock: &UpdateClock) -> Result<Value, String> {
     let identifiers = identifiers(event.person()).ok_or_else(|| "no identifier".to_owned())?;
-    let operation = match (&event.subject, event.kind) {
+    Ok(match (&event.subject, event.kind) {
         (Subject::Customer { customer }, EventKind::ProfileUpdated) => json!({
             "type": "person",
             "identifiers": identifiers,
@@ -160,8 +153,10 @@ pub fn operation(event: &Event, clock: &UpdateClock) -> Result<Value, String> {
             "attributes": totals_attributes(person, totals),
         }),
         (subject, kind) => {
-            let name =
-                event_name(kind).ok_or_else(|| format!("{} events are not sent to Customer.io", kind.as_str()))?;
+            let name = SPEC
+                .name(kind)
+                .filter(|_| kind != EventKind::ProfileUpdated)
+                .ok_or_else(|| format!("{} events are not sent to Customer.io", kind.as_str()))?;
             let attributes = match subject {
                 Subject::Order { order } | Subject::OrderLine { order, .. } => order_data(order),
                 Subject::Refund { refund } => {
@@ -202,48 +197,36 @@ pub fn operation(event: &Event, clock: &UpdateClock) -> Result<Value, String> {
                 "attributes": attributes,
             })
         }
-    };
-    let size = serde_json::to_vec(&operation).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
-    if size > MAX_OPERATION_BYTES {
-        return Err(format!("operation is {size} bytes, more than Customer.io's 32 KB limit"));
+    })
+}
+
+/// Events → batch operations, with the account's update clock.
+#[derive(Debug, Default)]
+pub struct TrackRequests {
+    clock: UpdateClock,
+}
+
+impl RequestBuilder for TrackRequests {
+    type Route = TrackRoute;
+
+    fn route(&self, _event: &Event, _history: bool) -> Result<TrackRoute, RouteError> {
+        Ok(TrackRoute::Batch)
     }
-    Ok(operation)
-}
 
-/// A request body with the positions (in the delivered batch) of its operations.
-pub struct BatchRequest {
-    pub body: Vec<u8>,
-    pub positions: Vec<usize>,
-}
+    fn encode(&self, event: &Event, _route: TrackRoute, _history: bool) -> Result<Vec<u8>, String> {
+        operation(event, &self.clock).map(|operation| serde_json::to_vec(&operation).expect("operations serialize"))
+    }
 
-/// Packs operations into `{"batch":[…]}` bodies of at most 500 KB.
-pub fn pack(operations: Vec<(usize, Value)>) -> Vec<BatchRequest> {
-    let mut requests = Vec::new();
-    let mut current: Vec<u8> = Vec::new();
-    let mut positions = Vec::new();
-    for (position, operation) in operations {
-        let bytes = serde_json::to_vec(&operation).expect("operations serialize");
-        if !positions.is_empty() && ENVELOPE_BYTES + current.len() + 1 + bytes.len() > MAX_REQUEST_BYTES {
-            requests.push(finish(std::mem::take(&mut current), std::mem::take(&mut positions)));
+    fn packing(&self, _route: TrackRoute) -> Packing {
+        Packing {
+            max_items: usize::MAX,
+            max_bytes: MAX_REQUEST_BYTES,
+            max_item_bytes: MAX_OPERATION_BYTES,
+            item_limit_name: "Customer.io's 32 KB",
+            distinct_keys: false,
+            envelope: Envelope::new(&b"{\"batch\":["[..], &b"]}"[..]),
         }
-        if !current.is_empty() {
-            current.push(b',');
-        }
-        current.extend_from_slice(&bytes);
-        positions.push(position);
     }
-    if !positions.is_empty() {
-        requests.push(finish(current, positions));
-    }
-    requests
-}
-
-fn finish(operations: Vec<u8>, positions: Vec<usize>) -> BatchRequest {
-    let mut body = Vec::with_capacity(operations.len() + ENVELOPE_BYTES);
-    body.extend_from_slice(b"{\"batch\":[");
-    body.extend_from_slice(&operations);
-    body.extend_from_slice(b"]}");
-    BatchRequest { body, positions }
 }
 
 #[cfg(test)]
@@ -256,22 +239,6 @@ mod tests {
         assert_eq!(number(Decimal::new(2935, 2)), json!(29.35));
         assert_eq!(number(Decimal::new(1000, 2)), json!(10));
         assert_eq!(number(Decimal::new(-5, 1)), json!(-0.5));
-    }
-
-    #[test]
-    fn packing_respects_the_request_limit() {
-        let big = json!({"x": "y".repeat(30_000)});
-        let operations: Vec<(usize, Value)> = (0..40).map(|i| (i, big.clone())).collect();
-        let requests = pack(operations);
-        assert!(requests.len() >= 3);
-        let mut seen = Vec::new();
-        for request in &requests {
-            assert!(request.body.len() <= MAX_REQUEST_BYTES, "{}", request.body.len());
-            let parsed: Value = serde_json::from_slice(&request.body).unwrap();
-            assert_eq!(parsed["batch"].as_array().unwrap().len(), request.positions.len());
-            seen.extend(request.positions.iter().copied());
-        }
-        assert_eq!(seen, (0..40).collect::<Vec<_>>());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use tillflow_http::sandbox::{
     Faults, FixedWindows, SandboxServer, WindowLimit, any_loopback_port, retry_after_seconds,
 };
+use tillflow_kit::sandbox::{Received, Sandbox, SandboxOptions, Starting};
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct SandboxPerson {
@@ -81,6 +82,59 @@ impl CustomerIoWorld {
 pub struct CustomerIoSandbox {
     world: Arc<Mutex<CustomerIoWorld>>,
     server: SandboxServer,
+    site_id: String,
+    api_key: String,
+}
+
+/// The credentials of a sandbox started through the kit (`tillflow sandbox`, the demo).
+pub const SITE_ID: &str = "site_sandbox";
+pub const API_KEY: &str = "key_sandbox";
+
+/// Starts a sandbox for the kit: [`SITE_ID`] and [`API_KEY`] on `options.address`.
+pub fn launch(options: SandboxOptions) -> Starting {
+    Box::pin(async move {
+        let sandbox = CustomerIoSandbox::start_on(options.address, SITE_ID, API_KEY).await?;
+        Ok(Box::new(sandbox) as Box<dyn Sandbox>)
+    })
+}
+
+impl Sandbox for CustomerIoSandbox {
+    fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    fn faults(&self) -> Arc<Faults> {
+        self.server.faults()
+    }
+
+    fn connector_keys(&self) -> String {
+        // The workspace budget of a real account would be 100 requests a
+        // second; the sandbox enforces none unless asked.
+        format!(
+            "site_id = \"{}\"\napi_key = \"{}\"\nbase_url = \"{}\"\nrequests_per_second = 1000\n",
+            self.site_id,
+            self.api_key,
+            self.server.base_url()
+        )
+    }
+
+    fn credentials(&self) -> String {
+        format!("site_id = \"{}\"   api_key = \"{}\"   (inspect: GET /sandbox/state)", self.site_id, self.api_key)
+    }
+
+    fn describe(&self) -> String {
+        "a Customer.io workspace".into()
+    }
+
+    fn received(&self) -> Received {
+        let world = self.world.lock().expect("world");
+        let mut by_name = BTreeMap::new();
+        for event in &world.events {
+            *by_name.entry(event.name.clone()).or_default() += 1;
+        }
+        by_name.insert("identify".into(), world.identify_operations);
+        Received { by_name, people: world.people.len() as u64, repeats_ignored: world.duplicate_events }
+    }
 }
 
 impl CustomerIoSandbox {
@@ -102,16 +156,7 @@ impl CustomerIoSandbox {
             .route("/sandbox/state", get(state))
             .with_state(world.clone());
         let server = SandboxServer::serve(router, address).await?;
-        Ok(Self { world, server })
-    }
-
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
-    /// The fault injector in front of every endpoint but `/sandbox/state`.
-    pub fn faults(&self) -> Arc<Faults> {
-        self.server.faults()
+        Ok(Self { world, server, site_id: site_id.to_owned(), api_key: api_key.to_owned() })
     }
 
     pub fn world(&self) -> Arc<Mutex<CustomerIoWorld>> {

@@ -1,82 +1,72 @@
-//! The Customer.io `Sink`: events → operations → packed requests → per-item
-//! outcomes.
+//! The Customer.io sink: its declaration (events and their names, batch
+//! sizes, identity), its platform descriptor, and the account built from the
+//! kit's sink loop over `request`, `service` and `response`.
 
 use crate::config::CustomerIoConfig;
-use crate::request::{UpdateClock, operation, pack};
-use crate::service::{BatchAnswer, TrackService};
-use async_trait::async_trait;
-use tillflow_core::{ConnectorError, Event, EventKind, ItemOutcome, Sink};
-use tillflow_http::{HttpClient, HttpConfig, Tier};
+use crate::request::TrackRequests;
+use crate::response::TrackAnswers;
+use crate::service::TrackService;
+use std::sync::Arc;
+use tillflow_core::EventKind;
+use tillflow_http::{HttpClient, Tier};
+use tillflow_kit::descriptor::check_url;
+use tillflow_kit::sink::{Batches, Identity, SinkLoop, SinkSpec};
+use tillflow_kit::{AccountContext, ConfigProblem, SinkAccount, SinkPlatform};
 
-pub struct CustomerIoSink {
-    service: TrackService,
-    clock: UpdateClock,
+pub static SPEC: SinkSpec = SinkSpec {
+    platform: crate::PLATFORM,
+    events: &[
+        (EventKind::Placed, "Order Placed"),
+        (EventKind::Completed, "Order Completed"),
+        (EventKind::Canceled, "Order Cancelled"),
+        (EventKind::Refunded, "Order Refunded"),
+        (EventKind::Shipped, "Order Shipped"),
+        (EventKind::CustomerCreated, "Customer Created"),
+        // Not an event at Customer.io: an identify operation on the person.
+        (EventKind::ProfileUpdated, "identify"),
+    ],
+    batches: Batches { live: 100, history: 1000 },
+    identity: Identity::CustomerIdOrEmail,
+    person_totals: true,
+    // Sequential: a person's attribute updates keep their order.
+    in_flight: 1,
+};
+
+pub type CustomerIoSink = SinkLoop<TrackRequests, TrackService, TrackAnswers>;
+
+/// The account of one `[sinks.X] type = "customerio"`: one client for the
+/// workspace's Track API budget, one update clock.
+pub fn account(config: CustomerIoConfig, context: &AccountContext) -> CustomerIoSink {
+    let tier = Tier::new("track", config.requests_per_second.max(1));
+    let base_url = config.base_url();
+    let service = TrackService::new(
+        HttpClient::new(context.http(crate::PLATFORM)),
+        base_url,
+        config.site_id,
+        config.api_key,
+        tier,
+    );
+    SinkLoop::new(&SPEC, TrackRequests::default(), service, TrackAnswers)
 }
 
-impl CustomerIoSink {
-    pub fn new(config: CustomerIoConfig) -> Self {
-        Self::with_http(config, HttpConfig::new(crate::PLATFORM))
-    }
+pub struct CustomerIo;
 
-    /// As [`new`](Self::new) with a custom HTTP configuration (tests shorten timeouts).
-    pub fn with_http(config: CustomerIoConfig, http: HttpConfig) -> Self {
-        let rate = config.requests_per_second.max(1);
-        let tier = Tier::new("track", rate);
-        let base_url = config.base_url();
-        Self {
-            service: TrackService::new(HttpClient::new(http), base_url, config.site_id, config.api_key, tier),
-            clock: UpdateClock::default(),
+impl SinkPlatform for CustomerIo {
+    const TYPE: &'static str = crate::PLATFORM;
+    const TITLE: &'static str = "Customer.io";
+    const EVENTS: &'static [(EventKind, &'static str)] = SPEC.events;
+    #[cfg(feature = "sandbox")]
+    const SANDBOX: Option<tillflow_kit::sandbox::SandboxFactory> = Some(crate::sandbox::launch);
+    type Config = CustomerIoConfig;
+
+    fn validate(config: &CustomerIoConfig) -> Result<(), ConfigProblem> {
+        match &config.base_url {
+            Some(url) => check_url("base_url", url),
+            None => Ok(()),
         }
     }
-}
 
-#[async_trait]
-impl Sink for CustomerIoSink {
-    fn platform(&self) -> &'static str {
-        crate::PLATFORM
-    }
-
-    fn max_batch(&self, history: bool) -> usize {
-        if history { 1000 } else { 100 }
-    }
-
-    fn accepts(&self, kind: EventKind) -> bool {
-        kind != EventKind::OrderedProduct
-    }
-
-    fn wants_person_totals(&self) -> bool {
-        true
-    }
-
-    async fn deliver(&mut self, batch: &[Event], _history: bool) -> Result<Vec<ItemOutcome>, ConnectorError> {
-        let mut outcomes = vec![ItemOutcome::Delivered; batch.len()];
-        let mut operations = Vec::with_capacity(batch.len());
-        for (position, event) in batch.iter().enumerate() {
-            match operation(event, &self.clock) {
-                Ok(operation) => operations.push((position, operation)),
-                Err(reason) => outcomes[position] = ItemOutcome::Rejected { reason },
-            }
-        }
-        for request in pack(operations) {
-            match self.service.send_batch(request.body).await? {
-                BatchAnswer::Accepted { refused } => {
-                    for (index, reason) in refused {
-                        if let Some(position) = request.positions.get(index) {
-                            outcomes[*position] = ItemOutcome::Rejected { reason };
-                        }
-                    }
-                }
-                BatchAnswer::Refused(reason) => {
-                    for position in &request.positions {
-                        outcomes[*position] = ItemOutcome::Rejected { reason: reason.clone() };
-                    }
-                }
-            }
-        }
-        Ok(outcomes)
-    }
-
-    async fn check(&mut self) -> Result<(), ConnectorError> {
-        self.service.check().await
+    fn open(config: CustomerIoConfig, context: &AccountContext) -> Result<Arc<dyn SinkAccount>, ConfigProblem> {
+        Ok(Arc::new(account(config, context)))
     }
 }

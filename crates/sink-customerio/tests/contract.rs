@@ -4,12 +4,14 @@
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tillflow_core::events::{DeriveContext, derive_events};
 use tillflow_core::model::{OrderStatus, Person, PersonTotals, Record};
 use tillflow_core::{ErrorClass, Event, EventKind, ItemOutcome, Sink, Subject};
-use tillflow_http::{HttpConfig, RetryConfig, SecretString};
-use tillflow_sink_customerio::{CustomerIoConfig, CustomerIoSink, Region};
+use tillflow_http::SecretString;
+use tillflow_kit::{AccountContext, HttpTuning};
+use tillflow_sink_customerio::sink::SPEC;
+use tillflow_sink_customerio::{CustomerIoConfig, CustomerIoSink, Region, account};
+use tillflow_testkit::MemoryStore;
 use tillflow_testkit::fake_source::{epoch, sample_order};
 use tillflow_testkit::mock::MockPlatform;
 use tillflow_testkit::openapi::OpenApi;
@@ -19,22 +21,19 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const AUTHORIZATION: &str = "Basic c2l0ZTprZXk="; // base64("site:key")
 
-fn sink(base_url: &str) -> CustomerIoSink {
-    let config = CustomerIoConfig {
+fn config(base_url: &str, api_key: &str) -> CustomerIoConfig {
+    CustomerIoConfig {
         site_id: SecretString::from("site"),
-        api_key: SecretString::from("key"),
+        api_key: SecretString::from(api_key),
         region: Region::Us,
         base_url: Some(base_url.to_owned()),
         requests_per_second: 1000,
-    };
-    let mut http = HttpConfig::new("customerio");
-    http.attempt_timeout = Duration::from_millis(500);
-    http.retry = RetryConfig {
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
-        ..RetryConfig::default()
-    };
-    CustomerIoSink::with_http(config, http)
+    }
+}
+
+fn sink(base_url: &str) -> CustomerIoSink {
+    let context = AccountContext::new("crm", Arc::new(MemoryStore::new())).with_tuning(HttpTuning::fast());
+    account(config(base_url, "key"), &context)
 }
 
 /// The Track API as far as these tests need it: auth, schema, 207 partial
@@ -117,7 +116,7 @@ impl SinkHarness for Harness {
         Box::new(sink(base_url))
     }
     fn id_of(&self, event: &Event) -> Option<String> {
-        tillflow_sink_customerio::request::event_name(event.kind).map(|_| event.key.ulid(event.occurred_at))
+        (SPEC.accepts(event.kind) && event.kind != EventKind::ProfileUpdated).then(|| event.key.ulid(event.occurred_at))
     }
 }
 
@@ -223,14 +222,8 @@ async fn a_whole_batch_refused_with_400_dead_letters_each_item_with_the_reason()
 async fn wrong_credentials_stop_with_a_configuration_error() {
     let server = MockServer::start().await;
     mount(&server, Arc::new(MockPlatform::new())).await;
-    let config = CustomerIoConfig {
-        site_id: SecretString::from("site"),
-        api_key: SecretString::from("wrong"),
-        region: Region::Eu,
-        base_url: Some(server.uri()),
-        requests_per_second: 100,
-    };
-    let mut sink = CustomerIoSink::new(config);
+    let context = AccountContext::new("crm", Arc::new(MemoryStore::new()));
+    let mut sink = account(CustomerIoConfig { region: Region::Eu, ..config(&server.uri(), "wrong") }, &context);
     let placed: Vec<Event> = events(sample_order("shop", 1, 1, epoch())).into_iter().take(1).collect();
     let error = sink.deliver(&placed, true).await.unwrap_err();
     assert_eq!(error.class, ErrorClass::Config);

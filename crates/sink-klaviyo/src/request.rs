@@ -1,24 +1,32 @@
-//! Events → Klaviyo JSON:API resources: profiles, events with the metric
-//! properties Klaviyo's own POS integrations use, and the bulk job bodies.
+//! Request building for Klaviyo (JSON:API): profiles and events with the
+//! metric properties Klaviyo's own POS integrations use. Live events and
+//! profiles go one request each; history goes through bulk jobs (profiles
+//! in profile import jobs, events in event bulk create jobs, `backfill` so
+//! no flow fires), and a refused event job is sent again event by event.
 
+use crate::sink::SPEC;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 use tillflow_core::model::{Customer, Money, Order, Person};
 use tillflow_core::{Event, EventKind, Subject};
+use tillflow_kit::sink::{Envelope, Packing, RequestBuilder, RouteError};
 
 /// Bulk limits from the spec's operation descriptions.
 pub const MAX_PROFILES_PER_JOB: usize = 10_000;
 pub const MAX_EVENTS_PER_JOB: usize = 1_000;
-pub const MAX_JOB_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_PAYLOAD_BYTES: usize = 5 * 1024 * 1024;
 
-pub fn metric_name(kind: EventKind) -> Option<&'static str> {
-    match kind {
-        EventKind::Placed => Some("Placed Order"),
-        EventKind::OrderedProduct => Some("Ordered Product"),
-        EventKind::Refunded => Some("Refunded Order"),
-        EventKind::Shipped => Some("Shipped Order"),
-        _ => None,
-    }
+/// Klaviyo's request families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KlaviyoRoute {
+    /// `POST /api/profile-import`: one live profile upsert.
+    ProfileImport,
+    /// `POST /api/events`: one event.
+    Event,
+    /// `POST /api/profile-bulk-import-jobs`: history profiles, polled to the end.
+    ProfileBulk,
+    /// `POST /api/event-bulk-create-jobs`: history events.
+    EventBulk,
 }
 
 pub use tillflow_core::model::json_number as number;
@@ -159,9 +167,13 @@ pub fn event_properties(event: &Event) -> Result<MetricPayload, String> {
     Ok(MetricPayload { properties, value, currency })
 }
 
+/// An event's attributes; `with_profile` for `/api/events` (a bulk entry
+/// names the profile beside its events).
 fn event_attributes(event: &Event, history: bool, with_profile: bool) -> Result<Map<String, Value>, String> {
-    let name =
-        metric_name(event.kind).ok_or_else(|| format!("{} events are not sent to Klaviyo", event.kind.as_str()))?;
+    let name = SPEC
+        .name(event.kind)
+        .filter(|_| event.kind != EventKind::ProfileUpdated)
+        .ok_or_else(|| format!("{} events are not sent to Klaviyo", event.kind.as_str()))?;
     let MetricPayload { properties, value, currency } = event_properties(event)?;
     let mut attributes = Map::new();
     attributes.insert("properties".into(), Value::Object(properties));
@@ -184,42 +196,98 @@ fn event_attributes(event: &Event, history: bool, with_profile: bool) -> Result<
     Ok(attributes)
 }
 
-/// `POST /api/events` body.
-pub fn event_body(event: &Event, history: bool) -> Result<Value, String> {
-    Ok(json!({"data": {"type": "event", "attributes": event_attributes(event, history, true)?}}))
+fn is_profile(event: &Event) -> bool {
+    matches!(event.subject, Subject::Customer { .. }) && event.kind == EventKind::ProfileUpdated
 }
 
-/// `POST /api/event-bulk-create-jobs` body for events grouped by profile.
-pub fn bulk_events_body(events: &[&Event], history: bool) -> Result<Value, String> {
-    let mut groups: Vec<(String, &Person, Vec<Value>)> = Vec::new();
-    for event in events {
-        let person = event.person();
-        let key = person.email.clone().unwrap_or_default().to_lowercase();
-        let resource = json!({"type": "event", "attributes": event_attributes(event, history, false)?});
-        match groups.iter_mut().find(|(existing, _, _)| *existing == key) {
-            Some((_, _, list)) => list.push(resource),
-            None => groups.push((key, person, vec![resource])),
+fn bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).expect("JSON values serialize")
+}
+
+/// Events → Klaviyo requests; `list_id` is where new profiles go.
+#[derive(Debug, Default)]
+pub struct KlaviyoRequests {
+    pub list_id: Option<String>,
+}
+
+impl RequestBuilder for KlaviyoRequests {
+    type Route = KlaviyoRoute;
+
+    fn route(&self, event: &Event, history: bool) -> Result<KlaviyoRoute, RouteError> {
+        if !SPEC.accepts(event.kind) {
+            return Err(RouteError::Reject(format!("{} events are not sent to Klaviyo", event.kind.as_str())));
+        }
+        Ok(match (is_profile(event), history) {
+            (true, false) => KlaviyoRoute::ProfileImport,
+            (true, true) => KlaviyoRoute::ProfileBulk,
+            (false, false) => KlaviyoRoute::Event,
+            (false, true) => KlaviyoRoute::EventBulk,
+        })
+    }
+
+    fn encode(&self, event: &Event, route: KlaviyoRoute, history: bool) -> Result<Vec<u8>, String> {
+        match (route, &event.subject) {
+            (KlaviyoRoute::ProfileImport | KlaviyoRoute::ProfileBulk, Subject::Customer { customer }) => {
+                Ok(bytes(&profile_resource(customer)))
+            }
+            (KlaviyoRoute::ProfileImport | KlaviyoRoute::ProfileBulk, _) => Err("not a profile".into()),
+            (KlaviyoRoute::Event, _) => {
+                Ok(bytes(&json!({"type": "event", "attributes": event_attributes(event, history, true)?})))
+            }
+            // One entry per event: a bulk job may name one profile in several entries.
+            (KlaviyoRoute::EventBulk, _) => Ok(bytes(&json!({
+                "type": "event-bulk-create",
+                "attributes": {
+                    "profile": event_profile(event.person()),
+                    "events": {"data": [{"type": "event", "attributes": event_attributes(event, history, false)?}]},
+                },
+            }))),
         }
     }
-    let entries: Vec<Value> = groups
-        .into_iter()
-        .map(|(_, person, events)| {
-            json!({"type": "event-bulk-create", "attributes": {
-                "profile": event_profile(person),
-                "events": {"data": events}
-            }})
-        })
-        .collect();
-    Ok(json!({"data": {"type": "event-bulk-create-job", "attributes": {"events-bulk-create": {"data": entries}}}}))
-}
 
-/// `POST /api/profile-bulk-import-jobs` body.
-pub fn bulk_profiles_body(profiles: &[Value], list_id: Option<&str>) -> Value {
-    let mut data = json!({"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": profiles}}});
-    if let Some(list) = list_id {
-        data["relationships"] = json!({"lists": {"data": [{"type": "list", "id": list}]}});
+    fn packing(&self, route: KlaviyoRoute) -> Packing {
+        let single =
+            || Packing::single(Envelope::new(&b"{\"data\":"[..], &b"}"[..]), MAX_PAYLOAD_BYTES, "Klaviyo's 5 MB");
+        match route {
+            KlaviyoRoute::ProfileImport | KlaviyoRoute::Event => single(),
+            KlaviyoRoute::ProfileBulk => {
+                let mut close = b"]}}".to_vec();
+                if let Some(list) = &self.list_id {
+                    close.extend_from_slice(b",\"relationships\":");
+                    close.extend_from_slice(&bytes(&json!({"lists": {"data": [{"type": "list", "id": list}]}})));
+                }
+                close.extend_from_slice(b"}}");
+                Packing {
+                    max_items: MAX_PROFILES_PER_JOB,
+                    max_bytes: MAX_PAYLOAD_BYTES,
+                    max_item_bytes: MAX_PAYLOAD_BYTES,
+                    item_limit_name: "Klaviyo's 5 MB",
+                    distinct_keys: false,
+                    envelope: Envelope::new(
+                        &b"{\"data\":{\"type\":\"profile-bulk-import-job\",\"attributes\":{\"profiles\":{\"data\":["[..],
+                        close,
+                    ),
+                }
+            }
+            KlaviyoRoute::EventBulk => Packing {
+                max_items: MAX_EVENTS_PER_JOB,
+                max_bytes: MAX_PAYLOAD_BYTES,
+                max_item_bytes: MAX_PAYLOAD_BYTES,
+                item_limit_name: "Klaviyo's 5 MB",
+                // A unique_id repeated in a job fails the whole job.
+                distinct_keys: true,
+                envelope: Envelope::new(
+                    &b"{\"data\":{\"type\":\"event-bulk-create-job\",\"attributes\":{\"events-bulk-create\":{\"data\":["[..],
+                    &b"]}}}}"[..],
+                ),
+            },
+        }
     }
-    json!({ "data": data })
+
+    /// One bad event fails a whole bulk job: its events go again one by one.
+    fn isolate(&self, route: KlaviyoRoute) -> Option<KlaviyoRoute> {
+        (route == KlaviyoRoute::EventBulk).then_some(KlaviyoRoute::Event)
+    }
 }
 
 #[cfg(test)]

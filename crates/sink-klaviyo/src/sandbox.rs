@@ -22,6 +22,7 @@ use tillflow_http::Tier;
 use tillflow_http::sandbox::{
     Faults, FixedWindows, SandboxServer, WindowLimit, any_loopback_port, retry_after_seconds,
 };
+use tillflow_kit::sandbox::{Received, Sandbox, SandboxOptions, Starting};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SandboxEvent {
@@ -76,6 +77,50 @@ impl KlaviyoWorld {
 pub struct KlaviyoSandbox {
     world: Arc<Mutex<KlaviyoWorld>>,
     server: SandboxServer,
+    api_key: String,
+}
+
+/// The key of a sandbox started through the kit (`tillflow sandbox`, the demo).
+pub const API_KEY: &str = "pk_sandbox";
+
+/// Starts a sandbox for the kit: [`API_KEY`] on `options.address`.
+pub fn launch(options: SandboxOptions) -> Starting {
+    Box::pin(async move {
+        let sandbox = KlaviyoSandbox::start_on(options.address, API_KEY).await?;
+        Ok(Box::new(sandbox) as Box<dyn Sandbox>)
+    })
+}
+
+impl Sandbox for KlaviyoSandbox {
+    fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    fn faults(&self) -> Arc<Faults> {
+        self.server.faults()
+    }
+
+    fn connector_keys(&self) -> String {
+        format!("api_key = \"{}\"\nbase_url = \"{}\"\n", self.api_key, self.server.base_url())
+    }
+
+    fn credentials(&self) -> String {
+        format!("api_key = \"{}\"   (inspect: GET /sandbox/state)", self.api_key)
+    }
+
+    fn describe(&self) -> String {
+        "a Klaviyo account".into()
+    }
+
+    fn received(&self) -> Received {
+        let world = self.world.lock().expect("world");
+        let mut by_name = BTreeMap::new();
+        for event in &world.events {
+            *by_name.entry(event.metric.clone()).or_default() += 1;
+        }
+        by_name.insert("profile upsert".into(), world.profile_upserts);
+        Received { by_name, people: world.profiles.len() as u64, repeats_ignored: world.duplicate_events }
+    }
 }
 
 impl KlaviyoSandbox {
@@ -102,16 +147,7 @@ impl KlaviyoSandbox {
             .route("/sandbox/state", get(state))
             .with_state(world.clone());
         let server = SandboxServer::serve(router, address).await?;
-        Ok(Self { world, server })
-    }
-
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
-    /// The fault injector in front of every endpoint but `/sandbox/state`.
-    pub fn faults(&self) -> Arc<Faults> {
-        self.server.faults()
+        Ok(Self { world, server, api_key: api_key.to_owned() })
     }
 
     pub fn world(&self) -> Arc<Mutex<KlaviyoWorld>> {

@@ -8,29 +8,29 @@ use std::time::Duration;
 use tillflow_core::events::{DeriveContext, derive_events};
 use tillflow_core::model::{Location, Record};
 use tillflow_core::{ErrorClass, Event, EventKind, ItemOutcome, Sink};
-use tillflow_http::{HttpConfig, RetryConfig, SecretString};
-use tillflow_sink_klaviyo::{KlaviyoConfig, KlaviyoSink};
+use tillflow_http::SecretString;
+use tillflow_kit::{AccountContext, HttpTuning};
+use tillflow_sink_klaviyo::sink::SPEC;
+use tillflow_sink_klaviyo::{KlaviyoConfig, KlaviyoSink, account};
+use tillflow_testkit::MemoryStore;
 use tillflow_testkit::fake_source::{epoch, sample_customer, sample_order};
 use tillflow_testkit::mock::{Fault, MockPlatform};
 use tillflow_testkit::openapi::OpenApi;
 use tillflow_testkit::sink_suite::{SinkHarness, run_sink_suite};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-fn sink(base_url: &str, list: Option<&str>) -> KlaviyoSink {
-    let config = KlaviyoConfig {
-        api_key: SecretString::from("pk_test"),
+fn config(base_url: &str, api_key: &str, list: Option<&str>) -> KlaviyoConfig {
+    KlaviyoConfig {
+        api_key: SecretString::from(api_key),
         base_url: base_url.to_owned(),
         new_profiles_list_id: list.map(str::to_owned),
         job_poll_interval: tillflow_core::duration::HumanDuration(Duration::from_millis(10)),
-    };
-    let mut http = HttpConfig::new("klaviyo");
-    http.attempt_timeout = Duration::from_millis(500);
-    http.retry = RetryConfig {
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
-        ..RetryConfig::default()
-    };
-    KlaviyoSink::with_http(config, http)
+    }
+}
+
+fn sink(base_url: &str, list: Option<&str>) -> KlaviyoSink {
+    let context = AccountContext::new("klaviyo", Arc::new(MemoryStore::new())).with_tuning(HttpTuning::fast());
+    account(config(base_url, "pk_test", list), &context)
 }
 
 /// A mock Klaviyo: headers, schema, faults, JSON:API errors; records bodies.
@@ -165,7 +165,7 @@ impl SinkHarness for Harness {
         Box::new(sink(base_url, None))
     }
     fn id_of(&self, event: &Event) -> Option<String> {
-        tillflow_sink_klaviyo::request::metric_name(event.kind).map(|_| event.key.to_string())
+        (SPEC.accepts(event.kind) && event.kind != EventKind::ProfileUpdated).then(|| event.key.to_string())
     }
 }
 
@@ -192,10 +192,21 @@ async fn history_events_go_through_bulk_jobs_with_backfill_and_the_documented_pr
     let bodies = mounted.bodies.lock().unwrap();
     let (route, body) = &bodies[0];
     assert_eq!(route, "/api/event-bulk-create-jobs");
-    let entry = &body["data"]["attributes"]["events-bulk-create"]["data"][0]["attributes"];
-    assert_eq!(entry["profile"]["data"]["attributes"], json!({"email": "customer2@example.com", "external_id": "2"}));
-    let events = entry["events"]["data"].as_array().unwrap();
-    assert_eq!(events.len(), 3, "placed + two ordered products for one profile");
+    assert_eq!(bodies.len(), 1, "one job");
+    // One entry per event, each naming its profile (the job may name one profile in several entries).
+    let entries = body["data"]["attributes"]["events-bulk-create"]["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "placed + two ordered products");
+    let mut events = Vec::new();
+    for entry in entries {
+        let entry = &entry["attributes"];
+        assert_eq!(
+            entry["profile"]["data"]["attributes"],
+            json!({"email": "customer2@example.com", "external_id": "2"})
+        );
+        let mut of_entry = entry["events"]["data"].as_array().unwrap().clone();
+        assert_eq!(of_entry.len(), 1);
+        events.append(&mut of_entry);
+    }
     let placed = &events[0]["attributes"];
     assert_eq!(placed["metric"]["data"]["attributes"]["name"], "Placed Order");
     assert_eq!(placed["backfill"], true);
@@ -328,13 +339,9 @@ async fn history_profiles_use_a_bulk_job_polled_to_completion_with_errors_per_it
 async fn a_refused_key_is_a_configuration_error_in_one_readable_line() {
     let server = MockServer::start().await;
     mount(&server, Arc::new(MockPlatform::new())).await;
-    let config = KlaviyoConfig {
-        api_key: SecretString::from("pk_wrong"),
-        base_url: server.uri(),
-        new_profiles_list_id: None,
-        job_poll_interval: tillflow_core::duration::HumanDuration(Duration::from_millis(10)),
-    };
-    let error = KlaviyoSink::new(config).deliver(&order_events(false)[..1], false).await.unwrap_err();
+    let context = AccountContext::new("klaviyo", Arc::new(MemoryStore::new()));
+    let mut sink = account(config(&server.uri(), "pk_wrong", None), &context);
+    let error = sink.deliver(&order_events(false)[..1], false).await.unwrap_err();
     assert_eq!(error.class, ErrorClass::Config);
     assert!(error.message.contains("not_authenticated: Incorrect authentication credentials."), "{}", error.message);
     assert!(!error.message.contains("pk_wrong"));

@@ -2,6 +2,8 @@
 //! once the new access token is used. So every new refresh token is written
 //! to the state store before the access token that came with it is used; a
 //! run killed right after a refresh still finds the live token next time.
+//! One manager per account: every pipeline reading the account shares it, so
+//! two refreshes never race to rotate the same token.
 
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -32,35 +34,7 @@ pub struct TokenManager {
     access: Mutex<Option<Access>>,
 }
 
-/// Token managers alive in this process, by secret owner: pipelines that
-/// share a source must share its tokens, or two refreshes race and one of
-/// them persists a token the other already revoked.
-static SHARED: std::sync::Mutex<Vec<(String, std::sync::Weak<TokenManager>)>> = std::sync::Mutex::new(Vec::new());
-
 impl TokenManager {
-    /// The process-wide manager for this source, created on first use.
-    #[allow(clippy::too_many_arguments)]
-    pub fn shared(
-        client: HttpClient,
-        token_url: String,
-        client_id: String,
-        client_secret: SecretString,
-        refresh_token: SecretString,
-        state: Arc<dyn StateStore>,
-        source_name: &str,
-    ) -> Arc<Self> {
-        let key = format!("{token_url}|{client_id}|{source_name}");
-        let mut shared = SHARED.lock().expect("token managers");
-        shared.retain(|(_, manager)| manager.strong_count() > 0);
-        if let Some(manager) = shared.iter().find(|(k, _)| *k == key).and_then(|(_, m)| m.upgrade()) {
-            return manager;
-        }
-        let manager =
-            Arc::new(Self::new(client, token_url, client_id, client_secret, refresh_token, state, source_name));
-        shared.push((key, Arc::downgrade(&manager)));
-        manager
-    }
-
     pub fn new(
         client: HttpClient,
         token_url: String,

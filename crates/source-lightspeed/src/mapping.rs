@@ -5,15 +5,15 @@
 //! refund of the sale those lines came from; a `ShipTo` marked shipped on a
 //! sale tied to a customer is a shipment. Open sales are not orders yet.
 
-use crate::json::{flag, id, many, text};
+use crate::wire;
 use jiff::Timestamp;
-use rust_decimal::Decimal;
-use serde_json::Value;
 use std::collections::HashMap;
 use tillflow_core::model::{
     Address, ChangeKind, Channel, Currency, Customer, Discount, Location, Money, Order, OrderLine, OrderStatus,
-    OrderTotals, Person, Record, Refund, RefundLine, Shipment, SourceIdentity, parse_decimal,
+    OrderTotals, Person, Record, Refund, RefundLine, Shipment, SourceIdentity,
 };
+use tillflow_kit::source::Loose;
+use tillflow_kit::source::mapping::{decimal, timestamp_with_offset};
 
 /// Names the mapping looks up: categories by id, shops by id.
 #[derive(Debug, Default, Clone)]
@@ -33,72 +33,62 @@ pub enum Mapped {
 }
 
 fn identity(source: &str, id: impl ToString) -> SourceIdentity {
-    SourceIdentity { platform: crate::PLATFORM.into(), source: source.into(), id: id.to_string() }
+    tillflow_kit::source::mapping::identity(crate::PLATFORM, source, id)
 }
 
-pub fn timestamp(value: &Value, key: &str) -> Result<Option<Timestamp>, String> {
-    let raw = text(value, key);
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    raw.parse::<Timestamp>().map(Some).map_err(|_| format!("{key} `{raw}` is not a timestamp with an offset"))
+/// A timestamp field (with its offset); `None` when empty.
+pub fn timestamp(value: &Loose, key: &str) -> Result<Option<Timestamp>, String> {
+    timestamp_with_offset(value.as_str(), key)
 }
 
-fn decimal(value: &Value, key: &str, context: &str) -> Result<Decimal, String> {
-    let raw = text(value, key);
-    parse_decimal(&raw).ok_or_else(|| format!("{context} {key} `{raw}` is not a decimal number"))
-}
-
-fn non_empty(text: std::borrow::Cow<'_, str>) -> Option<String> {
-    let trimmed = text.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+fn amount(value: &Loose, key: &str, context: &str) -> Result<rust_decimal::Decimal, String> {
+    decimal(value.as_str(), &format!("{context} {key}"))
 }
 
 /// A customer with its `Contact`: primary email, phones, address, company, title.
-pub fn person(customer: Option<&Value>) -> Person {
+pub fn person(customer: Option<&wire::Customer>) -> Person {
     let Some(customer) = customer else { return Person::default() };
-    let contact = customer.get("Contact").unwrap_or(&Value::Null);
-    let emails = many(contact, "Emails", "ContactEmail");
-    let email = emails
-        .iter()
-        .find(|e| text(e, "useType") == "Primary")
-        .or(emails.first())
-        .and_then(|e| non_empty(text(e, "address")));
-    let phones = many(contact, "Phones", "ContactPhone");
-    let phone = ["Mobile", "Home", "Work"]
-        .iter()
-        .find_map(|kind| phones.iter().find(|p| text(p, "useType") == *kind))
-        .or(phones.first())
-        .and_then(|p| non_empty(text(p, "number")));
-    let address = many(contact, "Addresses", "ContactAddress").first().copied().map(|a| Address {
-        line1: non_empty(text(a, "address1")),
-        line2: non_empty(text(a, "address2")),
-        city: non_empty(text(a, "city")),
-        region: non_empty(text(a, "stateCode")).or_else(|| non_empty(text(a, "state"))),
-        postcode: non_empty(text(a, "zip")),
-        country: non_empty(text(a, "countryCode")).or_else(|| non_empty(text(a, "country"))),
+    let contact = customer.contact.as_ref();
+    let email = contact.and_then(|contact| {
+        let emails = &contact.emails;
+        emails.iter().find(|e| e.use_type.as_str() == "Primary").or(emails.first()).and_then(|e| e.address.text())
+    });
+    let phone = contact.and_then(|contact| {
+        let phones = &contact.phones;
+        ["Mobile", "Home", "Work"]
+            .iter()
+            .find_map(|kind| phones.iter().find(|p| p.use_type.as_str() == *kind))
+            .or(phones.first())
+            .and_then(|p| p.number.text())
+    });
+    let address = contact.and_then(|c| c.addresses.first()).map(|a| Address {
+        line1: a.address1.text(),
+        line2: a.address2.text(),
+        city: a.city.text(),
+        region: a.state_code.text().or_else(|| a.state.text()),
+        postcode: a.zip.text(),
+        country: a.country_code.text().or_else(|| a.country.text()),
     });
     Person {
-        customer_id: id(customer, "customerID"),
+        customer_id: customer.customer_id.id(),
         email,
-        first_name: non_empty(text(customer, "firstName")),
-        last_name: non_empty(text(customer, "lastName")),
+        first_name: customer.first_name.text(),
+        last_name: customer.last_name.text(),
         phone,
-        company: non_empty(text(customer, "company")),
-        title: non_empty(text(customer, "title")),
+        company: customer.company.text(),
+        title: customer.title.text(),
         address: address.unwrap_or_default(),
     }
 }
 
-pub fn customer(source: &str, raw: &Value) -> Result<Customer, String> {
-    let customer_id = id(raw, "customerID").ok_or("customer without customerID")?;
-    let created_at =
-        timestamp(raw, "createTime")?.ok_or_else(|| format!("customer {customer_id}: createTime is missing"))?;
-    let updated_at = timestamp(raw, "timeStamp")?.unwrap_or(created_at);
-    let group = raw.get("CustomerType").map(|t| text(t, "name").into_owned()).filter(|n| !n.is_empty());
+pub fn customer(source: &str, raw: &wire::Customer) -> Result<Customer, String> {
+    let customer_id = raw.customer_id.id().ok_or("customer without customerID")?;
+    let created_at = timestamp(&raw.create_time, "createTime")?
+        .ok_or_else(|| format!("customer {customer_id}: createTime is missing"))?;
+    let updated_at = timestamp(&raw.time_stamp, "timeStamp")?.unwrap_or(created_at);
     Ok(Customer {
         identity: identity(source, &customer_id),
-        change: if flag(raw, "archived") {
+        change: if raw.archived.is_true() {
             ChangeKind::Deleted
         } else if updated_at == created_at {
             ChangeKind::Created
@@ -106,23 +96,25 @@ pub fn customer(source: &str, raw: &Value) -> Result<Customer, String> {
             ChangeKind::Updated
         },
         person: person(Some(raw)),
-        accepts_marketing: raw.get("Contact").map(|c| !flag(c, "noEmail")),
-        group,
+        accepts_marketing: raw.contact.as_ref().map(|c| !c.no_email.is_true()),
+        group: raw.customer_type.as_ref().and_then(|t| t.name.text()),
         created_at,
         updated_at,
     })
 }
 
-fn line_name(line: &Value) -> String {
-    line.get("Item")
-        .and_then(|item| non_empty(text(item, "description")))
-        .or_else(|| id(line, "itemID").map(|item| format!("Item {item}")))
+fn line_name(line: &wire::SaleLine) -> String {
+    line.item
+        .as_ref()
+        .and_then(|item| item.description.text())
+        .or_else(|| line.item_id.id().map(|item| format!("Item {item}")))
         .unwrap_or_else(|| "Miscellaneous".to_owned())
 }
 
-fn line_categories(line: &Value, lookups: &Lookups) -> Vec<String> {
-    line.get("Item")
-        .and_then(|item| id(item, "categoryID"))
+fn line_categories(line: &wire::SaleLine, lookups: &Lookups) -> Vec<String> {
+    line.item
+        .as_ref()
+        .and_then(|item| item.category_id.id())
         .and_then(|category| lookups.categories.get(&category).cloned())
         .into_iter()
         .collect()
@@ -130,18 +122,18 @@ fn line_categories(line: &Value, lookups: &Lookups) -> Vec<String> {
 
 /// Parent sale line ids when the sale is a refund (negative quantities
 /// pointing at the lines they give back).
-pub fn refund_parents(sale: &Value) -> Vec<String> {
-    many(sale, "SaleLines", "SaleLine")
-        .into_iter()
-        .filter(|line| text(line, "unitQuantity").starts_with('-'))
-        .filter_map(|line| id(line, "parentSaleLineID"))
+pub fn refund_parents(sale: &wire::Sale) -> Vec<String> {
+    sale.lines
+        .iter()
+        .filter(|line| line.unit_quantity.as_str().trim_start().starts_with('-'))
+        .filter_map(|line| line.parent_sale_line_id.id())
         .collect()
 }
 
-pub fn sale(source: &str, sale: &Value, lookups: &Lookups, currency: &Currency) -> Result<Mapped, String> {
-    let sale_id = id(sale, "saleID").ok_or("sale without saleID")?;
-    let voided = flag(sale, "voided");
-    if !flag(sale, "completed") && !voided {
+pub fn sale(source: &str, sale: &wire::Sale, lookups: &Lookups, currency: &Currency) -> Result<Mapped, String> {
+    let sale_id = sale.sale_id.id().ok_or("sale without saleID")?;
+    let voided = sale.voided.is_true();
+    if !sale.completed.is_true() && !voided {
         return Ok(Mapped::Open);
     }
     let parents = refund_parents(sale);
@@ -149,80 +141,80 @@ pub fn sale(source: &str, sale: &Value, lookups: &Lookups, currency: &Currency) 
         return Ok(Mapped::NeedsParent(parents));
     }
     let context = format!("sale {sale_id}");
-    let money =
-        |value: &Value, key: &str| decimal(value, key, &context).map(|amount| Money::new(amount, currency.clone()));
-    let created_at = timestamp(sale, "createTime")?.ok_or_else(|| format!("{context}: createTime is missing"))?;
-    let updated_at = timestamp(sale, "timeStamp")?.unwrap_or(created_at);
-    let completed_at = timestamp(sale, "completeTime")?;
+    let money = |value: &Loose, key: &str| amount(value, key, &context).map(|a| Money::new(a, currency.clone()));
+    let created_at =
+        timestamp(&sale.create_time, "createTime")?.ok_or_else(|| format!("{context}: createTime is missing"))?;
+    let updated_at = timestamp(&sale.time_stamp, "timeStamp")?.unwrap_or(created_at);
+    let completed_at = timestamp(&sale.complete_time, "completeTime")?;
     // A sale is placed when it is completed at the till; a parked sale or a
     // layaway is created days or weeks earlier.
     let placed_at = completed_at.unwrap_or(created_at);
     let mut lines = Vec::new();
     let mut discounts = Vec::new();
-    for line in many(sale, "SaleLines", "SaleLine") {
-        let line_id = id(line, "saleLineID").ok_or_else(|| format!("{context}: a line has no saleLineID"))?;
-        let quantity = decimal(line, "unitQuantity", &context)?;
-        let total = money(line, "calcSubtotal")?.amount - decimal(line, "calcLineDiscount", &context)?;
+    for line in sale.lines.iter() {
+        let line_id = line.sale_line_id.id().ok_or_else(|| format!("{context}: a line has no saleLineID"))?;
+        let quantity = amount(&line.unit_quantity, "unitQuantity", &context)?;
+        let line_discount = amount(&line.calc_line_discount, "calcLineDiscount", &context)?;
+        let total = amount(&line.calc_subtotal, "calcSubtotal", &context)? - line_discount;
         lines.push(OrderLine {
             line_id,
-            product_id: id(line, "itemID"),
+            product_id: line.item_id.id(),
             variant_id: None,
-            sku: line
-                .get("Item")
-                .and_then(|item| non_empty(text(item, "customSku")).or_else(|| non_empty(text(item, "systemSku")))),
+            sku: line.item.as_ref().and_then(|item| item.custom_sku.text().or_else(|| item.system_sku.text())),
             name: line_name(line),
             quantity,
-            unit_price: money(line, "unitPrice")?,
+            unit_price: money(&line.unit_price, "unitPrice")?,
             total: Money::new(total, currency.clone()),
             categories: line_categories(line, lookups),
         });
-        if let Some(discount) = line.get("Discount").filter(|d| d.is_object()) {
-            let amount = decimal(line, "calcLineDiscount", &context)?;
-            if !amount.is_zero() {
-                discounts.push(Discount {
-                    code: non_empty(text(discount, "name")),
-                    name: non_empty(text(discount, "name")),
-                    amount: Money::new(amount, currency.clone()),
-                });
-            }
+        if let Some(discount) = line.discount.as_ref()
+            && !line_discount.is_zero()
+        {
+            discounts.push(Discount {
+                code: discount.name.text(),
+                name: discount.name.text(),
+                amount: Money::new(line_discount, currency.clone()),
+            });
         }
     }
-    if let Some(discount) = sale.get("Discount").filter(|d| d.is_object()) {
-        let amount = decimal(sale, "calcDiscount", &context)?;
+    if let Some(discount) = sale.discount.as_ref() {
         discounts.push(Discount {
-            code: non_empty(text(discount, "name")),
-            name: non_empty(text(discount, "name")),
-            amount: Money::new(amount, currency.clone()),
+            code: discount.name.text(),
+            name: discount.name.text(),
+            amount: money(&sale.calc_discount, "calcDiscount")?,
         });
     }
-    let tax = decimal(sale, "calcTax1", &context)? + decimal(sale, "calcTax2", &context)?;
-    let person = person(sale.get("Customer").filter(|c| c.is_object()));
-    let shop_id = id(sale, "shopID");
+    let tax = amount(&sale.calc_tax1, "calcTax1", &context)? + amount(&sale.calc_tax2, "calcTax2", &context)?;
+    let person = person(sale.customer.as_ref());
+    let shop_id = sale.shop_id.id();
     let shop_name = sale
-        .get("Shop")
-        .and_then(|shop| non_empty(text(shop, "name")))
+        .shop
+        .as_ref()
+        .and_then(|shop| shop.name.text())
         .or_else(|| shop_id.as_ref().and_then(|id| lookups.shops.get(id).cloned()));
     let order = Order {
         identity: identity(source, &sale_id),
         change: if updated_at == created_at { ChangeKind::Created } else { ChangeKind::Updated },
-        number: non_empty(text(sale, "ticketNumber")),
-        person: Person { customer_id: person.customer_id.clone().or_else(|| id(sale, "customerID")), ..person },
+        number: sale.ticket_number.text(),
+        person: Person { customer_id: person.customer_id.clone().or_else(|| sale.customer_id.id()), ..person },
         status: if voided { OrderStatus::Cancelled } else { OrderStatus::Completed },
         channel: Channel::InStore,
         location: shop_id.map(|id| Location { id, name: shop_name }),
-        register_id: id(sale, "registerID"),
+        register_id: sale.register_id.id(),
         lines,
         discounts,
         totals: OrderTotals {
-            subtotal: money(sale, "calcSubtotal")?,
-            discount: money(sale, "calcDiscount")?,
+            subtotal: money(&sale.calc_subtotal, "calcSubtotal")?,
+            discount: money(&sale.calc_discount, "calcDiscount")?,
             shipping: Money::zero(currency.clone()),
             tax: Money::new(tax, currency.clone()),
-            total: money(sale, "calcTotal")?,
+            total: money(&sale.calc_total, "calcTotal")?,
         },
-        payment_method: many(sale, "SalePayments", "SalePayment")
+        payment_method: sale
+            .payments
             .first()
-            .and_then(|payment| payment.get("PaymentType").and_then(|t| non_empty(text(t, "name")))),
+            .and_then(|payment| payment.payment_type.as_ref())
+            .and_then(|kind| kind.name.text()),
         created_at,
         placed_at,
         updated_at,
@@ -230,12 +222,12 @@ pub fn sale(source: &str, sale: &Value, lookups: &Lookups, currency: &Currency) 
         cancelled_at: voided.then_some(updated_at),
     };
     let mut records = Vec::new();
-    if let Some(ship_to) = sale.get("ShipTo").filter(|s| s.is_object())
-        && flag(ship_to, "shipped")
+    if let Some(ship_to) = sale.ship_to.as_ref()
+        && ship_to.shipped.is_true()
         && order.person.customer_id.is_some()
     {
         records.push(Record::Shipment(Shipment {
-            identity: identity(source, id(ship_to, "shipToID").unwrap_or_else(|| sale_id.clone())),
+            identity: identity(source, ship_to.ship_to_id.id().unwrap_or_else(|| sale_id.clone())),
             order_id: sale_id.clone(),
             person: order.person.clone(),
             items: order.lines.iter().map(|l| l.name.clone()).collect(),
@@ -244,7 +236,7 @@ pub fn sale(source: &str, sale: &Value, lookups: &Lookups, currency: &Currency) 
             total_discounts: Some(order.totals.discount.clone()),
             carrier: None,
             tracking_number: None,
-            shipped_at: timestamp(ship_to, "timeStamp")?.unwrap_or(updated_at),
+            shipped_at: timestamp(&ship_to.time_stamp, "ShipTo timeStamp")?.unwrap_or(updated_at),
         }));
     }
     records.insert(0, Record::Order(order));
@@ -254,36 +246,37 @@ pub fn sale(source: &str, sale: &Value, lookups: &Lookups, currency: &Currency) 
 /// A refund sale as a refund of `original_sale_id`.
 pub fn refund(
     source: &str,
-    sale: &Value,
+    sale: &wire::Sale,
     original_sale_id: &str,
     lookups: &Lookups,
     currency: &Currency,
 ) -> Result<Refund, String> {
-    let sale_id = id(sale, "saleID").ok_or("sale without saleID")?;
+    let sale_id = sale.sale_id.id().ok_or("sale without saleID")?;
     let context = format!("refund sale {sale_id}");
-    let created_at = timestamp(sale, "completeTime")?
-        .or(timestamp(sale, "createTime")?)
+    let created_at = timestamp(&sale.complete_time, "completeTime")?
+        .or(timestamp(&sale.create_time, "createTime")?)
         .ok_or_else(|| format!("{context}: no completeTime or createTime"))?;
-    let lines = many(sale, "SaleLines", "SaleLine")
-        .into_iter()
+    let lines = sale
+        .lines
+        .iter()
         .map(|line| {
             Ok(RefundLine {
-                order_line_id: id(line, "parentSaleLineID"),
-                product_id: id(line, "itemID"),
+                order_line_id: line.parent_sale_line_id.id(),
+                product_id: line.item_id.id(),
                 name: Some(line_name(line)),
-                quantity: decimal(line, "unitQuantity", &context)?.abs(),
-                amount: Money::new(decimal(line, "calcTotal", &context)?.abs(), currency.clone()),
+                quantity: amount(&line.unit_quantity, "unitQuantity", &context)?.abs(),
+                amount: Money::new(amount(&line.calc_total, "calcTotal", &context)?.abs(), currency.clone()),
                 categories: line_categories(line, lookups),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let mut person = person(sale.get("Customer").filter(|c| c.is_object()));
-    person.customer_id = person.customer_id.or_else(|| id(sale, "customerID"));
+    let mut person = person(sale.customer.as_ref());
+    person.customer_id = person.customer_id.or_else(|| sale.customer_id.id());
     Ok(Refund {
         identity: identity(source, &sale_id),
         order_id: original_sale_id.to_owned(),
         person,
-        amount: Money::new(decimal(sale, "calcTotal", &context)?.abs(), currency.clone()),
+        amount: Money::new(amount(&sale.calc_total, "calcTotal", &context)?.abs(), currency.clone()),
         reason: None,
         lines,
         created_at,

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tillflow_http::sandbox::{Faults, SandboxServer, any_loopback_port};
+use tillflow_kit::sandbox::{Sandbox, SandboxOptions, Starting};
 
 pub const CATEGORIES: [&str; 5] = ["Shirts", "Shoes", "Accessories", "Bags", "Hats"];
 
@@ -28,6 +29,10 @@ pub struct LightspeedWorld {
     pub lines: HashMap<String, String>,
     client_secret: String,
     refresh_token: String,
+    /// The refresh token the account started with (what an operator configures).
+    first_refresh_token: String,
+    /// How many sales `seed` made (refunds not counted).
+    pub seeded_sales: u64,
     /// The refresh token to revoke once the newest access token is used.
     previous_refresh: Option<String>,
     access_tokens: HashSet<String>,
@@ -133,15 +138,20 @@ impl LightspeedWorld {
     /// Refunds every line of sale `id` with a new sale; returns its id.
     pub fn refund_sale(&mut self, id: u64, at: jiff::Timestamp) -> u64 {
         let original = self.sales.iter().find(|s| s["saleID"] == json!(id.to_string())).cloned().expect("sale exists");
-        let lines = crate::json::many(&original, "SaleLines", "SaleLine").into_iter().cloned().collect::<Vec<_>>();
+        let lines = match &original["SaleLines"]["SaleLine"] {
+            Value::Array(lines) => lines.clone(),
+            line @ Value::Object(_) => vec![line.clone()],
+            _ => Vec::new(),
+        };
         self.next_sale += 1;
         let refund = self.next_sale;
         let mut refund_lines = Vec::new();
         let mut total = 0;
         for line in &lines {
-            let cents = (crate::json::text(line, "unitPrice").parse::<f64>().unwrap_or(0.0) * 100.0).round() as i64;
-            let item = crate::json::text(line, "itemID").parse().unwrap_or(0);
-            let parent = crate::json::text(line, "saleLineID").into_owned();
+            let text = |key: &str| line[key].as_str().unwrap_or("").to_owned();
+            let cents = (text("unitPrice").parse::<f64>().unwrap_or(0.0) * 100.0).round() as i64;
+            let item = text("itemID").parse().unwrap_or(0);
+            let parent = text("saleLineID");
             refund_lines.push(self.line(refund, item, -1, cents, Some(&parent)));
             total -= cents;
         }
@@ -181,6 +191,63 @@ pub struct LightspeedSandbox {
     server: SandboxServer,
 }
 
+/// The account and credentials of a sandbox started through the kit.
+pub const ACCOUNT: &str = "4242";
+pub const CLIENT_SECRET: &str = "ls_secret_sandbox";
+pub const REFRESH_TOKEN: &str = "rt-sandbox";
+
+/// Starts a sandbox for the kit, seeded with `options.orders` sales over
+/// `options.customers` customers.
+pub fn launch(options: SandboxOptions) -> Starting {
+    Box::pin(async move {
+        let sandbox = LightspeedSandbox::start_on(options.address, ACCOUNT, CLIENT_SECRET, REFRESH_TOKEN).await?;
+        sandbox.seed(options.customers, options.orders);
+        Ok(Box::new(sandbox) as Box<dyn Sandbox>)
+    })
+}
+
+impl Sandbox for LightspeedSandbox {
+    fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    fn faults(&self) -> Arc<Faults> {
+        self.server.faults()
+    }
+
+    fn connector_keys(&self) -> String {
+        let world = self.world.lock().expect("world");
+        format!(
+            "account_id = \"{}\"\nclient_id = \"tillflow\"\nclient_secret = \"{}\"\nrefresh_token = \"{}\"\nbase_url = \"{}\"\ntoken_url = \"{}\"\n",
+            world.account,
+            world.client_secret,
+            world.first_refresh_token,
+            self.server.base_url(),
+            self.token_url()
+        )
+    }
+
+    fn credentials(&self) -> String {
+        let world = self.world.lock().expect("world");
+        format!(
+            "account_id = \"{}\"   client_secret = \"{}\"   refresh_token = \"{}\"   token_url = \"{}\"",
+            world.account,
+            world.client_secret,
+            world.first_refresh_token,
+            self.token_url()
+        )
+    }
+
+    fn describe(&self) -> String {
+        let world = self.world.lock().expect("world");
+        format!(
+            "a Lightspeed R-Series store with {} sales (refunds, voids, shipments) over {} customers",
+            world.seeded_sales,
+            world.customers.len()
+        )
+    }
+}
+
 impl LightspeedSandbox {
     /// Starts an empty account `account` whose first refresh token is `refresh_token`.
     pub async fn start(account: &str, client_secret: &str, refresh_token: &str) -> std::io::Result<Self> {
@@ -201,6 +268,8 @@ impl LightspeedSandbox {
             lines: HashMap::new(),
             client_secret: client_secret.to_owned(),
             refresh_token: refresh_token.to_owned(),
+            first_refresh_token: refresh_token.to_owned(),
+            seeded_sales: 0,
             previous_refresh: None,
             access_tokens: HashSet::new(),
             newest_access: String::new(),
@@ -229,17 +298,8 @@ impl LightspeedSandbox {
         Ok(Self { world, server })
     }
 
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
     pub fn token_url(&self) -> String {
         format!("{}/auth/oauth/token", self.server.base_url())
-    }
-
-    /// The fault injector in front of every endpoint (the token endpoint too).
-    pub fn faults(&self) -> Arc<Faults> {
-        self.server.faults()
     }
 
     pub fn world(&self) -> Arc<Mutex<LightspeedWorld>> {
@@ -251,6 +311,7 @@ impl LightspeedSandbox {
     /// every 12th is shipped, and every 15th is refunded by a later sale.
     pub fn seed(&self, customers: u64, sales: u64) {
         let mut world = self.world.lock().expect("world");
+        world.seeded_sales = sales;
         let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * 365);
         world.customers = (1..=customers).map(|n| seeded_customer(n, start)).collect();
         let step = (365 * 24 * 3600) / (sales.max(1) as i64 + 1);

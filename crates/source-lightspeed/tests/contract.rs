@@ -7,37 +7,42 @@ use std::time::Duration;
 use tillflow_core::model::{Channel, OrderStatus, Record};
 use tillflow_core::source::{Checkpoint, Source};
 use tillflow_core::{ErrorClass, StateStore};
-use tillflow_http::{HttpConfig, RetryConfig, SecretString};
-use tillflow_source_lightspeed::{LightspeedConfig, LightspeedSource};
+use tillflow_http::SecretString;
+use tillflow_kit::{AccountContext, HttpTuning, SourceAccount};
+use tillflow_source_lightspeed::{LightspeedAccount, LightspeedConfig, LightspeedSource};
 use tillflow_testkit::MemoryStore;
 use tillflow_testkit::openapi::contract_json;
-use tillflow_testkit::source_suite::{pagination_reads_every_record, resume_from_checkpoint_loses_nothing};
+use tillflow_testkit::source_suite::{DeadLetterSample, SourceHarness, WebhookSample, run_source_suite};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const ACCOUNT: &str = "/API/V3/Account/123";
 
 fn config(server: &MockServer) -> LightspeedConfig {
+    config_for(&server.uri())
+}
+
+fn config_for(base_url: &str) -> LightspeedConfig {
     LightspeedConfig {
         account_id: "123".into(),
         client_id: "client".into(),
         client_secret: SecretString::from("secret"),
         refresh_token: SecretString::from("rt-config"),
         poll_interval: tillflow_core::duration::HumanDuration(Duration::from_secs(3600)),
-        base_url: server.uri(),
-        token_url: format!("{}/auth/oauth/token", server.uri()),
+        base_url: base_url.to_owned(),
+        token_url: format!("{base_url}/auth/oauth/token"),
         currency: "USD".into(),
     }
 }
 
+fn account(server: &MockServer, store: Arc<dyn StateStore>) -> LightspeedAccount {
+    let context = AccountContext::new("store", store).with_tuning(HttpTuning::fast());
+    let currency = tillflow_core::model::Currency::new("USD").unwrap();
+    LightspeedAccount::open(config(server), currency, &context)
+}
+
 fn source(server: &MockServer, store: Arc<MemoryStore>) -> LightspeedSource {
-    let mut http = HttpConfig::new("lightspeed");
-    http.retry = RetryConfig {
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-        ..RetryConfig::default()
-    };
-    LightspeedSource::with_http("store", config(server), store, http).unwrap()
+    account(server, store).source()
 }
 
 fn example(name: &str) -> Value {
@@ -282,49 +287,68 @@ impl Respond for Listing {
     }
 }
 
-#[tokio::test]
-async fn the_source_suite_passes_over_many_pages() {
-    let server = MockServer::start().await;
-    mount_basics(&server).await;
-    Mock::given(method("GET"))
-        .and(path(format!("{ACCOUNT}/Sale.json")))
-        .respond_with(Listing { base: server.uri(), total: 250 })
-        .mount(&server)
-        .await;
-    let expected: Vec<String> = (1..=250).map(|n| n.to_string()).collect();
-    // One store shared by every source: the rotated token is found again.
-    let store = Arc::new(MemoryStore::new());
-    let mut first = source(&server, store.clone());
-    pagination_reads_every_record(&mut first, "sales", &expected).await;
-}
-
-#[tokio::test]
-async fn a_restart_resumes_from_the_next_link_in_the_checkpoint() {
-    let server = MockServer::start().await;
+/// Lookups and a token endpoint that does not rotate, so every reader the
+/// suite opens on one state store authenticates.
+async fn mount_steady(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/auth/oauth/token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "at", "expires_in": 1800})))
-        .mount(&server)
+        .mount(server)
         .await;
+    for (file, body) in [
+        ("Category.json", example("category_list.json")),
+        ("Shop.json", json!({"@attributes": {"next": ""}, "Shop": {"shopID": "1", "name": "West Bolduc"}})),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(format!("{ACCOUNT}/{file}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(server)
+            .await;
+    }
     Mock::given(method("GET"))
-        .and(path(format!("{ACCOUNT}/Category.json")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"@attributes": {"next": ""}})))
-        .mount(&server)
+        .and(path(format!("{ACCOUNT}.json")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"Account": {"accountID": "123"}})))
+        .mount(server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{ACCOUNT}/Shop.json")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"@attributes": {"next": ""}})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{ACCOUNT}/Sale.json")))
-        .respond_with(Listing { base: server.uri(), total: 250 })
-        .mount(&server)
-        .await;
-    let expected: Vec<String> = (1..=250).map(|n| n.to_string()).collect();
-    let store = Arc::new(MemoryStore::new());
-    let make = || Box::new(source(&server, store.clone())) as Box<dyn Source>;
-    resume_from_checkpoint_loses_nothing(&make, "sales", &expected, 2).await;
+}
+
+struct Harness;
+
+#[async_trait::async_trait]
+impl SourceHarness for Harness {
+    fn stream(&self) -> &str {
+        "sales"
+    }
+    async fn mount(&self, server: &MockServer, count: usize) -> Vec<String> {
+        mount_steady(server).await;
+        Mock::given(method("GET"))
+            .and(path(format!("{ACCOUNT}/Sale.json")))
+            .respond_with(Listing { base: server.uri(), total: count })
+            .mount(server)
+            .await;
+        (1..=count).map(|n| n.to_string()).collect()
+    }
+    fn account(&self, base_url: &str, state: Arc<dyn StateStore>) -> Arc<dyn SourceAccount> {
+        let config = LightspeedConfig {
+            base_url: base_url.to_owned(),
+            token_url: format!("{base_url}/auth/oauth/token"),
+            ..config_for(base_url)
+        };
+        let context = AccountContext::new("store", state).with_tuning(HttpTuning::fast());
+        let currency = tillflow_core::model::Currency::new("USD").unwrap();
+        Arc::new(LightspeedAccount::open(config, currency, &context))
+    }
+    fn webhook(&self) -> Option<WebhookSample> {
+        None
+    }
+    fn dead_letter(&self) -> DeadLetterSample {
+        DeadLetterSample { stream: "sales".into(), raw: sale_with_customer(), id: "277".into() }
+    }
+}
+
+#[tokio::test]
+async fn lightspeed_passes_the_source_conformance_suite() {
+    run_source_suite(&Harness).await;
 }
 
 #[test]
@@ -337,7 +361,8 @@ fn a_sale_is_placed_when_it_is_completed_not_when_it_was_opened() {
     raw["completeTime"] = json!("2016-11-20T16:30:00-05:00");
     raw["timeStamp"] = json!("2016-11-20T21:30:05+00:00");
     let currency = tillflow_core::model::Currency::new("USD").unwrap();
-    let Ok(Mapped::Records(records)) = sale("store", &raw, &Lookups::default(), &currency) else {
+    let wire: tillflow_source_lightspeed::wire::Sale = serde_json::from_value(raw).unwrap();
+    let Ok(Mapped::Records(records)) = sale("store", &wire, &Lookups::default(), &currency) else {
         panic!("a completed sale maps to records")
     };
     let Record::Order(order) = &records[0] else { panic!("{:?}", records[0]) };

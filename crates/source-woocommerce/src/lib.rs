@@ -2,10 +2,13 @@
 //! Oliver POS register sales are ordinary WooCommerce orders, recognised by
 //! their meta (`_oliver_pos_receipt_id`) or a payment method ending in " (POS)".
 //!
-//! Anatomy: `config` (operator keys), `wire` (the platform's JSON), `mapping`
-//! (wire → canonical model), `source` (paging, cursors, webhooks), `sandbox`
-//! (a stateful simulator, feature `sandbox`).
+//! Anatomy (every source has it): `config` (operator keys), `client` (the
+//! account: one HTTP client, webhook signatures, the check), `wire` (the
+//! platform's JSON as typed structs), `mapping` (wire → canonical model),
+//! `source` (the reader: streams, cursors, pages, webhooks, re-reads),
+//! `sandbox` (a stateful simulator, feature `sandbox`).
 
+pub mod client;
 pub mod config;
 pub mod mapping;
 #[cfg(feature = "sandbox")]
@@ -13,8 +16,35 @@ pub mod sandbox;
 pub mod source;
 pub mod wire;
 
+pub use client::WooCommerceAccount;
 pub use config::{AuthMode, WooCommerceConfig};
 pub use source::WooCommerceSource;
 
+use std::sync::Arc;
+use tillflow_kit::descriptor::{DemoScale, check_url};
+use tillflow_kit::{AccountContext, ConfigProblem, SourceAccount, SourcePlatform};
+
 /// The config `type` of this connector.
 pub const PLATFORM: &str = "woocommerce";
+
+pub struct WooCommerce;
+
+impl SourcePlatform for WooCommerce {
+    const TYPE: &'static str = PLATFORM;
+    const TITLE: &'static str = "WooCommerce";
+    const DEMO: DemoScale = DemoScale { customers: 500, orders: 2_000 };
+    #[cfg(feature = "sandbox")]
+    const SANDBOX: Option<tillflow_kit::sandbox::SandboxFactory> = Some(sandbox::launch);
+    type Config = WooCommerceConfig;
+
+    fn validate(config: &WooCommerceConfig) -> Result<(), ConfigProblem> {
+        check_url("base_url", &config.base_url)
+    }
+
+    fn open(config: WooCommerceConfig, context: &AccountContext) -> Result<Arc<dyn SourceAccount>, ConfigProblem> {
+        Ok(Arc::new(WooCommerceAccount::open(config, context)))
+    }
+}
+
+/// What the runner's registry lists for this platform.
+pub const DESCRIPTOR: tillflow_kit::SourceDescriptor = tillflow_kit::SourceDescriptor::of::<WooCommerce>();

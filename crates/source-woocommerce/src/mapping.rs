@@ -3,55 +3,39 @@
 //! does not parse is an error naming the order and the field.
 
 use crate::PLATFORM;
-use crate::wire::{Loose, WooAddress, WooCustomer, WooLineItem, WooOrder, WooRefund};
+use crate::wire::{WooAddress, WooCustomer, WooLineItem, WooOrder, WooRefund};
 use jiff::Timestamp;
-use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
 use tillflow_core::model::{
     Address, ChangeKind, Channel, Currency, Customer, Discount, Location, Money, Order, OrderLine, OrderStatus,
-    OrderTotals, Person, Refund, RefundLine, SourceIdentity, parse_decimal,
+    OrderTotals, Person, Refund, RefundLine, SourceIdentity,
 };
+use tillflow_kit::source::Loose;
+use tillflow_kit::source::mapping::{decimal, non_empty, timestamp_in_zone};
 
 /// Parses a WooCommerce `*_gmt` timestamp ("2017-03-22T19:28:02") as UTC.
 /// A value with an explicit offset or `Z` is honoured too.
 pub fn parse_gmt(text: &str) -> Result<Timestamp, String> {
-    let text = text.trim();
-    if let Ok(timestamp) = text.parse::<Timestamp>() {
-        return Ok(timestamp);
-    }
-    text.parse::<DateTime>()
-        .and_then(|civil| civil.to_zoned(jiff::tz::TimeZone::UTC))
-        .map(|zoned| zoned.timestamp())
-        .map_err(|_| format!("`{text}` is not a WooCommerce GMT timestamp"))
+    timestamp_in_zone(text, &TimeZone::UTC, "a WooCommerce GMT timestamp")?
+        .ok_or_else(|| "an empty WooCommerce GMT timestamp".to_owned())
 }
 
 /// Formats a timestamp the way `modified_after` with `dates_are_gmt=true` expects.
 pub fn format_gmt(at: Timestamp) -> String {
-    at.to_zoned(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%dT%H:%M:%S").to_string()
+    at.to_zoned(TimeZone::UTC).strftime("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 fn identity(source: &str, id: impl ToString) -> SourceIdentity {
-    SourceIdentity { platform: PLATFORM.into(), source: source.into(), id: id.to_string() }
-}
-
-fn non_empty(text: &str) -> Option<String> {
-    let trimmed = text.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
-}
-
-fn decimal(value: &Loose, what: &str) -> Result<Decimal, String> {
-    parse_decimal(&value.0).ok_or_else(|| format!("{what} `{}` is not a decimal number", value.0.trim()))
+    tillflow_kit::source::mapping::identity(PLATFORM, source, id)
 }
 
 fn money(value: &Loose, currency: &Currency, what: &str) -> Result<Money, String> {
-    Ok(Money::new(decimal(value, what)?, currency.clone()))
+    tillflow_kit::source::mapping::money(value.as_str(), currency, what)
 }
 
 fn timestamp(value: &Option<String>, what: &str) -> Result<Option<Timestamp>, String> {
-    match value.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        Some(text) => parse_gmt(text).map(Some).map_err(|e| format!("{what}: {e}")),
-        None => Ok(None),
-    }
+    timestamp_in_zone(value.as_deref().unwrap_or(""), &TimeZone::UTC, what)
 }
 
 fn address(billing: &WooAddress) -> Address {
@@ -63,11 +47,6 @@ fn address(billing: &WooAddress) -> Address {
         postcode: non_empty(&billing.postcode),
         country: non_empty(&billing.country),
     }
-}
-
-fn id_text(value: &Loose) -> Option<String> {
-    let text = value.0.trim();
-    (!text.is_empty() && text != "0").then(|| text.to_owned())
 }
 
 pub fn order_status(status: &str) -> OrderStatus {
@@ -114,19 +93,19 @@ pub fn person(customer_id: Option<String>, billing: &WooAddress, email: Option<&
 }
 
 fn line(item: &WooLineItem, currency: &Currency, order_id: u64) -> Result<OrderLine, String> {
-    let line_id = id_text(&item.id).ok_or_else(|| format!("order {order_id}: a line item has no id"))?;
+    let line_id = item.id.id().ok_or_else(|| format!("order {order_id}: a line item has no id"))?;
     let context = |field: &str| format!("order {order_id} line {line_id} {field}");
-    let quantity = decimal(&item.quantity, &context("quantity"))?;
+    let quantity = decimal(item.quantity.as_str(), &context("quantity"))?;
     let total = money(&item.total, currency, &context("total"))?;
-    let unit_price = if item.price.0.trim().is_empty() && !quantity.is_zero() {
+    let unit_price = if item.price.as_str().trim().is_empty() && !quantity.is_zero() {
         Money::new(total.amount / quantity, currency.clone())
     } else {
         money(&item.price, currency, &context("price"))?
     };
     Ok(OrderLine {
         line_id: line_id.clone(),
-        product_id: id_text(&item.product_id),
-        variant_id: id_text(&item.variation_id),
+        product_id: item.product_id.id(),
+        variant_id: item.variation_id.id(),
         sku: item.sku.as_deref().and_then(non_empty),
         name: item.name.clone(),
         quantity,
@@ -154,7 +133,7 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
         let before_discounts = wire
             .line_items
             .iter()
-            .map(|item| decimal(&item.subtotal, &format!("order {id} line subtotal")))
+            .map(|item| decimal(item.subtotal.as_str(), &format!("order {id} line subtotal")))
             .sum::<Result<Decimal, String>>()?;
         Money::new(if before_discounts.is_zero() { subtotal } else { before_discounts }, currency.clone())
     };
@@ -175,7 +154,7 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
         identity: identity(source, id),
         change: if updated_at == created_at { ChangeKind::Created } else { ChangeKind::Updated },
         number: wire.number.clone().filter(|n| !n.is_empty()),
-        person: person(id_text(&wire.customer_id), &wire.billing, None),
+        person: person(wire.customer_id.id(), &wire.billing, None),
         cancelled_at: (status == OrderStatus::Cancelled).then_some(updated_at),
         status,
         channel,
@@ -212,10 +191,13 @@ pub fn refund(source: &str, order: &Order, wire: &WooRefund) -> Result<Refund, S
         .map(|item| {
             Ok(RefundLine {
                 order_line_id: None,
-                product_id: id_text(&item.product_id),
+                product_id: item.product_id.id(),
                 name: non_empty(&item.name),
-                quantity: decimal(&item.quantity, &format!("refund {id} quantity"))?.abs(),
-                amount: Money::new(decimal(&item.total, &format!("refund {id} line total"))?.abs(), currency.clone()),
+                quantity: decimal(item.quantity.as_str(), &format!("refund {id} quantity"))?.abs(),
+                amount: Money::new(
+                    decimal(item.total.as_str(), &format!("refund {id} line total"))?.abs(),
+                    currency.clone(),
+                ),
                 categories: Vec::new(),
             })
         })
@@ -224,7 +206,7 @@ pub fn refund(source: &str, order: &Order, wire: &WooRefund) -> Result<Refund, S
         identity: identity(source, id),
         order_id: order.identity.id.clone(),
         person: order.person.clone(),
-        amount: Money::new(decimal(&wire.amount, &format!("refund {id} amount"))?.abs(), currency),
+        amount: Money::new(decimal(wire.amount.as_str(), &format!("refund {id} amount"))?.abs(), currency),
         reason: non_empty(&wire.reason),
         lines,
         created_at,

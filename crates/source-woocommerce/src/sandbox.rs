@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tillflow_http::sandbox::{Faults, SandboxServer, any_loopback_port};
+use tillflow_kit::sandbox::{Sandbox, SandboxOptions, Starting};
 
 /// One order of the listing: a seeded order is generated when served; an
 /// order changed or added since is kept whole.
@@ -138,6 +139,52 @@ pub struct WooSandbox {
     server: SandboxServer,
 }
 
+/// The credentials of a sandbox started through the kit (`tillflow sandbox`, the demo).
+pub const CONSUMER_KEY: &str = "ck_sandbox";
+pub const CONSUMER_SECRET: &str = "cs_sandbox";
+
+/// Starts a sandbox for the kit, seeded with `options.orders` orders over
+/// `options.customers` customers.
+pub fn launch(options: SandboxOptions) -> Starting {
+    Box::pin(async move {
+        let sandbox = WooSandbox::start_on(options.address, CONSUMER_KEY, CONSUMER_SECRET).await?;
+        sandbox.seed(options.customers, options.orders);
+        Ok(Box::new(sandbox) as Box<dyn Sandbox>)
+    })
+}
+
+impl Sandbox for WooSandbox {
+    fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    fn faults(&self) -> Arc<Faults> {
+        self.server.faults()
+    }
+
+    fn connector_keys(&self) -> String {
+        let world = self.world.lock().expect("world");
+        // The sandbox has no rate limit; a real shop's host may.
+        format!(
+            "base_url = \"{}\"\nconsumer_key = \"{}\"\nconsumer_secret = \"{}\"\nrequests_per_second = 500\n",
+            self.server.base_url(),
+            world.consumer_key,
+            world.consumer_secret
+        )
+    }
+
+    fn credentials(&self) -> String {
+        let world = self.world.lock().expect("world");
+        format!("consumer_key = \"{}\"   consumer_secret = \"{}\"", world.consumer_key, world.consumer_secret)
+    }
+
+    fn describe(&self) -> String {
+        let world = self.world.lock().expect("world");
+        let (orders, customers) = world.seed.map(|seed| (seed.orders, seed.customers)).unwrap_or_default();
+        format!("a WooCommerce shop with {orders} orders (Oliver POS and online) over {customers} customers")
+    }
+}
+
 impl WooSandbox {
     /// Starts an empty sandbox that accepts these credentials.
     pub async fn start(consumer_key: &str, consumer_secret: &str) -> std::io::Result<Self> {
@@ -158,15 +205,6 @@ impl WooSandbox {
             .with_state(world.clone());
         let server = SandboxServer::serve(router, address).await?;
         Ok(Self { world, server })
-    }
-
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
-    /// The fault injector in front of every endpoint.
-    pub fn faults(&self) -> Arc<Faults> {
-        self.server.faults()
     }
 
     /// Seeds `orders` orders over `customers` customers, in the past; every

@@ -1,23 +1,10 @@
 //! The WooCommerce JSON as it arrives, deserialized leniently: unknown fields
 //! are ignored, missing ones default, and money/quantity fields accept strings
-//! or numbers (plugins differ). Validation happens in `mapping`.
+//! or numbers (plugins differ: the kit's `Loose`). Validation happens in
+//! `mapping`.
 
-use serde::{Deserialize, Deserializer};
-
-/// A scalar that may arrive as a string, a number or null; kept as text.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Loose(pub String);
-
-impl<'de> Deserialize<'de> for Loose {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(match serde_json::Value::deserialize(deserializer)? {
-            serde_json::Value::String(text) => Loose(text),
-            serde_json::Value::Number(number) => Loose(number.to_string()),
-            serde_json::Value::Bool(flag) => Loose(flag.to_string()),
-            _ => Loose(String::new()),
-        })
-    }
-}
+use serde::Deserialize;
+use tillflow_kit::source::Loose;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]

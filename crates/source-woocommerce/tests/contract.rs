@@ -7,21 +7,25 @@ use std::time::Duration;
 use tillflow_core::model::{Channel, OrderStatus, Record};
 use tillflow_core::source::{Source, WebhookRequest, WebhookVerdict};
 use tillflow_core::{ErrorClass, InboxItem};
+use tillflow_http::SecretString;
 use tillflow_http::webhook::sign_hmac_sha256_base64;
-use tillflow_http::{HttpConfig, RetryConfig, SecretString};
-use tillflow_source_woocommerce::{AuthMode, WooCommerceConfig, WooCommerceSource};
+use tillflow_kit::{AccountContext, HttpTuning, SourceAccount};
+use tillflow_source_woocommerce::{AuthMode, WooCommerceAccount, WooCommerceConfig, WooCommerceSource};
+use tillflow_testkit::MemoryStore;
 use tillflow_testkit::openapi::contract_json;
-use tillflow_testkit::source_suite::{
-    pagination_reads_every_record, read_to_end, resume_from_checkpoint_loses_nothing,
-};
+use tillflow_testkit::source_suite::{DeadLetterSample, SourceHarness, WebhookSample, read_to_end, run_source_suite};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const BASIC: &str = "Basic Y2tfdGVzdDpjc190ZXN0"; // base64("ck_test:cs_test")
 
 fn config(server: &MockServer) -> WooCommerceConfig {
+    config_for(&server.uri())
+}
+
+fn config_for(base_url: &str) -> WooCommerceConfig {
     WooCommerceConfig {
-        base_url: server.uri(),
+        base_url: base_url.to_owned(),
         consumer_key: SecretString::from("ck_test"),
         consumer_secret: SecretString::from("cs_test"),
         webhook_secret: Some(SecretString::from("whsec")),
@@ -32,18 +36,17 @@ fn config(server: &MockServer) -> WooCommerceConfig {
     }
 }
 
+fn account_with(config: WooCommerceConfig) -> WooCommerceAccount {
+    let context = AccountContext::new("shop", Arc::new(MemoryStore::new())).with_tuning(HttpTuning::fast());
+    WooCommerceAccount::open(config, &context)
+}
+
 fn source(server: &MockServer) -> WooCommerceSource {
-    source_with(config(server))
+    account_with(config(server)).source()
 }
 
 fn source_with(config: WooCommerceConfig) -> WooCommerceSource {
-    let mut http = HttpConfig::new("woocommerce");
-    http.retry = RetryConfig {
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-        ..RetryConfig::default()
-    };
-    WooCommerceSource::with_http("shop", config, http)
+    account_with(config).source()
 }
 
 fn example(name: &str) -> Value {
@@ -89,12 +92,59 @@ fn minute(n: u64) -> String {
     format!("2024-01-{:02}T{:02}:{:02}:00", 1 + n / 1440, (n / 60) % 24, n % 60)
 }
 
-async fn listing_server(count: u64) -> (MockServer, Listing) {
-    let server = MockServer::start().await;
+async fn mount_listing(server: &MockServer, count: u64) -> Listing {
     let listing =
         Listing { orders: Arc::new(Mutex::new((1..=count).map(|n| generated_order(n, &minute(n))).collect())) };
-    Mock::given(method("GET")).and(path("/wp-json/wc/v3/orders")).respond_with(listing.clone()).mount(&server).await;
+    Mock::given(method("GET")).and(path("/wp-json/wc/v3/orders")).respond_with(listing.clone()).mount(server).await;
+    listing
+}
+
+async fn listing_server(count: u64) -> (MockServer, Listing) {
+    let server = MockServer::start().await;
+    let listing = mount_listing(&server, count).await;
     (server, listing)
+}
+
+struct Harness;
+
+#[async_trait::async_trait]
+impl SourceHarness for Harness {
+    fn stream(&self) -> &str {
+        "orders"
+    }
+    async fn mount(&self, server: &MockServer, count: usize) -> Vec<String> {
+        mount_listing(server, count as u64).await;
+        (1..=count).map(|n| n.to_string()).collect()
+    }
+    fn account(&self, base_url: &str, state: Arc<dyn tillflow_core::StateStore>) -> Arc<dyn SourceAccount> {
+        let context = AccountContext::new("shop", state).with_tuning(HttpTuning::fast());
+        Arc::new(WooCommerceAccount::open(
+            WooCommerceConfig { base_url: base_url.to_owned(), ..config_for("") },
+            &context,
+        ))
+    }
+    fn webhook(&self) -> Option<WebhookSample> {
+        let mut order = example("order_retrieve.json");
+        order["refunds"] = json!([]);
+        let body = serde_json::to_vec(&order).unwrap();
+        let signed = sign_hmac_sha256_base64(&SecretString::from("whsec"), &body);
+        let forged = sign_hmac_sha256_base64(&SecretString::from("guess"), &body);
+        Some(WebhookSample {
+            signed: webhook(Some("order.updated"), &body, Some(signed)),
+            forged: webhook(Some("order.updated"), &body, Some(forged)),
+            id: "727".into(),
+        })
+    }
+    fn dead_letter(&self) -> DeadLetterSample {
+        let mut order = example("order_retrieve.json");
+        order["refunds"] = json!([]);
+        DeadLetterSample { stream: "orders".into(), raw: order, id: "727".into() }
+    }
+}
+
+#[tokio::test]
+async fn woocommerce_passes_the_source_conformance_suite() {
+    run_source_suite(&Harness).await;
 }
 
 #[tokio::test]
@@ -197,16 +247,6 @@ async fn query_string_auth_sends_no_authorization_header() {
     config.auth = AuthMode::Query;
     let page = source_with(config).read("orders", None).await.unwrap();
     assert!(page.items.is_empty() && page.last);
-}
-
-#[tokio::test]
-async fn pagination_reads_every_order_and_resumes_from_a_checkpoint() {
-    let (server, _) = listing_server(250).await;
-    let expected: Vec<String> = (1..=250).map(|n| n.to_string()).collect();
-    let mut source = source(&server);
-    pagination_reads_every_record(&mut source, "orders", &expected).await;
-    let make = || Box::new(self::source(&server)) as Box<dyn Source>;
-    resume_from_checkpoint_loses_nothing(&make, "orders", &expected, 2).await;
 }
 
 #[tokio::test]
@@ -379,31 +419,32 @@ fn webhook(topic: Option<&str>, body: &[u8], signature: Option<String>) -> Webho
 #[tokio::test]
 async fn webhooks_are_verified_in_constant_time_and_pings_accepted() {
     let server = MockServer::start().await;
-    let mut source = source(&server);
+    let account = account_with(config(&server));
+    let mut source = account.source();
     let mut order = example("order_retrieve.json");
     order["refunds"] = json!([]);
     let body = serde_json::to_vec(&order).unwrap();
     let secret = SecretString::from("whsec");
     let good = sign_hmac_sha256_base64(&secret, &body);
     assert_eq!(
-        source.verify_webhook(&webhook(Some("order.updated"), &body, Some(good.clone()))),
+        account.verify_webhook(&webhook(Some("order.updated"), &body, Some(good.clone()))),
         WebhookVerdict::Accept
     );
-    assert_eq!(source.verify_webhook(&webhook(Some("order.updated"), &body, None)), WebhookVerdict::Unauthorized);
+    assert_eq!(account.verify_webhook(&webhook(Some("order.updated"), &body, None)), WebhookVerdict::Unauthorized);
     let forged = sign_hmac_sha256_base64(&SecretString::from("guess"), &body);
     assert_eq!(
-        source.verify_webhook(&webhook(Some("order.updated"), &body, Some(forged))),
+        account.verify_webhook(&webhook(Some("order.updated"), &body, Some(forged))),
         WebhookVerdict::Unauthorized
     );
     let mut tampered = body.clone();
     tampered[10] ^= 1;
     assert_eq!(
-        source.verify_webhook(&webhook(Some("order.updated"), &tampered, Some(good.clone()))),
+        account.verify_webhook(&webhook(Some("order.updated"), &tampered, Some(good.clone()))),
         WebhookVerdict::Unauthorized
     );
-    assert_eq!(source.verify_webhook(&webhook(None, b"webhook_id=142", None)), WebhookVerdict::Ping);
+    assert_eq!(account.verify_webhook(&webhook(None, b"webhook_id=142", None)), WebhookVerdict::Ping);
     assert!(matches!(
-        source.verify_webhook(&webhook(Some("coupon.created"), &body, Some(good.clone()))),
+        account.verify_webhook(&webhook(Some("coupon.created"), &body, Some(good.clone()))),
         WebhookVerdict::Rejected(_)
     ));
 

@@ -76,8 +76,4 @@ impl Sink for FakeSink {
         }
         Ok(outcomes)
     }
-
-    async fn check(&mut self) -> Result<(), ConnectorError> {
-        Ok(())
-    }
 }

@@ -220,11 +220,13 @@ impl Source for FakeSource {
         Ok(Page { items: page, checkpoint: Checkpoint(serde_json::json!({"v": 1, "offset": end.max(offset)})), last })
     }
 
-    async fn check(&mut self) -> Result<(), ConnectorError> {
-        Ok(())
-    }
-
-    fn reparse(&self, _stream: &str, raw: &serde_json::Value) -> Result<Vec<Record>, String> {
-        serde_json::from_value::<Record>(raw.clone()).map(|r| vec![r]).map_err(|e| format!("still invalid: {e}"))
+    /// A dead-lettered raw record is read as a canonical `Record` in JSON: a
+    /// test "fixes" a bad record by dead-lettering one whose raw is valid.
+    async fn reparse(&mut self, stream: &str, raw: &serde_json::Value) -> Result<Vec<SourceItem>, ConnectorError> {
+        Ok(vec![serde_json::from_value::<Record>(raw.clone()).map_err(|e| BadRecord {
+            stream: stream.to_owned(),
+            reason: format!("still invalid: {e}"),
+            raw: raw.clone(),
+        })])
     }
 }

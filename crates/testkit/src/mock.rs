@@ -36,7 +36,9 @@ impl Fault {
 pub struct MockPlatform {
     faults: Mutex<VecDeque<Fault>>,
     reject: Mutex<HashSet<String>>,
+    existing: Mutex<HashSet<String>>,
     accepted: Mutex<Vec<Vec<String>>>,
+    updated: Mutex<Vec<String>>,
 }
 
 impl MockPlatform {
@@ -58,6 +60,24 @@ impl MockPlatform {
     pub fn rejected_among(&self, ids: &[String]) -> Vec<usize> {
         let reject = self.reject.lock().unwrap();
         ids.iter().enumerate().filter(|(_, id)| reject.contains(*id)).map(|(i, _)| i).collect()
+    }
+    /// Items with this id already exist at the platform: it answers "exists"
+    /// (a conflict) and takes an update instead.
+    pub fn exists(&self, id: impl Into<String>) {
+        self.existing.lock().unwrap().insert(id.into());
+    }
+    /// Positions in `ids` that already exist.
+    pub fn existing_among(&self, ids: &[String]) -> Vec<usize> {
+        let existing = self.existing.lock().unwrap();
+        ids.iter().enumerate().filter(|(_, id)| existing.contains(*id)).map(|(i, _)| i).collect()
+    }
+    /// Records an update of an existing item.
+    pub fn update(&self, id: String) {
+        self.updated.lock().unwrap().push(id);
+    }
+    /// Every id updated, in arrival order.
+    pub fn updated(&self) -> Vec<String> {
+        self.updated.lock().unwrap().clone()
     }
     /// Records ids the platform took (a retransmission records them again).
     pub fn accept(&self, ids: impl IntoIterator<Item = String>) {

@@ -22,3 +22,28 @@ async fn fake_source_passes_the_source_suite() {
     let make = || Box::new(FakeSource::new(world.clone(), 10)) as Box<dyn Source>;
     resume_from_checkpoint_loses_nothing(&make, "orders", &expected, 4).await;
 }
+
+#[tokio::test]
+async fn the_sink_loop_turns_a_conflict_into_an_update_and_only_that_item() {
+    use tillflow_core::events::{DeriveContext, derive_events};
+    use tillflow_core::model::Record;
+    use tillflow_core::{ItemOutcome, Sink};
+    use tillflow_testkit::MockPlatform;
+    use tillflow_testkit::fake_source::{epoch, sample_order};
+    use tillflow_testkit::recorder::{RecorderSink, mount_recorder};
+
+    let server = wiremock::MockServer::start().await;
+    let platform = Arc::new(MockPlatform::new());
+    mount_recorder(&server, "t", platform.clone()).await;
+    let context = DeriveContext { pipeline_started_at: jiff::Timestamp::now() };
+    let events = derive_events(Record::Order(sample_order("shop", 1, 1, epoch())), &context);
+    assert!(events.len() >= 3, "placed and ordered products");
+    let existing = RecorderSink::event_id(&events[1]);
+    platform.exists(existing.clone());
+    let mut sink = RecorderSink::new(&server.uri(), "t", 10);
+    let outcomes = sink.deliver(&events, true).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == ItemOutcome::Delivered), "{outcomes:?}");
+    assert_eq!(platform.updated(), vec![existing.clone()], "the existing item was updated, and nothing else");
+    assert!(!platform.accepted().contains(&existing), "it was not created twice");
+    assert_eq!(platform.accepted().len(), events.len() - 1);
+}

@@ -7,15 +7,19 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tillflow_core::{Pipeline, PipelineOptions, Rules};
+use tillflow_core::{Sink, Source};
 use tillflow_http::SecretString;
 use tillflow_http::webhook::sign_hmac_sha256_base64;
+use tillflow_kit::sandbox::Sandbox;
+use tillflow_kit::{AccountContext, SinkAccount, SourceAccount};
 use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
-use tillflow_sink_customerio::{CustomerIoConfig, CustomerIoSink, Region};
+use tillflow_sink_customerio::{CustomerIoConfig, Region};
+use tillflow_sink_klaviyo::KlaviyoConfig;
 use tillflow_sink_klaviyo::sandbox::KlaviyoSandbox;
-use tillflow_sink_klaviyo::{KlaviyoConfig, KlaviyoSink};
 use tillflow_source_woocommerce::sandbox::{WooSandbox, seeded_order};
-use tillflow_source_woocommerce::{AuthMode, WooCommerceConfig, WooCommerceSource};
+use tillflow_source_woocommerce::{AuthMode, WooCommerceAccount, WooCommerceConfig};
 use tillflow_state_sqlite::SqliteStore;
+use tillflow_testkit::MemoryStore;
 use tillflow_testkit::{FakeSink, FakeSource, FakeWorld};
 
 fn woo_config(base_url: &str) -> WooCommerceConfig {
@@ -41,6 +45,23 @@ fn cio_config(base_url: &str) -> CustomerIoConfig {
     }
 }
 
+/// An account context for the benchmark's connectors (no state of their own).
+fn context(name: &str) -> AccountContext {
+    AccountContext::new(name, Arc::new(MemoryStore::new()))
+}
+
+fn woo_reader(base_url: &str) -> Box<dyn Source> {
+    WooCommerceAccount::open(woo_config(base_url), &context("shop")).reader()
+}
+
+fn cio_writer(config: CustomerIoConfig) -> Box<dyn Sink> {
+    tillflow_sink_customerio::account(config, &context("crm")).writer()
+}
+
+fn klaviyo_writer(config: KlaviyoConfig) -> Box<dyn Sink> {
+    tillflow_sink_klaviyo::account(config, &context("klaviyo")).writer()
+}
+
 /// Orders/s through source → rules → events → sink over HTTP against the
 /// WooCommerce and Customer.io sandboxes, on one core.
 fn engine_with_sandboxes(orders: u64, dir: &Path) -> f64 {
@@ -54,8 +75,8 @@ fn engine_with_sandboxes(orders: u64, dir: &Path) -> f64 {
         let mut pipeline = Pipeline::new(
             "bench",
             "shop",
-            Box::new(WooCommerceSource::new("shop", woo_config(&woo.base_url()))),
-            Box::new(CustomerIoSink::new(cio_config(&cio.base_url()))),
+            woo_reader(&woo.base_url()),
+            cio_writer(cio_config(&cio.base_url())),
             store,
             Rules::default(),
             PipelineOptions::default(),
@@ -88,8 +109,8 @@ fn customerio_budget_ratio(orders: u64, budget: u32, dir: &Path) -> (f64, u64) {
         let mut pipeline = Pipeline::new(
             "budget",
             "shop",
-            Box::new(WooCommerceSource::new("shop", woo_config(&woo.base_url()))),
-            Box::new(CustomerIoSink::new(config)),
+            woo_reader(&woo.base_url()),
+            cio_writer(config),
             store,
             Rules::default(),
             PipelineOptions::default(),
@@ -123,8 +144,8 @@ fn klaviyo_rate_ratio(orders: u64, dir: &Path) -> (f64, u64) {
         let mut pipeline = Pipeline::new(
             "klaviyo",
             "shop",
-            Box::new(WooCommerceSource::new("shop", woo_config(&woo.base_url()))),
-            Box::new(KlaviyoSink::new(config)),
+            woo_reader(&woo.base_url()),
+            klaviyo_writer(config),
             store,
             Rules::default(),
             PipelineOptions::default(),

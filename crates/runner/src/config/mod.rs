@@ -13,6 +13,12 @@ use tillflow_kit::config::ConfigProblem;
 pub use tillflow_kit::config::PathPart;
 use toml::Spanned;
 
+mod env;
+mod locate;
+
+use env::{substitute_env, substitute_value};
+pub use locate::{line_of, locate};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub file: PathBuf,
@@ -57,6 +63,9 @@ pub struct ConnectorTable {
     /// `sources.shop` or `sinks.crm`, for messages.
     pub path: String,
     pub line: usize,
+    /// The fraction of the platform's documented limits this account may use
+    /// (`rate_share`, every connector's key; default 1).
+    pub rate_share: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -124,11 +133,6 @@ fn default_true() -> bool {
 
 pub const DEFAULT_STATE_URL: &str = "sqlite://tillflow.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
-
-/// Line number (1-based) of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
-}
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -216,6 +220,27 @@ impl Config {
                         ));
                     }
                 };
+                let rate_share = match table.remove("rate_share") {
+                    None => 1.0,
+                    Some(value) => {
+                        let share = value.as_float().or_else(|| value.as_integer().map(|n| n as f64));
+                        match share.filter(|share| *share > 0.0 && *share <= 1.0) {
+                            Some(share) => share,
+                            None => {
+                                let at = [kind, name.as_str(), "rate_share"].map(|p| PathPart::Key(p.to_owned()));
+                                let (key, line) = locate(text, &at);
+                                return Err(ConfigError {
+                                    file: file.to_owned(),
+                                    line,
+                                    key,
+                                    message: format!(
+                                        "`{value}` is not a share of the platform's limits: a number above 0 and at most 1 (e.g. 0.5)"
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                };
                 let mut at = vec![PathPart::Key(kind.to_owned()), PathPart::Key(name.clone())];
                 substitute_value(&mut table, env, secrets, &mut at).map_err(|message| {
                     let (key, line) = locate(text, &at);
@@ -223,7 +248,7 @@ impl Config {
                 })?;
                 out.insert(
                     name.clone(),
-                    ConnectorTable { name, type_name, table, path, line: line_of(text, span.start) },
+                    ConnectorTable { name, type_name, table, path, line: line_of(text, span.start), rate_share },
                 );
             }
             Ok(out)
@@ -316,73 +341,6 @@ fn names(map: &BTreeMap<String, ConnectorTable>) -> String {
     if map.is_empty() { "none".into() } else { map.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ") }
 }
 
-/// Replaces `${NAME}` with the environment's value; `$${` is a literal `${`.
-fn substitute_env(
-    value: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-    secrets: &mut Vec<String>,
-) -> Result<String, String> {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        if start > 0 && rest.as_bytes()[start - 1] == b'$' {
-            out.push_str(&rest[..start - 1]);
-            out.push_str("${");
-            rest = &rest[start + 2..];
-            continue;
-        }
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| "has `${` without a closing `}`".to_owned())?;
-        let name = &after[..end];
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("`${{{name}}}` is not a valid environment variable reference"));
-        }
-        let resolved = env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
-        secrets.push(resolved.clone());
-        out.push_str(&resolved);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// Substitutes `${VAR}` in every string inside `table`; on an error `at`
-/// is the path of the value that has it.
-fn substitute_value(
-    table: &mut toml::Table,
-    env: &dyn Fn(&str) -> Option<String>,
-    secrets: &mut Vec<String>,
-    at: &mut Vec<PathPart>,
-) -> Result<(), String> {
-    fn value(
-        item: &mut toml::Value,
-        env: &dyn Fn(&str) -> Option<String>,
-        secrets: &mut Vec<String>,
-        at: &mut Vec<PathPart>,
-    ) -> Result<(), String> {
-        match item {
-            toml::Value::String(text) => *text = substitute_env(text, env, secrets)?,
-            toml::Value::Array(items) => {
-                for (index, item) in items.iter_mut().enumerate() {
-                    at.push(PathPart::Index(index));
-                    value(item, env, secrets, at)?;
-                    at.pop();
-                }
-            }
-            toml::Value::Table(table) => substitute_value(table, env, secrets, at)?,
-            _ => {}
-        }
-        Ok(())
-    }
-    for (key, item) in table.iter_mut() {
-        at.push(PathPart::Key(key.clone()));
-        value(item, env, secrets, at)?;
-        at.pop();
-    }
-    Ok(())
-}
-
 /// Deserializes a connector table into the connector's config type; errors
 /// name the full key and its line and never echo environment values.
 pub fn connector_config<T: serde::de::DeserializeOwned>(
@@ -391,62 +349,6 @@ pub fn connector_config<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ConfigError> {
     let value = serde_json::to_value(&table.table).expect("TOML values are JSON values");
     tillflow_kit::config::parse(value).map_err(|problem| config.problem(table, &problem))
-}
-
-/// The full key of `path` as an operator writes it (`sources.shop.poll_interval`,
-/// `pipelines.shop-to-crm.sink`; an array element without a name as `[N]`)
-/// and the line it is on: the key's own line, or, for a key that is not in
-/// the file (a missing one), the line of the table that should hold it.
-pub fn locate(text: &str, path: &[PathPart]) -> (Option<String>, Option<usize>) {
-    use toml::de::{DeTable, DeValue};
-    if path.is_empty() {
-        return (None, None);
-    }
-    let mut shown = String::new();
-    let mut line = None;
-    let root = DeTable::parse(text).ok();
-    let mut table: Option<&DeTable<'_>> = root.as_ref().map(|root| root.get_ref());
-    let mut array: Option<&[toml::Spanned<DeValue<'_>>]> = None;
-    for part in path {
-        match part {
-            PathPart::Key(key) => {
-                if !shown.is_empty() {
-                    shown.push('.');
-                }
-                shown.push_str(key);
-                let found = table.and_then(|t| t.iter().find(|(k, _)| k.get_ref().as_ref() == key.as_str()));
-                table = None;
-                array = None;
-                if let Some((spanned_key, value)) = found {
-                    line = Some(line_of(text, spanned_key.span().start));
-                    match value.get_ref() {
-                        DeValue::Table(inner) => table = Some(inner),
-                        DeValue::Array(items) => array = Some(&items[..]),
-                        _ => {}
-                    }
-                }
-            }
-            PathPart::Index(index) => {
-                let element = array.and_then(|items| items.get(*index));
-                let name = element.and_then(|e| e.get_ref().as_table()).and_then(|t| {
-                    t.iter().find(|(k, _)| k.get_ref().as_ref() == "name").and_then(|(_, v)| v.get_ref().as_str())
-                });
-                match name {
-                    Some(name) => {
-                        shown.push('.');
-                        shown.push_str(name);
-                    }
-                    None => shown.push_str(&format!("[{index}]")),
-                }
-                table = element.and_then(|e| e.get_ref().as_table());
-                array = None;
-                if let Some(element) = element {
-                    line = Some(line_of(text, element.span().start));
-                }
-            }
-        }
-    }
-    (Some(shown), line)
 }
 
 #[cfg(test)]
@@ -599,6 +501,21 @@ sink = "crm"
         let error = connector_config::<Shop>(&config, &config.sources["shop"]).unwrap_err();
         assert!(error.message.contains("missing field `consumer_secret`"), "{error}");
         assert_eq!(error.line, Some(5), "a missing key points at its table");
+    }
+
+    #[test]
+    fn rate_share_is_every_connectors_key_and_must_be_a_share() {
+        let text = GOOD.replace("region = \"us\"", "region = \"us\"\nrate_share = 0.25");
+        let config = parse(&text).unwrap();
+        assert_eq!(config.sinks["crm"].rate_share, 0.25);
+        assert!(!config.sinks["crm"].table.contains_key("rate_share"), "not passed on to the connector");
+        assert_eq!(config.sources["shop"].rate_share, 1.0, "the default");
+        for bad in ["0", "1.5", "\"half\""] {
+            let text = GOOD.replace("region = \"us\"", &format!("region = \"us\"\nrate_share = {bad}"));
+            let error = parse(&text).unwrap_err();
+            assert_eq!(error.key.as_deref(), Some("sinks.crm.rate_share"), "{error}");
+            assert_eq!(error.line, Some(13), "{error}");
+        }
     }
 
     #[test]

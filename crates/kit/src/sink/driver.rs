@@ -1,0 +1,308 @@
+//! The sink loop every sink runs: route and encode each event once, pack,
+//! send (several requests in flight), classify each answer into per-item
+//! outcomes, send refused requests' items again one by one, turn conflicts
+//! into updates, then settle follow-ups. It is both the account (shared by
+//! the pipelines naming it) and each pipeline's writer.
+
+use crate::account::SinkAccount;
+use crate::sink::pack::{Packed, pack};
+use crate::sink::request::{RequestBuilder, RouteError};
+use crate::sink::response::{ItemVerdict, ResponseClassifier, Verdict};
+use crate::sink::service::Service;
+use crate::sink::spec::SinkSpec;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tillflow_core::model::Person;
+use tillflow_core::{ConnectorError, ErrorClass, Event, EventKind, ItemOutcome, Sink};
+use tillflow_http::Answer;
+
+pub struct SinkLoop<B: RequestBuilder, S, C> {
+    spec: &'static SinkSpec,
+    builder: Arc<B>,
+    service: Arc<S>,
+    classifier: Arc<C>,
+}
+
+impl<B: RequestBuilder, S, C> Clone for SinkLoop<B, S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            spec: self.spec,
+            builder: self.builder.clone(),
+            service: self.service.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+/// One request to send: its family, the batch positions of its items, its body.
+struct Outgoing<R> {
+    route: R,
+    positions: Vec<usize>,
+    body: Vec<u8>,
+}
+
+impl<B, S, C> SinkLoop<B, S, C>
+where
+    B: RequestBuilder,
+    S: Service<B::Route>,
+    C: ResponseClassifier<B::Route>,
+{
+    pub fn new(spec: &'static SinkSpec, builder: B, service: S, classifier: C) -> Self {
+        Self { spec, builder: Arc::new(builder), service: Arc::new(service), classifier: Arc::new(classifier) }
+    }
+
+    pub fn spec(&self) -> &'static SinkSpec {
+        self.spec
+    }
+
+    pub fn builder(&self) -> &B {
+        &self.builder
+    }
+
+    /// Encodes and packs `positions` of `batch` (all of family `route`),
+    /// dead-lettering what cannot be encoded or is too large.
+    fn outgoing(
+        &self,
+        batch: &[Event],
+        history: bool,
+        route: B::Route,
+        positions: &[usize],
+        outcomes: &mut [ItemOutcome],
+    ) -> Vec<Outgoing<B::Route>> {
+        let mut items = Vec::with_capacity(positions.len());
+        for &position in positions {
+            match self.builder.encode(&batch[position], route, history) {
+                Ok(item) => items.push((position, batch[position].key.as_str(), item)),
+                Err(reason) => outcomes[position] = ItemOutcome::Rejected { reason },
+            }
+        }
+        let (packed, refused) = pack(items, &self.builder.packing(route));
+        for (position, reason) in refused {
+            outcomes[position] = ItemOutcome::Rejected { reason };
+        }
+        packed.into_iter().map(|Packed { positions, body }| Outgoing { route, positions, body }).collect()
+    }
+
+    /// Sends every request, at most `in_flight` at once, answers in request
+    /// order. A configuration or transient failure stops the launching of
+    /// further requests and fails the delivery; a permanent one (the request
+    /// could not even be made) is that request's answer.
+    async fn send_all(
+        &self,
+        requests: Vec<(B::Route, Vec<u8>)>,
+    ) -> Result<Vec<Result<Answer, String>>, ConnectorError> {
+        let count = requests.len();
+        let mut answers: Vec<Option<Result<Answer, String>>> = (0..count).map(|_| None).collect();
+        let mut queue = requests.into_iter().enumerate();
+        let mut running = tokio::task::JoinSet::new();
+        let mut failure: Option<ConnectorError> = None;
+        loop {
+            while failure.is_none() && running.len() < self.spec.in_flight.max(1) {
+                let Some((index, (route, body))) = queue.next() else { break };
+                let service = self.service.clone();
+                running.spawn(async move { (index, service.call(route, body).await) });
+            }
+            let Some(joined) = running.join_next().await else { break };
+            match joined {
+                Ok((index, Ok(answer))) => answers[index] = Some(Ok(answer)),
+                Ok((index, Err(error))) if error.class == ErrorClass::Permanent => {
+                    answers[index] = Some(Err(error.message))
+                }
+                Ok((_, Err(error))) => {
+                    failure.get_or_insert(error);
+                }
+                Err(join) => {
+                    failure.get_or_insert(ConnectorError::transient(format!("a request task failed: {join}")));
+                }
+            }
+        }
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        Ok(answers.into_iter().map(|answer| answer.expect("every request was answered")).collect())
+    }
+
+    async fn deliver_all(&self, batch: &[Event], history: bool) -> Result<Vec<ItemOutcome>, ConnectorError> {
+        let mut outcomes = vec![ItemOutcome::Delivered; batch.len()];
+        // Families in the order their first event comes (profiles before the
+        // events that name them), positions in batch order.
+        let mut families: Vec<(B::Route, Vec<usize>)> = Vec::new();
+        for (position, event) in batch.iter().enumerate() {
+            match self.builder.route(event, history) {
+                Ok(route) => match families.iter_mut().find(|(r, _)| *r == route) {
+                    Some((_, positions)) => positions.push(position),
+                    None => families.push((route, vec![position])),
+                },
+                Err(RouteError::Reject(reason)) => outcomes[position] = ItemOutcome::Rejected { reason },
+                Err(RouteError::Skip(reason)) => outcomes[position] = ItemOutcome::Skipped { reason },
+            }
+        }
+        let mut requests = Vec::new();
+        for (route, positions) in &families {
+            requests.extend(self.outgoing(batch, history, *route, positions, &mut outcomes));
+        }
+        let mut accepted: HashMap<B::Route, Vec<Answer>> = HashMap::new();
+        let mut retry_alone: Vec<(B::Route, usize)> = Vec::new();
+        let mut conflicts: Vec<(B::Route, usize, String)> = Vec::new();
+        self.judge(batch, requests, &mut outcomes, &mut accepted, Some(&mut retry_alone), &mut conflicts).await?;
+
+        // A request refused as a whole: its items again, one per request.
+        if !retry_alone.is_empty() {
+            let mut alone = Vec::new();
+            for (route, position) in retry_alone {
+                alone.extend(self.outgoing(batch, history, route, &[position], &mut outcomes));
+            }
+            self.judge(batch, alone, &mut outcomes, &mut accepted, None, &mut conflicts).await?;
+        }
+
+        // Items that already exist: updated instead, when the builder can.
+        if !conflicts.is_empty() {
+            let mut updates = Vec::new();
+            for (route, position, detail) in conflicts.drain(..) {
+                match self.builder.on_conflict(route, &batch[position], history, &detail) {
+                    Some((update, body)) => updates.push(Outgoing { route: update, positions: vec![position], body }),
+                    None => outcomes[position] = ItemOutcome::Rejected { reason: detail },
+                }
+            }
+            let mut again = Vec::new();
+            self.judge(batch, updates, &mut outcomes, &mut accepted, None, &mut again).await?;
+            for (_, position, detail) in again {
+                outcomes[position] =
+                    ItemOutcome::Rejected { reason: format!("still conflicting after an update: {detail}") };
+            }
+        }
+
+        for (route, answers) in accepted {
+            self.service.settle(route, answers).await?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Sends `requests` and applies each answer's verdict to `outcomes`. A
+    /// whole refusal goes to `retry_alone` when the family can isolate items
+    /// and the request held several; conflicts go to `conflicts`.
+    async fn judge(
+        &self,
+        batch: &[Event],
+        requests: Vec<Outgoing<B::Route>>,
+        outcomes: &mut [ItemOutcome],
+        accepted: &mut HashMap<B::Route, Vec<Answer>>,
+        mut retry_alone: Option<&mut Vec<(B::Route, usize)>>,
+        conflicts: &mut Vec<(B::Route, usize, String)>,
+    ) -> Result<(), ConnectorError> {
+        let answers = self.send_all(requests.iter().map(|r| (r.route, r.body.clone())).collect()).await?;
+        for (request, answer) in requests.into_iter().zip(answers) {
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(reason) => {
+                    for position in request.positions {
+                        outcomes[position] = ItemOutcome::Rejected { reason: reason.clone() };
+                    }
+                    continue;
+                }
+            };
+            let items: Vec<&Event> = request.positions.iter().map(|p| &batch[*p]).collect();
+            match self.classifier.classify(request.route, &answer, &items) {
+                Verdict::Accepted => accepted.entry(request.route).or_default().push(answer),
+                Verdict::Items(verdicts) => {
+                    if verdicts.len() != request.positions.len() {
+                        return Err(ConnectorError::transient(format!(
+                            "{}: an answer judged {} items of a request of {}",
+                            self.spec.platform,
+                            verdicts.len(),
+                            request.positions.len()
+                        )));
+                    }
+                    let mut any_accepted = false;
+                    for (position, verdict) in request.positions.iter().zip(verdicts) {
+                        match verdict {
+                            ItemVerdict::Accepted => any_accepted = true,
+                            ItemVerdict::Rejected(reason) => outcomes[*position] = ItemOutcome::Rejected { reason },
+                            ItemVerdict::Conflict(detail) => conflicts.push((request.route, *position, detail)),
+                        }
+                    }
+                    if any_accepted {
+                        accepted.entry(request.route).or_default().push(answer);
+                    }
+                }
+                Verdict::Refused(reason) => {
+                    let alone = self.builder.isolate(request.route).filter(|_| request.positions.len() > 1);
+                    match (alone, retry_alone.as_deref_mut()) {
+                        (Some(single), Some(retry)) => {
+                            tracing::info!(
+                                platform = self.spec.platform,
+                                items = request.positions.len(),
+                                %reason,
+                                "a request was refused as a whole; sending its items one by one"
+                            );
+                            retry.extend(request.positions.iter().map(|p| (single, *p)));
+                        }
+                        _ => {
+                            for position in request.positions {
+                                outcomes[position] = ItemOutcome::Rejected { reason: reason.clone() };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<B, S, C> Sink for SinkLoop<B, S, C>
+where
+    B: RequestBuilder,
+    S: Service<B::Route>,
+    C: ResponseClassifier<B::Route>,
+{
+    fn platform(&self) -> &'static str {
+        self.spec.platform
+    }
+
+    fn max_batch(&self, history: bool) -> usize {
+        if history { self.spec.batches.history } else { self.spec.batches.live }
+    }
+
+    fn identifies(&self, person: &Person) -> bool {
+        self.spec.identifies(person)
+    }
+
+    fn unidentified_reason(&self) -> &'static str {
+        self.spec.unidentified_reason()
+    }
+
+    fn accepts(&self, kind: EventKind) -> bool {
+        self.spec.accepts(kind)
+    }
+
+    fn wants_person_totals(&self) -> bool {
+        self.spec.person_totals
+    }
+
+    async fn deliver(&mut self, batch: &[Event], history: bool) -> Result<Vec<ItemOutcome>, ConnectorError> {
+        self.deliver_all(batch, history).await
+    }
+}
+
+#[async_trait]
+impl<B, S, C> SinkAccount for SinkLoop<B, S, C>
+where
+    B: RequestBuilder,
+    S: Service<B::Route>,
+    C: ResponseClassifier<B::Route>,
+{
+    fn platform(&self) -> &'static str {
+        self.spec.platform
+    }
+
+    fn writer(&self) -> Box<dyn Sink> {
+        Box::new(self.clone())
+    }
+
+    async fn check(&self) -> Result<(), ConnectorError> {
+        self.service.check().await
+    }
+}

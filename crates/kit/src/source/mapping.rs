@@ -1,0 +1,91 @@
+//! The small helpers every source's mapping uses: trimmed text, decimals and
+//! money that name the field they failed on, timestamps with their offset
+//! (or a documented zone), and record identity.
+
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+use rust_decimal::Decimal;
+use tillflow_core::model::{Currency, Money, SourceIdentity, parse_decimal};
+
+/// The text trimmed, `None` when empty.
+pub fn non_empty(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// A platform's decimal text ("" is zero); the error names `what`.
+pub fn decimal(text: &str, what: &str) -> Result<Decimal, String> {
+    parse_decimal(text).ok_or_else(|| format!("{what} `{}` is not a decimal number", text.trim()))
+}
+
+pub fn money(text: &str, currency: &Currency, what: &str) -> Result<Money, String> {
+    Ok(Money::new(decimal(text, what)?, currency.clone()))
+}
+
+/// A timestamp that must carry its offset (`2016-11-10T13:51:54+00:00`);
+/// `None` for "".
+pub fn timestamp_with_offset(text: &str, what: &str) -> Result<Option<Timestamp>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<Timestamp>().map(Some).map_err(|_| format!("{what} `{text}` is not a timestamp with an offset"))
+}
+
+/// A timestamp without an offset read in `zone` (the platform's documented
+/// zone; UTC for fields documented as GMT); one with an offset or `Z` is
+/// honoured as written. `None` for "".
+pub fn timestamp_in_zone(text: &str, zone: &TimeZone, what: &str) -> Result<Option<Timestamp>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(timestamp) = text.parse::<Timestamp>() {
+        return Ok(Some(timestamp));
+    }
+    text.parse::<DateTime>()
+        .and_then(|civil| civil.to_zoned(zone.clone()))
+        .map(|zoned| Some(zoned.timestamp()))
+        .map_err(|_| format!("{what} `{text}` is not a timestamp"))
+}
+
+/// Where a record came from: the platform, the configured source name and
+/// the platform's id.
+pub fn identity(platform: &str, source: &str, id: impl ToString) -> SourceIdentity {
+    SourceIdentity { platform: platform.into(), source: source.into(), id: id.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_keep_their_offset_or_take_the_zone() {
+        let utc = TimeZone::UTC;
+        assert_eq!(
+            timestamp_in_zone("2017-03-22T19:28:02", &utc, "date").unwrap().unwrap().to_string(),
+            "2017-03-22T19:28:02Z"
+        );
+        assert_eq!(
+            timestamp_in_zone("2017-03-22T19:28:02+02:00", &utc, "date").unwrap().unwrap().to_string(),
+            "2017-03-22T17:28:02Z"
+        );
+        let lisbon = TimeZone::get("Europe/Lisbon").unwrap();
+        assert_eq!(
+            timestamp_in_zone("2026-07-01T12:00:00", &lisbon, "date").unwrap().unwrap().to_string(),
+            "2026-07-01T11:00:00Z",
+            "summer time"
+        );
+        assert!(timestamp_in_zone("yesterday", &utc, "date_created").unwrap_err().contains("date_created `yesterday`"));
+        assert_eq!(timestamp_with_offset("", "x").unwrap(), None);
+        assert!(timestamp_with_offset("2016-11-10T13:51:54", "createTime").is_err(), "an offset is required");
+    }
+
+    #[test]
+    fn decimals_name_the_field_they_failed_on() {
+        assert_eq!(decimal(" 12.50 ", "total").unwrap(), Decimal::new(1250, 2));
+        assert_eq!(decimal("", "total").unwrap(), Decimal::ZERO);
+        assert_eq!(decimal("12,50", "order 7 total").unwrap_err(), "order 7 total `12,50` is not a decimal number");
+    }
+}

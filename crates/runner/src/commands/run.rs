@@ -1,0 +1,219 @@
+//! `tillflow run`: one pass of every selected pipeline (`--once`), or the
+//! continuous mode — polling each source every `poll_interval`, the webhook
+//! server waking the pipelines of its source, a clean stop on a signal.
+
+use super::{PassResult, failpoint, load, open_accounts, outcome_of, pipeline, selected, summary_line};
+use crate::exit::{Failure, Outcome};
+use crate::progress::TerminalProgress;
+use crate::server::{Metrics, ServerState, WebhookSource};
+use crate::state_store;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tillflow_core::{PassReport, Pipeline, PipelineError, PipelineOptions, Progress};
+use tokio::sync::{Notify, watch};
+
+/// Flips the returned watch to `true` on SIGINT or SIGTERM. A second signal
+/// exits at once (nothing unacknowledged is committed either way).
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        for round in 0..2 {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            if round == 0 {
+                tracing::info!("shutting down: finishing the batch in flight (signal again to abandon it)");
+                let _ = sender.send(true);
+            } else {
+                tracing::warn!("abandoning in-flight work; it was not committed and will be re-sent");
+                std::process::exit(130);
+            }
+        }
+    });
+    receiver
+}
+
+fn record_metrics(metrics: &Metrics, pipeline: &str, report: &PassReport) {
+    for (kind, count) in &report.delivered {
+        metrics.add(
+            "tillflow_events_delivered_total",
+            format!("pipeline=\"{pipeline}\",event=\"{}\"", kind.as_str()),
+            *count,
+        );
+    }
+    for (reason, count) in &report.skipped {
+        metrics.add("tillflow_events_skipped_total", format!("pipeline=\"{pipeline}\",reason=\"{reason}\""), *count);
+    }
+    metrics.add("tillflow_dead_letters_total", format!("pipeline=\"{pipeline}\""), report.dead_lettered);
+    metrics.add("tillflow_records_read_total", format!("pipeline=\"{pipeline}\""), report.records_read);
+}
+
+/// A pipeline ready to run, with its source's name and poll interval.
+struct Ready {
+    pipeline: Pipeline,
+    source: String,
+    poll_interval: Duration,
+}
+
+/// Everything a run needs: the pipelines on their shared accounts, the
+/// webhook sources, the shutdown watch.
+struct Prepared {
+    config: crate::config::Config,
+    state: Arc<dyn tillflow_core::StateStore>,
+    ready: Vec<Ready>,
+    webhooks: HashMap<String, Arc<dyn tillflow_kit::SourceAccount>>,
+    shutdown: watch::Receiver<bool>,
+    progress: Option<Arc<TerminalProgress>>,
+}
+
+async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result<Prepared, Failure> {
+    let (config, validated) = load(path)?;
+    let specs = selected(&config, only)?;
+    let failpoint = failpoint()?;
+    let state = state_store::open(&config).await?;
+    let accounts = open_accounts(&config, validated, &specs, &state)?;
+    let shutdown = shutdown_signal();
+    let progress: Option<Arc<TerminalProgress>> =
+        (show_progress && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::default()));
+    let mut ready = Vec::new();
+    for spec in &specs {
+        let mut options =
+            PipelineOptions { failpoint: failpoint.clone(), shutdown: shutdown.clone(), ..PipelineOptions::default() };
+        if let Some(progress) = &progress {
+            options.progress = progress.clone() as Arc<dyn Progress>;
+        }
+        let account = &accounts.sources[&spec.source];
+        ready.push(Ready {
+            pipeline: pipeline(spec, &accounts, &state, options),
+            source: spec.source.clone(),
+            poll_interval: account.poll_interval(),
+        });
+    }
+    let webhooks = accounts.sources.into_iter().collect();
+    Ok(Prepared { config, state, ready, webhooks, shutdown, progress })
+}
+
+/// One pass of every selected pipeline, concurrently; results by name.
+pub async fn pass_once(path: &Path, only: Option<&str>, show_progress: bool) -> Result<Vec<PassResult>, Failure> {
+    let prepared = prepare(path, only, show_progress).await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for Ready { mut pipeline, .. } in prepared.ready {
+        tasks.spawn(async move {
+            let result = pipeline.run_pass().await;
+            (pipeline.name().to_owned(), result)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        results.push(joined.map_err(|e| Failure::pipeline(format!("a pipeline task failed: {e}")))?);
+    }
+    if let Some(progress) = &prepared.progress {
+        progress.finish();
+    }
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(results)
+}
+
+pub async fn run(path: &Path, once: bool, only: Option<&str>, show_progress: bool) -> Outcome {
+    if once {
+        let results = pass_once(path, only, show_progress).await?;
+        for (name, result) in &results {
+            match result {
+                Ok(report) => println!("{}", summary_line(name, report)),
+                Err(error) => println!("{name}: FAILED: {error}"),
+            }
+        }
+        return outcome_of(&results);
+    }
+    let prepared = prepare(path, only, show_progress).await?;
+    run_forever(prepared, Arc::new(Metrics::default())).await
+}
+
+async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> Outcome {
+    let Prepared { config, state, ready, webhooks, shutdown, .. } = prepared;
+    // A wake-up per pipeline, listed under the source whose webhooks it reads.
+    let mut notifies: HashMap<String, Vec<Arc<Notify>>> = HashMap::new();
+    let mut pipelines = Vec::new();
+    for ready in ready {
+        let notify = Arc::new(Notify::new());
+        notifies.entry(ready.source.clone()).or_default().push(notify.clone());
+        pipelines.push((ready, notify));
+    }
+    // The server verifies with the same account the pipelines read through.
+    let sources: HashMap<String, WebhookSource> = webhooks
+        .into_iter()
+        .map(|(name, account)| {
+            let notify = notifies.remove(&name).unwrap_or_default();
+            (name, WebhookSource { account, notify })
+        })
+        .collect();
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| Failure::config(format!("server.listen {}: {e}", config.server.listen)))?;
+    tracing::info!(listen = %config.server.listen, "serving /webhooks/<source>, /healthz and /metrics");
+    let router = crate::server::router(ServerState { sources: Arc::new(sources), state, metrics: metrics.clone() });
+    let mut server_shutdown = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = server_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for (Ready { mut pipeline, poll_interval, .. }, notify) in pipelines {
+        let metrics = metrics.clone();
+        let mut shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let name = pipeline.name().to_owned();
+            let mut full_pass_due = true;
+            loop {
+                let result =
+                    if full_pass_due { pipeline.run_pass().await } else { pipeline.process_inbox_only().await };
+                match result {
+                    Ok(report) => {
+                        record_metrics(&metrics, &name, &report);
+                        if report.records_read > 0 || full_pass_due {
+                            tracing::info!("{}", summary_line(&name, &report));
+                        }
+                    }
+                    Err(PipelineError::Interrupted) => return Ok(()),
+                    Err(PipelineError::Config(message)) => {
+                        tracing::error!(pipeline = %name, "stopped: {message}");
+                        return Err(Failure::config(format!("pipeline {name}: {message}")));
+                    }
+                    Err(error) => tracing::warn!(pipeline = %name, %error, "pass failed; retrying at the next poll"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(poll_interval) => full_pass_due = true,
+                    _ = notify.notified() => full_pass_due = false,
+                    _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                }
+            }
+        });
+    }
+    let mut outcome = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(failure)) => outcome = Err(failure),
+            Err(error) => outcome = Err(Failure::pipeline(format!("a pipeline task failed: {error}"))),
+        }
+    }
+    // Every pipeline stopped (shut down or misconfigured): stop serving too,
+    // rather than accept webhooks nobody will process.
+    server.abort();
+    outcome
+}

@@ -1,0 +1,97 @@
+//! `tillflow status`: per pipeline, its cursors and their lag, counts by
+//! event and skip reason, dead letters and queued webhooks. It reads the state
+//! store and never creates one.
+
+use super::{load, selected};
+use crate::exit::{Failure, Outcome};
+use crate::state_store;
+use std::path::Path;
+use tillflow_core::state::PipelineStatus;
+
+pub async fn status(path: &Path, json: bool, only: Option<&str>) -> Outcome {
+    let (config, _) = load(path)?;
+    let specs = selected(&config, only)?;
+    let state = state_store::open_existing(&config).await?;
+    let now = jiff::Timestamp::now();
+    let mut documents = Vec::new();
+    for spec in specs {
+        let (status, pending) = match &state {
+            Some(state) => (
+                state.status(&spec.name).await.map_err(Failure::pipeline)?,
+                state.inbox_pending(&spec.name, &spec.source, 10_000).await.map_err(Failure::pipeline)?.len(),
+            ),
+            None => (PipelineStatus::default(), 0),
+        };
+        let streams: Vec<serde_json::Value> = status
+            .streams
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "stream": s.stream,
+                    "checkpoint": s.checkpoint.0,
+                    "updated_at": s.updated_at.to_string(),
+                    "lag_seconds": now.duration_since(s.updated_at).as_secs(),
+                })
+            })
+            .collect();
+        let mut delivered = serde_json::Map::new();
+        let mut skipped = serde_json::Map::new();
+        let mut dead_lettered_events = 0u64;
+        for (kind, outcome, reason, count) in &status.counts {
+            match outcome.as_str() {
+                "delivered" => {
+                    delivered.insert(kind.clone(), (*count).into());
+                }
+                "skipped" => {
+                    let slot = skipped.entry(reason.clone()).or_insert(0u64.into());
+                    *slot = (slot.as_u64().unwrap_or(0) + count).into();
+                }
+                _ => dead_lettered_events += count,
+            }
+        }
+        documents.push(serde_json::json!({
+            "pipeline": spec.name,
+            "source": spec.source,
+            "sink": spec.sink,
+            "started_at": status.started_at.map(|t| t.to_string()),
+            "last_delivery_at": status.last_delivery_at.map(|t| t.to_string()),
+            "streams": streams,
+            "delivered": delivered,
+            "skipped": skipped,
+            "dead_lettered_events": dead_lettered_events,
+            "dead_letters": status.dead_letters,
+            "webhooks_pending": pending,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::Value::Array(documents)).expect("json"));
+        return Ok(());
+    }
+    for document in documents {
+        let field = |key: &str| document[key].as_str().unwrap_or("never").to_owned();
+        println!("pipeline {} ({} → {})", field("pipeline"), field("source"), field("sink"));
+        println!("  first started   {}", field("started_at"));
+        println!("  last delivery   {}", field("last_delivery_at"));
+        for stream in document["streams"].as_array().into_iter().flatten() {
+            println!(
+                "  stream {:<10} checkpoint {}  (committed {}s ago)",
+                stream["stream"].as_str().unwrap_or(""),
+                stream["checkpoint"],
+                stream["lag_seconds"]
+            );
+        }
+        let counts = |key: &str| -> String {
+            let map = document[key].as_object().cloned().unwrap_or_default();
+            if map.is_empty() {
+                "none".into()
+            } else {
+                map.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+            }
+        };
+        println!("  delivered       {}", counts("delivered"));
+        println!("  skipped         {}", counts("skipped"));
+        println!("  dead letters    {}", document["dead_letters"]);
+        println!("  webhooks queued {}", document["webhooks_pending"]);
+    }
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! Opening the configured state store. A relative SQLite path is relative to
+//! the config file, so a config and its state travel together. Commands that
+//! only read (status, report, dead letters) never create one.
+
+use crate::config::Config;
+use crate::exit::Failure;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tillflow_core::StateStore;
+use tillflow_state_sqlite::SqliteStore;
+
+/// The SQLite file `config` names.
+fn sqlite_path(config: &Config) -> Result<PathBuf, Failure> {
+    let url = &config.state.url;
+    let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+        return Err(Failure::config(format!(
+            "{}: state.url: Postgres state (several runners) is not available in this build yet; use sqlite://",
+            config.file.display()
+        )));
+    };
+    let path = Path::new(path);
+    Ok(if path.is_relative() {
+        config.file.parent().map(|dir| dir.join(path)).unwrap_or_else(|| path.to_owned())
+    } else {
+        path.to_owned()
+    })
+}
+
+/// Opens the state store, creating it when it does not exist yet.
+pub async fn open(config: &Config) -> Result<Arc<dyn StateStore>, Failure> {
+    let path = sqlite_path(config)?;
+    Ok(Arc::new(SqliteStore::open(&path).await.map_err(Failure::config)?))
+}
+
+/// Opens the state store if it exists; `Ok(None)` (and a note on stderr)
+/// when nothing has run yet.
+pub async fn open_existing(config: &Config) -> Result<Option<Arc<dyn StateStore>>, Failure> {
+    let path = sqlite_path(config)?;
+    if !path.exists() {
+        eprintln!("tillflow: no state at {} yet: no pipeline has run", path.display());
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(SqliteStore::open(&path).await.map_err(Failure::config)?)))
+}
