@@ -20,12 +20,55 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(&self) -> &str {
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            Self::Delivered => OutcomeKind::Delivered,
+            Self::Skipped(_) => OutcomeKind::Skipped,
+            Self::DeadLettered => OutcomeKind::DeadLettered,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// The skip reason, "" for the other outcomes.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Skipped(reason) => reason,
+            _ => "",
+        }
+    }
+
+    /// An outcome read back from a store: its kind's name and the reason.
+    pub fn from_stored(kind: &str, reason: &str) -> Option<Self> {
+        Some(match OutcomeKind::parse(kind)? {
+            OutcomeKind::Delivered => Self::Delivered,
+            OutcomeKind::Skipped => Self::Skipped(reason.to_owned()),
+            OutcomeKind::DeadLettered => Self::DeadLettered,
+        })
+    }
+}
+
+/// An outcome without its reason, for queries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OutcomeKind {
+    Delivered,
+    Skipped,
+    DeadLettered,
+}
+
+impl OutcomeKind {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Delivered => "delivered",
-            Self::Skipped(_) => "skipped",
+            Self::Skipped => "skipped",
             Self::DeadLettered => "dead-lettered",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Delivered, Self::Skipped, Self::DeadLettered].into_iter().find(|kind| kind.as_str() == text)
     }
 }
 
@@ -122,12 +165,20 @@ pub struct StreamStatus {
     pub updated_at: Timestamp,
 }
 
+/// How many events of one kind had one outcome (skips by reason).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventCount {
+    pub kind: EventKind,
+    pub outcome: Outcome,
+    pub count: u64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct PipelineStatus {
     pub started_at: Option<Timestamp>,
     pub streams: Vec<StreamStatus>,
-    /// (event kind, outcome, skip reason or "") → count.
-    pub counts: Vec<(String, String, String, u64)>,
+    /// By kind, then outcome and reason.
+    pub counts: Vec<EventCount>,
     pub dead_letters: u64,
     pub last_delivery_at: Option<Timestamp>,
 }
@@ -186,14 +237,14 @@ pub trait StateStore: Send + Sync {
     async fn person_totals(&self, pipeline: &str, people: &[&str])
     -> Result<HashMap<String, PersonTotals>, StateError>;
 
-    /// Occurrence times of `kind` events whose ledger outcome is `outcome`
-    /// ("delivered", "skipped", "dead-lettered"), at or after `since`, oldest
-    /// first: the reconciliation report's "delivered" side.
+    /// Occurrence times of `kind` events whose ledger outcome is `outcome`,
+    /// at or after `since`, oldest first: the reconciliation report's
+    /// "delivered" and "skipped" sides.
     async fn event_times(
         &self,
         pipeline: &str,
         kind: EventKind,
-        outcome: &str,
+        outcome: OutcomeKind,
         since: Timestamp,
     ) -> Result<Vec<Timestamp>, StateError>;
 

@@ -135,6 +135,8 @@ struct FaultState {
     random: SplitMix64,
     queued: std::collections::VecDeque<Fault>,
     counts: FaultCounts,
+    /// When each request arrived and the fault it met, once recording is on.
+    arrivals: Option<Vec<(std::time::Instant, Option<Fault>)>>,
 }
 
 /// A sandbox's fault injector; shared by its middleware and its owner, who
@@ -147,7 +149,13 @@ impl Faults {
     pub fn new(plan: FaultPlan) -> Arc<Self> {
         let random = SplitMix64(plan.seed);
         Arc::new(Self {
-            state: Mutex::new(FaultState { plan, random, queued: Default::default(), counts: FaultCounts::default() }),
+            state: Mutex::new(FaultState {
+                plan,
+                random,
+                queued: Default::default(),
+                counts: FaultCounts::default(),
+                arrivals: None,
+            }),
         })
     }
 
@@ -166,6 +174,17 @@ impl Faults {
     pub fn inject_next(&self, fault: Fault, times: u32) {
         let mut state = self.state.lock().expect("fault state");
         state.queued.extend(std::iter::repeat_n(fault, times as usize));
+    }
+
+    /// From now on, remember when each request arrives and the fault it
+    /// meets (off by default: a long-running sandbox would keep them all).
+    pub fn record_arrivals(&self) {
+        self.state.lock().expect("fault state").arrivals.get_or_insert_with(Vec::new);
+    }
+
+    /// The arrivals recorded since [`record_arrivals`](Self::record_arrivals), in order.
+    pub fn arrivals(&self) -> Vec<(std::time::Instant, Option<Fault>)> {
+        self.state.lock().expect("fault state").arrivals.clone().unwrap_or_default()
     }
 
     /// The fault the next request meets, if any (and counts it).
@@ -211,6 +230,9 @@ impl Faults {
             Some(Fault::Dropped) => counts.dropped_connections += 1,
             Some(Fault::LostAnswer) => counts.lost_answers += 1,
             None => {}
+        }
+        if let Some(arrivals) = &mut state.arrivals {
+            arrivals.push((std::time::Instant::now(), fault));
         }
         fault
     }

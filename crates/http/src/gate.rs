@@ -140,19 +140,27 @@ impl TierGate {
         }
     }
 
-    /// Waits until the tier is not paused and both quotas have a cell.
+    /// The moment the tier's pause ends, if it is paused now.
+    fn paused(&self) -> Option<Instant> {
+        self.paused_until.lock().expect("pause lock").filter(|until| *until > Instant::now())
+    }
+
+    /// Waits until the tier is not paused and both quotas have a cell. A
+    /// pause that begins while a request waits for its cell holds it too:
+    /// the request that got the 429 is not the only one in the queue.
     pub(crate) async fn admit(&self) {
         loop {
-            let until = *self.paused_until.lock().expect("pause lock");
-            match until {
-                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
-                _ => break,
+            while let Some(until) = self.paused() {
+                tokio::time::sleep_until(until).await;
             }
-        }
-        for quota in [&self.per_second, &self.per_minute] {
-            let limiter = quota.lock().expect("quota lock").as_ref().map(|q| q.limiter.clone());
-            if let Some(limiter) = limiter {
-                limiter.until_ready().await;
+            for quota in [&self.per_second, &self.per_minute] {
+                let limiter = quota.lock().expect("quota lock").as_ref().map(|q| q.limiter.clone());
+                if let Some(limiter) = limiter {
+                    limiter.until_ready().await;
+                }
+            }
+            if self.paused().is_none() {
+                return;
             }
         }
     }

@@ -21,4 +21,4 @@ impl Failure {
 }
 
 /// What a command returns.
-pub type Outcome = Result<(), Failure>;
+pub type CommandResult = Result<(), Failure>;

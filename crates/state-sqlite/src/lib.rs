@@ -20,7 +20,8 @@ use tillflow_core::model::{Currency, OrderFact, PersonTotals, sum_facts};
 use tillflow_core::rust_decimal::Decimal;
 use tillflow_core::source::{Checkpoint, InboxItem};
 use tillflow_core::state::{
-    Commit, DeadLetter, DeadLetterStage, LedgerEntry, Outcome, PipelineStatus, StateStore, StreamStatus,
+    Commit, DeadLetter, DeadLetterStage, EventCount, LedgerEntry, Outcome, OutcomeKind, PipelineStatus, StateStore,
+    StreamStatus,
 };
 
 /// Migrations, in order; entry N brings the schema from version N to N+1.
@@ -443,11 +444,9 @@ impl StateStore for SqliteStore {
             for row in rows {
                 let key: String = row.get(0);
                 let outcome: String = row.get(2);
-                let outcome = match outcome.as_str() {
-                    "delivered" => Outcome::Delivered,
-                    "skipped" => Outcome::Skipped(row.get(3)),
-                    _ => Outcome::DeadLettered,
-                };
+                let reason: String = row.get(3);
+                let outcome = Outcome::from_stored(&outcome, &reason)
+                    .ok_or_else(|| StateError::new(format!("unknown outcome `{outcome}` in the ledger")))?;
                 found.insert(IdempotencyKey::from_stored(key), LedgerEntry { content_hash: row.get(1), outcome });
             }
         }
@@ -612,8 +611,22 @@ impl StateStore for SqliteStore {
         .await
         .map_err(error("status"))?
         .into_iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2), row.get::<i64, _>(3).max(0) as u64))
-        .collect();
+        .map(|row| {
+            let kind: String = row.get(0);
+            let outcome: String = row.get(1);
+            let reason: String = row.get(2);
+            Ok(EventCount {
+                kind: EventKind::parse(&kind).ok_or_else(|| StateError::new(format!("unknown event kind `{kind}`")))?,
+                outcome: Outcome::from_stored(&outcome, &reason)
+                    .ok_or_else(|| StateError::new(format!("unknown outcome `{outcome}`")))?,
+                count: row.get::<i64, _>(3).max(0) as u64,
+            })
+        })
+        .collect::<Result<Vec<_>, StateError>>()?;
+        let mut counts = counts;
+        counts.sort_by(|a, b| {
+            (a.kind, a.outcome.kind(), a.outcome.reason()).cmp(&(b.kind, b.outcome.kind(), b.outcome.reason()))
+        });
         let dead_letters: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters WHERE pipeline = ?")
             .bind(pipeline)
             .fetch_one(&self.pool)
@@ -720,7 +733,7 @@ impl StateStore for SqliteStore {
         &self,
         pipeline: &str,
         kind: EventKind,
-        outcome: &str,
+        outcome: OutcomeKind,
         since: Timestamp,
     ) -> Result<Vec<Timestamp>, StateError> {
         let rows: Vec<i64> = sqlx::query_scalar(
@@ -729,7 +742,7 @@ impl StateStore for SqliteStore {
         )
         .bind(pipeline)
         .bind(kind.as_str())
-        .bind(outcome)
+        .bind(outcome.as_str())
         .bind(millis(since))
         .fetch_all(&self.pool)
         .await

@@ -6,7 +6,7 @@ use tillflow_core::events::EventKind;
 use tillflow_core::keys::IdempotencyKey;
 use tillflow_core::model::SourceIdentity;
 use tillflow_core::source::Checkpoint;
-use tillflow_core::state::{Commit, DeadLetterStage, LedgerRow, NewDeadLetter, Outcome, StateStore};
+use tillflow_core::state::{Commit, LedgerRow, Outcome, OutcomeKind, StateStore};
 use tillflow_core::{Pipeline, PipelineOptions, Rules};
 use tillflow_state_sqlite::{SCHEMA_VERSION, SqliteStore};
 use tillflow_testkit::{FakeSink, FakeSource, FakeWorld};
@@ -72,41 +72,14 @@ async fn a_file_that_is_not_sqlite_is_refused() {
 }
 
 #[tokio::test]
-async fn ledger_rows_and_checkpoint_are_committed_together_and_read_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    let rows: Vec<LedgerRow> = (0..1_234).map(|i| row(i, Outcome::Delivered)).collect();
-    store
-        .commit(
-            "p",
-            Commit {
-                ledger: rows,
-                checkpoint: Some(("orders".into(), Checkpoint(serde_json::json!({"v": 1, "page": 7})))),
-                ..Commit::default()
-            },
-        )
-        .await
-        .unwrap();
-    let keys: Vec<IdempotencyKey> = (0..1_300).map(key).collect();
-    let refs: Vec<&IdempotencyKey> = keys.iter().collect();
-    let found = store.ledger_lookup("p", &refs).await.unwrap();
-    assert_eq!(found.len(), 1_234, "lookups across chunk boundaries");
-    assert_eq!(found[&key(17)].content_hash, "hash17");
-    assert_eq!(store.ledger_lookup("other", &refs).await.unwrap().len(), 0, "ledgers are per pipeline");
-    assert_eq!(
-        store.checkpoint("p", "orders").await.unwrap(),
-        Some(Checkpoint(serde_json::json!({"v": 1, "page": 7})))
-    );
-    // An upsert replaces the outcome.
-    store
-        .commit("p", Commit { ledger: vec![row(17, Outcome::Skipped("zero total".into()))], ..Commit::default() })
-        .await
-        .unwrap();
-    let found = store.ledger_lookup("p", &[&key(17)]).await.unwrap();
-    assert_eq!(found[&key(17)].outcome, Outcome::Skipped("zero total".into()));
-    let status = store.status("p").await.unwrap();
-    assert!(status.counts.contains(&("placed".into(), "delivered".into(), String::new(), 1_233)));
-    assert!(status.counts.contains(&("placed".into(), "skipped".into(), "zero total".into(), 1)));
+async fn the_sqlite_store_passes_the_state_suite() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let next = std::sync::atomic::AtomicU32::new(0);
+    tillflow_testkit::state_suite::run_state_suite(|| {
+        let path = dir.path().join(format!("state-{}.db", next.fetch_add(1, std::sync::atomic::Ordering::SeqCst)));
+        async move { Arc::new(SqliteStore::open(&path).await.unwrap()) as Arc<dyn StateStore> }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -133,81 +106,6 @@ async fn a_failing_commit_leaves_nothing_behind() {
     assert!(result.is_err());
     assert_eq!(store.checkpoint("p", "orders").await.unwrap(), None);
     assert!(store.ledger_lookup("p", &[&key(1)]).await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn dead_letters_inbox_and_secrets_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    store
-        .commit(
-            "p",
-            Commit {
-                dead_letters: vec![NewDeadLetter {
-                    key: Some(key(3)),
-                    stage: DeadLetterStage::Sink,
-                    reason: "HTTP 400: email invalid".into(),
-                    payload: serde_json::json!({"format": 1}),
-                }],
-                ..Commit::default()
-            },
-        )
-        .await
-        .unwrap();
-    let letters = store.dead_letters(Some("p"), 10).await.unwrap();
-    assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].key, Some(key(3)));
-    assert_eq!(letters[0].reason, "HTTP 400: email invalid");
-    assert_eq!(store.discard_dead_letters("p", Some(&[letters[0].id])).await.unwrap(), 1);
-    assert!(store.dead_letters(None, 10).await.unwrap().is_empty());
-
-    let headers = vec![("x-wc-webhook-topic".to_string(), "order.updated".to_string())];
-    let id = store.inbox_push("shop", &headers, b"{\"id\":1}", jiff::Timestamp::now()).await.unwrap();
-    let pending = store.inbox_pending("p", "shop", 10).await.unwrap();
-    assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].body, b"{\"id\":1}");
-    assert_eq!(pending[0].headers, headers);
-    store.commit("p", Commit { inbox_done: vec![id], ..Commit::default() }).await.unwrap();
-    assert!(store.inbox_pending("p", "shop", 10).await.unwrap().is_empty());
-    assert_eq!(store.inbox_pending("other-pipeline", "shop", 10).await.unwrap().len(), 1, "per pipeline");
-
-    store.secret_put("lightspeed:store", "refresh_token", "rt-1").await.unwrap();
-    store.secret_put("lightspeed:store", "refresh_token", "rt-2").await.unwrap();
-    drop(store);
-    let reopened = open(&dir).await;
-    assert_eq!(reopened.secret_get("lightspeed:store", "refresh_token").await.unwrap().as_deref(), Some("rt-2"));
-}
-
-#[tokio::test]
-async fn reset_forgets_progress_but_keeps_dead_letters() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    let first = store.pipeline_started_at("p", jiff::Timestamp::from_second(100).unwrap()).await.unwrap();
-    let again = store.pipeline_started_at("p", jiff::Timestamp::from_second(200).unwrap()).await.unwrap();
-    assert_eq!(first, again, "the first start is kept");
-    store
-        .commit(
-            "p",
-            Commit {
-                ledger: vec![row(1, Outcome::Delivered)],
-                checkpoint: Some(("orders".into(), Checkpoint(serde_json::json!({"v": 1})))),
-                dead_letters: vec![NewDeadLetter {
-                    key: None,
-                    stage: DeadLetterStage::Source,
-                    reason: "bad".into(),
-                    payload: serde_json::json!({}),
-                }],
-                ..Commit::default()
-            },
-        )
-        .await
-        .unwrap();
-    store.reset("p").await.unwrap();
-    assert_eq!(store.checkpoint("p", "orders").await.unwrap(), None);
-    assert!(store.ledger_lookup("p", &[&key(1)]).await.unwrap().is_empty());
-    assert_eq!(store.dead_letters(Some("p"), 10).await.unwrap().len(), 1);
-    let restarted = store.pipeline_started_at("p", jiff::Timestamp::from_second(300).unwrap()).await.unwrap();
-    assert_eq!(restarted.as_second(), 300);
 }
 
 #[tokio::test]
@@ -249,7 +147,8 @@ async fn the_engine_resumes_on_a_reopened_file_without_sending_twice() {
     assert_eq!(second.delivered_total(), 0);
     assert!(second_log.lock().unwrap().delivered.is_empty());
     assert_eq!(delivered as u64, first.delivered_total());
-    let report = store.event_times("p", EventKind::Placed, "delivered", jiff::Timestamp::UNIX_EPOCH).await.unwrap();
+    let report =
+        store.event_times("p", EventKind::Placed, OutcomeKind::Delivered, jiff::Timestamp::UNIX_EPOCH).await.unwrap();
     assert_eq!(report.len(), 50);
     let read = store.orders_read_times("p", jiff::Timestamp::UNIX_EPOCH).await.unwrap();
     assert_eq!(read.len(), 50, "every order read is remembered once, whatever the passes");

@@ -1,5 +1,6 @@
-//! tillflow-testkit: the conformance suites every Source and Sink must pass,
-//! in-memory fakes (source, sink, state store) and mock-platform helpers.
+//! tillflow-testkit: the conformance suites every Source, Sink and
+//! StateStore must pass, in-memory fakes (source, sink, state store) and
+//! mock-platform helpers.
 
 pub mod fake_sink;
 pub mod fake_source;
@@ -9,6 +10,7 @@ pub mod openapi;
 pub mod recorder;
 pub mod sink_suite;
 pub mod source_suite;
+pub mod state_suite;
 
 pub use fake_sink::{FakeSink, FakeSinkLog};
 pub use fake_source::{FakeSource, FakeWorld};

@@ -10,7 +10,10 @@ use tillflow_core::events::EventKind;
 use tillflow_core::keys::IdempotencyKey;
 use tillflow_core::model::{OrderFact, PersonTotals, sum_facts};
 use tillflow_core::source::{Checkpoint, InboxItem};
-use tillflow_core::state::{Commit, DeadLetter, LedgerEntry, LedgerRow, PipelineStatus, StateStore, StreamStatus};
+use tillflow_core::state::{
+    Commit, DeadLetter, EventCount, LedgerEntry, LedgerRow, Outcome, OutcomeKind, PipelineStatus, StateStore,
+    StreamStatus,
+};
 
 #[derive(Default)]
 struct Inner {
@@ -24,6 +27,7 @@ struct Inner {
     secrets: HashMap<(String, String), String>,
     facts: BTreeMap<(String, String, String), OrderFact>,
     orders_read: BTreeMap<(String, String), Timestamp>,
+    last_delivery: HashMap<String, Timestamp>,
     commits: u64,
 }
 
@@ -77,6 +81,9 @@ impl StateStore for MemoryStore {
         inner.commits += 1;
         let now = Timestamp::now();
         for row in commit.ledger {
+            if row.outcome == Outcome::Delivered {
+                inner.last_delivery.insert(pipeline.to_owned(), now);
+            }
             inner.ledger.insert((pipeline.to_owned(), row.key.clone()), row);
         }
         for letter in commit.dead_letters {
@@ -166,15 +173,10 @@ impl StateStore for MemoryStore {
 
     async fn status(&self, pipeline: &str) -> Result<PipelineStatus, StateError> {
         let inner = self.inner.lock().unwrap();
-        let mut counts: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+        let mut counts: BTreeMap<(EventKind, OutcomeKind, String), u64> = BTreeMap::new();
         for ((p, _), row) in &inner.ledger {
             if p == pipeline {
-                let reason = match &row.outcome {
-                    tillflow_core::state::Outcome::Skipped(reason) => reason.clone(),
-                    _ => String::new(),
-                };
-                *counts.entry((row.kind.as_str().to_owned(), row.outcome.as_str().to_owned(), reason)).or_default() +=
-                    1;
+                *counts.entry((row.kind, row.outcome.kind(), row.outcome.reason().to_owned())).or_default() += 1;
             }
         }
         Ok(PipelineStatus {
@@ -189,9 +191,16 @@ impl StateStore for MemoryStore {
                     updated_at: *at,
                 })
                 .collect(),
-            counts: counts.into_iter().map(|((k, o, r), n)| (k, o, r, n)).collect(),
+            counts: counts
+                .into_iter()
+                .map(|((kind, outcome, reason), count)| EventCount {
+                    kind,
+                    outcome: Outcome::from_stored(outcome.as_str(), &reason).expect("an outcome's own name"),
+                    count,
+                })
+                .collect(),
             dead_letters: inner.dead_letters.iter().filter(|l| l.pipeline == pipeline).count() as u64,
-            last_delivery_at: None,
+            last_delivery_at: inner.last_delivery.get(pipeline).copied(),
         })
     }
 
@@ -201,6 +210,8 @@ impl StateStore for MemoryStore {
         inner.checkpoints.retain(|(p, _), _| p != pipeline);
         inner.ledger.retain(|(p, _), _| p != pipeline);
         inner.facts.retain(|(p, _, _), _| p != pipeline);
+        inner.orders_read.retain(|(p, _), _| p != pipeline);
+        inner.last_delivery.remove(pipeline);
         Ok(())
     }
 
@@ -236,7 +247,7 @@ impl StateStore for MemoryStore {
         &self,
         pipeline: &str,
         kind: EventKind,
-        outcome: &str,
+        outcome: OutcomeKind,
         since: Timestamp,
     ) -> Result<Vec<Timestamp>, StateError> {
         let inner = self.inner.lock().unwrap();
@@ -244,7 +255,7 @@ impl StateStore for MemoryStore {
             .ledger
             .iter()
             .filter(|((p, _), row)| {
-                p == pipeline && row.kind == kind && row.outcome.as_str() == outcome && row.occurred_at >= since
+                p == pipeline && row.kind == kind && row.outcome.kind() == outcome && row.occurred_at >= since
             })
             .map(|(_, row)| row.occurred_at)
             .collect();

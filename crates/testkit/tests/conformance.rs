@@ -47,3 +47,11 @@ async fn the_sink_loop_turns_a_conflict_into_an_update_and_only_that_item() {
     assert!(!platform.accepted().contains(&existing), "it was not created twice");
     assert_eq!(platform.accepted().len(), events.len() - 1);
 }
+
+#[tokio::test]
+async fn the_memory_store_passes_the_state_suite() {
+    tillflow_testkit::state_suite::run_state_suite(|| async {
+        Arc::new(tillflow_testkit::MemoryStore::new()) as Arc<dyn tillflow_core::StateStore>
+    })
+    .await;
+}

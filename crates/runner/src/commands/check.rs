@@ -3,12 +3,12 @@
 //! credentials through the accounts a run would use.
 
 use super::load;
-use crate::exit::{Failure, Outcome};
+use crate::exit::{CommandResult, Failure};
 use crate::state_store;
 use std::path::Path;
 use tillflow_core::ConnectorError;
 
-pub async fn check(path: &Path) -> Outcome {
+pub async fn check(path: &Path) -> CommandResult {
     let (config, validated) = load(path)?;
     // Accounts persist what must survive (a rotated refresh token), so the
     // state store is opened, but only once the config is known to be good.

@@ -3,12 +3,12 @@
 //! as a pass), or dropped.
 
 use super::{load, open_accounts, pass_failure, pipeline, selected};
-use crate::exit::{Failure, Outcome};
+use crate::exit::{CommandResult, Failure};
 use crate::state_store;
 use std::path::Path;
 use tillflow_core::PipelineOptions;
 
-pub async fn dead_letters_list(path: &Path, only: Option<&str>, json: bool) -> Outcome {
+pub async fn dead_letters_list(path: &Path, only: Option<&str>, json: bool) -> CommandResult {
     let (config, _) = load(path)?;
     let specs = selected(&config, only)?;
     let state = state_store::open_existing(&config).await?;
@@ -45,7 +45,7 @@ pub async fn dead_letters_list(path: &Path, only: Option<&str>, json: bool) -> O
     Ok(())
 }
 
-pub async fn dead_letters_replay(path: &Path, only: Option<&str>) -> Outcome {
+pub async fn dead_letters_replay(path: &Path, only: Option<&str>) -> CommandResult {
     let (config, validated) = load(path)?;
     let specs = selected(&config, only)?;
     let Some(state) = state_store::open_existing(&config).await? else {
@@ -75,7 +75,7 @@ pub async fn dead_letters_replay(path: &Path, only: Option<&str>) -> Outcome {
     worst.map_or(Ok(()), Err)
 }
 
-pub async fn dead_letters_discard(path: &Path, pipeline: &str, ids: &[i64], all: bool) -> Outcome {
+pub async fn dead_letters_discard(path: &Path, pipeline: &str, ids: &[i64], all: bool) -> CommandResult {
     let (config, _) = load(path)?;
     selected(&config, Some(pipeline))?;
     if ids.is_empty() && !all {

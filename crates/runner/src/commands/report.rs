@@ -3,11 +3,12 @@
 //! `crate::report`).
 
 use super::{load, selected};
-use crate::exit::{Failure, Outcome};
+use crate::exit::{CommandResult, Failure};
 use crate::state_store;
 use std::path::Path;
+use tillflow_core::state::OutcomeKind;
 
-pub async fn report(path: &Path, pipeline: &str, zone_name: &str, days: u32) -> Outcome {
+pub async fn report(path: &Path, pipeline: &str, zone_name: &str, days: u32) -> CommandResult {
     let (config, _) = load(path)?;
     selected(&config, Some(pipeline))?;
     let zone = crate::report::zone(zone_name)?;
@@ -17,11 +18,11 @@ pub async fn report(path: &Path, pipeline: &str, zone_name: &str, days: u32) -> 
     let since = crate::report::start_of(&zone, first);
     let read = state.orders_read_times(pipeline, since).await.map_err(Failure::pipeline)?;
     let delivered = state
-        .event_times(pipeline, tillflow_core::EventKind::Placed, "delivered", since)
+        .event_times(pipeline, tillflow_core::EventKind::Placed, OutcomeKind::Delivered, since)
         .await
         .map_err(Failure::pipeline)?;
     let skipped = state
-        .event_times(pipeline, tillflow_core::EventKind::Placed, "skipped", since)
+        .event_times(pipeline, tillflow_core::EventKind::Placed, OutcomeKind::Skipped, since)
         .await
         .map_err(Failure::pipeline)?;
     let rows = crate::report::day_rows(&zone, today, days, &read, &delivered, &skipped);

@@ -3,7 +3,7 @@
 //! server waking the pipelines of its source, a clean stop on a signal.
 
 use super::{PassResult, failpoint, load, open_accounts, outcome_of, pipeline, selected, summary_line};
-use crate::exit::{Failure, Outcome};
+use crate::exit::{CommandResult, Failure};
 use crate::progress::TerminalProgress;
 use crate::server::{Metrics, ServerState, WebhookSource};
 use crate::state_store;
@@ -125,7 +125,7 @@ pub async fn pass_once(path: &Path, only: Option<&str>, show_progress: bool) -> 
     Ok(results)
 }
 
-pub async fn run(path: &Path, once: bool, only: Option<&str>, show_progress: bool) -> Outcome {
+pub async fn run(path: &Path, once: bool, only: Option<&str>, show_progress: bool) -> CommandResult {
     if once {
         let results = pass_once(path, only, show_progress).await?;
         for (name, result) in &results {
@@ -140,7 +140,7 @@ pub async fn run(path: &Path, once: bool, only: Option<&str>, show_progress: boo
     run_forever(prepared, Arc::new(Metrics::default())).await
 }
 
-async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> Outcome {
+async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult {
     let Prepared { config, state, ready, webhooks, shutdown, .. } = prepared;
     // A wake-up per pipeline, listed under the source whose webhooks it reads.
     let mut notifies: HashMap<String, Vec<Arc<Notify>>> = HashMap::new();

@@ -2,11 +2,11 @@
 //! start, so the next run re-syncs everything (dead letters are kept).
 
 use super::{load, selected};
-use crate::exit::{Failure, Outcome};
+use crate::exit::{CommandResult, Failure};
 use crate::state_store;
 use std::path::Path;
 
-pub async fn state_reset(path: &Path, pipeline: &str) -> Outcome {
+pub async fn state_reset(path: &Path, pipeline: &str) -> CommandResult {
     let (config, _) = load(path)?;
     selected(&config, Some(pipeline))?;
     let Some(state) = state_store::open_existing(&config).await? else {

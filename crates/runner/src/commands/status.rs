@@ -3,12 +3,12 @@
 //! store and never creates one.
 
 use super::{load, selected};
-use crate::exit::{Failure, Outcome};
+use crate::exit::{CommandResult, Failure};
 use crate::state_store;
 use std::path::Path;
-use tillflow_core::state::PipelineStatus;
+use tillflow_core::state::{EventCount, Outcome, PipelineStatus};
 
-pub async fn status(path: &Path, json: bool, only: Option<&str>) -> Outcome {
+pub async fn status(path: &Path, json: bool, only: Option<&str>) -> CommandResult {
     let (config, _) = load(path)?;
     let specs = selected(&config, only)?;
     let state = state_store::open_existing(&config).await?;
@@ -37,16 +37,16 @@ pub async fn status(path: &Path, json: bool, only: Option<&str>) -> Outcome {
         let mut delivered = serde_json::Map::new();
         let mut skipped = serde_json::Map::new();
         let mut dead_lettered_events = 0u64;
-        for (kind, outcome, reason, count) in &status.counts {
-            match outcome.as_str() {
-                "delivered" => {
-                    delivered.insert(kind.clone(), (*count).into());
+        for EventCount { kind, outcome, count } in &status.counts {
+            match outcome {
+                Outcome::Delivered => {
+                    delivered.insert(kind.as_str().to_owned(), (*count).into());
                 }
-                "skipped" => {
+                Outcome::Skipped(reason) => {
                     let slot = skipped.entry(reason.clone()).or_insert(0u64.into());
                     *slot = (slot.as_u64().unwrap_or(0) + count).into();
                 }
-                _ => dead_lettered_events += count,
+                Outcome::DeadLettered => dead_lettered_events += count,
             }
         }
         documents.push(serde_json::json!({

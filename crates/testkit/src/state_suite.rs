@@ -1,0 +1,290 @@
+//! The conformance suite every `StateStore` must pass (SQLite, the in-memory
+//! store, Postgres): what the engine relies on, case by case — the first
+//! start recorded once, a commit's ledger rows, dead letters, inbox marks,
+//! orders read and checkpoint written together and read back, ledgers and
+//! inboxes kept per pipeline, skips counted by reason, person totals summed
+//! from order facts, report times filtered, and a reset that forgets progress
+//! but keeps dead letters and webhooks.
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use std::future::Future;
+use std::sync::Arc;
+use tillflow_core::events::EventKind;
+use tillflow_core::keys::IdempotencyKey;
+use tillflow_core::model::{Currency, OrderFact, SourceIdentity};
+use tillflow_core::source::Checkpoint;
+use tillflow_core::state::{
+    Commit, DeadLetterStage, EventCount, LedgerRow, NewDeadLetter, Outcome, OutcomeKind, StateStore,
+};
+
+fn at(second: i64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000 + second).unwrap()
+}
+
+fn key(id: u32, event: &str) -> IdempotencyKey {
+    let identity = SourceIdentity { platform: "fake".into(), source: "shop".into(), id: id.to_string() };
+    IdempotencyKey::new(&identity, "order", event, None)
+}
+
+fn row(id: u32, outcome: Outcome) -> LedgerRow {
+    LedgerRow {
+        key: key(id, "placed"),
+        kind: EventKind::Placed,
+        content_hash: format!("hash{id}"),
+        outcome,
+        occurred_at: at(i64::from(id)),
+    }
+}
+
+fn letter(reason: &str) -> NewDeadLetter {
+    NewDeadLetter {
+        key: Some(key(99, "placed")),
+        stage: DeadLetterStage::Sink,
+        reason: reason.into(),
+        payload: serde_json::json!({"format": 1, "why": reason}),
+    }
+}
+
+fn fact(order: &str, fact_id: &str, person: &str, counted: bool, cents: i64, second: i64) -> OrderFact {
+    OrderFact {
+        order_id: order.into(),
+        fact_id: fact_id.into(),
+        person: person.into(),
+        counted,
+        amount: Decimal::new(cents, 2),
+        currency: Currency::new("EUR").unwrap(),
+        at: at(second),
+    }
+}
+
+/// Runs every case, each on a fresh store from `fresh`; panics with the
+/// failing case's message.
+pub async fn run_state_suite<F, Fut>(fresh: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn StateStore>>,
+{
+    the_first_start_is_recorded_once(fresh().await).await;
+    a_commit_is_read_back_whole(fresh().await).await;
+    a_later_outcome_replaces_an_earlier_one_and_skips_count_by_reason(fresh().await).await;
+    ledgers_checkpoints_and_inbox_marks_are_per_pipeline(fresh().await).await;
+    dead_letters_are_listed_discarded_and_resolved(fresh().await).await;
+    secrets_are_kept_and_replaced(fresh().await).await;
+    person_totals_are_summed_from_order_facts(fresh().await).await;
+    report_times_are_filtered_by_kind_outcome_and_time(fresh().await).await;
+    reset_forgets_progress_and_keeps_dead_letters_and_webhooks(fresh().await).await;
+}
+
+pub async fn the_first_start_is_recorded_once(store: Arc<dyn StateStore>) {
+    assert_eq!(store.status("p").await.unwrap().started_at, None, "nothing before the first start");
+    assert_eq!(store.pipeline_started_at("p", at(10)).await.unwrap(), at(10));
+    assert_eq!(store.pipeline_started_at("p", at(20)).await.unwrap(), at(10), "the first start stays");
+    assert_eq!(store.pipeline_started_at("q", at(30)).await.unwrap(), at(30), "per pipeline");
+    assert_eq!(store.status("p").await.unwrap().started_at, Some(at(10)));
+}
+
+pub async fn a_commit_is_read_back_whole(store: Arc<dyn StateStore>) {
+    let webhook = store.inbox_push("shop", &[("x-topic".into(), "order.updated".into())], b"{}", at(1)).await.unwrap();
+    let rows: Vec<LedgerRow> = (0..1_234).map(|i| row(i, Outcome::Delivered)).collect();
+    let checkpoint = Checkpoint(serde_json::json!({"v": 1, "page": 7}));
+    store
+        .commit(
+            "p",
+            Commit {
+                ledger: rows,
+                dead_letters: vec![letter("refused")],
+                checkpoint: Some(("orders".into(), checkpoint.clone())),
+                inbox_done: vec![webhook],
+                dead_letters_resolved: Vec::new(),
+                orders_read: vec![("1".into(), at(1)), ("2".into(), at(2))],
+            },
+        )
+        .await
+        .unwrap();
+    let keys: Vec<IdempotencyKey> = (0..1_300).map(|i| key(i, "placed")).collect();
+    let refs: Vec<&IdempotencyKey> = keys.iter().collect();
+    let found = store.ledger_lookup("p", &refs).await.unwrap();
+    assert_eq!(found.len(), 1_234, "every row, across any chunking of the lookup");
+    assert_eq!(found[&key(17, "placed")].content_hash, "hash17");
+    assert_eq!(found[&key(17, "placed")].outcome, Outcome::Delivered);
+    assert_eq!(store.checkpoint("p", "orders").await.unwrap(), Some(checkpoint));
+    assert_eq!(store.checkpoint("p", "customers").await.unwrap(), None);
+    let letters = store.dead_letters(Some("p"), 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!((letters[0].reason.as_str(), letters[0].stage), ("refused", DeadLetterStage::Sink));
+    assert_eq!(letters[0].key, Some(key(99, "placed")));
+    assert_eq!(letters[0].payload["why"], "refused");
+    assert!(store.inbox_pending("p", "shop", 10).await.unwrap().is_empty(), "the webhook is done for p");
+    assert_eq!(store.orders_read_times("p", at(0)).await.unwrap(), vec![at(1), at(2)]);
+    let status = store.status("p").await.unwrap();
+    assert_eq!(status.streams.len(), 1);
+    assert_eq!(status.streams[0].stream, "orders");
+    assert_eq!(status.dead_letters, 1);
+    assert!(status.last_delivery_at.is_some(), "a delivery was recorded");
+    assert_eq!(status.counts, vec![EventCount { kind: EventKind::Placed, outcome: Outcome::Delivered, count: 1_234 }]);
+}
+
+pub async fn a_later_outcome_replaces_an_earlier_one_and_skips_count_by_reason(store: Arc<dyn StateStore>) {
+    let rows = vec![row(1, Outcome::Delivered), row(2, Outcome::Delivered), row(3, Outcome::DeadLettered)];
+    store.commit("p", Commit { ledger: rows, ..Commit::default() }).await.unwrap();
+    let mut changed = row(1, Outcome::Skipped("zero total".into()));
+    changed.content_hash = "changed".into();
+    let skipped =
+        vec![changed, row(4, Outcome::Skipped("zero total".into())), row(5, Outcome::Skipped("no email".into()))];
+    store.commit("p", Commit { ledger: skipped, ..Commit::default() }).await.unwrap();
+    let found = store.ledger_lookup("p", &[&key(1, "placed")]).await.unwrap();
+    assert_eq!(found[&key(1, "placed")].outcome, Outcome::Skipped("zero total".into()));
+    assert_eq!(found[&key(1, "placed")].content_hash, "changed");
+    let mut counts = store.status("p").await.unwrap().counts;
+    counts.sort_by(|a, b| (a.outcome.kind(), a.outcome.reason()).cmp(&(b.outcome.kind(), b.outcome.reason())));
+    let placed = |outcome: Outcome, count| EventCount { kind: EventKind::Placed, outcome, count };
+    assert_eq!(
+        counts,
+        vec![
+            placed(Outcome::Delivered, 1),
+            placed(Outcome::Skipped("no email".into()), 1),
+            placed(Outcome::Skipped("zero total".into()), 2),
+            placed(Outcome::DeadLettered, 1),
+        ]
+    );
+}
+
+pub async fn ledgers_checkpoints_and_inbox_marks_are_per_pipeline(store: Arc<dyn StateStore>) {
+    let first = store.inbox_push("shop", &[], b"1", at(1)).await.unwrap();
+    let second = store.inbox_push("shop", &[], b"2", at(2)).await.unwrap();
+    store.inbox_push("till", &[], b"other source", at(3)).await.unwrap();
+    let checkpoint = Checkpoint(serde_json::json!({"v": 1}));
+    store
+        .commit(
+            "p",
+            Commit {
+                ledger: vec![row(1, Outcome::Delivered)],
+                checkpoint: Some(("orders".into(), checkpoint)),
+                inbox_done: vec![first],
+                ..Commit::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.ledger_lookup("q", &[&key(1, "placed")]).await.unwrap().is_empty(), "q's ledger is its own");
+    assert_eq!(store.checkpoint("q", "orders").await.unwrap(), None);
+    let pending = |pipeline: &'static str| {
+        let store = store.clone();
+        async move { store.inbox_pending(pipeline, "shop", 10).await.unwrap().iter().map(|i| i.id).collect::<Vec<_>>() }
+    };
+    assert_eq!(pending("p").await, vec![second], "p is done with the first webhook only");
+    assert_eq!(pending("q").await, vec![first, second], "q reads the same source on its own");
+    let items = store.inbox_pending("q", "shop", 1).await.unwrap();
+    assert_eq!(items.len(), 1, "the limit holds");
+    assert_eq!((items[0].body.as_slice(), items[0].source.as_str()), (&b"1"[..], "shop"));
+    // Marks out of order: the gap stays pending.
+    let third = store.inbox_push("shop", &[], b"3", at(4)).await.unwrap();
+    store.commit("q", Commit { inbox_done: vec![third, first], ..Commit::default() }).await.unwrap();
+    assert_eq!(pending("q").await, vec![second]);
+}
+
+pub async fn dead_letters_are_listed_discarded_and_resolved(store: Arc<dyn StateStore>) {
+    let letters = vec![letter("a"), letter("b"), letter("c")];
+    store.commit("p", Commit { dead_letters: letters, ..Commit::default() }).await.unwrap();
+    store.commit("q", Commit { dead_letters: vec![letter("q's")], ..Commit::default() }).await.unwrap();
+    let listed = store.dead_letters(Some("p"), 10).await.unwrap();
+    assert_eq!(listed.iter().map(|l| l.reason.as_str()).collect::<Vec<_>>(), ["a", "b", "c"], "oldest first");
+    assert_eq!(store.dead_letters(None, 10).await.unwrap().len(), 4, "every pipeline's");
+    assert_eq!(store.dead_letters(Some("p"), 2).await.unwrap().len(), 2, "the limit holds");
+    assert_eq!(store.discard_dead_letters("q", Some(&[listed[0].id])).await.unwrap(), 0, "only the pipeline's own");
+    assert_eq!(store.discard_dead_letters("p", Some(&[listed[0].id])).await.unwrap(), 1);
+    store.commit("p", Commit { dead_letters_resolved: vec![listed[1].id], ..Commit::default() }).await.unwrap();
+    let left = store.dead_letters(Some("p"), 10).await.unwrap();
+    assert_eq!(left.iter().map(|l| l.reason.as_str()).collect::<Vec<_>>(), ["c"]);
+    assert_eq!(store.discard_dead_letters("p", None).await.unwrap(), 1);
+    assert_eq!(store.dead_letters(Some("q"), 10).await.unwrap().len(), 1, "q's letter stays");
+}
+
+pub async fn secrets_are_kept_and_replaced(store: Arc<dyn StateStore>) {
+    assert_eq!(store.secret_get("lightspeed:store", "refresh_token").await.unwrap(), None);
+    store.secret_put("lightspeed:store", "refresh_token", "rt-1").await.unwrap();
+    store.secret_put("lightspeed:store", "refresh_token", "rt-2").await.unwrap();
+    store.secret_put("lightspeed:other", "refresh_token", "rt-9").await.unwrap();
+    assert_eq!(store.secret_get("lightspeed:store", "refresh_token").await.unwrap().as_deref(), Some("rt-2"));
+}
+
+pub async fn person_totals_are_summed_from_order_facts(store: Arc<dyn StateStore>) {
+    let facts = vec![
+        fact("1", "order", "id:7", true, 2000, 10),
+        fact("2", "order", "id:7", true, 1500, 20),
+        fact("3", "order", "id:7", false, 9900, 30),
+        fact("1", "refund:r1", "id:7", false, 500, 40),
+        fact("4", "order", "email:ann@example.com", true, 1000, 50),
+    ];
+    store.record_facts("p", &facts).await.unwrap();
+    // A changed order replaces its fact: order 2 is cancelled.
+    store.record_facts("p", &[fact("2", "order", "id:7", false, 1500, 20)]).await.unwrap();
+    let totals = store.person_totals("p", &["id:7", "email:ann@example.com", "id:nobody"]).await.unwrap();
+    assert_eq!(totals.len(), 2, "no totals for a person without facts");
+    let seven = &totals["id:7"];
+    assert_eq!((seven.orders, seven.revenue), (1, Decimal::new(1500, 2)), "order 1 minus its refund");
+    assert_eq!(seven.last_order_at, Some(at(10)));
+    assert_eq!(seven.currency.as_ref().map(Currency::as_str), Some("EUR"));
+    assert_eq!(totals["email:ann@example.com"].revenue, Decimal::new(1000, 2));
+    assert!(store.person_totals("q", &["id:7"]).await.unwrap().is_empty(), "facts are per pipeline");
+}
+
+pub async fn report_times_are_filtered_by_kind_outcome_and_time(store: Arc<dyn StateStore>) {
+    let mut completed = row(9, Outcome::Delivered);
+    completed.kind = EventKind::Completed;
+    completed.key = key(9, "completed");
+    let rows = vec![
+        row(1, Outcome::Delivered),
+        row(5, Outcome::Delivered),
+        row(3, Outcome::Skipped("zero total".into())),
+        completed,
+    ];
+    store
+        .commit(
+            "p",
+            Commit { ledger: rows, orders_read: vec![("1".into(), at(1)), ("5".into(), at(5))], ..Commit::default() },
+        )
+        .await
+        .unwrap();
+    let times = |outcome, since| {
+        let store = store.clone();
+        async move { store.event_times("p", EventKind::Placed, outcome, at(since)).await.unwrap() }
+    };
+    assert_eq!(times(OutcomeKind::Delivered, 0).await, vec![at(1), at(5)], "oldest first, Placed only");
+    assert_eq!(times(OutcomeKind::Delivered, 2).await, vec![at(5)]);
+    assert_eq!(times(OutcomeKind::Skipped, 0).await, vec![at(3)]);
+    assert!(times(OutcomeKind::DeadLettered, 0).await.is_empty());
+    assert_eq!(store.orders_read_times("p", at(2)).await.unwrap(), vec![at(5)]);
+}
+
+pub async fn reset_forgets_progress_and_keeps_dead_letters_and_webhooks(store: Arc<dyn StateStore>) {
+    store.pipeline_started_at("p", at(1)).await.unwrap();
+    store.inbox_push("shop", &[], b"1", at(1)).await.unwrap();
+    store.record_facts("p", &[fact("1", "order", "id:7", true, 100, 1)]).await.unwrap();
+    store
+        .commit(
+            "p",
+            Commit {
+                ledger: vec![row(1, Outcome::Delivered)],
+                dead_letters: vec![letter("kept")],
+                checkpoint: Some(("orders".into(), Checkpoint(serde_json::json!({"v": 1})))),
+                orders_read: vec![("1".into(), at(1))],
+                ..Commit::default()
+            },
+        )
+        .await
+        .unwrap();
+    store.commit("q", Commit { ledger: vec![row(1, Outcome::Delivered)], ..Commit::default() }).await.unwrap();
+    store.reset("p").await.unwrap();
+    let status = store.status("p").await.unwrap();
+    assert_eq!(status.started_at, None);
+    assert!(status.streams.is_empty() && status.counts.is_empty());
+    assert!(store.ledger_lookup("p", &[&key(1, "placed")]).await.unwrap().is_empty());
+    assert!(store.person_totals("p", &["id:7"]).await.unwrap().is_empty());
+    assert!(store.orders_read_times("p", at(0)).await.unwrap().is_empty());
+    assert_eq!(store.dead_letters(Some("p"), 10).await.unwrap().len(), 1, "dead letters are kept");
+    assert_eq!(store.inbox_pending("p", "shop", 10).await.unwrap().len(), 1, "webhooks are kept");
+    assert_eq!(store.ledger_lookup("q", &[&key(1, "placed")]).await.unwrap().len(), 1, "other pipelines untouched");
+    assert_eq!(store.pipeline_started_at("p", at(50)).await.unwrap(), at(50), "the next run is a new first start");
+}
