@@ -1,0 +1,108 @@
+//! Delivery and commit: full batches (or runs that cannot grow) go to the
+//! sink; each acknowledged batch is committed in one transaction with its
+//! ledger rows, dead letters and the commits of every page now fully sent.
+
+use super::pending::Pending;
+use super::{PassReport, Pipeline, PipelineError};
+use crate::error::ErrorClass;
+use crate::events::Event;
+use crate::persist;
+use crate::sink::ItemOutcome;
+use crate::state::{Commit, DeadLetterStage, LedgerRow, NewDeadLetter, Outcome};
+
+impl Pipeline {
+    /// Delivers the batches `pending` has ready, oldest first: a full batch,
+    /// or a run that cannot grow because a live event follows history (or the
+    /// reverse); with `everything`, the rest too. Each acknowledged batch is
+    /// committed with its outcomes and the commits of every page whose events
+    /// are now all delivered, so a checkpoint never passes an unsent event.
+    pub(super) async fn deliver_ready(
+        &mut self,
+        pending: &mut Pending,
+        everything: bool,
+        report: &mut PassReport,
+    ) -> Result<(), PipelineError> {
+        let history_batch = self.sink.max_batch(true).max(1);
+        let live_batch = self.sink.max_batch(false).max(1);
+        while let Some((front, _)) = pending.events.front() {
+            let is_history = front.history;
+            let limit = if is_history { history_batch } else { live_batch };
+            let run = pending.events.iter().take(limit).take_while(|(event, _)| event.history == is_history).count();
+            if !everything && run < limit && run == pending.events.len() {
+                break;
+            }
+            if *self.options.shutdown.borrow() {
+                return Err(PipelineError::Interrupted);
+            }
+            self.options.failpoint.pass("before-deliver").await;
+            let first_number = pending.first;
+            let batch = pending.take(run);
+            let events: Vec<Event> = batch.iter().map(|(event, _)| event.clone()).collect();
+            let outcomes = match self.sink.deliver(&events, is_history).await {
+                Ok(outcomes) => outcomes,
+                Err(error) if error.class == ErrorClass::Permanent => {
+                    // The sink refused the batch as a whole; each event is kept
+                    // as a dead letter rather than retried forever or lost.
+                    vec![ItemOutcome::Rejected { reason: error.message }; events.len()]
+                }
+                Err(error) => return Err(error.into()),
+            };
+            if outcomes.len() != events.len() {
+                return Err(PipelineError::Transient(format!(
+                    "sink {} answered {} outcomes for {} events",
+                    self.sink.platform(),
+                    outcomes.len(),
+                    events.len()
+                )));
+            }
+            self.options.failpoint.pass("after-ack").await;
+            let mut rows = Vec::with_capacity(batch.len());
+            let mut commit = Commit::default();
+            for (offset, ((event, dead_letter_id), outcome)) in batch.into_iter().zip(outcomes).enumerate() {
+                let number = first_number + offset as u64;
+                commit.dead_letters_resolved.extend(dead_letter_id);
+                match outcome {
+                    ItemOutcome::Delivered => {
+                        *report.delivered.entry(event.kind).or_default() += 1;
+                        rows.push((number, ledger_row(&event, Outcome::Delivered)));
+                    }
+                    ItemOutcome::Skipped { reason } => {
+                        *report.skipped.entry(reason.clone()).or_default() += 1;
+                        rows.push((number, ledger_row(&event, Outcome::Skipped(reason))));
+                    }
+                    ItemOutcome::Rejected { reason } => {
+                        tracing::warn!(pipeline = %self.name, key = %event.key, %reason, "event dead-lettered");
+                        report.dead_lettered += 1;
+                        rows.push((number, ledger_row(&event, Outcome::DeadLettered)));
+                        commit.dead_letters.push(NewDeadLetter {
+                            key: Some(event.key.clone()),
+                            stage: DeadLetterStage::Sink,
+                            reason,
+                            payload: persist::event_document(&event),
+                        });
+                    }
+                }
+            }
+            pending.attach_finished_pages(&mut commit, rows);
+            self.state.commit(&self.name, commit).await?;
+            self.options.failpoint.pass("after-batch-commit").await;
+        }
+        // Pages with nothing left to send before them commit now.
+        let mut commit = Commit::default();
+        pending.attach_finished_pages(&mut commit, Vec::new());
+        if !commit.is_empty() {
+            self.state.commit(&self.name, commit).await?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn ledger_row(event: &Event, outcome: Outcome) -> LedgerRow {
+    LedgerRow {
+        key: event.key.clone(),
+        kind: event.kind,
+        content_hash: event.content_hash.clone(),
+        outcome,
+        occurred_at: event.occurred_at,
+    }
+}

@@ -1,0 +1,179 @@
+//! A pass: pending webhooks first, then every stream from its checkpoint to
+//! its end, pages read ahead by a task of their own (bounded, so memory does
+//! not grow with the history), each page's records turned into events and
+//! queued with the page's commit.
+
+use super::pending::Pending;
+use super::{PassReport, Pipeline, PipelineError};
+use crate::error::ErrorClass;
+use crate::events::{DeriveContext, derive_events};
+use crate::model::Record;
+use crate::persist;
+use crate::source::{BadRecord, Page, SourceItem, WEBHOOK_STREAM};
+use crate::state::{Commit, DeadLetterStage, NewDeadLetter};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+impl Pipeline {
+    /// One full pass: pending webhooks, then every stream from its checkpoint
+    /// to the end.
+    pub async fn run_pass(&mut self) -> Result<PassReport, PipelineError> {
+        let started = Instant::now();
+        let context = self.context().await?;
+        let mut report = self.process_inbox(&context).await?;
+        let streams = self.source_mut().streams();
+        for stream in streams {
+            let stream_report = self.run_stream(&stream, &context).await?;
+            report.merge(&stream_report);
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Processes webhooks waiting in the durable inbox, without reading pages.
+    pub async fn process_inbox_only(&mut self) -> Result<PassReport, PipelineError> {
+        let started = Instant::now();
+        let context = self.context().await?;
+        let mut report = self.process_inbox(&context).await?;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    pub(super) async fn run_stream(
+        &mut self,
+        stream: &str,
+        context: &DeriveContext,
+    ) -> Result<PassReport, PipelineError> {
+        let mut report = PassReport::default();
+        let checkpoint = self.state.checkpoint(&self.name, stream).await?;
+        let (pages_sender, mut pages) = mpsc::channel(self.options.read_ahead_pages.max(1));
+        let mut source = self.source.take().expect("source present between streams");
+        let stream_name = stream.to_owned();
+        let reader = tokio::spawn(async move {
+            let mut position = checkpoint;
+            loop {
+                let page = source.read(&stream_name, position.as_ref()).await;
+                let stop = match &page {
+                    Ok(page) => {
+                        position = Some(page.checkpoint.clone());
+                        page.last
+                    }
+                    Err(_) => true,
+                };
+                if pages_sender.send(page).await.is_err() || stop {
+                    break;
+                }
+            }
+            source
+        });
+        // History accumulates across pages so bulk endpoints get full batches;
+        // what is still queued when the stream ends goes out then.
+        let mut pending = Pending::default();
+        let mut outcome = Ok(());
+        while let Some(page) = pages.recv().await {
+            let step = match page {
+                Ok(Page { items, checkpoint, last: _ }) => {
+                    let records = items.len();
+                    let tail = Commit { checkpoint: Some((stream.to_owned(), checkpoint)), ..Commit::default() };
+                    let result = self.process_items(items, tail, context, &mut report, &mut pending).await;
+                    self.options.progress.page(&self.name, stream, records, report.delivered_total());
+                    result
+                }
+                Err(error) => Err(PipelineError::from(error.context(format!("reading {stream}")))),
+            };
+            if let Err(error) = step {
+                outcome = Err(error);
+                break;
+            }
+        }
+        if outcome.is_ok() {
+            outcome = self.deliver_ready(&mut pending, true, &mut report).await;
+        }
+        // Dropping the receiver stops the reader at its next send.
+        drop(pages);
+        let source = reader.await.map_err(|e| PipelineError::Transient(format!("source reader task failed: {e}")))?;
+        self.source = Some(source);
+        outcome.map(|()| report)
+    }
+
+    pub(super) async fn process_inbox(&mut self, context: &DeriveContext) -> Result<PassReport, PipelineError> {
+        let mut report = PassReport::default();
+        loop {
+            let items = self.state.inbox_pending(&self.name, &self.source_name, 100).await?;
+            if items.is_empty() {
+                return Ok(report);
+            }
+            let mut records: Vec<SourceItem> = Vec::new();
+            let mut done = Vec::new();
+            for item in &items {
+                match self.source_mut().parse_webhook(item).await {
+                    Ok(parsed) => records.extend(parsed),
+                    Err(error) if error.class == ErrorClass::Permanent => {
+                        // Kept whole, headers included, so a replay parses it again.
+                        records.push(Err(BadRecord {
+                            stream: WEBHOOK_STREAM.into(),
+                            reason: error.message,
+                            raw: item.to_raw(),
+                        }));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+                done.push(item.id);
+            }
+            let mut pending = Pending::default();
+            let tail = Commit { inbox_done: done, ..Commit::default() };
+            self.process_items(records, tail, context, &mut report, &mut pending).await?;
+            self.deliver_ready(&mut pending, true, &mut report).await?;
+        }
+    }
+
+    /// Derives and filters the events of `items` and queues them in
+    /// `pending` with the page's commit (`checkpoint`, skips, source dead
+    /// letters, `inbox_done`); delivers whatever full batches are ready.
+    pub(super) async fn process_items(
+        &mut self,
+        items: Vec<SourceItem>,
+        mut tail: Commit,
+        context: &DeriveContext,
+        report: &mut PassReport,
+        pending: &mut Pending,
+    ) -> Result<(), PipelineError> {
+        let mut records = Vec::new();
+        for item in items {
+            report.records_read += 1;
+            match item {
+                Ok(record) => records.push(record),
+                Err(bad) => {
+                    tracing::warn!(pipeline = %self.name, stream = %bad.stream, reason = %bad.reason, "record dead-lettered");
+                    report.dead_lettered += 1;
+                    tail.dead_letters.push(NewDeadLetter {
+                        key: None,
+                        stage: DeadLetterStage::Source,
+                        reason: bad.reason.clone(),
+                        payload: persist::bad_record_document(&bad),
+                    });
+                }
+            }
+        }
+        // The store's own "orders per day" counts placed orders; the report
+        // compares them with what was delivered.
+        tail.orders_read = records
+            .iter()
+            .filter_map(|record| match record {
+                Record::Order(order) if order.status.is_placed() => Some((order.identity.id.clone(), order.placed_at)),
+                _ => None,
+            })
+            .collect();
+        let mut events = if self.sink.wants_person_totals() {
+            self.person_totals_events(&records, context).await?
+        } else {
+            Vec::new()
+        };
+        for record in records {
+            events.extend(derive_events(record, context).into_iter().filter(|event| self.sink.accepts(event.kind)));
+        }
+        self.select(events, &mut tail, report, pending).await?;
+        pending.close_page(tail);
+        self.deliver_ready(pending, false, report).await
+    }
+}

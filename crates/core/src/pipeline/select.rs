@@ -1,0 +1,74 @@
+//! Selection: what the ledger already has is dropped, the pipeline's rules
+//! skip what must not be sent (counted by reason), the rest is queued.
+
+use super::deliver::ledger_row;
+use super::pending::Pending;
+use super::{PassReport, Pipeline, PipelineError};
+use crate::events::Event;
+use crate::keys::IdempotencyKey;
+use crate::state::{Commit, LedgerEntry, Outcome};
+
+impl Pipeline {
+    /// Drops what the ledger already has, applies the rules, and queues what
+    /// must be sent in `pending`; skip rows go into `tail`.
+    pub(super) async fn select(
+        &mut self,
+        events: Vec<Event>,
+        tail: &mut Commit,
+        report: &mut PassReport,
+        pending: &mut Pending,
+    ) -> Result<(), PipelineError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut keys: Vec<&IdempotencyKey> = events.iter().map(|e| &e.key).collect();
+        keys.extend(events.iter().filter_map(|e| e.requires.as_ref()));
+        let ledger = self.state.ledger_lookup(&self.name, &keys).await?;
+        for event in events {
+            if pending.is_planned(&event.key) {
+                // Queued from an earlier page and not yet sent: a newer
+                // version of a resendable event takes its place in the queue.
+                if !pending.supersede(event) {
+                    report.unchanged += 1;
+                }
+                continue;
+            }
+            if !needs_action(&event, ledger.get(&event.key)) {
+                report.unchanged += 1;
+                continue;
+            }
+            if let Some(required) = &event.requires {
+                let delivered = ledger.get(required).is_some_and(|entry| entry.outcome == Outcome::Delivered);
+                if !delivered && !pending.is_planned(required) {
+                    continue;
+                }
+            }
+            let identifies = self.sink.identifies(event.person());
+            if let Some(reason) = self.rules.verdict(&event, identifies, self.sink.unidentified_reason()) {
+                *report.skipped.entry(reason.as_str().to_owned()).or_default() += 1;
+                let unchanged_skip = ledger.get(&event.key).is_some_and(|entry| {
+                    entry.content_hash == event.content_hash
+                        && entry.outcome == Outcome::Skipped(reason.as_str().to_owned())
+                });
+                if !unchanged_skip {
+                    tail.ledger.push(ledger_row(&event, Outcome::Skipped(reason.as_str().to_owned())));
+                }
+                continue;
+            }
+            pending.push(event, None);
+        }
+        Ok(())
+    }
+}
+
+/// Whether an event must be (re)considered given its ledger entry.
+fn needs_action(event: &Event, entry: Option<&LedgerEntry>) -> bool {
+    let Some(entry) = entry else { return true };
+    let changed = entry.content_hash != event.content_hash;
+    match entry.outcome {
+        Outcome::Delivered => changed && event.kind.resend_on_change(),
+        // A skipped or dead-lettered event is looked at again once its record
+        // changed: the change may be the fix (an email added, a total corrected).
+        Outcome::Skipped(_) | Outcome::DeadLettered => changed,
+    }
+}

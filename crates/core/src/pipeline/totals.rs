@@ -1,0 +1,57 @@
+//! Person totals for sinks that keep purchase aggregates as attributes: each
+//! page's order and refund facts upserted in the state store, then one totals
+//! event per person touched.
+
+use super::{Pipeline, PipelineError};
+use crate::events::{DeriveContext, Event, EventKind, Subject};
+use crate::keys::{IdempotencyKey, content_hash};
+use crate::model::{OrderFact, Person, Record, SourceIdentity};
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+impl Pipeline {
+    /// Records what this page's orders and refunds contribute to their people's
+    /// totals, then proposes one totals event per person touched. They come
+    /// first so a sink creates or updates the person before its order events.
+    pub(super) async fn person_totals_events(
+        &self,
+        records: &[Record],
+        context: &DeriveContext,
+    ) -> Result<Vec<Event>, PipelineError> {
+        let mut facts = Vec::new();
+        let mut people: BTreeMap<String, (&Person, &SourceIdentity, Timestamp)> = BTreeMap::new();
+        for record in records {
+            let Some(fact) = OrderFact::of(record) else { continue };
+            let person = record.person().expect("orders and refunds have a person");
+            let latest = people.entry(fact.person.clone()).or_insert((person, record.identity(), fact.at));
+            if record.changed_at() >= latest.2 {
+                *latest = (person, record.identity(), record.changed_at());
+            }
+            facts.push(fact);
+        }
+        if facts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.state.record_facts(&self.name, &facts).await?;
+        let keys: Vec<&str> = people.keys().map(String::as_str).collect();
+        let mut totals = self.state.person_totals(&self.name, &keys).await?;
+        let mut events = Vec::with_capacity(people.len());
+        for (key, (person, identity, at)) in people {
+            let Some(totals) = totals.remove(&key) else { continue };
+            let subject = Subject::PersonTotals { person: Arc::new(person.clone()), totals };
+            let person_identity =
+                SourceIdentity { platform: identity.platform.clone(), source: identity.source.clone(), id: key };
+            events.push(Event {
+                key: IdempotencyKey::new(&person_identity, "person", "totals", None),
+                kind: EventKind::ProfileUpdated,
+                occurred_at: at,
+                content_hash: content_hash(&subject),
+                subject,
+                history: at < context.pipeline_started_at,
+                requires: None,
+            });
+        }
+        Ok(events)
+    }
+}

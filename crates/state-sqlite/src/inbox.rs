@@ -1,0 +1,61 @@
+//! The durable webhook inbox: stored before the 2xx, pending per pipeline
+//! past its watermark.
+
+use crate::sql::{error, from_millis, millis};
+use jiff::Timestamp;
+use sqlx::{Row, SqlitePool};
+use tillflow_core::StateError;
+use tillflow_core::source::InboxItem;
+
+pub(crate) async fn push(
+    pool: &SqlitePool,
+    source: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    received_at: Timestamp,
+) -> Result<i64, StateError> {
+    let headers = serde_json::to_string(headers).expect("headers serialize");
+    let id = sqlx::query("INSERT INTO inbox (source, received_at, headers, body) VALUES (?, ?, ?, ?)")
+        .bind(source)
+        .bind(millis(received_at))
+        .bind(headers)
+        .bind(body)
+        .execute(pool)
+        .await
+        .map_err(error("store webhook"))?
+        .last_insert_rowid();
+    Ok(id)
+}
+
+pub(crate) async fn pending(
+    pool: &SqlitePool,
+    pipeline: &str,
+    source: &str,
+    limit: u32,
+) -> Result<Vec<InboxItem>, StateError> {
+    let rows = sqlx::query(
+        "SELECT id, source, received_at, headers, body FROM inbox i WHERE source = ?1 \
+         AND id > COALESCE((SELECT done_through FROM inbox_watermarks WHERE pipeline = ?2 AND source = ?1), 0) \
+         AND NOT EXISTS (SELECT 1 FROM inbox_done d WHERE d.pipeline = ?2 AND d.inbox_id = i.id) \
+         ORDER BY id LIMIT ?3",
+    )
+    .bind(source)
+    .bind(pipeline)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(error("read inbox"))?;
+    rows.into_iter()
+        .map(|row| {
+            let headers: String = row.get(3);
+            Ok(InboxItem {
+                id: row.get(0),
+                source: row.get(1),
+                received_at: from_millis(row.get(2)),
+                headers: serde_json::from_str(&headers)
+                    .map_err(|e| StateError::new(format!("corrupt webhook headers: {e}")))?,
+                body: row.get(4),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,152 @@
+//! The state schema: migrations in order (entry N brings version N to N+1),
+//! the version a file says it has (read from its header, before SQLite opens
+//! it for writing), and migrating forward on open.
+
+use crate::sql::error;
+use sqlx::SqlitePool;
+use std::path::Path;
+use tillflow_core::StateError;
+
+/// Migrations, in order; entry N brings the schema from version N to N+1.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE pipelines (
+    name TEXT PRIMARY KEY,
+    started_at INTEGER NOT NULL
+);
+CREATE TABLE checkpoints (
+    pipeline TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    checkpoint TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, stream)
+);
+CREATE TABLE ledger (
+    pipeline TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    occurred_at INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, key)
+) WITHOUT ROWID;
+CREATE INDEX ledger_by_kind_and_time ON ledger (pipeline, kind, outcome, occurred_at);
+CREATE TABLE dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline TEXT NOT NULL,
+    key TEXT,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX dead_letters_by_pipeline ON dead_letters (pipeline, id);
+CREATE TABLE inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX inbox_by_source ON inbox (source, id);
+CREATE TABLE inbox_done (
+    pipeline TEXT NOT NULL,
+    inbox_id INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, inbox_id)
+) WITHOUT ROWID;
+CREATE TABLE secrets (
+    connector TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (connector, name)
+);
+"#,
+    r#"
+CREATE TABLE order_facts (
+    pipeline TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    fact_id TEXT NOT NULL,
+    person TEXT NOT NULL,
+    counted INTEGER NOT NULL,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, order_id, fact_id)
+) WITHOUT ROWID;
+CREATE INDEX order_facts_by_person ON order_facts (pipeline, person);
+"#,
+    r#"
+CREATE TABLE orders_read (
+    pipeline TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, order_id)
+) WITHOUT ROWID;
+CREATE INDEX orders_read_by_time ON orders_read (pipeline, created_at);
+"#,
+    // Every webhook of a source up to `done_through` is done for the pipeline:
+    // pending items are looked for after it, and `inbox_done` keeps only the
+    // done items above it, so a poll does not grow with the webhooks ever received.
+    r#"
+CREATE TABLE inbox_watermarks (
+    pipeline TEXT NOT NULL,
+    source TEXT NOT NULL,
+    done_through INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, source)
+) WITHOUT ROWID;
+"#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Reads `PRAGMA user_version` straight from the file header (bytes 60..64), so
+/// a newer file can be refused without opening it read-write.
+pub(crate) fn header_schema_version(path: &Path) -> Result<Option<u32>, StateError> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StateError::new(format!("cannot read {}: {e}", path.display()))),
+    };
+    let mut header = [0u8; 100];
+    match file.read_exact(&mut header) {
+        Ok(()) => {}
+        // An empty or tiny file is a database SQLite has not written yet.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(StateError::new(format!("cannot read {}: {e}", path.display()))),
+    }
+    if &header[..16] != b"SQLite format 3\0" {
+        return Err(StateError::new(format!("{} is not a SQLite database", path.display())));
+    }
+    Ok(Some(u32::from_be_bytes([header[60], header[61], header[62], header[63]])))
+}
+
+pub(crate) async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StateError> {
+    let mut connection = pool.acquire().await.map_err(error("migrate"))?;
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(error("read schema version"))?;
+    let version = u32::try_from(version).unwrap_or(u32::MAX);
+    if version > SCHEMA_VERSION {
+        return Err(StateError::new(format!(
+            "{} has state schema version {version}, newer than {SCHEMA_VERSION}; refusing to touch it",
+            path.display()
+        )));
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let mut transaction = sqlx::Connection::begin(&mut *connection).await.map_err(error("migrate"))?;
+        sqlx::raw_sql(migration).execute(&mut *transaction).await.map_err(error("migrate"))?;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {}", index + 1))
+            .execute(&mut *transaction)
+            .await
+            .map_err(error("migrate"))?;
+        transaction.commit().await.map_err(error("migrate"))?;
+        tracing::info!(version = index + 1, "state schema migrated");
+    }
+    Ok(())
+}
