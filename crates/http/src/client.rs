@@ -1,9 +1,11 @@
 //! `HttpClient`: the assembled tower stack for one platform account.
 
+use crate::answer::Answer;
 use crate::error::HttpError;
 use crate::gate::{Gate, RateSignals};
 use crate::redact;
 use crate::retry::{RetryConfig, RetryPolicy, WaitTooLong, is_retryable_status};
+use crate::tier::{Attempt, Tier};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,45 +13,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
-
-/// An endpoint family sharing one rate limit at the platform (Klaviyo's
-/// per-endpoint limits, Lightspeed's single bucket…): at most `per_second`
-/// requests in any one-second window and `per_minute` in any minute, the way
-/// platforms count (fixed windows). Zero means "no quota".
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tier {
-    pub name: &'static str,
-    pub per_second: u32,
-    pub per_minute: u32,
-}
-
-impl Tier {
-    pub const fn new(name: &'static str, per_second: u32) -> Self {
-        Self { name, per_second, per_minute: 0 }
-    }
-    pub const fn unlimited(name: &'static str) -> Self {
-        Self { name, per_second: 0, per_minute: 0 }
-    }
-    pub const fn with_per_minute(mut self, per_minute: u32) -> Self {
-        self.per_minute = per_minute;
-        self
-    }
-}
-
-/// One request travelling down the stack with its tier.
-pub(crate) struct Attempt {
-    pub tier: Arc<Tier>,
-    pub request: reqwest::Request,
-}
-
-impl Tier {
-    /// This tier with each limit multiplied by `share` (rounded down, never
-    /// below one request per window).
-    pub fn scaled(&self, share: f64) -> Tier {
-        let scale = |limit: u32| if limit == 0 { 0 } else { ((f64::from(limit) * share).floor() as u32).max(1) };
-        Tier { name: self.name, per_second: scale(self.per_second), per_minute: scale(self.per_minute) }
-    }
-}
 
 pub struct HttpConfig {
     /// Used in messages, e.g. "klaviyo".
@@ -73,41 +36,6 @@ impl HttpConfig {
             signals: None,
             rate_share: 1.0,
         }
-    }
-}
-
-/// A platform's final answer to one request, retries done: a status the
-/// caller judges itself (2xx, 3xx, or a 4xx about the request), the headers
-/// and the whole body.
-#[derive(Clone, Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: bytes::Bytes,
-}
-
-impl Answer {
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    /// The body as text (lossy), for messages.
-    pub fn text(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(&self.body)
-    }
-
-    /// The body as JSON; `Value::Null` when it is empty or not JSON.
-    pub fn json(&self) -> serde_json::Value {
-        if self.body.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_slice(&self.body).unwrap_or_default()
-        }
-    }
-
-    /// The body shortened and redacted, for a message.
-    pub fn snippet(&self) -> String {
-        redact::body_snippet(&self.text())
     }
 }
 

@@ -1,5 +1,6 @@
 //! How a request finally failed, after the retry layer gave up.
 
+use crate::answer::Answer;
 use std::time::Duration;
 use tillflow_core::ConnectorError;
 
@@ -11,7 +12,7 @@ pub enum HttpError {
     /// A 4xx about the request itself (validation, not found, conflict…);
     /// `answer` is the whole answer when the platform gave one.
     #[error("{platform} rejected the request (HTTP {status}): {message}")]
-    Rejected { platform: &'static str, status: u16, message: String, answer: Option<Box<crate::Answer>> },
+    Rejected { platform: &'static str, status: u16, message: String, answer: Option<Box<Answer>> },
     /// 429/5xx/timeouts/connection errors that outlasted the retries.
     #[error("{platform} is unavailable: {message}")]
     Unavailable { platform: &'static str, message: String },

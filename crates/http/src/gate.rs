@@ -3,8 +3,8 @@
 //!
 //! It sits inside the retry layer, so every attempt (retries included) pays.
 
-use crate::client::Tier;
 use crate::retry::parse_retry_after;
+use crate::tier::Tier;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::HeaderMap;
 use std::collections::HashMap;

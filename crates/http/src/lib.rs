@@ -7,6 +7,7 @@
 //! a per-attempt timeout → reqwest. Secrets are `secrecy` types; URLs and emails
 //! are redacted before they reach a log line.
 
+mod answer;
 mod client;
 mod error;
 pub mod faults;
@@ -15,12 +16,15 @@ pub mod redact;
 mod retry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+mod tier;
 pub mod webhook;
 
-pub use client::{Answer, HttpClient, HttpConfig, Tier};
+pub use answer::Answer;
+pub use client::{HttpClient, HttpConfig};
 pub use error::HttpError;
 pub use gate::{Advertised, RateSignals, StandardRateLimitHeaders};
 pub use retry::{RetryConfig, parse_retry_after};
+pub use tier::Tier;
 
 pub use reqwest;
 pub use secrecy::{ExposeSecret, SecretString};

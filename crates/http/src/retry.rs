@@ -1,7 +1,7 @@
 //! The retry policy: which failures are retried, how long to wait, and when to
 //! give up.
 
-use crate::client::Attempt;
+use crate::tier::Attempt;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use std::future::Future;
 use std::pin::Pin;

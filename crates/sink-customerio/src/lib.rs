@@ -13,6 +13,7 @@ pub mod response;
 pub mod sandbox;
 pub mod service;
 pub mod sink;
+pub mod spec;
 
 pub use config::{CustomerIoConfig, Region};
 pub use sink::{CustomerIo, CustomerIoSink, account};

@@ -3,7 +3,7 @@
 //! maps straight back to the event; operations are packed into requests of
 //! at most 500 KB, and one over 32 KB is refused before it is sent.
 
-use crate::sink::SPEC;
+use crate::spec::SPEC;
 use serde_json::{Map, Value, json};
 use std::sync::atomic::{AtomicI64, Ordering};
 use tillflow_core::model::{Customer, Money, Order, Person, PersonTotals};

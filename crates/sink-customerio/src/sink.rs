@@ -6,31 +6,13 @@ use crate::config::CustomerIoConfig;
 use crate::request::TrackRequests;
 use crate::response::TrackAnswers;
 use crate::service::TrackService;
+use crate::spec::SPEC;
 use std::sync::Arc;
 use tillflow_core::EventKind;
 use tillflow_http::{HttpClient, Tier};
 use tillflow_kit::descriptor::check_url;
-use tillflow_kit::sink::{Batches, Identity, SinkLoop, SinkSpec};
+use tillflow_kit::sink::SinkLoop;
 use tillflow_kit::{AccountContext, ConfigProblem, SinkAccount, SinkPlatform};
-
-pub static SPEC: SinkSpec = SinkSpec {
-    platform: crate::PLATFORM,
-    events: &[
-        (EventKind::Placed, "Order Placed"),
-        (EventKind::Completed, "Order Completed"),
-        (EventKind::Canceled, "Order Cancelled"),
-        (EventKind::Refunded, "Order Refunded"),
-        (EventKind::Shipped, "Order Shipped"),
-        (EventKind::CustomerCreated, "Customer Created"),
-        // Not an event at Customer.io: an identify operation on the person.
-        (EventKind::ProfileUpdated, "identify"),
-    ],
-    batches: Batches { live: 100, history: 1000 },
-    identity: Identity::CustomerIdOrEmail,
-    person_totals: true,
-    // Sequential: a person's attribute updates keep their order.
-    in_flight: 1,
-};
 
 pub type CustomerIoSink = SinkLoop<TrackRequests, TrackService, TrackAnswers>;
 

@@ -9,7 +9,7 @@ use tillflow_core::model::{OrderStatus, Person, PersonTotals, Record};
 use tillflow_core::{ErrorClass, Event, EventKind, ItemOutcome, Sink, Subject};
 use tillflow_http::SecretString;
 use tillflow_kit::{AccountContext, HttpTuning};
-use tillflow_sink_customerio::sink::SPEC;
+use tillflow_sink_customerio::spec::SPEC;
 use tillflow_sink_customerio::{CustomerIoConfig, CustomerIoSink, Region, account};
 use tillflow_testkit::MemoryStore;
 use tillflow_testkit::fake_source::{epoch, sample_order};

@@ -4,17 +4,12 @@
 //! in profile import jobs, events in event bulk create jobs, `backfill` so
 //! no flow fires), and a refused event job is sent again event by event.
 
-use crate::sink::SPEC;
+use crate::spec::{MAX_EVENTS_PER_JOB, MAX_PAYLOAD_BYTES, MAX_PROFILES_PER_JOB, SPEC};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 use tillflow_core::model::{Customer, Money, Order, Person};
 use tillflow_core::{Event, EventKind, Subject};
 use tillflow_kit::sink::{Envelope, Packing, RequestBuilder, RouteError};
-
-/// Bulk limits from the spec's operation descriptions.
-pub const MAX_PROFILES_PER_JOB: usize = 10_000;
-pub const MAX_EVENTS_PER_JOB: usize = 1_000;
-pub const MAX_PAYLOAD_BYTES: usize = 5 * 1024 * 1024;
 
 /// Klaviyo's request families.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -3,34 +3,16 @@
 //! the kit's sink loop over `request`, `service` and `response`.
 
 use crate::config::KlaviyoConfig;
-use crate::request::{KlaviyoRequests, MAX_EVENTS_PER_JOB};
+use crate::request::KlaviyoRequests;
 use crate::response::KlaviyoAnswers;
 use crate::service::KlaviyoService;
+use crate::spec::SPEC;
 use std::sync::Arc;
 use tillflow_core::EventKind;
 use tillflow_http::{HttpClient, StandardRateLimitHeaders};
 use tillflow_kit::descriptor::check_url;
-use tillflow_kit::sink::{Batches, Identity, SinkLoop, SinkSpec};
+use tillflow_kit::sink::SinkLoop;
 use tillflow_kit::{AccountContext, ConfigProblem, SinkAccount, SinkPlatform};
-
-pub static SPEC: SinkSpec = SinkSpec {
-    platform: crate::PLATFORM,
-    events: &[
-        (EventKind::Placed, "Placed Order"),
-        (EventKind::OrderedProduct, "Ordered Product"),
-        (EventKind::Refunded, "Refunded Order"),
-        (EventKind::Shipped, "Shipped Order"),
-        // Not a metric: a profile upsert (live import or bulk import job).
-        (EventKind::ProfileUpdated, "profile upsert"),
-    ],
-    // One bulk event job per history delivery: the next job's pages are read
-    // and mapped while the job endpoint's rate limit makes the call wait.
-    batches: Batches { live: 100, history: MAX_EVENTS_PER_JOB },
-    identity: Identity::Email,
-    person_totals: false,
-    // Live events go one request each, many at once under the endpoint limits.
-    in_flight: 16,
-};
 
 pub type KlaviyoSink = SinkLoop<KlaviyoRequests, KlaviyoService, KlaviyoAnswers>;
 

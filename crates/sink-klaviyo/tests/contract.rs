@@ -10,7 +10,7 @@ use tillflow_core::model::{Location, Record};
 use tillflow_core::{ErrorClass, Event, EventKind, ItemOutcome, Sink};
 use tillflow_http::SecretString;
 use tillflow_kit::{AccountContext, HttpTuning};
-use tillflow_sink_klaviyo::sink::SPEC;
+use tillflow_sink_klaviyo::spec::SPEC;
 use tillflow_sink_klaviyo::{KlaviyoConfig, KlaviyoSink, account};
 use tillflow_testkit::MemoryStore;
 use tillflow_testkit::fake_source::{epoch, sample_customer, sample_order};

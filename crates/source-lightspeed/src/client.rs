@@ -1,26 +1,19 @@
-//! The Lightspeed account: one HTTP client under the account's leaky bucket,
-//! one token manager (rotating refresh tokens), the account's API root and
-//! currency, and the reachability check. Every pipeline reading this account
-//! reads through it.
+//! The Lightspeed API as one account reaches it: one HTTP client under the
+//! account's leaky bucket, one token manager (rotating refresh tokens), the
+//! account's API root and currency, and typed GETs.
 
 use crate::auth::TokenManager;
-use crate::config::LightspeedConfig;
-use crate::source::LightspeedSource;
-use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
 use std::time::Duration;
 use tillflow_core::ConnectorError;
 use tillflow_core::model::Currency;
-use tillflow_core::source::Source;
 use tillflow_http::reqwest::header::HeaderMap;
 use tillflow_http::{HttpClient, RateSignals, Tier};
-use tillflow_kit::{AccountContext, SourceAccount};
 
 /// GETs cost one drip; relations add more. The bucket headers do the fine
 /// tuning; this keeps the 1-second burst limiter happy.
-const API: Tier = Tier::new("ls-api", 10);
+pub(crate) const API: Tier = Tier::new("ls-api", 10);
 
 /// Slows down before the leaky bucket is full: above three quarters, wait
 /// until it has drained to half at the advertised drip rate.
@@ -47,8 +40,8 @@ impl RateSignals for LeakyBucket {
 pub struct LightspeedClient {
     /// The configured source name (`store` in `[sources.store]`).
     pub name: String,
-    client: HttpClient,
-    auth: TokenManager,
+    pub(crate) client: HttpClient,
+    pub(crate) auth: TokenManager,
     /// `{base_url}/API/V3/Account/{account_id}`.
     pub api: String,
     /// Sales carry no currency; the account's.
@@ -79,61 +72,6 @@ impl LightspeedClient {
             }
         }
         unreachable!("the second attempt returns")
-    }
-}
-
-pub struct LightspeedAccount {
-    client: Arc<LightspeedClient>,
-    poll_interval: Duration,
-}
-
-impl LightspeedAccount {
-    pub fn open(config: LightspeedConfig, currency: Currency, context: &AccountContext) -> Self {
-        let mut http = context.http(crate::PLATFORM);
-        http.signals = Some(Arc::new(LeakyBucket));
-        http.max_concurrency = 2;
-        let client = HttpClient::new(http);
-        let auth = TokenManager::new(
-            client.clone(),
-            config.token_url,
-            config.client_id,
-            config.client_secret,
-            config.refresh_token,
-            context.state.clone(),
-            &context.name,
-        );
-        let client = LightspeedClient {
-            name: context.name.clone(),
-            client,
-            auth,
-            api: format!("{}/API/V3/Account/{}", config.base_url.trim_end_matches('/'), config.account_id),
-            currency,
-        };
-        Self { client: Arc::new(client), poll_interval: config.poll_interval.0 }
-    }
-
-    /// A reader of its own, typed (tests drive it directly).
-    pub fn source(&self) -> LightspeedSource {
-        LightspeedSource::new(self.client.clone())
-    }
-}
-
-#[async_trait]
-impl SourceAccount for LightspeedAccount {
-    fn platform(&self) -> &'static str {
-        crate::PLATFORM
-    }
-
-    fn poll_interval(&self) -> Duration {
-        self.poll_interval
-    }
-
-    fn reader(&self) -> Box<dyn Source> {
-        Box::new(self.source())
-    }
-
-    async fn check(&self) -> Result<(), ConnectorError> {
-        self.client.get::<serde::de::IgnoredAny>(&format!("{}.json", self.client.api), &[]).await.map(|_| ())
     }
 }
 

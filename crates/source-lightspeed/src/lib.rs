@@ -1,13 +1,15 @@
 //! tillflow-source-lightspeed: Lightspeed Retail (R-Series) API V3 as a source.
 //!
 //! Anatomy (every source has it): `config` (operator keys), `client` (the
-//! account: one HTTP client under the leaky bucket and one token manager),
+//! API over one HTTP client under the leaky bucket and one token manager),
+//! `account` (the client shared by every pipeline, a reader each, the check),
 //! `auth` (OAuth2 with rotating refresh tokens persisted the moment they
 //! arrive), `wire` (the API's JSON as typed structs: every scalar a string,
 //! one child an object and several an array), `mapping` (sales → orders,
 //! refunds, cancellations, shipments), `source` (the reader: paging by
 //! `@attributes.next`, lookups, re-reads), `sandbox` (feature `sandbox`).
 
+pub mod account;
 pub mod auth;
 pub mod client;
 pub mod config;
@@ -17,7 +19,7 @@ pub mod sandbox;
 pub mod source;
 pub mod wire;
 
-pub use client::LightspeedAccount;
+pub use account::LightspeedAccount;
 pub use config::LightspeedConfig;
 pub use source::LightspeedSource;
 

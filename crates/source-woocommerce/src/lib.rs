@@ -3,11 +3,13 @@
 //! their meta (`_oliver_pos_receipt_id`) or a payment method ending in " (POS)".
 //!
 //! Anatomy (every source has it): `config` (operator keys), `client` (the
-//! account: one HTTP client, webhook signatures, the check), `wire` (the
+//! platform's API over one HTTP client), `account` (the client shared by
+//! every pipeline, a reader each, webhook signatures, the check), `wire` (the
 //! platform's JSON as typed structs), `mapping` (wire → canonical model),
 //! `source` (the reader: streams, cursors, pages, webhooks, re-reads),
 //! `sandbox` (a stateful simulator, feature `sandbox`).
 
+pub mod account;
 pub mod client;
 pub mod config;
 pub mod mapping;
@@ -16,7 +18,7 @@ pub mod sandbox;
 pub mod source;
 pub mod wire;
 
-pub use client::WooCommerceAccount;
+pub use account::WooCommerceAccount;
 pub use config::{AuthMode, WooCommerceConfig};
 pub use source::WooCommerceSource;
 

@@ -160,7 +160,7 @@ fn klaviyo_rate_ratio(orders: u64, dir: &Path) -> (f64, u64) {
         let events: usize = jobs[..jobs.len() - 1].iter().map(|(_, count)| count).sum();
         let rate = events as f64 / last.duration_since(first).as_secs_f64();
         let steady = f64::from(tillflow_sink_klaviyo::service::EVENT_BULK_JOBS.per_minute) / 60.0;
-        let allowed_events_per_second = steady * tillflow_sink_klaviyo::request::MAX_EVENTS_PER_JOB as f64;
+        let allowed_events_per_second = steady * tillflow_sink_klaviyo::spec::MAX_EVENTS_PER_JOB as f64;
         (rate / allowed_events_per_second, world.throttled)
     })
 }
