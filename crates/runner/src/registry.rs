@@ -7,11 +7,18 @@
 use tillflow_kit::{SinkDescriptor, SourceDescriptor};
 
 /// Source platforms: one line each.
-pub const SOURCES: &[SourceDescriptor] =
-    &[tillflow_source_woocommerce::DESCRIPTOR, tillflow_source_lightspeed::DESCRIPTOR];
+#[rustfmt::skip]
+pub const SOURCES: &[SourceDescriptor] = &[
+    tillflow_source_woocommerce::DESCRIPTOR,
+    tillflow_source_lightspeed::DESCRIPTOR,
+];
 
 /// Sink platforms: one line each.
-pub const SINKS: &[SinkDescriptor] = &[tillflow_sink_customerio::DESCRIPTOR, tillflow_sink_klaviyo::DESCRIPTOR];
+#[rustfmt::skip]
+pub const SINKS: &[SinkDescriptor] = &[
+    tillflow_sink_customerio::DESCRIPTOR,
+    tillflow_sink_klaviyo::DESCRIPTOR,
+];
 
 /// Every type the operator interface names (DESIGN §6), built in or still to
 /// come, so an operator is told "not in this build" rather than "unknown".
