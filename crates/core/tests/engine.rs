@@ -222,6 +222,32 @@ async fn a_replayed_record_counts_in_person_totals_and_in_the_orders_read() {
 }
 
 #[tokio::test]
+async fn a_webhook_that_could_not_be_read_is_kept_whole_and_replayed_as_a_webhook() {
+    use tillflow_core::state::DeadLetterStage;
+    use tillflow_testkit::fake_source::epoch;
+    let harness = Harness::new(1, 0);
+    let order = sample_order("shop", 77, 1, epoch());
+    let body = serde_json::to_vec(&Record::Order(order)).unwrap();
+    let headers = vec![("x-topic".to_owned(), "order.created".to_owned())];
+    harness.store.inbox_push("shop", &headers, &body, epoch()).await.unwrap();
+    harness.world.lock().unwrap().webhooks_unreadable = true;
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.dead_lettered, 1);
+    let letters = harness.store.dead_letters(Some("p"), 10).await.unwrap();
+    assert_eq!(letters[0].stage, DeadLetterStage::Source);
+    let bad = &letters[0].payload["bad_record"];
+    assert_eq!(bad["stream"], "webhook");
+    assert_eq!(bad["raw"]["headers"][0][1], "order.created", "the headers are kept: the topic says what it is");
+    assert!(harness.store.inbox_pending("p", "shop", 10).await.unwrap().is_empty(), "the webhook itself is done");
+
+    harness.world.lock().unwrap().webhooks_unreadable = false;
+    let replay = harness.pipeline(PipelineOptions::default()).replay_dead_letters().await.unwrap();
+    assert_eq!(replay.delivered.get(&EventKind::Placed), Some(&1), "replayed through the webhook parser");
+    assert!(harness.delivered().contains(&"fake:shop:order:77:placed".to_string()));
+    assert!(harness.store.dead_letters(Some("p"), 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_failed_batch_commits_nothing_of_it_and_the_next_pass_resumes() {
     let mut harness = Harness::new(1, 30);
     harness.batch = 10;

@@ -463,4 +463,22 @@ async fn webhooks_are_verified_in_constant_time_and_pings_accepted() {
         ..item
     };
     assert!(source.parse_webhook(&deleted).await.unwrap().is_empty());
+
+    // A customer webhook that does not map is dead-lettered under the
+    // customers stream, so a replay reads it as a customer again.
+    let mut customer = example("customer_retrieve.json");
+    customer["date_created_gmt"] = json!("not a date");
+    let bad = InboxItem {
+        body: serde_json::to_vec(&customer).unwrap(),
+        headers: vec![("x-wc-webhook-topic".into(), "customer.updated".into())],
+        ..deleted
+    };
+    let items = source.parse_webhook(&bad).await.unwrap();
+    let Err(letter) = &items[0] else { panic!("{items:?}") };
+    assert_eq!(letter.stream, "customers");
+    assert!(letter.reason.contains("not a date"), "{}", letter.reason);
+    let mut fixed = letter.raw.clone();
+    fixed["date_created_gmt"] = json!("2017-03-22T16:28:02");
+    let again = source.reparse(&letter.stream, &fixed).await.unwrap();
+    assert!(matches!(&again[0], Ok(Record::Customer(c)) if c.identity.id == customer["id"].to_string()), "{again:?}");
 }
