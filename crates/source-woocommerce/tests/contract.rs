@@ -480,5 +480,6 @@ async fn webhooks_are_verified_in_constant_time_and_pings_accepted() {
     let mut fixed = letter.raw.clone();
     fixed["date_created_gmt"] = json!("2017-03-22T16:28:02");
     let again = source.reparse(&letter.stream, &fixed).await.unwrap();
-    assert!(matches!(&again[0], Ok(Record::Customer(c)) if c.identity.id == customer["id"].to_string()), "{again:?}");
+    let id = customer["id"].to_string();
+    assert!(matches!(&again[0], Ok(Record::Customer(c)) if c.identity.id == id), "{again:?}");
 }
