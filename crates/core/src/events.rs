@@ -22,10 +22,13 @@ pub enum EventKind {
     Canceled,
     CustomerCreated,
     ProfileUpdated,
+    /// An order's current state (status, totals, lines), for sinks that keep
+    /// orders rather than events (E-goi): sent again whenever it changed.
+    OrderState,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         Self::Placed,
         Self::OrderedProduct,
         Self::Completed,
@@ -34,6 +37,7 @@ impl EventKind {
         Self::Canceled,
         Self::CustomerCreated,
         Self::ProfileUpdated,
+        Self::OrderState,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,15 +49,17 @@ impl EventKind {
             Self::Canceled => "canceled",
             Self::CustomerCreated => "customer-created",
             Self::ProfileUpdated => "profile-updated",
+            Self::OrderState => "order-state",
         }
     }
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
-    /// A profile carries the record's current state, so a changed record is sent
-    /// again; every other event is a fact that happened once.
+    /// A profile or an order's state carries the record's current state, so a
+    /// changed record is sent again; every other event is a fact that
+    /// happened once.
     pub fn resend_on_change(self) -> bool {
-        matches!(self, Self::ProfileUpdated)
+        matches!(self, Self::ProfileUpdated | Self::OrderState)
     }
 }
 
@@ -179,11 +185,22 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                     kind: EventKind::Canceled,
                     occurred_at: at,
                     subject: Subject::Order { order: order.clone() },
-                    content_hash: hash,
+                    content_hash: hash.clone(),
                     history: history(at),
                     requires: Some(placed_key),
                 });
             }
+            // The order as it stands now (after its facts): its time is its
+            // last change.
+            events.push(Event {
+                key: IdempotencyKey::new(&order.identity, "order", "state", None),
+                kind: EventKind::OrderState,
+                occurred_at: order.updated_at,
+                subject: Subject::Order { order: order.clone() },
+                content_hash: hash,
+                history: history(order.updated_at),
+                requires: None,
+            });
         }
         Record::Refund(refund) => {
             let at = refund.created_at;

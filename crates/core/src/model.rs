@@ -372,6 +372,10 @@ pub struct Order {
     pub discounts: Vec<Discount>,
     pub totals: OrderTotals,
     pub payment_method: Option<String>,
+    /// What was refunded of it so far, when the order itself says
+    /// (WooCommerce lists its refunds); `None` when the source does not.
+    #[serde(default)]
+    pub refunded: Option<Money>,
     /// When the order was opened at the source (a till sale parked or on
     /// layaway is opened long before it is rung up).
     pub created_at: Timestamp,
@@ -407,6 +411,11 @@ impl Order {
             }
         }
         all
+    }
+    /// The total less what was refunded (never below zero).
+    pub fn net_total(&self) -> Money {
+        let refunded = self.refunded.as_ref().map_or(Decimal::ZERO, |r| r.amount.abs());
+        Money::new((self.totals.total.amount - refunded).max(Decimal::ZERO), self.currency().clone())
     }
     pub fn item_count(&self) -> Decimal {
         self.lines.iter().map(|l| l.quantity).sum()

@@ -47,6 +47,14 @@ pub trait Sink: Send + Sync {
         false
     }
 
+    /// What of `event` this sink actually sends, as a fingerprint that
+    /// replaces the record's content hash: a changed record whose mapped
+    /// content did not change (processing → on-hold where both map to one
+    /// status) is then not sent again. `None`: the whole record counts.
+    fn fingerprint(&self, _event: &Event) -> Option<String> {
+        None
+    }
+
     /// Delivers events of one mode (all history or all live). Returns one
     /// outcome per event, in order, or an error for the whole batch (nothing of
     /// it counts as delivered).

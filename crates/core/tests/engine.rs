@@ -15,6 +15,7 @@ struct Harness {
     log: Arc<Mutex<FakeSinkLog>>,
     batch: usize,
     totals: bool,
+    order_states: Option<fn(&tillflow_core::Event) -> String>,
 }
 
 impl Harness {
@@ -26,11 +27,17 @@ impl Harness {
             log,
             batch: 25,
             totals: false,
+            order_states: None,
         }
     }
 
     fn pipeline(&self, options: PipelineOptions) -> Pipeline {
-        let sink = FakeSink { log: self.log.clone(), batch_size: self.batch, wants_totals: self.totals };
+        let sink = FakeSink {
+            log: self.log.clone(),
+            batch_size: self.batch,
+            wants_totals: self.totals,
+            order_states: self.order_states,
+        };
         Pipeline::new(
             "p",
             "shop",
@@ -96,6 +103,53 @@ async fn a_status_transition_produces_its_event_once() {
     let report = harness.pass().await.unwrap();
     assert_eq!(report.delivered_total(), 0, "{:?}", report.delivered);
     harness.assert_no_duplicates();
+}
+
+/// A sink that keeps orders by state: what it sends of an order is its
+/// status group (processing and on-hold are one) and its total.
+fn status_group(event: &tillflow_core::Event) -> String {
+    let order = event.order().expect("an order state is about an order");
+    let group = match order.status {
+        OrderStatus::Processing | OrderStatus::OnHold | OrderStatus::Pending => "pending",
+        ref other => other.as_str(),
+    };
+    format!("{group}/{}", order.totals.total.amount)
+}
+
+#[tokio::test]
+async fn an_order_state_is_sent_again_only_when_what_the_sink_sends_of_it_changed() {
+    let mut harness = Harness::new(2, 4);
+    harness.order_states = Some(status_group);
+    let first = harness.pass().await.unwrap();
+    assert_eq!(first.delivered.get(&EventKind::OrderState), Some(&4), "{:?}", first.delivered);
+    let states = |h: &Harness| h.delivered().iter().filter(|k| *k == "fake:shop:order:2:state").count();
+    assert_eq!(states(&harness), 1);
+
+    // A new status in the same group, and an unrelated change: the record
+    // changed, the fingerprint did not.
+    harness.world.lock().unwrap().update_order("2", |o| {
+        o.status = OrderStatus::OnHold;
+        o.payment_method = Some("card".into());
+    });
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.delivered.get(&EventKind::OrderState), None, "{:?}", report.delivered);
+    assert_eq!(states(&harness), 1);
+
+    // Completed: one state again (and its fact, once).
+    harness.world.lock().unwrap().update_order("2", |o| o.status = OrderStatus::Completed);
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.delivered.get(&EventKind::OrderState), Some(&1), "{:?}", report.delivered);
+    assert_eq!(states(&harness), 2);
+    let again = harness.pass().await.unwrap();
+    assert_eq!(again.delivered_total(), 0);
+}
+
+#[tokio::test]
+async fn sinks_that_do_not_keep_order_states_never_see_them() {
+    let harness = Harness::new(2, 4);
+    let report = harness.pass().await.unwrap();
+    assert!(!report.delivered.contains_key(&EventKind::OrderState));
+    assert!(harness.delivered().iter().all(|k| !k.ends_with(":state")));
 }
 
 #[tokio::test]

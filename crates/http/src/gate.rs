@@ -217,10 +217,13 @@ impl Gate {
     }
 
     /// Learns from a response: a 429 pauses the whole tier for its
-    /// Retry-After; headers may ask to slow down or advertise a lower limit.
+    /// Retry-After (else for what the platform's rate headers say, else a
+    /// second); headers may ask to slow down or advertise a lower limit.
     pub(crate) fn observe(&self, tier: &Tier, gate: &TierGate, status: u16, headers: &HeaderMap) {
         if status == 429 {
-            let wait = parse_retry_after(headers).unwrap_or(Duration::from_secs(1));
+            let wait = parse_retry_after(headers)
+                .or_else(|| self.signals.as_ref().and_then(|signals| signals.pause_after(status, headers)))
+                .unwrap_or(Duration::from_secs(1));
             tracing::info!(platform = self.platform, tier = tier.name, ?wait, "rate limited (429); pausing the tier");
             gate.pause(wait);
             return;
@@ -280,6 +283,19 @@ mod tests {
         let started = Instant::now();
         gate.tier(&tier).admit().await;
         assert!(started.elapsed() >= Duration::from_secs(12));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_without_retry_after_pauses_for_what_the_rate_headers_say() {
+        let gate = Gate::new("test", Some(Arc::new(StandardRateLimitHeaders::unknown_window())), 1.0);
+        let tier = Tier::unlimited("api");
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        headers.insert("x-ratelimit-reset", "40".parse().unwrap());
+        gate.observe(&tier, &gate.tier(&tier), 429, &headers);
+        let started = Instant::now();
+        gate.tier(&tier).admit().await;
+        assert!(started.elapsed() >= Duration::from_secs(40), "{:?}", started.elapsed());
     }
 
     fn limits(tier_gate: &TierGate) -> (Option<u32>, Option<u32>) {

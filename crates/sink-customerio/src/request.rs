@@ -219,6 +219,7 @@ impl RequestBuilder for TrackRequests {
 
     fn packing(&self, _route: TrackRoute) -> Packing {
         Packing {
+            min_items: 1,
             max_items: usize::MAX,
             max_bytes: MAX_REQUEST_BYTES,
             max_item_bytes: MAX_OPERATION_BYTES,

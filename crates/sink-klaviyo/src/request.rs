@@ -253,6 +253,7 @@ impl RequestBuilder for KlaviyoRequests {
                 }
                 close.extend_from_slice(b"}}");
                 Packing {
+                    min_items: 1,
                     max_items: MAX_PROFILES_PER_JOB,
                     max_bytes: MAX_PAYLOAD_BYTES,
                     max_item_bytes: MAX_PAYLOAD_BYTES,
@@ -265,6 +266,7 @@ impl RequestBuilder for KlaviyoRequests {
                 }
             }
             KlaviyoRoute::EventBulk => Packing {
+                min_items: 1,
                 max_items: MAX_EVENTS_PER_JOB,
                 max_bytes: MAX_PAYLOAD_BYTES,
                 max_item_bytes: MAX_PAYLOAD_BYTES,

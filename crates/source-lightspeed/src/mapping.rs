@@ -219,6 +219,7 @@ pub fn sale(source: &str, sale: &wire::Sale, lookups: &Lookups, currency: &Curre
         placed_at,
         updated_at,
         completed_at,
+        refunded: None,
         cancelled_at: voided.then_some(updated_at),
     };
     let mut records = Vec::new();

@@ -115,6 +115,18 @@ fn line(item: &WooLineItem, currency: &Currency, order_id: u64) -> Result<OrderL
     })
 }
 
+/// The sum of the refunds the order lists (each `total` is negative).
+fn refunded(wire: &WooOrder, currency: &Currency) -> Result<Option<Money>, String> {
+    if wire.refunds.is_empty() {
+        return Ok(None);
+    }
+    let mut sum = Decimal::ZERO;
+    for refund in &wire.refunds {
+        sum += decimal(refund.total.as_str(), &format!("order {} refund total", wire.id))?.abs();
+    }
+    Ok(Some(Money::new(sum, currency.clone())))
+}
+
 pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
     let id = wire.id;
     let currency = Currency::new(&wire.currency).map_err(|e| format!("order {id}: currency {e}"))?;
@@ -170,6 +182,7 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
             total: field(&wire.total, "total")?,
         },
         payment_method: non_empty(&wire.payment_method),
+        refunded: refunded(wire, &currency)?,
         created_at,
         // Checkout online, the register sale for Oliver POS: both create the order.
         placed_at: created_at,

@@ -326,6 +326,20 @@ async fn each_refund_of_an_order_is_read_with_amount_reason_and_lines() {
     assert_eq!(refunds[0].amount.amount.to_string(), "10.00");
     assert_eq!(refunds[0].created_at.to_string(), "2017-03-21T20:07:11Z");
     assert_eq!(refunds[0].person.email.as_deref(), Some("john.doe@example.com"), "the buyer comes from the order");
+    let order = page
+        .items
+        .iter()
+        .find_map(|i| match i {
+            Ok(Record::Order(o)) => Some(o),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        order.refunded.as_ref().map(|m| m.amount.to_string()),
+        Some("20.00".into()),
+        "the order's refunds summed"
+    );
+    assert_eq!(order.net_total().amount, order.totals.total.amount - rust_decimal::Decimal::from(20));
 }
 
 #[tokio::test]

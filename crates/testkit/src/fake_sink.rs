@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use tillflow_core::model::PersonTotals;
-use tillflow_core::{ConnectorError, Event, ItemOutcome, Sink, Subject};
+use tillflow_core::{ConnectorError, Event, EventKind, ItemOutcome, Sink, Subject};
 
 #[derive(Default)]
 pub struct FakeSinkLog {
@@ -33,12 +33,15 @@ pub struct FakeSink {
     pub batch_size: usize,
     /// Ask the engine for person totals (like Customer.io does).
     pub wants_totals: bool,
+    /// Keep orders as states (like E-goi), each fingerprinted by this
+    /// function of the order; `None`: order states are not accepted.
+    pub order_states: Option<fn(&Event) -> String>,
 }
 
 impl FakeSink {
     pub fn new(batch_size: usize) -> (Self, Arc<Mutex<FakeSinkLog>>) {
         let log = Arc::new(Mutex::new(FakeSinkLog::default()));
-        (Self { log: log.clone(), batch_size, wants_totals: false }, log)
+        (Self { log: log.clone(), batch_size, wants_totals: false, order_states: None }, log)
     }
 }
 
@@ -54,6 +57,14 @@ impl Sink for FakeSink {
 
     fn wants_person_totals(&self) -> bool {
         self.wants_totals
+    }
+
+    fn accepts(&self, kind: EventKind) -> bool {
+        kind != EventKind::OrderState || self.order_states.is_some()
+    }
+
+    fn fingerprint(&self, event: &Event) -> Option<String> {
+        self.order_states.filter(|_| event.kind == EventKind::OrderState).map(|of| of(event))
     }
 
     async fn deliver(&mut self, batch: &[Event], history: bool) -> Result<Vec<ItemOutcome>, ConnectorError> {

@@ -68,6 +68,7 @@ pub fn sample_order(source: &str, n: u64, customers: u64, at: Timestamp) -> Orde
         placed_at: at,
         updated_at: at,
         completed_at: None,
+        refunded: None,
         cancelled_at: None,
     }
 }

@@ -54,7 +54,7 @@ struct WireError {
     exists: bool,
 }
 
-static SPEC: SinkSpec = SinkSpec {
+pub static SPEC: SinkSpec = SinkSpec {
     platform: "recorder",
     events: &[
         (EventKind::Placed, "placed"),
@@ -108,6 +108,7 @@ impl RequestBuilder for RecorderRequests {
     fn packing(&self, route: RecorderRoute) -> Packing {
         match route {
             RecorderRoute::Batch => Packing {
+                min_items: 1,
                 max_items: self.batch_size,
                 max_bytes: 1 << 20,
                 max_item_bytes: 1 << 16,
@@ -296,6 +297,6 @@ impl crate::sink_suite::SinkHarness for RecorderHarness {
         Box::new(RecorderSink::new(base_url, "test-token", 7))
     }
     fn id_of(&self, event: &Event) -> Option<String> {
-        Some(RecorderSink::event_id(event))
+        SPEC.accepts(event.kind).then(|| RecorderSink::event_id(event))
     }
 }

@@ -170,7 +170,15 @@ impl Pipeline {
             Vec::new()
         };
         for record in records {
-            events.extend(derive_events(record, context).into_iter().filter(|event| self.sink.accepts(event.kind)));
+            for mut event in derive_events(record, context) {
+                if !self.sink.accepts(event.kind) {
+                    continue;
+                }
+                if let Some(fingerprint) = self.sink.fingerprint(&event) {
+                    event.content_hash = fingerprint;
+                }
+                events.push(event);
+            }
         }
         self.select(events, &mut tail, report, pending).await?;
         pending.close_page(tail);

@@ -1,7 +1,8 @@
 //! The sink loop every sink runs: route and encode each event once, pack,
 //! send (several requests in flight), classify each answer into per-item
-//! outcomes, send refused requests' items again one by one, turn conflicts
-//! into updates, then settle follow-ups. It is both the account (shared by
+//! outcomes, split requests the platform asks to split, send refused
+//! requests' items again one by one, turn conflicts into updates, then
+//! settle follow-ups. It is both the account (shared by
 //! the pipelines naming it) and each pipeline's writer.
 
 use crate::account::SinkAccount;
@@ -72,16 +73,28 @@ where
     ) -> Vec<Outgoing<B::Route>> {
         let mut items = Vec::with_capacity(positions.len());
         for &position in positions {
-            match self.builder.encode(&batch[position], route, history) {
+            match self.builder.encode(&batch[position], route.clone(), history) {
                 Ok(item) => items.push((position, batch[position].key.as_str(), item)),
                 Err(reason) => outcomes[position] = ItemOutcome::Rejected { reason },
             }
         }
-        let (packed, refused) = pack(items, &self.builder.packing(route));
+        let packing = self.builder.packing(route.clone());
+        let (packed, refused) = pack(items, &packing);
         for (position, reason) in refused {
             outcomes[position] = ItemOutcome::Rejected { reason };
         }
-        packed.into_iter().map(|Packed { positions, body }| Outgoing { route, positions, body }).collect()
+        let mut requests = Vec::with_capacity(packed.len());
+        for Packed { positions, body } in packed {
+            // Too few for the family (a bulk import of one): each goes alone
+            // through the family's single-item route, when it has one.
+            match self.builder.isolate(route.clone()).filter(|_| positions.len() < packing.min_items) {
+                Some(single) if single != route => {
+                    requests.extend(self.outgoing(batch, history, single, &positions, outcomes));
+                }
+                _ => requests.push(Outgoing { route: route.clone(), positions, body }),
+            }
+        }
+        requests
     }
 
     /// Sends every request, at most `in_flight` at once, answers in request
@@ -140,34 +153,45 @@ where
         }
         let mut requests = Vec::new();
         for (route, positions) in &families {
-            requests.extend(self.outgoing(batch, history, *route, positions, &mut outcomes));
+            requests.extend(self.outgoing(batch, history, route.clone(), positions, &mut outcomes));
         }
         let mut accepted: HashMap<B::Route, Vec<Answer>> = HashMap::new();
-        let mut retry_alone: Vec<(B::Route, usize)> = Vec::new();
-        let mut conflicts: Vec<(B::Route, usize, String)> = Vec::new();
-        self.judge(batch, requests, &mut outcomes, &mut accepted, Some(&mut retry_alone), &mut conflicts).await?;
+        let mut next = FollowUps::default();
+        self.judge(batch, requests, &mut outcomes, &mut accepted, &mut next).await?;
+
+        // Requests the platform asked to split: each half on its own, until
+        // a single item is refused alone.
+        while !next.halves.is_empty() {
+            let mut halves = Vec::new();
+            for (route, positions) in std::mem::take(&mut next.halves) {
+                halves.extend(self.outgoing(batch, history, route, &positions, &mut outcomes));
+            }
+            self.judge(batch, halves, &mut outcomes, &mut accepted, &mut next).await?;
+        }
 
         // A request refused as a whole: its items again, one per request.
-        if !retry_alone.is_empty() {
+        if !next.alone.is_empty() {
             let mut alone = Vec::new();
-            for (route, position) in retry_alone {
+            for (route, position) in std::mem::take(&mut next.alone) {
                 alone.extend(self.outgoing(batch, history, route, &[position], &mut outcomes));
             }
-            self.judge(batch, alone, &mut outcomes, &mut accepted, None, &mut conflicts).await?;
+            let mut after = FollowUps { isolated: true, ..FollowUps::default() };
+            self.judge(batch, alone, &mut outcomes, &mut accepted, &mut after).await?;
+            next.conflicts.append(&mut after.conflicts);
         }
 
         // Items that already exist: updated instead, when the builder can.
-        if !conflicts.is_empty() {
+        if !next.conflicts.is_empty() {
             let mut updates = Vec::new();
-            for (route, position, detail) in conflicts.drain(..) {
+            for (route, position, detail) in next.conflicts.drain(..) {
                 match self.builder.on_conflict(route, &batch[position], history, &detail) {
                     Some((update, body)) => updates.push(Outgoing { route: update, positions: vec![position], body }),
                     None => outcomes[position] = ItemOutcome::Rejected { reason: detail },
                 }
             }
-            let mut again = Vec::new();
-            self.judge(batch, updates, &mut outcomes, &mut accepted, None, &mut again).await?;
-            for (_, position, detail) in again {
+            let mut again = FollowUps { isolated: true, ..FollowUps::default() };
+            self.judge(batch, updates, &mut outcomes, &mut accepted, &mut again).await?;
+            for (_, position, detail) in again.conflicts {
                 outcomes[position] =
                     ItemOutcome::Rejected { reason: format!("still conflicting after an update: {detail}") };
             }
@@ -179,19 +203,17 @@ where
         Ok(outcomes)
     }
 
-    /// Sends `requests` and applies each answer's verdict to `outcomes`. A
-    /// whole refusal goes to `retry_alone` when the family can isolate items
-    /// and the request held several; conflicts go to `conflicts`.
+    /// Sends `requests` and applies each answer's verdict to `outcomes`;
+    /// what calls for another request goes into `next`.
     async fn judge(
         &self,
         batch: &[Event],
         requests: Vec<Outgoing<B::Route>>,
         outcomes: &mut [ItemOutcome],
         accepted: &mut HashMap<B::Route, Vec<Answer>>,
-        mut retry_alone: Option<&mut Vec<(B::Route, usize)>>,
-        conflicts: &mut Vec<(B::Route, usize, String)>,
+        next: &mut FollowUps<B::Route>,
     ) -> Result<(), ConnectorError> {
-        let answers = self.send_all(requests.iter().map(|r| (r.route, r.body.clone())).collect()).await?;
+        let answers = self.send_all(requests.iter().map(|r| (r.route.clone(), r.body.clone())).collect()).await?;
         for (request, answer) in requests.into_iter().zip(answers) {
             let answer = match answer {
                 Ok(answer) => answer,
@@ -203,7 +225,7 @@ where
                 }
             };
             let items: Vec<&Event> = request.positions.iter().map(|p| &batch[*p]).collect();
-            match self.classifier.classify(request.route, &answer, &items) {
+            match self.classifier.classify(request.route.clone(), &answer, &items) {
                 Verdict::Accepted => accepted.entry(request.route).or_default().push(answer),
                 Verdict::Items(verdicts) => {
                     if verdicts.len() != request.positions.len() {
@@ -219,26 +241,42 @@ where
                         match verdict {
                             ItemVerdict::Accepted => any_accepted = true,
                             ItemVerdict::Rejected(reason) => outcomes[*position] = ItemOutcome::Rejected { reason },
-                            ItemVerdict::Conflict(detail) => conflicts.push((request.route, *position, detail)),
+                            ItemVerdict::Conflict(detail) => {
+                                next.conflicts.push((request.route.clone(), *position, detail))
+                            }
                         }
                     }
                     if any_accepted {
                         accepted.entry(request.route).or_default().push(answer);
                     }
                 }
-                Verdict::Refused(reason) => {
-                    let alone = self.builder.isolate(request.route).filter(|_| request.positions.len() > 1);
-                    match (alone, retry_alone.as_deref_mut()) {
-                        (Some(single), Some(retry)) => {
+                Verdict::Split(reason) if request.positions.len() > 1 => {
+                    tracing::info!(
+                        platform = self.spec.platform,
+                        items = request.positions.len(),
+                        %reason,
+                        "a request was refused as a whole; sending each half on its own"
+                    );
+                    let (first, second) = request.positions.split_at(request.positions.len() / 2);
+                    next.halves.push((request.route.clone(), first.to_vec()));
+                    next.halves.push((request.route, second.to_vec()));
+                }
+                Verdict::Refused(reason) | Verdict::Split(reason) => {
+                    let alone = self
+                        .builder
+                        .isolate(request.route.clone())
+                        .filter(|_| request.positions.len() > 1 && !next.isolated);
+                    match alone {
+                        Some(single) => {
                             tracing::info!(
                                 platform = self.spec.platform,
                                 items = request.positions.len(),
                                 %reason,
                                 "a request was refused as a whole; sending its items one by one"
                             );
-                            retry.extend(request.positions.iter().map(|p| (single, *p)));
+                            next.alone.extend(request.positions.iter().map(|p| (single.clone(), *p)));
                         }
-                        _ => {
+                        None => {
                             for position in request.positions {
                                 outcomes[position] = ItemOutcome::Rejected { reason: reason.clone() };
                             }
@@ -248,6 +286,23 @@ where
             }
         }
         Ok(())
+    }
+}
+
+/// What answers called for beyond themselves: halves to send, items to send
+/// alone, conflicts to turn into updates.
+struct FollowUps<R> {
+    halves: Vec<(R, Vec<usize>)>,
+    alone: Vec<(R, usize)>,
+    conflicts: Vec<(R, usize, String)>,
+    /// These requests were already items sent alone (or updates): a whole
+    /// refusal is final.
+    isolated: bool,
+}
+
+impl<R> Default for FollowUps<R> {
+    fn default() -> Self {
+        Self { halves: Vec::new(), alone: Vec::new(), conflicts: Vec::new(), isolated: false }
     }
 }
 
@@ -280,6 +335,10 @@ where
 
     fn wants_person_totals(&self) -> bool {
         self.spec.person_totals
+    }
+
+    fn fingerprint(&self, event: &Event) -> Option<String> {
+        self.builder.fingerprint(event)
     }
 
     async fn deliver(&mut self, batch: &[Event], history: bool) -> Result<Vec<ItemOutcome>, ConnectorError> {

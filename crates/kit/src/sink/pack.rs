@@ -21,6 +21,9 @@ impl Envelope {
 /// One request family's limits.
 #[derive(Clone, Debug)]
 pub struct Packing {
+    /// Fewer go through the builder's `isolate` route one by one (a bulk
+    /// endpoint that refuses a batch of one).
+    pub min_items: usize,
     pub max_items: usize,
     /// The whole body, envelope included.
     pub max_bytes: usize,
@@ -37,7 +40,15 @@ pub struct Packing {
 impl Packing {
     /// One item per request, wrapped in `envelope`.
     pub fn single(envelope: Envelope, max_bytes: usize, item_limit_name: &'static str) -> Self {
-        Self { max_items: 1, max_bytes, max_item_bytes: max_bytes, item_limit_name, distinct_keys: false, envelope }
+        Self {
+            min_items: 1,
+            max_items: 1,
+            max_bytes,
+            max_item_bytes: max_bytes,
+            item_limit_name,
+            distinct_keys: false,
+            envelope,
+        }
     }
 }
 
@@ -100,6 +111,7 @@ mod tests {
 
     fn packing(max_items: usize, max_bytes: usize) -> Packing {
         Packing {
+            min_items: 1,
             max_items,
             max_bytes,
             max_item_bytes: 40,

@@ -18,7 +18,8 @@ pub enum RouteError {
 pub trait RequestBuilder: Send + Sync + 'static {
     /// A request family: one endpoint and body shape (a bulk job, a single
     /// event, a batch of operations…).
-    type Route: Copy + Eq + Hash + Debug + Send + Sync + 'static;
+    /// It may carry what its path needs (the id an update goes to).
+    type Route: Clone + Eq + Hash + Debug + Send + Sync + 'static;
 
     /// Which family `event` goes in; `history` (the delivery's mode: older
     /// than the pipeline's first start) may go to bulk endpoints.
@@ -31,9 +32,16 @@ pub trait RequestBuilder: Send + Sync + 'static {
     fn packing(&self, route: Self::Route) -> Packing;
 
     /// Where the items of a request refused as a whole are sent again one
-    /// at a time, so only the bad one is dead-lettered; `None`: every item
-    /// of the refused request takes the refusal.
+    /// at a time, so only the bad one is dead-lettered, and where a request
+    /// with fewer items than the family's `min_items` goes instead; `None`:
+    /// every item of the refused request takes the refusal.
     fn isolate(&self, _route: Self::Route) -> Option<Self::Route> {
+        None
+    }
+
+    /// What of `event` this sink sends, when less than the whole record: the
+    /// engine sends a changed record again only when this changed.
+    fn fingerprint(&self, _event: &Event) -> Option<String> {
         None
     }
 

@@ -26,6 +26,10 @@ pub enum Verdict {
     Items(Vec<ItemVerdict>),
     /// The whole request was refused with this reason.
     Refused(String),
+    /// The whole request was refused, for its size or for items inside it
+    /// the answer does not point at: each half goes again on its own, so
+    /// only the bad items end up refused (with this reason when alone).
+    Split(String),
 }
 
 pub trait ResponseClassifier<R>: Send + Sync + 'static {
