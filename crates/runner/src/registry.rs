@@ -18,6 +18,7 @@ pub const SOURCES: &[SourceDescriptor] = &[
 pub const SINKS: &[SinkDescriptor] = &[
     tillflow_sink_customerio::DESCRIPTOR,
     tillflow_sink_klaviyo::DESCRIPTOR,
+    tillflow_sink_egoi::DESCRIPTOR,
 ];
 
 /// Every type the operator interface names (DESIGN §6), built in or still to

@@ -1,5 +1,6 @@
 //! Request bodies checked against the platforms' official OpenAPI specs in
-//! `shared/contracts/`: a request the official schema rejects is a bug.
+//! `shared/contracts/` (JSON or YAML): a request the official schema
+//! rejects is a bug.
 //!
 //! A small JSON-Schema validator covering what those specs use: `$ref`,
 //! `type` (3.0 and 3.1 forms, `nullable`), `enum`, `const`, `properties`,
@@ -43,8 +44,14 @@ pub struct OpenApi {
 }
 
 impl OpenApi {
-    /// Loads a JSON spec from `shared/contracts/`.
+    /// Loads a JSON or YAML spec from `shared/contracts/`.
     pub fn load(relative: &str) -> Self {
+        if relative.ends_with(".yaml") || relative.ends_with(".yml") {
+            let path = contract_path(relative);
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let document = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            return Self { document };
+        }
         Self { document: contract_json(relative) }
     }
 

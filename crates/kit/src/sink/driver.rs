@@ -137,6 +137,7 @@ where
     }
 
     async fn deliver_all(&self, batch: &[Event], history: bool) -> Result<Vec<ItemOutcome>, ConnectorError> {
+        self.service.prepare().await?;
         let mut outcomes = vec![ItemOutcome::Delivered; batch.len()];
         // Families in the order their first event comes (profiles before the
         // events that name them), positions in batch order.

@@ -12,6 +12,13 @@ pub trait Service<R: Send + 'static>: Send + Sync + 'static {
     /// error) and unavailability after the retries (transient) are errors.
     async fn call(&self, route: R, body: Vec<u8>) -> Result<Answer, ConnectorError>;
 
+    /// What must be known of the account before any request is built (a
+    /// list's fields, say); called before every delivery, so it must be
+    /// cheap once done. An error fails the delivery.
+    async fn prepare(&self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
     /// After every request of one delivery was judged, the follow-ups the
     /// accepted answers of `route` call for (e.g. putting the profiles they
     /// created on a list). An error fails the delivery.
