@@ -85,6 +85,13 @@ impl Budget {
         Self { limit, window, started: None, used: 0 }
     }
 
+    /// The window started now and is already spent (another client of the
+    /// account used it).
+    pub fn spend_all(&mut self) {
+        self.started = Some(Instant::now());
+        self.used = self.limit;
+    }
+
     fn roll(&mut self, now: Instant) {
         if self.started.is_none_or(|started| now.duration_since(started) >= self.window) {
             self.started = Some(now);
