@@ -60,6 +60,24 @@ pub struct SandboxOrder {
     pub totals: Vec<Value>,
 }
 
+impl SandboxOrder {
+    /// An order as one post of it says.
+    fn posted(body: &Value, contact: String, total: &Value, date: String, items: &Value, via: &'static str) -> Self {
+        let status = body["order_status"].as_str().unwrap_or("unknown").to_owned();
+        Self {
+            order_id: body["order_id"].as_str().unwrap_or("").to_owned(),
+            contact,
+            statuses: vec![status.clone()],
+            totals: vec![total.clone()],
+            status,
+            total: total.clone(),
+            date,
+            items: items.clone(),
+            via,
+        }
+    }
+}
+
 /// A contact import waiting in E-goi's queue.
 #[derive(Clone, Debug, Serialize)]
 pub struct QueuedImport {
@@ -341,9 +359,14 @@ fn invalid(world: &mut EgoiWorld, errors: Value) -> Response {
     with_rate_headers(world, response)
 }
 
-fn unknown_list(world: &EgoiWorld, list: u64) -> Option<Response> {
-    (list != LIST_ID)
-        .then(|| with_rate_headers(world, problem(StatusCode::NOT_FOUND, "Not Found", "List not found", None)))
+/// [`admit`], then the list in the path must be the sandbox's.
+#[allow(clippy::result_large_err)]
+fn admit_on_list(world: &mut EgoiWorld, headers: &HeaderMap, list: u64, body: &[u8]) -> Result<Value, Response> {
+    let body = admit(world, headers, body)?;
+    if list != LIST_ID {
+        return Err(with_rate_headers(world, problem(StatusCode::NOT_FOUND, "Not Found", "List not found", None)));
+    }
+    Ok(body)
 }
 
 fn cellphone_ok(value: &Value) -> bool {
@@ -415,10 +438,7 @@ fn apply_fields(stored: &mut SandboxContact, contact: &Value) {
 
 async fn fields(State(world): Shared, headers: HeaderMap, Path(list): Path<u64>) -> Response {
     let mut world = world.lock().expect("world");
-    if let Err(response) = admit(&mut world, &headers, b"") {
-        return response;
-    }
-    if let Some(response) = unknown_list(&world, list) {
+    if let Err(response) = admit_on_list(&mut world, &headers, list, b"") {
         return response;
     }
     answer(&world, StatusCode::OK, Value::Array(world.fields.clone()))
@@ -426,13 +446,10 @@ async fn fields(State(world): Shared, headers: HeaderMap, Path(list): Path<u64>)
 
 async fn create_contact(State(world): Shared, headers: HeaderMap, Path(list): Path<u64>, body: Bytes) -> Response {
     let mut world = world.lock().expect("world");
-    let body = match admit(&mut world, &headers, &body) {
+    let body = match admit_on_list(&mut world, &headers, list, &body) {
         Ok(body) => body,
         Err(response) => return response,
     };
-    if let Some(response) = unknown_list(&world, list) {
-        return response;
-    }
     if let Err(message) = check_contact(&body) {
         return invalid(&mut world, json!({"contact": message}));
     }
@@ -457,13 +474,10 @@ async fn patch_contact(
     body: Bytes,
 ) -> Response {
     let mut world = world.lock().expect("world");
-    let body = match admit(&mut world, &headers, &body) {
+    let body = match admit_on_list(&mut world, &headers, list, &body) {
         Ok(body) => body,
         Err(response) => return response,
     };
-    if let Some(response) = unknown_list(&world, list) {
-        return response;
-    }
     if let Err(message) = check_contact(&body) {
         return invalid(&mut world, json!({"contact": message}));
     }
@@ -477,13 +491,10 @@ async fn patch_contact(
 
 async fn contact_by_field(State(world): Shared, headers: HeaderMap, Path(list): Path<u64>, body: Bytes) -> Response {
     let mut world = world.lock().expect("world");
-    let body = match admit(&mut world, &headers, &body) {
+    let body = match admit_on_list(&mut world, &headers, list, &body) {
         Ok(body) => body,
         Err(response) => return response,
     };
-    if let Some(response) = unknown_list(&world, list) {
-        return response;
-    }
     if body["compare_field"]["field_id"].as_str() != Some("email") || !body["compare_field"]["value"].is_string() {
         return invalid(&mut world, json!({"compare_field": "must name a unique field and its value"}));
     }
@@ -499,13 +510,10 @@ async fn contact_by_field(State(world): Shared, headers: HeaderMap, Path(list): 
 
 async fn import_contacts(State(world): Shared, headers: HeaderMap, Path(list): Path<u64>, body: Bytes) -> Response {
     let mut world = world.lock().expect("world");
-    let body = match admit(&mut world, &headers, &body) {
+    let body = match admit_on_list(&mut world, &headers, list, &body) {
         Ok(body) => body,
         Err(response) => return response,
     };
-    if let Some(response) = unknown_list(&world, list) {
-        return response;
-    }
     let contacts = body["contacts"].as_array().cloned().unwrap_or_default();
     let mode = body["mode"].as_str().unwrap_or("");
     if !["add", "update", "update_only"].contains(&mode) || body["compare_field"].as_str() != Some("email") {
@@ -701,13 +709,10 @@ fn write_order(world: &mut EgoiWorld, order: SandboxOrder) {
 
 async fn import_orders(State(world): Shared, headers: HeaderMap, Path(list): Path<u64>, body: Bytes) -> Response {
     let mut world = world.lock().expect("world");
-    let body = match admit(&mut world, &headers, &body) {
+    let body = match admit_on_list(&mut world, &headers, list, &body) {
         Ok(body) => body,
         Err(response) => return response,
     };
-    if let Some(response) = unknown_list(&world, list) {
-        return response;
-    }
     let Some(orders) = body.as_array() else {
         return invalid(&mut world, json!({"body": "an array of orders"}));
     };
@@ -727,21 +732,8 @@ async fn import_orders(State(world): Shared, headers: HeaderMap, Path(list): Pat
         if world.contact(&email).is_none() {
             world.orphan_orders += 1;
         }
-        let status = order["order_status"].as_str().unwrap_or("unknown").to_owned();
-        write_order(
-            &mut world,
-            SandboxOrder {
-                order_id: order["order_id"].as_str().unwrap_or("").to_owned(),
-                contact: email,
-                statuses: vec![status.clone()],
-                totals: vec![order["revenue"].clone()],
-                status,
-                total: order["revenue"].clone(),
-                date: synced.clone(),
-                items: order["items"].clone(),
-                via: "bulk",
-            },
-        );
+        let posted = SandboxOrder::posted(order, email, &order["revenue"], synced.clone(), &order["items"], "bulk");
+        write_order(&mut world, posted);
     }
     answer(&world, StatusCode::ACCEPTED, json!({"result": "success"}))
 }
@@ -762,21 +754,9 @@ async fn create_order(State(world): Shared, headers: HeaderMap, Path(domain): Pa
     // its already in your list it will get the correct contact".
     let (contact, _) = upsert_contact(&mut world, &body["contact"], false).expect("checked");
     let email = world.contacts[&contact].email.clone();
-    let status = body["order_status"].as_str().unwrap_or("unknown").to_owned();
-    write_order(
-        &mut world,
-        SandboxOrder {
-            order_id: body["order_id"].as_str().unwrap_or("").to_owned(),
-            contact: email,
-            statuses: vec![status.clone()],
-            totals: vec![body["order_total"].clone()],
-            status,
-            total: body["order_total"].clone(),
-            date: body["order_date"].as_str().unwrap_or("").to_owned(),
-            items: body["products"].clone(),
-            via: "live",
-        },
-    );
+    let date = body["order_date"].as_str().unwrap_or("").to_owned();
+    let posted = SandboxOrder::posted(&body, email, &body["order_total"], date, &body["products"], "live");
+    write_order(&mut world, posted);
     answer(&world, StatusCode::ACCEPTED, json!({"result": "success"}))
 }
 

@@ -85,6 +85,26 @@ impl Respond for Recorded {
     }
 }
 
+/// Mounts `verb route` (spec path `template`) answering `answer`, every body
+/// checked against the spec and recorded in `seen`.
+async fn record(
+    server: &MockServer,
+    (verb, route, template): (&str, &str, &'static str),
+    seen: &Seen,
+    answer: ResponseTemplate,
+) {
+    Mock::given(method(verb))
+        .and(path(route))
+        .respond_with(Recorded { seen: seen.clone(), answer, template })
+        .mount(server)
+        .await;
+}
+
+/// E-goi's 202 for a write it queued.
+fn accepted() -> ResponseTemplate {
+    ResponseTemplate::new(202).set_body_json(json!({"result": "success"}))
+}
+
 fn fields() -> Value {
     json!([
         {"field_id": "email", "name": "email", "format": "email", "unique": true, "type": "base"},
@@ -159,7 +179,7 @@ impl Respond for Orders {
             }));
         }
         self.platform.accept(ids);
-        ResponseTemplate::new(202).set_body_json(json!({"result": "success"}))
+        accepted()
     }
 }
 
@@ -217,15 +237,7 @@ async fn history_adds_the_buyers_then_imports_the_orders_in_the_documented_shape
     let seen = Seen::default();
     mount_account(&server, &seen).await;
     let orders_seen = Seen::default();
-    Mock::given(method("POST"))
-        .and(path("/lists/1/orders"))
-        .respond_with(Recorded {
-            seen: orders_seen.clone(),
-            answer: ResponseTemplate::new(202).set_body_json(json!({"result": "success"})),
-            template: "/lists/{list_id}/orders",
-        })
-        .mount(&server)
-        .await;
+    record(&server, ("POST", "/lists/1/orders", "/lists/{list_id}/orders"), &orders_seen, accepted()).await;
     let mut orders: Vec<_> = (1..=3).map(|n| sample_order("shop", n, 2, epoch())).collect();
     orders[0].person.email = Some("  Ana.Silva@Example.COM ".into());
     orders[0].lines[0].quantity = rust_decimal::Decimal::from(3);
@@ -273,15 +285,7 @@ async fn a_live_order_carries_its_date_its_buyer_and_its_products() {
     let seen = Seen::default();
     mount_account(&server, &seen).await;
     let orders_seen = Seen::default();
-    Mock::given(method("POST"))
-        .and(path("/shop.example.com/orders"))
-        .respond_with(Recorded {
-            seen: orders_seen.clone(),
-            answer: ResponseTemplate::new(202).set_body_json(json!({"result": "success"})),
-            template: "/{domain}/orders",
-        })
-        .mount(&server)
-        .await;
+    record(&server, ("POST", "/shop.example.com/orders", "/{domain}/orders"), &orders_seen, accepted()).await;
     let mut order = sample_order("shop", 7, 3, epoch());
     order.status = OrderStatus::Completed;
     order.person.phone = Some("912 345 678".into());
@@ -321,27 +325,17 @@ fn profile_events(customers: Vec<Customer>, history: bool) -> Vec<Event> {
 async fn a_contact_whose_email_is_taken_becomes_a_patch_of_the_contact_e_goi_names() {
     let server = MockServer::start().await;
     let seen = Seen::default();
-    Mock::given(method("POST"))
-        .and(path("/lists/1/contacts"))
-        .respond_with(Recorded {
-            seen: seen.clone(),
-            answer: ResponseTemplate::new(409).set_body_json(json!({
+    record(&server, ("POST", "/lists/1/contacts", "/lists/{list_id}/contacts"), &seen, ResponseTemplate::new(409).set_body_json(json!({
                 "errors": {"unique_field_in_use": "A unique field is already being used", "field_id": "email", "contacts": ["8f3a27ef26"]},
                 "type": "about:blank", "title": "Conflict", "status": 409, "detail": "A unique field is already being used"
-            })),
-            template: "/lists/{list_id}/contacts",
-        })
-        .mount(&server)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/lists/1/contacts/8f3a27ef26"))
-        .respond_with(Recorded {
-            seen: seen.clone(),
-            answer: ResponseTemplate::new(200).set_body_json(json!({"contact_id": "8f3a27ef26"})),
-            template: "/lists/{list_id}/contacts/{contact_id}",
-        })
-        .mount(&server)
-        .await;
+            }))).await;
+    record(
+        &server,
+        ("PATCH", "/lists/1/contacts/8f3a27ef26", "/lists/{list_id}/contacts/{contact_id}"),
+        &seen,
+        ResponseTemplate::new(200).set_body_json(json!({"contact_id": "8f3a27ef26"})),
+    )
+    .await;
     mount_account(&server, &seen).await;
     let events = profile_events(vec![sample_customer("shop", 4, epoch())], false);
     let outcomes = sink(&server.uri()).deliver(&events, false).await.unwrap();
@@ -401,7 +395,7 @@ impl Respond for Picky {
                 "title": "Unprocessable Entity", "status": 422, "detail": "Invalid data", "errors": {"revenue": "invalid"}
             }));
         }
-        ResponseTemplate::new(202).set_body_json(json!({"result": "success"}))
+        accepted()
     }
 }
 
@@ -471,15 +465,13 @@ async fn the_list_and_the_domain_are_checked_before_anything_is_sent() {
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"title": "Not Found", "status": 404})))
         .mount(&fresh)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/connectedsites"))
-        .respond_with(Recorded {
-            seen: seen.clone(),
-            answer: ResponseTemplate::new(200).set_body_json(json!({"domain": DOMAIN, "list_id": "1"})),
-            template: "/connectedsites",
-        })
-        .mount(&fresh)
-        .await;
+    record(
+        &fresh,
+        ("POST", "/connectedsites", "/connectedsites"),
+        &seen,
+        ResponseTemplate::new(200).set_body_json(json!({"domain": DOMAIN, "list_id": "1"})),
+    )
+    .await;
     mount_account(&fresh, &seen).await;
     sink(&fresh.uri()).check().await.unwrap();
     assert_eq!(sent(&seen, "/connectedsites"), vec![json!({"domain": DOMAIN, "list_id": "1"})]);
@@ -541,4 +533,21 @@ fn orders_without_items_or_trashed_are_skipped_by_reason() {
     order.lines.clear();
     let event = order_states(vec![order], false).remove(0);
     assert_eq!(sink.builder().route(&event, false), Err(RouteError::Skip("no items".into())));
+}
+
+#[tokio::test]
+async fn history_per_order_keeps_each_order_s_date_through_the_per_domain_endpoint() {
+    let server = MockServer::start().await;
+    let seen = Seen::default();
+    mount_account(&server, &seen).await;
+    record(&server, ("POST", "/shop.example.com/orders", "/{domain}/orders"), &seen, accepted()).await;
+    let mut per_order = config(&server.uri());
+    per_order.history_endpoint = HistoryEndpoint::PerOrder;
+    let events = order_states((1..=3).map(|n| sample_order("shop", n, 2, epoch())).collect(), true);
+    let outcomes = sink_with(per_order).deliver(&events, true).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == ItemOutcome::Delivered), "{outcomes:?}");
+    let posted = sent(&seen, "/shop.example.com/orders");
+    assert_eq!(posted.len(), 3, "one request per order");
+    assert!(posted.iter().all(|order| order["order_date"] == "2023-11-14T22:13:20+00:00"));
+    assert!(sent(&seen, "/lists/1/contacts/actions/import-bulk").is_empty(), "the endpoint matches buyers itself");
 }
