@@ -6,7 +6,7 @@
 //! exactly once however many times the record is re-read.
 
 use crate::keys::{IdempotencyKey, content_hash};
-use crate::model::{Customer, Order, OrderStatus, Person, PersonTotals, Record, Refund, Shipment};
+use crate::model::{Address, Customer, Order, OrderStatus, Person, PersonTotals, Product, Record, Refund, Shipment};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -25,10 +25,13 @@ pub enum EventKind {
     /// An order's current state (status, totals, lines), for sinks that keep
     /// orders rather than events (E-goi): sent again whenever it changed.
     OrderState,
+    /// A product as a catalog item (Klaviyo's catalog): sent again whenever
+    /// it changed.
+    CatalogItem,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         Self::Placed,
         Self::OrderedProduct,
         Self::Completed,
@@ -38,6 +41,7 @@ impl EventKind {
         Self::CustomerCreated,
         Self::ProfileUpdated,
         Self::OrderState,
+        Self::CatalogItem,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,16 +54,17 @@ impl EventKind {
             Self::CustomerCreated => "customer-created",
             Self::ProfileUpdated => "profile-updated",
             Self::OrderState => "order-state",
+            Self::CatalogItem => "catalog-item",
         }
     }
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
-    /// A profile or an order's state carries the record's current state, so a
-    /// changed record is sent again; every other event is a fact that
-    /// happened once.
+    /// A profile, an order's state or a catalog item carries the record's
+    /// current state, so a changed record is sent again; every other event is
+    /// a fact that happened once.
     pub fn resend_on_change(self) -> bool {
-        matches!(self, Self::ProfileUpdated | Self::OrderState)
+        matches!(self, Self::ProfileUpdated | Self::OrderState | Self::CatalogItem)
     }
 }
 
@@ -88,7 +93,22 @@ pub enum Subject {
         person: Arc<Person>,
         totals: PersonTotals,
     },
+    Product {
+        product: Arc<Product>,
+    },
 }
+
+/// The person of an event about no one (a catalog item).
+static NOBODY: Person = Person {
+    customer_id: None,
+    email: None,
+    first_name: None,
+    last_name: None,
+    phone: None,
+    company: None,
+    title: None,
+    address: Address { line1: None, line2: None, city: None, region: None, postcode: None, country: None },
+};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -104,6 +124,10 @@ pub struct Event {
     /// Sent only if this key was delivered before (or earlier in the same pass):
     /// a cancellation means nothing for an order that was never placed.
     pub requires: Option<IdempotencyKey>,
+    /// The sink took an earlier version of it (the ledger says so): a state
+    /// sent again is an update of what the platform has.
+    #[serde(default)]
+    pub update: bool,
 }
 
 impl Event {
@@ -114,7 +138,13 @@ impl Event {
             Subject::Shipment { shipment } => &shipment.person,
             Subject::Customer { customer } => &customer.person,
             Subject::PersonTotals { person, .. } => person,
+            Subject::Product { .. } => &NOBODY,
         }
+    }
+    /// Whether the event is about a person (identity rules apply), not a
+    /// catalog item.
+    pub fn about_person(&self) -> bool {
+        !matches!(self.subject, Subject::Product { .. })
     }
     pub fn order(&self) -> Option<&Order> {
         match &self.subject {
@@ -153,6 +183,7 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                     content_hash: hash.clone(),
                     history: history(at),
                     requires: None,
+                    update: false,
                 });
                 for (index, line) in order.lines.iter().enumerate() {
                     events.push(Event {
@@ -163,6 +194,7 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                         content_hash: hash.clone(),
                         history: history(at),
                         requires: None,
+                        update: false,
                     });
                 }
             }
@@ -176,6 +208,7 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                     content_hash: hash.clone(),
                     history: history(at),
                     requires: None,
+                    update: false,
                 });
             }
             if order.status == OrderStatus::Cancelled {
@@ -188,6 +221,7 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                     content_hash: hash.clone(),
                     history: history(at),
                     requires: Some(placed_key),
+                    update: false,
                 });
             }
             // The order as it stands now (after its facts): its time is its
@@ -200,6 +234,7 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                 content_hash: hash,
                 history: history(order.updated_at),
                 requires: None,
+                update: false,
             });
         }
         Record::Refund(refund) => {
@@ -212,6 +247,7 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                 content_hash: hash,
                 history: history(at),
                 requires: None,
+                update: false,
             });
         }
         Record::Shipment(shipment) => {
@@ -224,6 +260,7 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                 content_hash: hash,
                 history: history(at),
                 requires: None,
+                update: false,
             });
         }
         Record::Customer(customer) => {
@@ -239,6 +276,7 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                 content_hash: hash.clone(),
                 history: history(customer.updated_at),
                 requires: None,
+                update: false,
             });
             // Customers that existed before the pipeline started are identified,
             // not announced: announcing them would fire every welcome flow at once.
@@ -251,10 +289,26 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                     content_hash: hash,
                     history: false,
                     requires: None,
+                    update: false,
                 });
             }
         }
-        Record::Product(_) => {}
+        Record::Product(product) => {
+            if product.change == crate::model::ChangeKind::Deleted {
+                return events;
+            }
+            let at = product.updated_at;
+            events.push(Event {
+                key: IdempotencyKey::new(&product.identity, "product", "catalog", None),
+                kind: EventKind::CatalogItem,
+                occurred_at: at,
+                subject: Subject::Product { product: Arc::new(product) },
+                content_hash: hash,
+                history: history(at),
+                requires: None,
+                update: false,
+            });
+        }
     }
     events
 }

@@ -7,7 +7,14 @@
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
+
+/// What a platform's own integrations show of a record, under the names
+/// they use (Dutchie's `Dutchie customerId`, `strain`, `locationName`…):
+/// sinks that reproduce such an integration send them as they are. Never
+/// medical or identity data: the source leaves those out.
+pub type Properties = BTreeMap<String, serde_json::Value>;
 
 /// An ISO 4217 currency code, upper case ("USD", "EUR").
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -258,6 +265,8 @@ pub struct Customer {
     pub group: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    #[serde(default)]
+    pub properties: Properties,
 }
 
 /// An order's status, normalised across platforms. `Other` keeps what a platform
@@ -338,6 +347,11 @@ pub struct OrderLine {
     /// Line total after line discounts.
     pub total: Money,
     pub categories: Vec<String>,
+    /// A coupon rung up as a line: no product was ordered.
+    #[serde(default)]
+    pub coupon: bool,
+    #[serde(default)]
+    pub properties: Properties,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -386,6 +400,13 @@ pub struct Order {
     pub updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
     pub cancelled_at: Option<Timestamp>,
+    /// The source says this order is not to be sent, and why (a
+    /// transaction type the operator did not choose, an anonymous buyer):
+    /// its events are skipped and counted under this reason.
+    #[serde(default)]
+    pub excluded: Option<String>,
+    #[serde(default)]
+    pub properties: Properties,
 }
 
 impl Order {
@@ -464,9 +485,24 @@ pub struct Product {
     pub change: ChangeKind,
     pub sku: Option<String>,
     pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
     pub price: Option<Money>,
     pub categories: Vec<String>,
+    #[serde(default)]
+    pub brand: Option<String>,
+    #[serde(default)]
+    pub image_url: Option<String>,
+    /// On sale (not archived, not a test product).
+    #[serde(default = "active_by_default")]
+    pub active: bool,
     pub updated_at: Timestamp,
+    #[serde(default)]
+    pub properties: Properties,
+}
+
+fn active_by_default() -> bool {
+    true
 }
 
 /// Anything a source yields.

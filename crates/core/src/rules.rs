@@ -63,6 +63,12 @@ impl Rules {
     /// `identifies` is the sink's answer to "can you tell who this is?", and
     /// `unidentified` the reason it gives when it cannot.
     pub fn verdict(&self, event: &Event, identifies: bool, unidentified: &str) -> Option<SkipReason> {
+        if let Some(reason) = event.order().and_then(|order| order.excluded.as_deref()) {
+            return Some(SkipReason::parse(reason));
+        }
+        if !event.about_person() {
+            return None;
+        }
         if self.skip_zero_total && event.order().is_some_and(|order| order.totals.total.is_zero()) {
             return Some(SkipReason::ZeroTotal);
         }

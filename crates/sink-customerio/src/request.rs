@@ -57,6 +57,8 @@ fn person_attributes(person: &Person) -> Map<String, Value> {
 fn customer_attributes(customer: &Customer) -> Map<String, Value> {
     let mut attributes = person_attributes(&customer.person);
     attributes.insert("created_at".into(), json!(customer.created_at.as_second()));
+    // What the source's own integrations show of the customer, as attributes.
+    attributes.extend(customer.properties.iter().map(|(key, value)| (key.clone(), value.clone())));
     attributes
 }
 
@@ -186,6 +188,7 @@ pub fn operation(event: &Event, clock: &UpdateClock) -> Result<Value, String> {
                     data
                 }
                 Subject::PersonTotals { .. } => unreachable!("matched above"),
+                Subject::Product { .. } => return Err("catalog items are not sent to Customer.io".into()),
             };
             json!({
                 "type": "person",

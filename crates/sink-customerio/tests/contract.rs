@@ -188,6 +188,7 @@ async fn guests_are_identified_by_email_and_totals_are_attributes() {
         content_hash: "h".into(),
         history: false,
         requires: None,
+        update: false,
     };
     sink(&server.uri()).deliver(&[event], false).await.unwrap();
     let bodies = bodies.lock().unwrap();

@@ -15,6 +15,30 @@ pub struct KlaviyoConfig {
     /// How often a bulk profile import job is polled.
     #[serde(default = "default_job_poll")]
     pub job_poll_interval: tillflow_core::duration::HumanDuration,
+    /// Sync the source's products into Klaviyo's catalog.
+    #[serde(default)]
+    pub catalog: bool,
+    /// Every catalog item's `url` (Klaviyo requires one; POS products have
+    /// none): `{productId}` and `{sku}` are filled in.
+    pub catalog_url: Option<String>,
+}
+
+impl KlaviyoConfig {
+    /// The URL keys, and a catalog without its URL template.
+    pub fn validate(&self) -> Result<(), tillflow_kit::ConfigProblem> {
+        tillflow_kit::descriptor::check_url("base_url", &self.base_url)?;
+        match (&self.catalog_url, self.catalog) {
+            (Some(template), _) => tillflow_kit::descriptor::check_url(
+                "catalog_url",
+                &template.replace("{productId}", "1").replace("{sku}", "1"),
+            ),
+            (None, true) => Err(tillflow_kit::ConfigProblem::at(
+                "catalog_url",
+                "is required with `catalog = true`: Klaviyo needs a url on every catalog item, e.g. \"https://shop.example.com/products/{productId}\"",
+            )),
+            (None, false) => Ok(()),
+        }
+    }
 }
 
 fn default_base_url() -> String {

@@ -6,6 +6,7 @@
 //! per-item outcomes), `sink` (the declaration, the descriptor and the
 //! account on the kit's sink loop), `sandbox` (feature `sandbox`).
 
+pub mod catalog;
 pub mod config;
 pub mod request;
 pub mod response;

@@ -4,7 +4,8 @@
 //! in profile import jobs, events in event bulk create jobs, `backfill` so
 //! no flow fires), and a refused event job is sent again event by event.
 
-use crate::spec::{MAX_EVENTS_PER_JOB, MAX_PAYLOAD_BYTES, MAX_PROFILES_PER_JOB, SPEC};
+use crate::catalog;
+use crate::spec::{MAX_CATALOG_ITEMS_PER_JOB, MAX_EVENTS_PER_JOB, MAX_PAYLOAD_BYTES, MAX_PROFILES_PER_JOB, SPEC};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 use tillflow_core::model::{Customer, Money, Order, Person};
@@ -14,6 +15,10 @@ use tillflow_kit::sink::{Envelope, Packing, RequestBuilder, RouteError};
 /// Klaviyo's request families.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KlaviyoRoute {
+    /// `POST /api/catalog-item-bulk-create-jobs`: new catalog items, polled.
+    CatalogCreate,
+    /// `POST /api/catalog-item-bulk-update-jobs`: changed catalog items, polled.
+    CatalogUpdate,
     /// `POST /api/profile-import`: one live profile upsert.
     ProfileImport,
     /// `POST /api/events`: one event.
@@ -71,8 +76,15 @@ pub fn profile_attributes(person: &Person) -> Map<String, Value> {
     attributes
 }
 
+/// A customer's profile: its attributes and, as custom properties, what
+/// the source's own Klaviyo integration shows of it (Dutchie's
+/// `Dutchie customerId`…).
 pub fn profile_resource(customer: &Customer) -> Value {
-    json!({"type": "profile", "attributes": profile_attributes(&customer.person)})
+    let mut attributes = profile_attributes(&customer.person);
+    if !customer.properties.is_empty() {
+        attributes.insert("properties".into(), json!(customer.properties));
+    }
+    json!({"type": "profile", "attributes": attributes})
 }
 
 /// The identifying part of a profile inside an event.
@@ -113,6 +125,19 @@ pub struct MetricPayload {
 pub fn event_properties(event: &Event) -> Result<MetricPayload, String> {
     let mut properties = Map::new();
     let (value, currency) = match (&event.subject, event.kind) {
+        // The source carries its own integration's properties: they are
+        // the event's, by the names that integration uses.
+        (Subject::Order { order }, EventKind::Placed) if !order.properties.is_empty() => {
+            properties.extend(order.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+            (Some(money(&order.totals.total)), Some(order.currency().to_string()))
+        }
+        (Subject::OrderLine { order, line }, EventKind::OrderedProduct)
+            if order.lines.get(*line).is_some_and(|line| !line.properties.is_empty()) =>
+        {
+            let line = &order.lines[*line];
+            properties.extend(line.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+            (Some(money(&line.total)), Some(line.total.currency.to_string()))
+        }
         (Subject::Order { order }, EventKind::Placed) => {
             order_summary(order, &mut properties);
             properties.insert("Shop".into(), json!(order.location.as_ref().and_then(|l| l.name.clone())));
@@ -199,18 +224,44 @@ fn bytes(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).expect("JSON values serialize")
 }
 
-/// Events → Klaviyo requests; `list_id` is where new profiles go.
+/// Events → Klaviyo requests; `list_id` is where new profiles go;
+/// `catalog_url` (the template) is set when the catalog is synced.
 #[derive(Debug, Default)]
 pub struct KlaviyoRequests {
     pub list_id: Option<String>,
+    pub catalog_url: Option<String>,
+}
+
+impl KlaviyoRequests {
+    fn catalog_item(&self, event: &Event, update: bool) -> Result<Vec<u8>, String> {
+        let (Subject::Product { product }, Some(template)) = (&event.subject, &self.catalog_url) else {
+            return Err("not a catalog item".into());
+        };
+        let item =
+            if update { catalog::update_item(product, template) } else { catalog::create_item(product, template) };
+        Ok(bytes(&item))
+    }
 }
 
 impl RequestBuilder for KlaviyoRequests {
     type Route = KlaviyoRoute;
 
+    fn accepts(&self, kind: EventKind) -> bool {
+        kind != EventKind::CatalogItem || self.catalog_url.is_some()
+    }
+
     fn route(&self, event: &Event, history: bool) -> Result<KlaviyoRoute, RouteError> {
-        if !SPEC.accepts(event.kind) {
+        if !SPEC.accepts(event.kind) || !self.accepts(event.kind) {
             return Err(RouteError::Reject(format!("{} events are not sent to Klaviyo", event.kind.as_str())));
+        }
+        if event.kind == EventKind::CatalogItem {
+            // Created once; a changed product updates the item Klaviyo has.
+            return Ok(if event.update { KlaviyoRoute::CatalogUpdate } else { KlaviyoRoute::CatalogCreate });
+        }
+        if let Subject::OrderLine { order, line } = &event.subject
+            && order.lines.get(*line).is_some_and(|line| line.coupon)
+        {
+            return Err(RouteError::Skip("coupon line".into()));
         }
         Ok(match (is_profile(event), history) {
             (true, false) => KlaviyoRoute::ProfileImport,
@@ -222,6 +273,8 @@ impl RequestBuilder for KlaviyoRequests {
 
     fn encode(&self, event: &Event, route: KlaviyoRoute, history: bool) -> Result<Vec<u8>, String> {
         match (route, &event.subject) {
+            (KlaviyoRoute::CatalogCreate, _) => self.catalog_item(event, false),
+            (KlaviyoRoute::CatalogUpdate, _) => self.catalog_item(event, true),
             (KlaviyoRoute::ProfileImport | KlaviyoRoute::ProfileBulk, Subject::Customer { customer }) => {
                 Ok(bytes(&profile_resource(customer)))
             }
@@ -243,7 +296,21 @@ impl RequestBuilder for KlaviyoRequests {
     fn packing(&self, route: KlaviyoRoute) -> Packing {
         let single =
             || Packing::single(Envelope::new(&b"{\"data\":"[..], &b"}"[..]), MAX_PAYLOAD_BYTES, "Klaviyo's 5 MB");
+        let catalog_job = |kind: &str| {
+            let (open, close) = catalog::job_envelope(kind);
+            Packing {
+                min_items: 1,
+                max_items: MAX_CATALOG_ITEMS_PER_JOB,
+                max_bytes: MAX_PAYLOAD_BYTES,
+                max_item_bytes: MAX_PAYLOAD_BYTES,
+                item_limit_name: "Klaviyo's 5 MB",
+                distinct_keys: true,
+                envelope: Envelope::new(open, close),
+            }
+        };
         match route {
+            KlaviyoRoute::CatalogCreate => catalog_job("catalog-item-bulk-create-job"),
+            KlaviyoRoute::CatalogUpdate => catalog_job("catalog-item-bulk-update-job"),
             KlaviyoRoute::ProfileImport | KlaviyoRoute::Event => single(),
             KlaviyoRoute::ProfileBulk => {
                 let mut close = b"]}}".to_vec();
@@ -284,6 +351,25 @@ impl RequestBuilder for KlaviyoRequests {
     /// One bad event fails a whole bulk job: its events go again one by one.
     fn isolate(&self, route: KlaviyoRoute) -> Option<KlaviyoRoute> {
         (route == KlaviyoRoute::EventBulk).then_some(KlaviyoRoute::Event)
+    }
+
+    /// A catalog item Klaviyo already has (made by another tool, or before
+    /// this state store): updated instead, in a job of its own.
+    fn on_conflict(
+        &self,
+        route: KlaviyoRoute,
+        event: &Event,
+        _history: bool,
+        _detail: &str,
+    ) -> Option<(KlaviyoRoute, Vec<u8>)> {
+        if route != KlaviyoRoute::CatalogCreate {
+            return None;
+        }
+        let item = self.catalog_item(event, true).ok()?;
+        let (mut body, close) = catalog::job_envelope("catalog-item-bulk-update-job");
+        body.extend_from_slice(&item);
+        body.extend_from_slice(&close);
+        Some((KlaviyoRoute::CatalogUpdate, body))
     }
 }
 

@@ -37,6 +37,34 @@ fn matches_payload(person: &Person, payload: &Value) -> bool {
     same("email", person.email.as_deref()) || same("external_id", person.customer_id.as_deref())
 }
 
+/// A finished catalog job's `item_errors` placed on its items: an item
+/// Klaviyo says exists already is a conflict (→ update), any other error
+/// refuses that item alone.
+fn catalog_verdict(route: KlaviyoRoute, answer: &Answer, count: usize) -> Verdict {
+    let document = answer.json();
+    let errors = document["item_errors"].as_array().cloned().unwrap_or_default();
+    if errors.is_empty() {
+        return Verdict::Accepted;
+    }
+    let mut verdicts = vec![ItemVerdict::Accepted; count];
+    for error in errors {
+        let code = error["code"].as_str().unwrap_or("invalid");
+        let detail = error["detail"].as_str().unwrap_or("");
+        let exists = code.contains("duplicate") || code.contains("conflict") || detail.contains("already exists");
+        let verdict = if exists && route == KlaviyoRoute::CatalogCreate {
+            ItemVerdict::Conflict(detail.to_owned())
+        } else {
+            ItemVerdict::Rejected(format!("{code}: {detail}"))
+        };
+        match error["index"].as_u64().map(|i| i as usize).filter(|i| *i < count) {
+            Some(index) => verdicts[index] = verdict,
+            // An error that names no item: the whole job's items take it.
+            None => return Verdict::Refused(format!("Klaviyo's catalog job failed: {code}: {detail}")),
+        }
+    }
+    Verdict::Items(verdicts)
+}
+
 #[derive(Debug, Default)]
 pub struct KlaviyoAnswers;
 
@@ -48,6 +76,9 @@ impl ResponseClassifier<KlaviyoRoute> for KlaviyoAnswers {
                 answer.status,
                 readable_errors(&answer.text())
             ));
+        }
+        if matches!(route, KlaviyoRoute::CatalogCreate | KlaviyoRoute::CatalogUpdate) {
+            return catalog_verdict(route, answer, items.len());
         }
         if route != KlaviyoRoute::ProfileBulk {
             return Verdict::Accepted;

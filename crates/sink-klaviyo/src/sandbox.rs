@@ -55,6 +55,14 @@ pub struct KlaviyoWorld {
     pub rate_scale: f64,
     /// Requests refused for going over an endpoint's limit.
     pub throttled: u64,
+    /// Catalog items by id (`$custom:::$default:::<external_id>`).
+    pub catalog: BTreeMap<String, Map<String, Value>>,
+    /// Catalog items created or updated by bulk jobs.
+    pub catalog_writes: u64,
+    /// Requests to any subscription endpoint: tillflow never makes one.
+    pub subscription_requests: u64,
+    #[serde(skip)]
+    catalog_jobs: BTreeMap<String, Vec<Value>>,
     /// Events accepted (bulk and live), duplicates excluded.
     pub events_accepted: u64,
     /// When each event bulk job was accepted, and how many events it carried.
@@ -101,7 +109,11 @@ impl Sandbox for KlaviyoSandbox {
     }
 
     fn connector_keys(&self) -> String {
-        format!("api_key = \"{}\"\nbase_url = \"{}\"\n", self.api_key, self.server.base_url())
+        format!(
+            "api_key = \"{}\"\nbase_url = \"{}\"\ncatalog = true\ncatalog_url = \"https://shop.example.com/products/{{productId}}\"\n",
+            self.api_key,
+            self.server.base_url()
+        )
     }
 
     fn credentials(&self) -> String {
@@ -119,6 +131,7 @@ impl Sandbox for KlaviyoSandbox {
             *by_name.entry(event.metric.clone()).or_default() += 1;
         }
         by_name.insert("profile upsert".into(), world.profile_upserts);
+        by_name.insert("catalog item".into(), world.catalog_writes);
         Received { by_name, people: world.profiles.len() as u64, repeats_ignored: world.duplicate_events }
     }
 }
@@ -144,6 +157,11 @@ impl KlaviyoSandbox {
             .route("/api/profile-bulk-import-jobs/{id}/import-errors", get(no_errors))
             .route("/api/lists/{id}/relationships/profiles", post(add_to_list))
             .route("/api/accounts", get(accounts))
+            .route("/api/catalog-item-bulk-create-jobs", post(catalog_create))
+            .route("/api/catalog-item-bulk-update-jobs", post(catalog_update))
+            .route("/api/catalog-item-bulk-create-jobs/{id}", get(catalog_job))
+            .route("/api/catalog-item-bulk-update-jobs/{id}", get(catalog_job))
+            .route("/api/profile-subscription-bulk-create-jobs", post(subscribe))
             .route("/sandbox/state", get(state))
             .with_state(world.clone());
         let server = SandboxServer::serve(router, address).await?;
@@ -367,6 +385,97 @@ async fn accounts(State(world): Shared, headers: HeaderMap) -> Response {
         return response;
     }
     axum::Json(json!({"data": [{"type": "account", "id": "sandbox"}]})).into_response()
+}
+
+/// A catalog job's item error, placed by its position.
+fn item_error(index: usize, code: &str, detail: &str) -> Value {
+    json!({"id": "sandbox", "code": code, "title": detail, "detail": detail, "source": {"pointer": format!("/data/attributes/items/data/{index}")}})
+}
+
+// Handlers return the refusal as is; boxing it would only add noise here.
+#[allow(clippy::result_large_err)]
+fn catalog_items(world: &mut KlaviyoWorld, headers: &HeaderMap, body: &[u8]) -> Result<Vec<Value>, Response> {
+    let body = admit(world, &service::CATALOG_JOBS, headers, body)?;
+    let items = body["data"]["attributes"]["items"]["data"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() || items.len() > 100 {
+        return Err(error(StatusCode::BAD_REQUEST, "invalid", "A catalog job takes 1 to 100 items."));
+    }
+    Ok(items)
+}
+
+fn job_started(world: &mut KlaviyoWorld, kind: &str, errors: Vec<Value>) -> Response {
+    world.bulk_jobs += 1;
+    let id = format!("catalog-job-{}", world.bulk_jobs);
+    world.catalog_jobs.insert(id.clone(), errors);
+    (StatusCode::ACCEPTED, axum::Json(json!({"data": {"type": kind, "id": id, "attributes": {"status": "queued"}}})))
+        .into_response()
+}
+
+async fn catalog_create(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    let items = match catalog_items(&mut world, &headers, &body) {
+        Ok(items) => items,
+        Err(response) => return response,
+    };
+    let mut errors = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let attributes = &item["attributes"];
+        let missing = ["external_id", "title", "description", "url"]
+            .into_iter()
+            .find(|key| attributes[*key].as_str().is_none_or(|v| v.trim().is_empty()));
+        if let Some(key) = missing {
+            errors.push(item_error(index, "invalid", &format!("'{key}' is required and may not be empty")));
+            continue;
+        }
+        let id = crate::catalog::item_id(attributes["external_id"].as_str().unwrap_or(""));
+        if world.catalog.contains_key(&id) {
+            errors.push(item_error(
+                index,
+                "duplicate_catalog_item",
+                &format!("A catalog item already exists with ID {id}"),
+            ));
+            continue;
+        }
+        world.catalog.insert(id, attributes.as_object().cloned().unwrap_or_default());
+        world.catalog_writes += 1;
+    }
+    job_started(&mut world, "catalog-item-bulk-create-job", errors)
+}
+
+async fn catalog_update(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    let items = match catalog_items(&mut world, &headers, &body) {
+        Ok(items) => items,
+        Err(response) => return response,
+    };
+    let mut errors = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let id = item["id"].as_str().unwrap_or("").to_owned();
+        let Some(stored) = world.catalog.get_mut(&id) else {
+            errors.push(item_error(index, "not_found", &format!("No catalog item with ID {id}")));
+            continue;
+        };
+        if let Some(fields) = item["attributes"].as_object() {
+            stored.extend(fields.clone());
+        }
+        world.catalog_writes += 1;
+    }
+    job_started(&mut world, "catalog-item-bulk-update-job", errors)
+}
+
+async fn catalog_job(State(world): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let mut world = world.lock().expect("world");
+    if let Err(response) = admit(&mut world, &service::CATALOG_JOBS, &headers, b"") {
+        return response;
+    }
+    let errors = world.catalog_jobs.get(&id).cloned().unwrap_or_default();
+    axum::Json(json!({"data": {"type": "catalog-item-bulk-create-job", "id": id, "attributes": {"status": "complete", "errors": errors, "failed_count": errors.len()}}})).into_response()
+}
+
+/// Counted so a test can prove tillflow never subscribes anyone.
+async fn subscribe(State(world): Shared) -> Response {
+    world.lock().expect("world").subscription_requests += 1;
+    StatusCode::ACCEPTED.into_response()
 }
 
 async fn state(State(world): Shared) -> Response {

@@ -20,6 +20,7 @@ pub const PROFILE_BULK_JOBS: Tier = Tier::new("profile-bulk-import-jobs", 10).wi
 pub const PROFILE_BULK_JOB_STATUS: Tier = Tier::new("profile-bulk-import-job", 10).with_per_minute(150);
 pub const LIST_PROFILES: Tier = Tier::new("list-profiles", 10).with_per_minute(150);
 pub const ACCOUNTS: Tier = Tier::new("accounts", 1).with_per_minute(15);
+pub const CATALOG_JOBS: Tier = Tier::new("catalog-item-bulk-jobs", 75).with_per_minute(750);
 
 const MEDIA: &str = "application/vnd.api+json";
 
@@ -119,6 +120,49 @@ impl KlaviyoService {
         }
     }
 
+    /// Starts a catalog bulk job (`jobs` = `catalog-item-bulk-create-jobs`
+    /// or `…-update-jobs`) and polls it to the end. The answer's body
+    /// becomes `{"item_errors": [{"index", "code", "detail"}]}`, each error
+    /// placed by its item's position in the job; a refused job is returned
+    /// as it came.
+    async fn catalog_job(&self, jobs: &str, body: Vec<u8>) -> Result<Answer, ConnectorError> {
+        let started = self.exchange(&CATALOG_JOBS, Method::POST, &format!("/api/{jobs}"), Some(body)).await?;
+        if !started.is_success() {
+            return Ok(started);
+        }
+        let job = started.json()["data"]["id"]
+            .as_str()
+            .ok_or_else(|| ConnectorError::transient("Klaviyo started a catalog job without an id"))?
+            .to_owned();
+        loop {
+            let state = self.get(&CATALOG_JOBS, &format!("/api/{jobs}/{job}")).await?;
+            let attributes = &state["data"]["attributes"];
+            match attributes["status"].as_str() {
+                Some("complete") => {
+                    let errors: Vec<Value> = attributes["errors"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|error| {
+                            let index = error["source"]["pointer"]
+                                .as_str()
+                                .and_then(|pointer| pointer.strip_prefix("/data/attributes/items/data/"))
+                                .and_then(|rest| rest.split('/').next())
+                                .and_then(|n| n.parse::<u64>().ok());
+                            json!({"index": index, "code": error["code"], "detail": error["detail"].as_str().or(error["title"].as_str())})
+                        })
+                        .collect();
+                    let body = serde_json::to_vec(&json!({ "item_errors": errors })).expect("JSON serializes");
+                    return Ok(Answer { status: 200, headers: started.headers, body: body.into() });
+                }
+                Some("cancelled") => {
+                    return Err(ConnectorError::transient(format!("Klaviyo cancelled catalog job {job}")));
+                }
+                _ => tokio::time::sleep(self.job_poll).await,
+            }
+        }
+    }
+
     async fn import_errors(&self, job: &str) -> Result<Vec<Value>, ConnectorError> {
         let mut errors = Vec::new();
         let mut path = format!("/api/profile-bulk-import-jobs/{job}/import-errors");
@@ -153,6 +197,8 @@ impl Service<KlaviyoRoute> for KlaviyoService {
                 self.exchange(&EVENT_BULK_JOBS, Method::POST, "/api/event-bulk-create-jobs", Some(body)).await
             }
             KlaviyoRoute::ProfileBulk => self.bulk_import_profiles(body).await,
+            KlaviyoRoute::CatalogCreate => self.catalog_job("catalog-item-bulk-create-jobs", body).await,
+            KlaviyoRoute::CatalogUpdate => self.catalog_job("catalog-item-bulk-update-jobs", body).await,
         }
     }
 

@@ -10,7 +10,6 @@ use crate::spec::SPEC;
 use std::sync::Arc;
 use tillflow_core::EventKind;
 use tillflow_http::{HttpClient, StandardRateLimitHeaders};
-use tillflow_kit::descriptor::check_url;
 use tillflow_kit::sink::SinkLoop;
 use tillflow_kit::{AccountContext, ConfigProblem, SinkAccount, SinkPlatform};
 
@@ -30,7 +29,8 @@ pub fn account(config: KlaviyoConfig, context: &AccountContext) -> KlaviyoSink {
         config.job_poll_interval.0,
         config.new_profiles_list_id.clone(),
     );
-    SinkLoop::new(&SPEC, KlaviyoRequests { list_id: config.new_profiles_list_id }, service, KlaviyoAnswers)
+    let catalog_url = config.catalog_url.filter(|_| config.catalog);
+    SinkLoop::new(&SPEC, KlaviyoRequests { list_id: config.new_profiles_list_id, catalog_url }, service, KlaviyoAnswers)
 }
 
 pub struct Klaviyo;
@@ -44,7 +44,7 @@ impl SinkPlatform for Klaviyo {
     type Config = KlaviyoConfig;
 
     fn validate(config: &KlaviyoConfig) -> Result<(), ConfigProblem> {
-        check_url("base_url", &config.base_url)
+        config.validate()
     }
 
     fn open(config: KlaviyoConfig, context: &AccountContext) -> Result<Arc<dyn SinkAccount>, ConfigProblem> {

@@ -10,6 +10,7 @@ use tillflow_kit::sink::{Batches, Identity, SinkSpec};
 pub const MAX_PROFILES_PER_JOB: usize = 10_000;
 pub const MAX_EVENTS_PER_JOB: usize = 1_000;
 pub const MAX_PAYLOAD_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_CATALOG_ITEMS_PER_JOB: usize = 100;
 
 pub static SPEC: SinkSpec = SinkSpec {
     platform: crate::PLATFORM,
@@ -20,6 +21,9 @@ pub static SPEC: SinkSpec = SinkSpec {
         (EventKind::Shipped, "Shipped Order"),
         // Not a metric: a profile upsert (live import or bulk import job).
         (EventKind::ProfileUpdated, "profile upsert"),
+        // Not a metric: a catalog item (bulk create or update job), with
+        // `catalog = true`.
+        (EventKind::CatalogItem, "catalog item"),
     ],
     // One bulk event job per history delivery: the next job's pages are read
     // and mapped while the job endpoint's rate limit makes the call wait.

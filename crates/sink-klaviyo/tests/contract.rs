@@ -25,6 +25,8 @@ fn config(base_url: &str, api_key: &str, list: Option<&str>) -> KlaviyoConfig {
         base_url: base_url.to_owned(),
         new_profiles_list_id: list.map(str::to_owned),
         job_poll_interval: tillflow_core::duration::HumanDuration(Duration::from_millis(10)),
+        catalog: true,
+        catalog_url: Some("https://shop.example.com/products/{productId}".into()),
     }
 }
 
@@ -366,4 +368,196 @@ fn rate_tiers_match_the_spec() {
         assert_eq!(limit["burst"], json!(format!("{}/s", tier.per_second)), "{path}");
         assert_eq!(limit["steady"], json!(format!("{}/m", tier.per_minute)), "{path}");
     }
+}
+
+/// A mock of the catalog job endpoints: bodies checked against the spec;
+/// items whose `external_id` is in `existing` are reported by the finished
+/// create job as already there.
+struct Catalog {
+    spec: Arc<OpenApi>,
+    bodies: Arc<Mutex<Vec<(String, Value)>>>,
+    existing: Vec<String>,
+}
+
+impl Respond for Catalog {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let route = request.url.path().to_owned();
+        if request.method.as_str() == "GET" {
+            let job = route.rsplit('/').next().unwrap().to_owned();
+            let bodies = self.bodies.lock().unwrap();
+            let index: usize = job.trim_start_matches("job-").parse().unwrap();
+            let items = bodies[index].1["data"]["attributes"]["items"]["data"].as_array().unwrap().clone();
+            let errors: Vec<Value> = items
+                .iter()
+                .enumerate()
+                .filter(|(_, item)| {
+                    item["attributes"]["external_id"].as_str().is_some_and(|id| self.existing.iter().any(|e| e == id))
+                })
+                .map(|(i, _)| json!({"id": "e", "code": "duplicate_catalog_item", "title": "Conflict", "detail": "A catalog item already exists", "source": {"pointer": format!("/data/attributes/items/data/{i}")}}))
+                .collect();
+            return ResponseTemplate::new(200).set_body_json(json!({"data": {"type": "catalog-item-bulk-create-job", "id": job, "attributes": {"status": "complete", "errors": errors, "total_count": items.len(), "completed_count": items.len(), "failed_count": errors.len()}}}));
+        }
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        if let Err(error) = self.spec.check_request("post", &route, &body) {
+            panic!("request body violates the Klaviyo spec: {error}\n{body}");
+        }
+        let mut bodies = self.bodies.lock().unwrap();
+        bodies.push((route, body));
+        ResponseTemplate::new(202).set_body_json(
+            json!({"data": {"type": "catalog-item-bulk-create-job", "id": format!("job-{}", bodies.len() - 1)}}),
+        )
+    }
+}
+
+fn product_events(count: u64, update: bool) -> Vec<Event> {
+    use tillflow_core::model::{ChangeKind, Currency, Money, Product, SourceIdentity};
+    let context = DeriveContext { pipeline_started_at: jiff::Timestamp::now() };
+    (1..=count)
+        .flat_map(|n| {
+            let product = Product {
+                identity: SourceIdentity { platform: "dutchie".into(), source: "shop".into(), id: n.to_string() },
+                change: ChangeKind::Updated,
+                sku: Some(format!("SKU-{n}")),
+                name: format!("Blue Dream {n}g"),
+                description: (n % 2 == 0).then(|| "A sativa-leaning hybrid".to_owned()),
+                price: Some(Money::new(rust_decimal::Decimal::new(2500, 2), Currency::new("USD").unwrap())),
+                categories: vec!["Flower".into()],
+                brand: Some("Acme".into()),
+                image_url: Some(format!("https://img.example/{n}.png")),
+                active: true,
+                updated_at: epoch(),
+                properties: [("strain".to_owned(), json!("Blue Dream"))].into_iter().collect(),
+            };
+            derive_events(Record::Product(product), &context)
+        })
+        .map(|event| Event { update, ..event })
+        .collect()
+}
+
+#[tokio::test]
+async fn catalog_items_are_created_in_jobs_updated_when_changed_and_an_existing_one_updated_instead() {
+    let server = MockServer::start().await;
+    let bodies: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let responder = Catalog {
+        spec: Arc::new(OpenApi::load("klaviyo/openapi-stable.json")),
+        bodies: bodies.clone(),
+        existing: vec!["3".into()],
+    };
+    Mock::given(wiremock::matchers::path_regex("^/api/catalog-item-bulk-.*"))
+        .respond_with(responder)
+        .mount(&server)
+        .await;
+    let mut sink = sink(&server.uri(), None);
+    let events = product_events(5, false);
+    assert!(events.iter().all(|e| e.kind == EventKind::CatalogItem));
+    let outcomes = sink.deliver(&events, true).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == ItemOutcome::Delivered), "{outcomes:?}");
+    {
+        let bodies = bodies.lock().unwrap();
+        assert_eq!(bodies[0].0, "/api/catalog-item-bulk-create-jobs");
+        let items = bodies[0].1["data"]["attributes"]["items"]["data"].as_array().unwrap().clone();
+        assert_eq!(items.len(), 5, "one job");
+        let first = &items[0]["attributes"];
+        assert_eq!(first["external_id"], "1");
+        assert_eq!(first["url"], "https://shop.example.com/products/1", "the operator's template");
+        assert_eq!(first["description"], "Blue Dream 1g", "never empty: the title stands in");
+        assert_eq!(items[1]["attributes"]["description"], "A sativa-leaning hybrid");
+        assert_eq!(first["custom_metadata"]["strain"], "Blue Dream");
+        assert_eq!(first["custom_metadata"]["brand"], "Acme");
+        // The item Klaviyo already had went to an update job of its own.
+        assert_eq!(bodies.len(), 2, "{:?}", bodies.iter().map(|(r, _)| r).collect::<Vec<_>>());
+        assert_eq!(bodies[1].0, "/api/catalog-item-bulk-update-jobs");
+        assert_eq!(bodies[1].1["data"]["attributes"]["items"]["data"][0]["id"], "$custom:::$default:::3");
+    }
+    // A product the sink sent before and that changed: an update job.
+    let changed = product_events(2, true);
+    sink.deliver(&changed, false).await.unwrap();
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies.last().unwrap().0, "/api/catalog-item-bulk-update-jobs");
+    assert_eq!(bodies.last().unwrap().1["data"]["attributes"]["items"]["data"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn without_catalog_the_sink_takes_no_catalog_items() {
+    let context = AccountContext::new("klaviyo", Arc::new(MemoryStore::new()));
+    let mut off = config("http://127.0.0.1:9", "pk_test", None);
+    off.catalog = false;
+    let sink = account(off, &context);
+    assert!(!sink.accepts(EventKind::CatalogItem));
+    assert!(sink.accepts(EventKind::Placed));
+    let mut missing = config("http://127.0.0.1:9", "pk_test", None);
+    missing.catalog_url = None;
+    let problem = missing.validate().unwrap_err();
+    assert!(problem.to_string().starts_with("catalog_url: is required with `catalog = true`"), "{problem}");
+}
+
+#[tokio::test]
+async fn a_source_s_own_integration_properties_are_the_events_and_profiles_properties_and_coupons_send_no_product() {
+    let server = MockServer::start().await;
+    let mounted = mount(&server, Arc::new(MockPlatform::new())).await;
+    let mut order = sample_order("shop", 7, 3, epoch());
+    order.lines.truncate(1);
+    order.properties = [
+        ("OrderId".to_owned(), json!("1001")),
+        ("locationName".to_owned(), json!("Downtown")),
+        ("transactionType".to_owned(), json!("Retail")),
+        ("items".to_owned(), json!([{"productId": "321"}])),
+    ]
+    .into_iter()
+    .collect();
+    order.lines[0].properties =
+        [("strain".to_owned(), json!("Blue Dream")), ("locationName".to_owned(), json!("Downtown"))]
+            .into_iter()
+            .collect();
+    let mut coupon = order.lines[0].clone();
+    coupon.line_id = "coupon".into();
+    coupon.coupon = true;
+    order.lines.push(coupon);
+    let events: Vec<Event> = order_events_of(order, false);
+    let outcomes = sink(&server.uri(), None).deliver(&events, false).await.unwrap();
+    assert_eq!(
+        outcomes.iter().filter(|o| matches!(o, ItemOutcome::Skipped { reason } if reason == "coupon line")).count(),
+        1
+    );
+    {
+        let bodies = mounted.bodies.lock().unwrap();
+        let placed = &bodies
+            .iter()
+            .find(|(_, b)| b["data"]["attributes"]["metric"]["data"]["attributes"]["name"] == "Placed Order")
+            .unwrap()
+            .1;
+        let mut keys: Vec<&str> =
+            placed["data"]["attributes"]["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["OrderId", "items", "locationName", "transactionType"], "exactly the integration's names");
+        let products: Vec<_> = bodies
+            .iter()
+            .filter(|(_, b)| b["data"]["attributes"]["metric"]["data"]["attributes"]["name"] == "Ordered Product")
+            .collect();
+        assert_eq!(products.len(), 1, "the coupon line sends no Ordered Product");
+        assert_eq!(
+            products[0].1["data"]["attributes"]["properties"],
+            json!({"strain": "Blue Dream", "locationName": "Downtown"})
+        );
+    }
+
+    let mut customer = sample_customer("shop", 5, epoch());
+    customer.properties = [("Dutchie customerId".to_owned(), json!(555))].into_iter().collect();
+    let profile =
+        derive_events(Record::Customer(customer), &DeriveContext { pipeline_started_at: jiff::Timestamp::now() })
+            .into_iter()
+            .find(|e| e.kind == EventKind::ProfileUpdated)
+            .unwrap();
+    sink(&server.uri(), None).deliver(&[profile], false).await.unwrap();
+    let bodies = mounted.bodies.lock().unwrap();
+    let imported = &bodies.iter().find(|(r, _)| r == "/api/profile-import").unwrap().1;
+    assert_eq!(imported["data"]["attributes"]["properties"], json!({"Dutchie customerId": 555}));
+}
+
+fn order_events_of(order: tillflow_core::model::Order, history: bool) -> Vec<Event> {
+    let started = if history { jiff::Timestamp::now() } else { epoch() - jiff::SignedDuration::from_hours(1) };
+    derive_events(Record::Order(order), &DeriveContext { pipeline_started_at: started })
+        .into_iter()
+        .filter(|event| SPEC.accepts(event.kind))
+        .collect()
 }

@@ -100,6 +100,7 @@ pub fn customer(source: &str, raw: &wire::Customer) -> Result<Customer, String> 
         group: raw.customer_type.as_ref().and_then(|t| t.name.text()),
         created_at,
         updated_at,
+        properties: Default::default(),
     })
 }
 
@@ -166,6 +167,8 @@ pub fn sale(source: &str, sale: &wire::Sale, lookups: &Lookups, currency: &Curre
             unit_price: money(&line.unit_price, "unitPrice")?,
             total: Money::new(total, currency.clone()),
             categories: line_categories(line, lookups),
+            coupon: false,
+            properties: Default::default(),
         });
         if let Some(discount) = line.discount.as_ref()
             && !line_discount.is_zero()
@@ -220,6 +223,8 @@ pub fn sale(source: &str, sale: &wire::Sale, lookups: &Lookups, currency: &Curre
         updated_at,
         completed_at,
         refunded: None,
+        excluded: None,
+        properties: Default::default(),
         cancelled_at: voided.then_some(updated_at),
     };
     let mut records = Vec::new();

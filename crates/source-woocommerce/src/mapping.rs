@@ -112,6 +112,8 @@ fn line(item: &WooLineItem, currency: &Currency, order_id: u64) -> Result<OrderL
         unit_price,
         total,
         categories: Vec::new(),
+        coupon: false,
+        properties: Default::default(),
     })
 }
 
@@ -183,6 +185,8 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
         },
         payment_method: non_empty(&wire.payment_method),
         refunded: refunded(wire, &currency)?,
+        excluded: None,
+        properties: Default::default(),
         created_at,
         // Checkout online, the register sale for Oliver POS: both create the order.
         placed_at: created_at,
@@ -245,6 +249,7 @@ pub fn customer(source: &str, wire: &WooCustomer) -> Result<Customer, String> {
         group: non_empty(&wire.role),
         created_at,
         updated_at,
+        properties: Default::default(),
     })
 }
 

@@ -41,6 +41,8 @@ pub fn sample_order(source: &str, n: u64, customers: u64, at: Timestamp) -> Orde
             unit_price: usd(1000),
             total: usd(1000),
             categories: vec![format!("Category {}", l % 2)],
+            coupon: false,
+            properties: Default::default(),
         })
         .collect();
     let total = usd(1000 * line_count as i64);
@@ -69,6 +71,8 @@ pub fn sample_order(source: &str, n: u64, customers: u64, at: Timestamp) -> Orde
         updated_at: at,
         completed_at: None,
         refunded: None,
+        excluded: None,
+        properties: Default::default(),
         cancelled_at: None,
     }
 }
@@ -88,6 +92,7 @@ pub fn sample_customer(source: &str, n: u64, at: Timestamp) -> Customer {
         group: None,
         created_at: at,
         updated_at: at,
+        properties: Default::default(),
     }
 }
 

@@ -140,6 +140,8 @@ fn klaviyo_rate_ratio(orders: u64, dir: &Path) -> (f64, u64) {
             base_url: klaviyo.base_url(),
             new_profiles_list_id: None,
             job_poll_interval: tillflow_core::duration::HumanDuration(Duration::from_millis(100)),
+            catalog: false,
+            catalog_url: None,
         };
         let mut pipeline = Pipeline::new(
             "klaviyo",

@@ -47,7 +47,8 @@ impl Pending {
         if !event.kind.resend_on_change() || queued.content_hash == event.content_hash {
             return false;
         }
-        *queued = event;
+        let update = queued.update;
+        *queued = Event { update, ..event };
         true
     }
 

@@ -55,6 +55,8 @@ impl Pipeline {
                 }
                 continue;
             }
+            let mut event = event;
+            event.update = ledger.get(&event.key).is_some_and(|entry| entry.outcome == Outcome::Delivered);
             pending.push(event, None);
         }
         Ok(())

@@ -50,6 +50,7 @@ impl Pipeline {
                 subject,
                 history: at < context.pipeline_started_at,
                 requires: None,
+                update: false,
             });
         }
         Ok(events)

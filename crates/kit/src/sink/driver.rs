@@ -331,7 +331,7 @@ where
     }
 
     fn accepts(&self, kind: EventKind) -> bool {
-        self.spec.accepts(kind)
+        self.spec.accepts(kind) && self.builder.accepts(kind)
     }
 
     fn wants_person_totals(&self) -> bool {

@@ -21,6 +21,13 @@ pub trait RequestBuilder: Send + Sync + 'static {
     /// It may carry what its path needs (the id an update goes to).
     type Route: Clone + Eq + Hash + Debug + Send + Sync + 'static;
 
+    /// Whether this account sends `kind` at all, beyond the sink's
+    /// declaration (a catalog the operator switched on); others are not
+    /// derived for it.
+    fn accepts(&self, _kind: tillflow_core::EventKind) -> bool {
+        true
+    }
+
     /// Which family `event` goes in; `history` (the delivery's mode: older
     /// than the pipeline's first start) may go to bulk endpoints.
     fn route(&self, event: &Event, history: bool) -> Result<Self::Route, RouteError>;
