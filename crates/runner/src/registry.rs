@@ -11,6 +11,7 @@ use tillflow_kit::{SinkDescriptor, SourceDescriptor};
 pub const SOURCES: &[SourceDescriptor] = &[
     tillflow_source_woocommerce::DESCRIPTOR,
     tillflow_source_lightspeed::DESCRIPTOR,
+    tillflow_source_dutchie::DESCRIPTOR,
 ];
 
 /// Sink platforms: one line each.

@@ -132,11 +132,15 @@ pub struct EgoiWorld {
     pub orders: BTreeMap<String, SandboxOrder>,
     pub queue: Vec<QueuedImport>,
     pub requests: u64,
-    /// Order writes applied (each imported order and each per-domain post).
+    /// Order writes that created an order or changed what E-goi keeps of it
+    /// (status, total, buyer, items); a re-post of the same order is an
+    /// idempotent upsert and counts under `identical_writes`.
     pub order_writes: u64,
     /// Contact writes from the contact endpoints: creates, PATCHes and
     /// contacts of `update` imports.
     pub contact_writes: u64,
+    /// Order writes that changed nothing (a retry after a lost answer).
+    pub identical_writes: u64,
     /// Buyers added ahead of imported orders (`add` imports and by-field).
     pub buyer_writes: u64,
     pub conflicts: u64,
@@ -227,7 +231,7 @@ impl Sandbox for EgoiSandbox {
         let world = self.world.lock().expect("world");
         let by_name =
             BTreeMap::from([("order".to_owned(), world.order_writes), ("contact".to_owned(), world.contact_writes)]);
-        Received { by_name, people: world.contacts.len() as u64, repeats_ignored: 0 }
+        Received { by_name, people: world.contacts.len() as u64, repeats_ignored: world.identical_writes }
     }
 }
 
@@ -400,7 +404,7 @@ fn check_contact(contact: &Value) -> Result<(), String> {
 }
 
 /// Writes `contact` (base and extra) onto the contact holding its email, or
-/// a new one; returns its id and whether it was created.
+/// a new one; returns its id and whether it was created or changed.
 fn upsert_contact(world: &mut EgoiWorld, contact: &Value, replace: bool) -> Option<(String, bool)> {
     let email = contact["base"]["email"].as_str()?.trim().to_lowercase();
     let existing = world.contact(&email).map(|c| c.contact_id.clone());
@@ -421,19 +425,22 @@ fn upsert_contact(world: &mut EgoiWorld, contact: &Value, replace: bool) -> Opti
         }
     };
     let stored = world.contacts.get_mut(&id).expect("just found or made");
-    apply_fields(stored, contact);
-    Some((id, created))
+    let changed = apply_fields(stored, contact);
+    Some((id, created || changed))
 }
 
-fn apply_fields(stored: &mut SandboxContact, contact: &Value) {
+/// Whether anything changed.
+fn apply_fields(stored: &mut SandboxContact, contact: &Value) -> bool {
+    let mut changed = false;
     for (key, value) in contact["base"].as_object().into_iter().flatten() {
-        stored.base.insert(key.clone(), value.clone());
+        changed |= stored.base.insert(key.clone(), value.clone()).as_ref() != Some(value);
     }
     for extra in contact["extra"].as_array().into_iter().flatten() {
         if let Some(id) = extra["field_id"].as_u64() {
-            stored.extra.insert(id, extra["value"].clone());
+            changed |= stored.extra.insert(id, extra["value"].clone()).as_ref() != Some(&extra["value"]);
         }
     }
+    changed
 }
 
 async fn fields(State(world): Shared, headers: HeaderMap, Path(list): Path<u64>) -> Response {
@@ -552,9 +559,9 @@ fn apply_import(world: &mut EgoiWorld, import: QueuedImport) {
         if import.mode == "update_only" && !exists {
             continue;
         }
-        if upsert_contact(world, contact, replace).is_some() {
+        if let Some((_, changed)) = upsert_contact(world, contact, replace) {
             if import.mode == "add" {
-                world.buyer_writes += 1;
+                world.buyer_writes += u64::from(changed);
             } else {
                 world.contact_writes += 1;
             }
@@ -687,6 +694,17 @@ fn check_posted_order(order: &Value) -> Result<(), String> {
 }
 
 fn write_order(world: &mut EgoiWorld, order: SandboxOrder) {
+    let same = world.orders.get(&order.order_id).is_some_and(|stored| {
+        let number = |v: &Value| v.as_f64();
+        stored.status == order.status
+            && number(&stored.total) == number(&order.total)
+            && stored.contact == order.contact
+            && (stored.via != order.via || stored.items == order.items)
+    });
+    if same {
+        world.identical_writes += 1;
+        return;
+    }
     world.order_writes += 1;
     match world.orders.get_mut(&order.order_id) {
         Some(stored) => {

@@ -57,7 +57,7 @@ pub struct KlaviyoWorld {
     pub throttled: u64,
     /// Catalog items by id (`$custom:::$default:::<external_id>`).
     pub catalog: BTreeMap<String, Map<String, Value>>,
-    /// Catalog items created or updated by bulk jobs.
+    /// Catalog items created, or changed by update jobs.
     pub catalog_writes: u64,
     /// Requests to any subscription endpoint: tillflow never makes one.
     pub subscription_requests: u64,
@@ -455,10 +455,16 @@ async fn catalog_update(State(world): Shared, headers: HeaderMap, body: Bytes) -
             errors.push(item_error(index, "not_found", &format!("No catalog item with ID {id}")));
             continue;
         };
-        if let Some(fields) = item["attributes"].as_object() {
-            stored.extend(fields.clone());
+        let mut changed = false;
+        for (key, value) in item["attributes"].as_object().into_iter().flatten() {
+            changed |= stored.insert(key.clone(), value.clone()).as_ref() != Some(value);
         }
-        world.catalog_writes += 1;
+        // An update that changes nothing (a retry) is not a write.
+        if changed {
+            world.catalog_writes += 1;
+        } else {
+            world.duplicate_events += 1;
+        }
     }
     job_started(&mut world, "catalog-item-bulk-update-job", errors)
 }
