@@ -34,6 +34,9 @@ pub struct EgoiConfig {
     /// Which endpoint history goes through.
     #[serde(default)]
     pub history_endpoint: HistoryEndpoint,
+    /// How orders are named in E-goi.
+    #[serde(default)]
+    pub order_ids: OrderIds,
     /// How long history waits for E-goi to finish importing the buyers
     /// before their orders are sent anyway.
     #[serde(default = "default_import_wait")]
@@ -90,6 +93,19 @@ pub enum HistoryEndpoint {
     Bulk,
     /// `POST /{domain}/orders`, one request per order, each keeping its date.
     PerOrder,
+}
+
+/// How an order is named in E-goi, where re-posting an id replaces the order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderIds {
+    /// The source's id as it is (E-goi's own plugin does so): one store per
+    /// list.
+    #[default]
+    Plain,
+    /// `<source name>-<id>`: several stores into one list never overwrite
+    /// each other's orders.
+    Prefixed,
 }
 
 /// The customer fields `field_map` can send to a list's extra fields.

@@ -4,7 +4,7 @@
 //! fingerprint of what E-goi keeps of an order (status, total, items,
 //! buyer), so an order is sent again exactly when that changed.
 
-use crate::config::{CanonicalField, EgoiConfig, Revenue};
+use crate::config::{CanonicalField, EgoiConfig, OrderIds, Revenue};
 use crate::fields::ListShape;
 use crate::phone::cellphone;
 use crate::status::mapped_status;
@@ -137,7 +137,11 @@ pub fn facts(order: &Order, config: &EgoiConfig) -> Result<OrderFacts, String> {
         Revenue::Gross => order.totals.total.amount,
         Revenue::Net => order.net_total().amount,
     };
-    Ok(OrderFacts { order_id: order.identity.id.clone(), status, revenue: revenue.normalize(), email, items })
+    let order_id = match config.order_ids {
+        OrderIds::Plain => order.identity.id.clone(),
+        OrderIds::Prefixed => format!("{}-{}", order.identity.source, order.identity.id),
+    };
+    Ok(OrderFacts { order_id, status, revenue: revenue.normalize(), email, items })
 }
 
 /// The fingerprint the engine keeps instead of the record's hash.

@@ -213,7 +213,7 @@ impl Sandbox for EgoiSandbox {
 
     fn connector_keys(&self) -> String {
         format!(
-            "api_key = \"{}\"\nbase_url = \"{}\"\nlist_id = {LIST_ID}\ndomain = \"{DOMAIN}\"\nstore_url = \"https://{DOMAIN}\"\nimport_poll = \"20ms\"\n",
+            "api_key = \"{}\"\nbase_url = \"{}\"\nlist_id = {LIST_ID}\ndomain = \"{DOMAIN}\"\nstore_url = \"https://{DOMAIN}\"\nimport_poll = \"20ms\"\norder_ids = \"prefixed\"\n",
             self.api_key,
             self.server.base_url()
         )

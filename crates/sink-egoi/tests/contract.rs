@@ -51,6 +51,7 @@ fn config(base_url: &str) -> EgoiConfig {
         field_map: BTreeMap::from([(CanonicalField::City, "Cidade".to_owned())]),
         history_batch: 500,
         history_endpoint: HistoryEndpoint::Bulk,
+        order_ids: tillflow_sink_egoi::config::OrderIds::Plain,
         import_wait: tillflow_core::duration::HumanDuration(std::time::Duration::from_secs(5)),
         import_poll: tillflow_core::duration::HumanDuration(std::time::Duration::from_millis(10)),
     }
@@ -550,4 +551,21 @@ async fn history_per_order_keeps_each_order_s_date_through_the_per_domain_endpoi
     assert_eq!(posted.len(), 3, "one request per order");
     assert!(posted.iter().all(|order| order["order_date"] == "2023-11-14T22:13:20+00:00"));
     assert!(sent(&seen, "/lists/1/contacts/actions/import-bulk").is_empty(), "the endpoint matches buyers itself");
+}
+
+#[test]
+fn prefixed_order_ids_keep_two_stores_apart_in_one_list() {
+    use tillflow_kit::sink::RequestBuilder;
+    let mut prefixed = config("http://127.0.0.1:9");
+    prefixed.order_ids = tillflow_sink_egoi::config::OrderIds::Prefixed;
+    let order = sample_order("shop", 3, 2, epoch());
+    let plain = tillflow_sink_egoi::mapping::facts(&order, &config("http://127.0.0.1:9")).unwrap();
+    let named = tillflow_sink_egoi::mapping::facts(&order, &prefixed).unwrap();
+    assert_eq!(plain.order_id, "3");
+    assert_eq!(named.order_id, "shop-3");
+    let event = order_states(vec![order], false).remove(0);
+    assert_ne!(
+        sink("http://127.0.0.1:9").builder().fingerprint(&event),
+        sink_with(prefixed).builder().fingerprint(&event)
+    );
 }
