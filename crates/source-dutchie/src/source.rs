@@ -53,6 +53,8 @@ pub struct DutchieSource {
     buyers: HashMap<String, HashMap<String, Buyer>>,
     /// Per location: what an order line shows of each product.
     products: HashMap<String, HashMap<String, ProductInfo>>,
+    /// Locations whose whole catalog this reader has read.
+    whole_catalog: HashSet<String>,
     /// Catalog products emitted this pass (the first location's wins).
     catalog_seen: HashSet<String>,
     /// (location, transaction) → the last change already read.
@@ -70,6 +72,7 @@ impl DutchieSource {
             shared,
             buyers: HashMap::new(),
             products: HashMap::new(),
+            whole_catalog: HashSet::new(),
             catalog_seen: HashSet::new(),
             read: HashMap::new(),
         }
@@ -159,6 +162,9 @@ impl DutchieSource {
             .records(Class::Reporting, "/reporting/products", &query)
             .await
             .map_err(|e| e.into_error())?;
+        if from.is_none() {
+            self.whole_catalog.insert(location.id.clone());
+        }
         let mut items = Vec::new();
         let known = self.products.entry(location.id.clone()).or_default();
         for record in &records {
@@ -189,11 +195,14 @@ impl DutchieSource {
     /// The whole catalog of a location, once per reader, so order lines
     /// show their product's name, brand and strain.
     async fn ensure_products(&mut self, index: usize, location: &LocationInfo) -> Result<(), ConnectorError> {
-        if self.products.get(&location.id).is_some_and(|known| !known.is_empty()) {
+        // A later pass reads only changed products: the rest of the
+        // catalog is read once per reader all the same.
+        if self.whole_catalog.contains(&location.id) {
             return Ok(());
         }
         let records =
             self.key(index).records(Class::Reporting, "/reporting/products", &[]).await.map_err(|e| e.into_error())?;
+        self.whole_catalog.insert(location.id.clone());
         let known = self.products.entry(location.id.clone()).or_default();
         for record in &records {
             if let Ok(product) = wire::decode::<wire::Product>(record)

@@ -297,3 +297,36 @@ fn a_429_waits_for_the_next_minute_and_config_errors_name_their_key() {
     none.history_start = None;
     assert!(none.validate().unwrap_err().to_string().starts_with("locations: name at least one location"));
 }
+
+#[tokio::test]
+async fn a_later_run_that_reads_a_few_changed_products_still_knows_every_product_of_its_sales() {
+    let sandbox = DutchieSandbox::start().await.unwrap();
+    sandbox.seed(9, 9);
+    sandbox.world().lock().unwrap().reporting_per_minute = 0;
+    let keys = sandbox_keys();
+    let mut checkpoints = HashMap::new();
+    let first = account_with(config(&sandbox.base_url(), &keys), Arc::new(MemoryStore::new()));
+    read_all(first.reader().as_mut(), &mut checkpoints).await;
+    // One product changed since; a sale of another one is rung up.
+    {
+        let world = sandbox.world();
+        let mut world = world.lock().unwrap();
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S").to_string();
+        world.products[2]["lastModifiedDateUTC"] = json!(now);
+    }
+    let (_, mut sale) = tillflow_source_dutchie::sandbox::seeded_transaction(4, 9, jiff::Timestamp::now());
+    sale["transactionId"] = json!(4242);
+    sale["items"] = json!([{"transactionItemId": 1, "productId": 5, "quantity": 1.0, "unitPrice": 15.0, "totalPrice": 15.0, "totalDiscount": 0.0, "isCoupon": false}]);
+    sandbox.ring_up(LOCATIONS[1].0, sale, true);
+    // A new run: a new reader, its caches empty.
+    let second = account_with(config(&sandbox.base_url(), &keys), Arc::new(MemoryStore::new()));
+    let records = read_all(second.reader().as_mut(), &mut checkpoints).await;
+    let order = records
+        .iter()
+        .find_map(|r| match r {
+            Record::Order(o) if o.identity.id == "102-4242" => Some(o),
+            _ => None,
+        })
+        .expect("the new sale");
+    assert_eq!(order.lines[0].properties["brandName"], "Brand 1", "product 5 is known though only product 3 changed");
+}
