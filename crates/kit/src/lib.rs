@@ -4,9 +4,11 @@
 //! shared by every pipeline naming it. Sinks are built from the sink kit
 //! ([`sink`]: request building, service, response classification, one sink
 //! loop), sources from the source kit ([`source`]: checkpoints, lenient wire
-//! types, mapping helpers). The runner only ever speaks these types.
+//! types, mapping helpers; [`auth`]: OAuth with rotating refresh tokens).
+//! The runner only ever speaks these types.
 
 pub mod account;
+pub mod auth;
 pub mod config;
 pub mod descriptor;
 pub mod sandbox;

@@ -2,7 +2,6 @@
 //! configured source, shared by every pipeline reading it), a reader per
 //! pipeline, and the reachability check.
 
-use crate::auth::TokenManager;
 use crate::client::{LeakyBucket, LightspeedClient};
 use crate::config::LightspeedConfig;
 use crate::source::LightspeedSource;
@@ -13,6 +12,7 @@ use tillflow_core::ConnectorError;
 use tillflow_core::model::Currency;
 use tillflow_core::source::Source;
 use tillflow_http::HttpClient;
+use tillflow_kit::auth::TokenManager;
 use tillflow_kit::{AccountContext, SourceAccount};
 
 pub struct LightspeedAccount {
@@ -26,7 +26,13 @@ impl LightspeedAccount {
         http.signals = Some(Arc::new(LeakyBucket));
         http.max_concurrency = 2;
         let client = HttpClient::new(http);
+        let platform = tillflow_kit::auth::TokenPlatform {
+            platform: crate::PLATFORM,
+            title: "Lightspeed",
+            encoding: tillflow_kit::auth::TokenEncoding::Json,
+        };
         let auth = TokenManager::new(
+            platform,
             client.clone(),
             config.token_url,
             config.client_id,

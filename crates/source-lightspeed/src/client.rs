@@ -2,7 +2,6 @@
 //! account's leaky bucket, one token manager (rotating refresh tokens), the
 //! account's API root and currency, and typed GETs.
 
-use crate::auth::TokenManager;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -10,6 +9,7 @@ use tillflow_core::ConnectorError;
 use tillflow_core::model::Currency;
 use tillflow_http::reqwest::header::HeaderMap;
 use tillflow_http::{HttpClient, RateSignals, Tier};
+use tillflow_kit::auth::TokenManager;
 
 /// GETs cost one drip; relations add more. The bucket headers do the fine
 /// tuning; this keeps the 1-second burst limiter happy.

@@ -10,7 +10,6 @@
 //! `@attributes.next`, lookups, re-reads), `sandbox` (feature `sandbox`).
 
 pub mod account;
-pub mod auth;
 pub mod client;
 pub mod config;
 pub mod mapping;
