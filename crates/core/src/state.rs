@@ -224,6 +224,23 @@ pub trait StateStore: Send + Sync {
     /// Persists a connector secret at once (its own transaction).
     async fn secret_put(&self, connector: &str, name: &str, value: &str) -> Result<(), StateError>;
 
+    /// What a source keeps of its own between runs, under keys it names
+    /// (the Retail POS merge: who is who across POS and eCom). Shared by
+    /// every pipeline reading the source; values are the source's own JSON.
+    async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError>;
+
+    /// Writes source state entries in one transaction.
+    async fn source_state_put(&self, source: &str, entries: &[(String, String)]) -> Result<(), StateError>;
+
+    /// Source state entries whose key starts with `prefix`, in key order, at
+    /// most `limit` (what `tillflow status` lists of a source).
+    async fn source_state_scan(
+        &self,
+        source: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StateError>;
+
     async fn status(&self, pipeline: &str) -> Result<PipelineStatus, StateError>;
 
     /// Forgets checkpoints, ledger and start time: the next run is a full re-sync.

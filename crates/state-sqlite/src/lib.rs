@@ -16,6 +16,7 @@ mod progress;
 mod reporting;
 mod schema;
 mod secrets;
+mod source_state;
 mod sql;
 
 use async_trait::async_trait;
@@ -143,6 +144,23 @@ impl StateStore for SqliteStore {
 
     async fn secret_put(&self, connector: &str, name: &str, value: &str) -> Result<(), StateError> {
         secrets::put(&self.pool, connector, name, value).await
+    }
+
+    async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError> {
+        source_state::get(&self.pool, source, keys).await
+    }
+
+    async fn source_state_put(&self, source: &str, entries: &[(String, String)]) -> Result<(), StateError> {
+        source_state::put(&self.pool, source, entries).await
+    }
+
+    async fn source_state_scan(
+        &self,
+        source: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StateError> {
+        source_state::scan(&self.pool, source, prefix, limit).await
     }
 
     async fn status(&self, pipeline: &str) -> Result<PipelineStatus, StateError> {

@@ -98,6 +98,16 @@ CREATE TABLE inbox_watermarks (
     PRIMARY KEY (pipeline, source)
 ) WITHOUT ROWID;
 "#,
+    // What a source keeps between runs (the Retail POS merge), per source.
+    r#"
+CREATE TABLE source_state (
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (source, key)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

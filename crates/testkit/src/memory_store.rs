@@ -25,6 +25,7 @@ struct Inner {
     inbox: Vec<InboxItem>,
     inbox_done: HashSet<(String, i64)>,
     secrets: HashMap<(String, String), String>,
+    source_state: std::collections::BTreeMap<(String, String), String>,
     facts: BTreeMap<(String, String, String), OrderFact>,
     orders_read: BTreeMap<(String, String), Timestamp>,
     last_delivery: HashMap<String, Timestamp>,
@@ -169,6 +170,40 @@ impl StateStore for MemoryStore {
     async fn secret_put(&self, connector: &str, name: &str, value: &str) -> Result<(), StateError> {
         self.inner.lock().unwrap().secrets.insert((connector.to_owned(), name.to_owned()), value.to_owned());
         Ok(())
+    }
+
+    async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError> {
+        let inner = self.inner.lock().unwrap();
+        Ok(keys
+            .iter()
+            .filter_map(|key| {
+                inner.source_state.get(&(source.to_owned(), key.clone())).map(|value| (key.clone(), value.clone()))
+            })
+            .collect())
+    }
+
+    async fn source_state_put(&self, source: &str, entries: &[(String, String)]) -> Result<(), StateError> {
+        let mut inner = self.inner.lock().unwrap();
+        for (key, value) in entries {
+            inner.source_state.insert((source.to_owned(), key.clone()), value.clone());
+        }
+        Ok(())
+    }
+
+    async fn source_state_scan(
+        &self,
+        source: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StateError> {
+        let inner = self.inner.lock().unwrap();
+        Ok(inner
+            .source_state
+            .range((source.to_owned(), prefix.to_owned())..)
+            .take_while(|((s, key), _)| s == source && key.starts_with(prefix))
+            .take(limit as usize)
+            .map(|((_, key), value)| (key.clone(), value.clone()))
+            .collect())
     }
 
     async fn status(&self, pipeline: &str) -> Result<PipelineStatus, StateError> {

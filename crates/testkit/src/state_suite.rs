@@ -71,6 +71,7 @@ where
     ledgers_checkpoints_and_inbox_marks_are_per_pipeline(fresh().await).await;
     dead_letters_are_listed_discarded_and_resolved(fresh().await).await;
     secrets_are_kept_and_replaced(fresh().await).await;
+    source_state_is_kept_per_source(fresh().await).await;
     person_totals_are_summed_from_order_facts(fresh().await).await;
     report_times_are_filtered_by_kind_outcome_and_time(fresh().await).await;
     reset_forgets_progress_and_keeps_dead_letters_and_webhooks(fresh().await).await;
@@ -287,4 +288,27 @@ pub async fn reset_forgets_progress_and_keeps_dead_letters_and_webhooks(store: A
     assert_eq!(store.inbox_pending("p", "shop", 10).await.unwrap().len(), 1, "webhooks are kept");
     assert_eq!(store.ledger_lookup("q", &[&key(1, "placed")]).await.unwrap().len(), 1, "other pipelines untouched");
     assert_eq!(store.pipeline_started_at("p", at(50)).await.unwrap(), at(50), "the next run is a new first start");
+}
+
+pub async fn source_state_is_kept_per_source(store: Arc<dyn StateStore>) {
+    let keys = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    assert!(store.source_state_get("pos", &keys(&["person:a@x.io"])).await.unwrap().is_empty());
+    let entries =
+        |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+    store
+        .source_state_put("pos", &entries(&[("person:a@x.io", "1"), ("person:b@x.io", "2"), ("conflict:a@x.io", "c")]))
+        .await
+        .unwrap();
+    store.source_state_put("pos", &entries(&[("person:a@x.io", "3")])).await.unwrap();
+    store.source_state_put("other", &entries(&[("person:a@x.io", "other")])).await.unwrap();
+    let found =
+        store.source_state_get("pos", &keys(&["person:a@x.io", "person:b@x.io", "person:c@x.io"])).await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found["person:a@x.io"], "3", "a later put replaces the value");
+    assert_eq!(found["person:b@x.io"], "2");
+    let people = store.source_state_scan("pos", "person:", 10).await.unwrap();
+    assert_eq!(people, entries(&[("person:a@x.io", "3"), ("person:b@x.io", "2")]), "only the prefix, in key order");
+    assert_eq!(store.source_state_scan("pos", "person:", 1).await.unwrap().len(), 1, "at most the limit");
+    assert_eq!(store.source_state_scan("pos", "conflict:", 10).await.unwrap(), entries(&[("conflict:a@x.io", "c")]));
+    assert_eq!(store.source_state_scan("other", "", 10).await.unwrap(), entries(&[("person:a@x.io", "other")]));
 }
