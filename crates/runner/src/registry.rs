@@ -12,6 +12,7 @@ pub const SOURCES: &[SourceDescriptor] = &[
     tillflow_source_woocommerce::DESCRIPTOR,
     tillflow_source_lightspeed::DESCRIPTOR,
     tillflow_source_dutchie::DESCRIPTOR,
+    tillflow_source_retail_pos::DESCRIPTOR,
 ];
 
 /// Sink platforms: one line each.
