@@ -183,6 +183,11 @@ pub struct PipelineStatus {
     pub last_delivery_at: Option<Timestamp>,
 }
 
+/// Source state keys under this prefix are notices for the operator (a
+/// group conflict, two customers with one email): `tillflow status` lists
+/// their non-empty values. A source writes an empty value to withdraw one.
+pub const SOURCE_NOTICE_PREFIX: &str = "notice:";
+
 #[async_trait]
 pub trait StateStore: Send + Sync {
     /// The moment the pipeline first started, recorded on first call.

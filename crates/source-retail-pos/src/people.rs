@@ -11,6 +11,7 @@ use crate::merge::{PersonState, Side, normalise_email};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tillflow_core::model::{Customer, Person};
+use tillflow_core::state::SOURCE_NOTICE_PREFIX as NOTICE;
 use tillflow_core::{ConnectorError, StateStore};
 
 /// What a page brings to the merge.
@@ -22,9 +23,6 @@ pub enum Incoming {
     /// An eCom order by this email: they bought online.
     BoughtOnline(String),
 }
-
-/// The source state prefix of operator notices.
-pub const NOTICE: &str = "notice:";
 
 fn person_key(email: Option<&str>, pos_id: Option<&str>) -> Option<String> {
     match (email.and_then(normalise_email), pos_id) {
@@ -119,7 +117,8 @@ impl People {
                 Incoming::Pos(side) => {
                     let duplicate = state.apply_pos(side);
                     if let Some(duplicate) = duplicate {
-                        tracing::warn!(
+                        // Every pass reads both again: the notice, not the log, is the report.
+                        tracing::debug!(
                             source = %self.source,
                             person = %redacted(&person),
                             kept = %duplicate.kept,

@@ -1,12 +1,16 @@
 //! `tillflow status`: per pipeline, its cursors and their lag, counts by
-//! event and skip reason, dead letters and queued webhooks. It reads the state
-//! store and never creates one.
+//! event and skip reason, dead letters, queued webhooks and its source's
+//! notices (group conflicts, shared emails). It reads the state store and
+//! never creates one.
 
 use super::{load, selected};
 use crate::exit::{CommandResult, Failure};
 use crate::state_store;
 use std::path::Path;
-use tillflow_core::state::{EventCount, Outcome, PipelineStatus};
+use tillflow_core::state::{EventCount, Outcome, PipelineStatus, SOURCE_NOTICE_PREFIX};
+
+/// Notices listed per source, at most.
+const NOTICES_SHOWN: u32 = 500;
 
 pub async fn status(path: &Path, json: bool, only: Option<&str>) -> CommandResult {
     let (config, _) = load(path)?;
@@ -15,12 +19,20 @@ pub async fn status(path: &Path, json: bool, only: Option<&str>) -> CommandResul
     let now = jiff::Timestamp::now();
     let mut documents = Vec::new();
     for spec in specs {
-        let (status, pending) = match &state {
+        let (status, pending, notices) = match &state {
             Some(state) => (
                 state.status(&spec.name).await.map_err(Failure::pipeline)?,
                 state.inbox_pending(&spec.name, &spec.source, 10_000).await.map_err(Failure::pipeline)?.len(),
+                state
+                    .source_state_scan(&spec.source, SOURCE_NOTICE_PREFIX, NOTICES_SHOWN)
+                    .await
+                    .map_err(Failure::pipeline)?
+                    .into_iter()
+                    .map(|(_, text)| text)
+                    .filter(|text| !text.is_empty())
+                    .collect::<Vec<String>>(),
             ),
-            None => (PipelineStatus::default(), 0),
+            None => (PipelineStatus::default(), 0, Vec::new()),
         };
         let streams: Vec<serde_json::Value> = status
             .streams
@@ -61,6 +73,7 @@ pub async fn status(path: &Path, json: bool, only: Option<&str>) -> CommandResul
             "dead_lettered_events": dead_lettered_events,
             "dead_letters": status.dead_letters,
             "webhooks_pending": pending,
+            "source_notices": notices,
         }));
     }
     if json {
@@ -92,6 +105,13 @@ pub async fn status(path: &Path, json: bool, only: Option<&str>) -> CommandResul
         println!("  skipped         {}", counts("skipped"));
         println!("  dead letters    {}", document["dead_letters"]);
         println!("  webhooks queued {}", document["webhooks_pending"]);
+        let notices = document["source_notices"].as_array().cloned().unwrap_or_default();
+        if !notices.is_empty() {
+            println!("  source notices  {}", notices.len());
+            for notice in notices {
+                println!("    {}", notice.as_str().unwrap_or(""));
+            }
+        }
     }
     Ok(())
 }
