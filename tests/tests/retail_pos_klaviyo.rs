@@ -3,8 +3,12 @@
 //! tokens) and the Klaviyo sandbox. The merged view's group and preference
 //! per email follow the merge rules; an opt-out at the till reaches Klaviyo
 //! once; a group change in eCom moves the profile's group; a second run
-//! sends nothing; `tillflow status` lists the group conflicts; a running
-//! tillflow refuses a forged eCom webhook and applies a signed one.
+//! sends nothing; `tillflow status` lists the group conflicts; with
+//! `marketing_consent = "sync"` and `group_lists`, each preference and group
+//! change at the source is applied once as consent and list membership, and
+//! nobody who unsubscribed in Klaviyo is re-subscribed by an unchanged
+//! record; a running tillflow refuses a forged eCom webhook and applies a
+//! signed one.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -34,6 +38,11 @@ impl World {
     }
 
     fn config(&self, listen: Option<u16>) -> PathBuf {
+        self.config_with(listen, "")
+    }
+
+    /// The config with more keys for the Klaviyo sink.
+    fn config_with(&self, listen: Option<u16>, klaviyo_keys: &str) -> PathBuf {
         let server = listen.map(|port| format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n")).unwrap_or_default();
         let text = format!(
             r#"[state]
@@ -59,7 +68,7 @@ base_url = "{ecom}"
 type = "klaviyo"
 api_key = "pk_e2e"
 base_url = "{klaviyo}"
-
+{klaviyo_keys}
 [[pipelines]]
 name = "store-to-klaviyo"
 source = "store"
@@ -216,6 +225,87 @@ async fn one_view_of_pos_and_ecom_customers_reaches_klaviyo_and_changes_arrive_o
     assert!(notices.iter().any(|n| n.as_str().unwrap().contains("group conflict for p***@example.com")), "{notices:?}");
     assert!(notices.iter().any(|n| n.as_str().unwrap().contains("x-0040 and x-0041")), "{notices:?}");
     assert!(!status.to_string().contains("person3@"), "status shows no email");
+}
+
+impl World {
+    fn consent(&self, email: &str) -> Option<String> {
+        self.klaviyo.world().lock().unwrap().email_consent.get(email).cloned()
+    }
+
+    fn on_list(&self, list: &str, email: &str) -> bool {
+        let world = self.klaviyo.world();
+        let world = world.lock().unwrap();
+        world.list_members.get(list).is_some_and(|members| members.contains(&format!("P-{email}")))
+    }
+
+    fn subscription_requests(&self) -> u64 {
+        self.klaviyo.world().lock().unwrap().subscription_requests
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_consent_synced_and_group_lists_each_change_at_the_source_is_applied_once() {
+    let world = World::start().await;
+    let config = world.config_with(
+        None,
+        "marketing_consent = \"sync\"\ngroup_lists = { \"VIP\" = \"LIST_VIP\", \"Students\" = \"LIST_STUDENTS\" }\n",
+    );
+    world.run(&config, &["run", "--once"]).await;
+
+    // The first import applies each explicit preference once, and each group.
+    for n in 1..=CUSTOMERS {
+        let Some(email) = sb::seeded_email(n) else { continue };
+        if n.is_multiple_of(41) {
+            continue;
+        }
+        let (group, marketing) = expected(n);
+        let want = if marketing { "SUBSCRIBED" } else { "UNSUBSCRIBED" };
+        assert_eq!(world.consent(&email).as_deref(), Some(want), "{email}: consent");
+        assert_eq!(world.on_list("LIST_VIP", &email), group == json!("VIP"), "{email}: the VIP list");
+        assert_eq!(world.on_list("LIST_STUDENTS", &email), group == json!("Students"), "{email}: the Students list");
+    }
+    // eCom's null is no statement: nothing is asked for online3 (k = 3, null).
+    assert_eq!(world.consent("online3@example.com"), None, "eCom's null makes no call");
+    assert_eq!(world.consent("online1@example.com").as_deref(), Some("SUBSCRIBED"));
+
+    // Someone who unsubscribed in Klaviyo since is not re-subscribed by a
+    // change that leaves the preference as it was (a new phone number).
+    let person5 = "person5@example.com";
+    assert_eq!(world.consent(person5).as_deref(), Some("SUBSCRIBED"));
+    world.klaviyo.world().lock().unwrap().email_consent.insert(person5.into(), "UNSUBSCRIBED".into());
+    world.pos.world().lock().unwrap().edit_customer(&sb::pos_id(5), |c| c["phone"] = json!("+64 9 555 9999"));
+    let requests = world.subscription_requests();
+    world.run(&config, &["run", "--once"]).await;
+    assert_eq!(
+        world.consent(person5).as_deref(),
+        Some("UNSUBSCRIBED"),
+        "never re-subscribed by an unchanged preference"
+    );
+    assert_eq!(world.subscription_requests(), requests, "no consent call at all");
+
+    // An opt-out at the till is applied once.
+    world.pos.world().lock().unwrap().edit_customer(&sb::pos_id(2), |c| c["do_not_email"] = json!(true));
+    world.run(&config, &["run", "--once"]).await;
+    assert_eq!(world.consent("person2@example.com").as_deref(), Some("UNSUBSCRIBED"));
+    assert_eq!(world.subscription_requests(), requests + 1);
+    world.run(&config, &["run", "--once"]).await;
+    assert_eq!(world.subscription_requests(), requests + 1, "and only once");
+
+    // A group change in eCom moves the profile from list to list.
+    let person3 = "person3@example.com";
+    assert!(!world.on_list("LIST_VIP", person3) && !world.on_list("LIST_STUDENTS", person3));
+    world.pos.world().lock().unwrap().edit_ecom_customer(5003, |c| {
+        c["customerGroupId"] = json!(sb::ECOM_GROUPS[1].0);
+        c["customerGroupName"] = json!("VIP");
+    });
+    world.run(&config, &["run", "--once"]).await;
+    assert!(world.on_list("LIST_VIP", person3), "joined VIP's list");
+    world.pos.world().lock().unwrap().edit_ecom_customer(5003, |c| {
+        c["customerGroupId"] = json!(sb::ECOM_GROUPS[2].0);
+        c["customerGroupName"] = json!("Students");
+    });
+    world.run(&config, &["run", "--once"]).await;
+    assert!(world.on_list("LIST_STUDENTS", person3) && !world.on_list("LIST_VIP", person3), "moved to Students' list");
 }
 
 struct Running(Child);

@@ -28,10 +28,16 @@ pub enum EventKind {
     /// A product as a catalog item (Klaviyo's catalog): sent again whenever
     /// it changed.
     CatalogItem,
+    /// A person's marketing-email preference changed at the source (or was
+    /// first stated): applied once per change by sinks syncing consent.
+    ConsentChanged,
+    /// A person's customer group changed at the source (or was first
+    /// known): applied once per change by sinks keeping group lists or tags.
+    GroupChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 12] = [
         Self::Placed,
         Self::OrderedProduct,
         Self::Completed,
@@ -42,6 +48,8 @@ impl EventKind {
         Self::ProfileUpdated,
         Self::OrderState,
         Self::CatalogItem,
+        Self::ConsentChanged,
+        Self::GroupChanged,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,6 +63,8 @@ impl EventKind {
             Self::ProfileUpdated => "profile-updated",
             Self::OrderState => "order-state",
             Self::CatalogItem => "catalog-item",
+            Self::ConsentChanged => "consent",
+            Self::GroupChanged => "group",
         }
     }
     pub fn parse(name: &str) -> Option<Self> {
@@ -278,6 +288,38 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                 requires: None,
                 update: false,
             });
+            // A preference or group change is a fact of its own, keyed by
+            // what it became and when: the same state read again is the same key.
+            if let (Some(accepts), Some(at)) = (customer.accepts_marketing, customer.consent_changed_at) {
+                events.push(Event {
+                    key: IdempotencyKey::new(
+                        &customer.identity,
+                        "customer",
+                        "consent",
+                        Some(&format!("{accepts}@{at}")),
+                    ),
+                    kind: EventKind::ConsentChanged,
+                    occurred_at: at,
+                    subject: Subject::Customer { customer: customer.clone() },
+                    content_hash: hash.clone(),
+                    history: history(at),
+                    requires: None,
+                    update: false,
+                });
+            }
+            if let Some(at) = customer.group_changed_at {
+                let group = customer.group.as_deref().unwrap_or("");
+                events.push(Event {
+                    key: IdempotencyKey::new(&customer.identity, "customer", "group", Some(&format!("{group}@{at}"))),
+                    kind: EventKind::GroupChanged,
+                    occurred_at: at,
+                    subject: Subject::Customer { customer: customer.clone() },
+                    content_hash: hash.clone(),
+                    history: history(at),
+                    requires: None,
+                    update: false,
+                });
+            }
             // Customers that existed before the pipeline started are identified,
             // not announced: announcing them would fire every welcome flow at once.
             if !history(customer.created_at) {

@@ -267,6 +267,15 @@ pub struct Customer {
     pub updated_at: Timestamp,
     #[serde(default)]
     pub properties: Properties,
+    /// When `accepts_marketing` last changed at the source, for sources that
+    /// know it: a sink syncing consent applies each change once, so an
+    /// unchanged record never re-subscribes someone who left since.
+    #[serde(default)]
+    pub consent_changed_at: Option<Timestamp>,
+    /// When `group` last changed at the source, for sources that know it
+    /// (a sink keeping group lists moves the person once per change).
+    #[serde(default)]
+    pub group_changed_at: Option<Timestamp>,
 }
 
 /// An order's status, normalised across platforms. `Other` keeps what a platform

@@ -126,3 +126,17 @@ mod tests {
         assert_eq!(missing.path, vec![PathPart::Key("base_url".into())]);
     }
 }
+
+/// How a source's marketing-email preference reaches a sink (the sink key
+/// `marketing_consent`): `"property"` (default) sends it as a profile
+/// property only; `"sync"` also applies it as the platform's email consent,
+/// once per change at the source (the first import applies each explicit
+/// preference once), so a person who unsubscribed in the sink since is
+/// never re-subscribed by an unchanged record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarketingConsent {
+    #[default]
+    Property,
+    Sync,
+}

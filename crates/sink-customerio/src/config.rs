@@ -34,6 +34,10 @@ pub struct CustomerIoConfig {
     /// Customer.io's fair-use budget for the Track API, per workspace.
     #[serde(default = "default_requests_per_second")]
     pub requests_per_second: u32,
+    /// `"sync"`: a source's marketing-email preference is also applied as
+    /// Customer.io's `unsubscribed` attribute, once per change at the source.
+    #[serde(default)]
+    pub marketing_consent: tillflow_kit::config::MarketingConsent,
 }
 
 fn default_requests_per_second() -> u32 {

@@ -147,6 +147,14 @@ pub fn operation(event: &Event, clock: &UpdateClock) -> Result<Value, String> {
             "timestamp": clock.next(),
             "attributes": customer_attributes(customer),
         }),
+        // A preference changed at the source: Customer.io's own flag.
+        (Subject::Customer { customer }, EventKind::ConsentChanged) => json!({
+            "type": "person",
+            "identifiers": identifiers,
+            "action": "identify",
+            "timestamp": clock.next(),
+            "attributes": {"unsubscribed": customer.accepts_marketing == Some(false)},
+        }),
         (Subject::PersonTotals { person, totals }, _) => json!({
             "type": "person",
             "identifiers": identifiers,
@@ -157,7 +165,7 @@ pub fn operation(event: &Event, clock: &UpdateClock) -> Result<Value, String> {
         (subject, kind) => {
             let name = SPEC
                 .name(kind)
-                .filter(|_| kind != EventKind::ProfileUpdated)
+                .filter(|_| !matches!(kind, EventKind::ProfileUpdated | EventKind::ConsentChanged))
                 .ok_or_else(|| format!("{} events are not sent to Customer.io", kind.as_str()))?;
             let attributes = match subject {
                 Subject::Order { order } | Subject::OrderLine { order, .. } => order_data(order),
@@ -207,10 +215,22 @@ pub fn operation(event: &Event, clock: &UpdateClock) -> Result<Value, String> {
 #[derive(Debug, Default)]
 pub struct TrackRequests {
     clock: UpdateClock,
+    /// Preferences become `unsubscribed` (`marketing_consent = "sync"`).
+    sync_consent: bool,
+}
+
+impl TrackRequests {
+    pub fn new(sync_consent: bool) -> Self {
+        Self { clock: UpdateClock::default(), sync_consent }
+    }
 }
 
 impl RequestBuilder for TrackRequests {
     type Route = TrackRoute;
+
+    fn accepts(&self, kind: EventKind) -> bool {
+        kind != EventKind::ConsentChanged || self.sync_consent
+    }
 
     fn route(&self, _event: &Event, _history: bool) -> Result<TrackRoute, RouteError> {
         Ok(TrackRoute::Batch)

@@ -28,7 +28,8 @@ pub fn account(config: CustomerIoConfig, context: &AccountContext) -> CustomerIo
         config.api_key,
         tier,
     );
-    SinkLoop::new(&SPEC, TrackRequests::default(), service, TrackAnswers)
+    let sync_consent = config.marketing_consent == tillflow_kit::config::MarketingConsent::Sync;
+    SinkLoop::new(&SPEC, TrackRequests::new(sync_consent), service, TrackAnswers)
 }
 
 pub struct CustomerIo;

@@ -16,6 +16,8 @@ pub static SPEC: SinkSpec = SinkSpec {
         (EventKind::CustomerCreated, "Customer Created"),
         // Not an event at Customer.io: an identify operation on the person.
         (EventKind::ProfileUpdated, "identify"),
+        // Not an event: `unsubscribed` by identify, with `marketing_consent = "sync"`.
+        (EventKind::ConsentChanged, "consent"),
     ],
     batches: Batches { live: 100, history: 1000 },
     identity: Identity::CustomerIdOrEmail,

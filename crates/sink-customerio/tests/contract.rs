@@ -28,6 +28,7 @@ fn config(base_url: &str, api_key: &str) -> CustomerIoConfig {
         region: Region::Us,
         base_url: Some(base_url.to_owned()),
         requests_per_second: 1000,
+        marketing_consent: Default::default(),
     }
 }
 

@@ -27,6 +27,15 @@ pub enum KlaviyoRoute {
     ProfileBulk,
     /// `POST /api/event-bulk-create-jobs`: history events.
     EventBulk,
+    /// `POST /api/profile-subscription-bulk-create-jobs`: an opt-in, with
+    /// `marketing_consent = "sync"`.
+    Subscribe,
+    /// `POST /api/profile-subscription-bulk-delete-jobs`: an opt-out
+    /// (no list: Klaviyo unsubscribes the profile from email marketing).
+    Unsubscribe,
+    /// The profile's id by `POST /api/profile-import`, then its group's
+    /// list joined and the other group lists left (`group_lists`).
+    GroupLists,
 }
 
 pub use tillflow_core::model::json_number as number;
@@ -230,6 +239,35 @@ fn bytes(value: &Value) -> Vec<u8> {
 pub struct KlaviyoRequests {
     pub list_id: Option<String>,
     pub catalog_url: Option<String>,
+    /// Preferences become consent (`marketing_consent = "sync"`).
+    pub sync_consent: bool,
+    /// Groups are kept as list membership (`group_lists` is not empty).
+    pub group_lists: bool,
+}
+
+/// A consent change as a one-profile subscription job. The first import's
+/// opt-ins are historical (no double opt-in mail, no "added to list" flow),
+/// consented when the preference was stated.
+fn consent_job(customer: &Customer, at: jiff::Timestamp, history: bool, list: Option<&str>) -> Value {
+    let email = customer.person.email.clone().unwrap_or_default();
+    if customer.accepts_marketing == Some(false) {
+        return json!({"type": "profile-subscription-bulk-delete-job", "attributes": {"profiles": {"data": [
+            {"type": "profile", "attributes": {"email": email, "subscriptions": {"email": {"marketing": {"consent": "UNSUBSCRIBED"}}}}}
+        ]}}});
+    }
+    let mut marketing = json!({"consent": "SUBSCRIBED"});
+    if history {
+        marketing["consented_at"] = json!(at.to_string());
+    }
+    let mut job = json!({"type": "profile-subscription-bulk-create-job", "attributes": {
+        "custom_source": "tillflow",
+        "historical_import": history,
+        "profiles": {"data": [{"type": "profile", "attributes": {"email": email, "subscriptions": {"email": {"marketing": marketing}}}}]},
+    }});
+    if let Some(list) = list {
+        job["relationships"] = json!({"list": {"data": {"type": "list", "id": list}}});
+    }
+    job
 }
 
 impl KlaviyoRequests {
@@ -247,7 +285,12 @@ impl RequestBuilder for KlaviyoRequests {
     type Route = KlaviyoRoute;
 
     fn accepts(&self, kind: EventKind) -> bool {
-        kind != EventKind::CatalogItem || self.catalog_url.is_some()
+        match kind {
+            EventKind::CatalogItem => self.catalog_url.is_some(),
+            EventKind::ConsentChanged => self.sync_consent,
+            EventKind::GroupChanged => self.group_lists,
+            _ => true,
+        }
     }
 
     fn route(&self, event: &Event, history: bool) -> Result<KlaviyoRoute, RouteError> {
@@ -257,6 +300,18 @@ impl RequestBuilder for KlaviyoRequests {
         if event.kind == EventKind::CatalogItem {
             // Created once; a changed product updates the item Klaviyo has.
             return Ok(if event.update { KlaviyoRoute::CatalogUpdate } else { KlaviyoRoute::CatalogCreate });
+        }
+        if let Subject::Customer { customer } = &event.subject {
+            match event.kind {
+                EventKind::ConsentChanged => {
+                    return Ok(match customer.accepts_marketing {
+                        Some(false) => KlaviyoRoute::Unsubscribe,
+                        _ => KlaviyoRoute::Subscribe,
+                    });
+                }
+                EventKind::GroupChanged => return Ok(KlaviyoRoute::GroupLists),
+                _ => {}
+            }
         }
         if let Subject::OrderLine { order, line } = &event.subject
             && order.lines.get(*line).is_some_and(|line| line.coupon)
@@ -279,6 +334,16 @@ impl RequestBuilder for KlaviyoRequests {
                 Ok(bytes(&profile_resource(customer)))
             }
             (KlaviyoRoute::ProfileImport | KlaviyoRoute::ProfileBulk, _) => Err("not a profile".into()),
+            (KlaviyoRoute::Subscribe | KlaviyoRoute::Unsubscribe, Subject::Customer { customer }) => {
+                Ok(bytes(&consent_job(customer, event.occurred_at, history, self.list_id.as_deref())))
+            }
+            // Read by the service, which makes the calls.
+            (KlaviyoRoute::GroupLists, Subject::Customer { customer }) => {
+                Ok(bytes(&json!({"email": customer.person.email, "group": customer.group})))
+            }
+            (KlaviyoRoute::Subscribe | KlaviyoRoute::Unsubscribe | KlaviyoRoute::GroupLists, _) => {
+                Err("not a customer".into())
+            }
             (KlaviyoRoute::Event, _) => {
                 Ok(bytes(&json!({"type": "event", "attributes": event_attributes(event, history, true)?})))
             }
@@ -311,7 +376,10 @@ impl RequestBuilder for KlaviyoRequests {
         match route {
             KlaviyoRoute::CatalogCreate => catalog_job("catalog-item-bulk-create-job"),
             KlaviyoRoute::CatalogUpdate => catalog_job("catalog-item-bulk-update-job"),
-            KlaviyoRoute::ProfileImport | KlaviyoRoute::Event => single(),
+            KlaviyoRoute::ProfileImport | KlaviyoRoute::Event | KlaviyoRoute::Subscribe | KlaviyoRoute::Unsubscribe => {
+                single()
+            }
+            KlaviyoRoute::GroupLists => Packing::single(Envelope::new(&b""[..], &b""[..]), MAX_PAYLOAD_BYTES, "Klaviyo's 5 MB"),
             KlaviyoRoute::ProfileBulk => {
                 let mut close = b"]}}".to_vec();
                 if let Some(list) = &self.list_id {

@@ -59,8 +59,10 @@ pub struct KlaviyoWorld {
     pub catalog: BTreeMap<String, Map<String, Value>>,
     /// Catalog items created, or changed by update jobs.
     pub catalog_writes: u64,
-    /// Requests to any subscription endpoint: tillflow never makes one.
+    /// Requests to any subscription endpoint (none unless consent is synced).
     pub subscription_requests: u64,
+    /// Email marketing consent by email, as subscription jobs left it.
+    pub email_consent: BTreeMap<String, String>,
     #[serde(skip)]
     catalog_jobs: BTreeMap<String, Vec<Value>>,
     /// Events accepted (bulk and live), duplicates excluded.
@@ -155,13 +157,14 @@ impl KlaviyoSandbox {
             .route("/api/profile-bulk-import-jobs", post(bulk_profiles))
             .route("/api/profile-bulk-import-jobs/{id}", get(job))
             .route("/api/profile-bulk-import-jobs/{id}/import-errors", get(no_errors))
-            .route("/api/lists/{id}/relationships/profiles", post(add_to_list))
+            .route("/api/lists/{id}/relationships/profiles", post(add_to_list).delete(remove_from_list))
             .route("/api/accounts", get(accounts))
             .route("/api/catalog-item-bulk-create-jobs", post(catalog_create))
             .route("/api/catalog-item-bulk-update-jobs", post(catalog_update))
             .route("/api/catalog-item-bulk-create-jobs/{id}", get(catalog_job))
             .route("/api/catalog-item-bulk-update-jobs/{id}", get(catalog_job))
             .route("/api/profile-subscription-bulk-create-jobs", post(subscribe))
+            .route("/api/profile-subscription-bulk-delete-jobs", post(unsubscribe))
             .route("/sandbox/state", get(state))
             .with_state(world.clone());
         let server = SandboxServer::serve(router, address).await?;
@@ -375,7 +378,12 @@ async fn add_to_list(State(world): Shared, headers: HeaderMap, Path(id): Path<St
     };
     let members: Vec<String> =
         body["data"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str().map(str::to_owned)).collect();
-    world.list_members.entry(id).or_default().extend(members);
+    let list = world.list_members.entry(id).or_default();
+    for member in members {
+        if !list.contains(&member) {
+            list.push(member);
+        }
+    }
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -478,10 +486,58 @@ async fn catalog_job(State(world): Shared, headers: HeaderMap, Path(id): Path<St
     axum::Json(json!({"data": {"type": "catalog-item-bulk-create-job", "id": id, "attributes": {"status": "complete", "errors": errors, "failed_count": errors.len()}}})).into_response()
 }
 
-/// Counted so a test can prove tillflow never subscribes anyone.
-async fn subscribe(State(world): Shared) -> Response {
-    world.lock().expect("world").subscription_requests += 1;
+/// A subscription job: each profile's email consent set. `consented_at`
+/// is refused unless the job is a historical import, as Klaviyo does.
+fn consent_job(world: &Mutex<KlaviyoWorld>, headers: &HeaderMap, body: &Bytes, consent: &str) -> Response {
+    let mut world = world.lock().expect("world");
+    world.subscription_requests += 1;
+    let body = match admit(&mut world, &service::SUBSCRIPTION_JOBS, headers, body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let attributes = &body["data"]["attributes"];
+    let historical = attributes["historical_import"].as_bool().unwrap_or(false);
+    let profiles = attributes["profiles"]["data"].as_array().cloned().unwrap_or_default();
+    let mut emails = Vec::new();
+    for profile in &profiles {
+        let marketing = &profile["attributes"]["subscriptions"]["email"]["marketing"];
+        if marketing["consent"] != consent {
+            return error(StatusCode::BAD_REQUEST, "invalid", &format!("consent must be {consent}"));
+        }
+        if !marketing["consented_at"].is_null() && !historical {
+            return error(StatusCode::BAD_REQUEST, "invalid", "consented_at is only allowed with historical_import");
+        }
+        match profile["attributes"]["email"].as_str() {
+            Some(email) => emails.push(email.to_lowercase()),
+            None => return error(StatusCode::BAD_REQUEST, "invalid", "this sandbox subscribes by email"),
+        }
+    }
+    for email in emails {
+        world.email_consent.insert(email, consent.to_owned());
+    }
     StatusCode::ACCEPTED.into_response()
+}
+
+async fn subscribe(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    consent_job(&world, &headers, &body, "SUBSCRIBED")
+}
+
+async fn unsubscribe(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    consent_job(&world, &headers, &body, "UNSUBSCRIBED")
+}
+
+async fn remove_from_list(State(world): Shared, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    let body = match admit(&mut world, &service::LIST_PROFILES, &headers, &body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let leaving: Vec<String> =
+        body["data"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str().map(str::to_owned)).collect();
+    if let Some(members) = world.list_members.get_mut(&id) {
+        members.retain(|member| !leaving.contains(member));
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn state(State(world): Shared) -> Response {

@@ -1,12 +1,14 @@
 //! The Klaviyo service: the pinned revision and JSON:API headers on every
 //! request, one rate tier per endpoint (burst per second and steady per
 //! minute from the spec's `x-klaviyo-ratelimit`), bulk profile jobs polled to
-//! the end, and new live profiles put on the configured list.
+//! the end, new live profiles put on the configured list, consent jobs, and
+//! group list membership (the profile's id, then its lists).
 
 use crate::request::KlaviyoRoute;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tillflow_core::ConnectorError;
 use tillflow_http::reqwest::Method;
@@ -21,6 +23,7 @@ pub const PROFILE_BULK_JOB_STATUS: Tier = Tier::new("profile-bulk-import-job", 1
 pub const LIST_PROFILES: Tier = Tier::new("list-profiles", 10).with_per_minute(150);
 pub const ACCOUNTS: Tier = Tier::new("accounts", 1).with_per_minute(15);
 pub const CATALOG_JOBS: Tier = Tier::new("catalog-item-bulk-jobs", 75).with_per_minute(750);
+pub const SUBSCRIPTION_JOBS: Tier = Tier::new("profile-subscription-bulk-jobs", 75).with_per_minute(750);
 
 const MEDIA: &str = "application/vnd.api+json";
 
@@ -30,6 +33,8 @@ pub struct KlaviyoService {
     api_key: SecretString,
     job_poll: Duration,
     list_id: Option<String>,
+    /// Group title → list id.
+    group_lists: BTreeMap<String, String>,
 }
 
 impl KlaviyoService {
@@ -40,7 +45,55 @@ impl KlaviyoService {
         job_poll: Duration,
         list_id: Option<String>,
     ) -> Self {
-        Self { client, base_url: base_url.trim_end_matches('/').to_owned(), api_key, job_poll, list_id }
+        Self {
+            client,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+            job_poll,
+            list_id,
+            group_lists: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_group_lists(mut self, group_lists: BTreeMap<String, String>) -> Self {
+        self.group_lists = group_lists;
+        self
+    }
+
+    /// The person's profile id (upserted by email), then their group's list
+    /// joined and every other group list left: removing someone who is not
+    /// on a list changes nothing, so no record of the old group is needed.
+    async fn group_lists(&self, body: Vec<u8>) -> Result<Answer, ConnectorError> {
+        let wanted: Value = serde_json::from_slice(&body)
+            .map_err(|e| ConnectorError::permanent(format!("a group change for Klaviyo: {e}")))?;
+        let profile = json!({"data": {"type": "profile", "attributes": {"email": wanted["email"]}}});
+        let imported = self
+            .exchange(
+                &PROFILE_IMPORT,
+                Method::POST,
+                "/api/profile-import",
+                Some(serde_json::to_vec(&profile).expect("JSON")),
+            )
+            .await?;
+        if !imported.is_success() {
+            return Ok(imported);
+        }
+        let id = imported.json()["data"]["id"]
+            .as_str()
+            .ok_or_else(|| ConnectorError::transient("Klaviyo imported a profile without an id"))?
+            .to_owned();
+        let members = serde_json::to_vec(&json!({"data": [{"type": "profile", "id": id}]})).expect("JSON");
+        let group = wanted["group"].as_str();
+        let mut last = imported;
+        for (title, list) in &self.group_lists {
+            let method = if Some(title.as_str()) == group { Method::POST } else { Method::DELETE };
+            let path = format!("/api/lists/{list}/relationships/profiles");
+            last = self.exchange(&LIST_PROFILES, method, &path, Some(members.clone())).await?;
+            if !last.is_success() {
+                return Ok(last);
+            }
+        }
+        Ok(last)
     }
 
     /// One exchange under `tier`; a refused key is a configuration error in
@@ -199,6 +252,15 @@ impl Service<KlaviyoRoute> for KlaviyoService {
             KlaviyoRoute::ProfileBulk => self.bulk_import_profiles(body).await,
             KlaviyoRoute::CatalogCreate => self.catalog_job("catalog-item-bulk-create-jobs", body).await,
             KlaviyoRoute::CatalogUpdate => self.catalog_job("catalog-item-bulk-update-jobs", body).await,
+            KlaviyoRoute::Subscribe => {
+                let path = "/api/profile-subscription-bulk-create-jobs";
+                self.exchange(&SUBSCRIPTION_JOBS, Method::POST, path, Some(body)).await
+            }
+            KlaviyoRoute::Unsubscribe => {
+                let path = "/api/profile-subscription-bulk-delete-jobs";
+                self.exchange(&SUBSCRIPTION_JOBS, Method::POST, path, Some(body)).await
+            }
+            KlaviyoRoute::GroupLists => self.group_lists(body).await,
         }
     }
 

@@ -2,7 +2,7 @@
 //! identity by email), its platform descriptor, and the account built from
 //! the kit's sink loop over `request`, `service` and `response`.
 
-use crate::config::KlaviyoConfig;
+use crate::config::{KlaviyoConfig, MarketingConsent};
 use crate::request::KlaviyoRequests;
 use crate::response::KlaviyoAnswers;
 use crate::service::KlaviyoService;
@@ -28,9 +28,16 @@ pub fn account(config: KlaviyoConfig, context: &AccountContext) -> KlaviyoSink {
         config.api_key,
         config.job_poll_interval.0,
         config.new_profiles_list_id.clone(),
-    );
+    )
+    .with_group_lists(config.group_lists.clone());
     let catalog_url = config.catalog_url.filter(|_| config.catalog);
-    SinkLoop::new(&SPEC, KlaviyoRequests { list_id: config.new_profiles_list_id, catalog_url }, service, KlaviyoAnswers)
+    let requests = KlaviyoRequests {
+        list_id: config.new_profiles_list_id,
+        catalog_url,
+        sync_consent: config.marketing_consent == MarketingConsent::Sync,
+        group_lists: !config.group_lists.is_empty(),
+    };
+    SinkLoop::new(&SPEC, requests, service, KlaviyoAnswers)
 }
 
 pub struct Klaviyo;

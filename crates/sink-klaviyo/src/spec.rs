@@ -24,6 +24,10 @@ pub static SPEC: SinkSpec = SinkSpec {
         // Not a metric: a catalog item (bulk create or update job), with
         // `catalog = true`.
         (EventKind::CatalogItem, "catalog item"),
+        // Not metrics: email consent (subscribe / unsubscribe jobs), with
+        // `marketing_consent = "sync"`; group list membership, with `group_lists`.
+        (EventKind::ConsentChanged, "consent"),
+        (EventKind::GroupChanged, "group lists"),
     ],
     // One bulk event job per history delivery: the next job's pages are read
     // and mapped while the job endpoint's rate limit makes the call wait.

@@ -27,6 +27,8 @@ fn config(base_url: &str, api_key: &str, list: Option<&str>) -> KlaviyoConfig {
         job_poll_interval: tillflow_core::duration::HumanDuration(Duration::from_millis(10)),
         catalog: true,
         catalog_url: Some("https://shop.example.com/products/{productId}".into()),
+        group_lists: Default::default(),
+        marketing_consent: Default::default(),
     }
 }
 

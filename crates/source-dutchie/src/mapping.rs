@@ -129,6 +129,8 @@ pub fn customer(source: &str, location: &LocationInfo, wire: &wire::Customer) ->
         created_at: created.unwrap_or(updated_at),
         updated_at,
         properties,
+        consent_changed_at: None,
+        group_changed_at: None,
     }))
 }
 

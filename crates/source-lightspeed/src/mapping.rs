@@ -101,6 +101,8 @@ pub fn customer(source: &str, raw: &wire::Customer) -> Result<Customer, String> 
         created_at,
         updated_at,
         properties: Default::default(),
+        consent_changed_at: None,
+        group_changed_at: None,
     })
 }
 

@@ -151,6 +151,8 @@ pub fn customer(source: &str, merged: &Merged) -> Customer {
         created_at: merged.created_at.unwrap_or(changed),
         updated_at: changed,
         properties,
+        consent_changed_at: merged.consent_changed_at,
+        group_changed_at: merged.group_changed_at,
     }
 }
 

@@ -53,6 +53,12 @@ pub struct PersonState {
     /// They bought online at least once: what admits an eCom-only person.
     #[serde(default)]
     pub bought_online: bool,
+    /// The view's preference and since when it has held (see [`settle`](Self::settle)).
+    #[serde(default)]
+    pub consent_since: Option<(bool, Timestamp)>,
+    /// The view's group and since when it has held.
+    #[serde(default)]
+    pub group_since: Option<(Option<String>, Timestamp)>,
 }
 
 /// Where a person is known.
@@ -94,6 +100,10 @@ pub struct Merged {
     pub created_at: Option<Timestamp>,
     pub changed_at: Option<Timestamp>,
     pub conflict: Option<GroupConflict>,
+    /// Since when the view's preference has held (a change, or its first statement).
+    pub consent_changed_at: Option<Timestamp>,
+    /// Since when the view's group has held.
+    pub group_changed_at: Option<Timestamp>,
 }
 
 /// What applying a POS customer found about duplicate emails in X-Series.
@@ -140,6 +150,23 @@ impl PersonState {
     /// bought online.
     pub fn admitted(&self) -> bool {
         self.pos.is_some() || (self.ecom.is_some() && self.bought_online)
+    }
+
+    /// Records when the view's preference and group took their current
+    /// values: only a change of the view moves them, so a side that becomes
+    /// newer without changing either (a new phone number) moves neither,
+    /// and a sink syncing consent never applies an unchanged preference again.
+    pub fn settle(&mut self) {
+        let Some(view) = self.merged() else { return };
+        let at = view.changed_at.unwrap_or_else(Timestamp::now);
+        if let Some(value) = view.marketing
+            && self.consent_since.as_ref().map(|(held, _)| *held) != Some(value)
+        {
+            self.consent_since = Some((value, at));
+        }
+        if self.group_since.as_ref().map(|(held, _)| held) != Some(&view.group) {
+            self.group_since = Some((view.group, at));
+        }
     }
 
     /// The view of this person, if they are in it.
@@ -195,6 +222,16 @@ impl PersonState {
             person,
             group: newer.group.clone(),
             marketing,
+            consent_changed_at: self
+                .consent_since
+                .as_ref()
+                .filter(|(held, _)| Some(*held) == marketing)
+                .map(|(_, since)| *since),
+            group_changed_at: self
+                .group_since
+                .as_ref()
+                .filter(|(held, _)| *held == newer.group)
+                .map(|(_, since)| *since),
             created_at,
             changed_at,
             conflict,
@@ -275,6 +312,35 @@ mod tests {
         assert_eq!(state.merged().unwrap().external_id, "x2");
         assert_eq!(state.apply_pos(side("x2", 5)), None, "an older reading of the kept one");
         assert_eq!(state.pos.as_ref().unwrap().changed_at, at(20));
+    }
+
+    #[test]
+    fn only_a_change_of_the_view_moves_when_its_preference_and_group_changed() {
+        let mut state = PersonState::default();
+        state.apply_pos(Side { marketing: Some(true), group: Some("VIP".into()), ..side("x1", 10) });
+        state.settle();
+        let first = state.merged().unwrap();
+        assert_eq!((first.consent_changed_at, first.group_changed_at), (at(10), at(10)));
+        // eCom becomes the newer side, saying the same: nothing moves.
+        state.apply_ecom(Side {
+            marketing: Some(true),
+            group: Some("VIP".into()),
+            phone: Some("1".into()),
+            ..side("7", 20)
+        });
+        state.settle();
+        let same = state.merged().unwrap();
+        assert_eq!((same.consent_changed_at, same.group_changed_at), (at(10), at(10)));
+        // An opt-out at the till moves the preference's time, not the group's.
+        state.apply_pos(Side { marketing: Some(false), group: Some("VIP".into()), ..side("x1", 30) });
+        state.settle();
+        let changed = state.merged().unwrap();
+        assert_eq!(
+            (changed.marketing, changed.consent_changed_at, changed.group_changed_at),
+            (Some(false), at(30), at(10))
+        );
+        let unsettled = PersonState { consent_since: None, ..state.clone() };
+        assert_eq!(unsettled.merged().unwrap().consent_changed_at, None, "nothing to apply before it is settled");
     }
 
     #[test]

@@ -148,7 +148,9 @@ impl People {
 
         let mut customers = Vec::new();
         for key in &touched {
-            let state = &people[key];
+            let state = people.get_mut(key).expect("a touched person is loaded");
+            state.settle();
+            let state = &*state;
             writes.push((key.clone(), serde_json::to_string(state).expect("a state serializes")));
             let merged = state.merged();
             let notice = merged.as_ref().and_then(|m| m.conflict.as_ref()).map(|conflict| {

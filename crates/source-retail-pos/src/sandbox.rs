@@ -563,12 +563,14 @@ impl Sandbox for RetailPosSandbox {
         self.server.faults()
     }
 
+    /// The personal token: X-Series revokes a refresh token as soon as it
+    /// issues the next, so an answer lost on the way (the fault storm's
+    /// `lost`) ends an OAuth grant for good; a single store uses a personal
+    /// token. Rotating OAuth is tested apart, without lost answers.
     fn connector_keys(&self) -> String {
-        let world = self.world.lock().expect("world");
         let base = self.server.base_url();
         format!(
-            "domain_prefix = \"sandbox\"\nbase_url = \"{base}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\nrefresh_token = \"{}\"\ncurrency = \"NZD\"\necom = {{ store_id = \"{STORE_ID}\", token = \"{ECOM_TOKEN}\", client_secret = \"{ECOM_CLIENT_SECRET}\", base_url = \"{base}/api/v3\" }}\n",
-            world.refresh_token
+            "domain_prefix = \"sandbox\"\nbase_url = \"{base}\"\npersonal_token = \"{PERSONAL_TOKEN}\"\ncurrency = \"NZD\"\necom = {{ store_id = \"{STORE_ID}\", token = \"{ECOM_TOKEN}\", client_secret = \"{ECOM_CLIENT_SECRET}\", base_url = \"{base}/api/v3\" }}\n"
         )
     }
 

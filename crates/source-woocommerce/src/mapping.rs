@@ -250,6 +250,8 @@ pub fn customer(source: &str, wire: &WooCustomer) -> Result<Customer, String> {
         created_at,
         updated_at,
         properties: Default::default(),
+        consent_changed_at: None,
+        group_changed_at: None,
     })
 }
 

@@ -93,6 +93,8 @@ pub fn sample_customer(source: &str, n: u64, at: Timestamp) -> Customer {
         created_at: at,
         updated_at: at,
         properties: Default::default(),
+        consent_changed_at: None,
+        group_changed_at: None,
     }
 }
 

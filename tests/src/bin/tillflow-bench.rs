@@ -42,6 +42,7 @@ fn cio_config(base_url: &str) -> CustomerIoConfig {
         region: Region::Us,
         base_url: Some(base_url.to_owned()),
         requests_per_second: 100_000,
+        marketing_consent: Default::default(),
     }
 }
 
@@ -142,6 +143,8 @@ fn klaviyo_rate_ratio(orders: u64, dir: &Path) -> (f64, u64) {
             job_poll_interval: tillflow_core::duration::HumanDuration(Duration::from_millis(100)),
             catalog: false,
             catalog_url: None,
+            group_lists: Default::default(),
+            marketing_consent: Default::default(),
         };
         let mut pipeline = Pipeline::new(
             "klaviyo",
