@@ -44,6 +44,15 @@ pub struct EgoiConfig {
     /// How often a running contact import is looked at.
     #[serde(default = "default_import_poll")]
     pub import_poll: HumanDuration,
+    /// Customer group titles kept as E-goi tags (each tag named by its
+    /// title, created when missing): a contact carries their group's tag and
+    /// loses the others' when their group changes at the source.
+    #[serde(default)]
+    pub group_tags: Vec<String>,
+    /// `"sync"`: a source's marketing-email preference is also applied as
+    /// the contact's status (unsubscribed / active), once per change.
+    #[serde(default)]
+    pub marketing_consent: tillflow_kit::config::MarketingConsent,
 }
 
 /// An E-goi order status, or `skip` for "not sent".

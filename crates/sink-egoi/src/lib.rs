@@ -6,11 +6,13 @@
 //! takes and under which names), `request` (events → contact and order
 //! bodies, by `mapping` with `status`, `phone` and the list's `fields`),
 //! `service` (the exchanges: list shape, connected domain, buyers before
-//! imported orders), `signals` (the rate headers), `response` (answers →
+//! imported orders), `contact_actions` (consent and group tags on a known
+//! contact), `signals` (the rate headers), `response` (answers →
 //! per-item outcomes), `sink` (the descriptor and the account on the kit's
 //! sink loop), `sandbox` (feature `sandbox`).
 
 pub mod config;
+pub mod contact_actions;
 pub mod fields;
 pub mod mapping;
 pub mod phone;

@@ -27,6 +27,12 @@ pub enum EgoiRoute {
     Order,
     /// `POST /lists/{list_id}/orders`, each order with its buyer.
     OrderImport,
+    /// The contact (found by email, else created), then
+    /// `…/contacts/actions/unsubscribe` or `…/actions/activate`.
+    Consent,
+    /// The contact, then `…/actions/attach-tag` for their group's tag and
+    /// `…/actions/detach-tag` for the other group tags.
+    GroupTags,
 }
 
 pub struct EgoiRequests {
@@ -61,8 +67,18 @@ fn body(value: &serde_json::Value) -> Vec<u8> {
 impl RequestBuilder for EgoiRequests {
     type Route = EgoiRoute;
 
+    fn accepts(&self, kind: EventKind) -> bool {
+        match kind {
+            EventKind::ConsentChanged => self.config.marketing_consent == tillflow_kit::config::MarketingConsent::Sync,
+            EventKind::GroupChanged => !self.config.group_tags.is_empty(),
+            _ => true,
+        }
+    }
+
     fn route(&self, event: &Event, history: bool) -> Result<EgoiRoute, RouteError> {
         match event.kind {
+            EventKind::ConsentChanged => Ok(EgoiRoute::Consent),
+            EventKind::GroupChanged => Ok(EgoiRoute::GroupTags),
             EventKind::ProfileUpdated => Ok(if history { EgoiRoute::ContactImport } else { EgoiRoute::ContactCreate }),
             EventKind::OrderState => {
                 let facts = self.order_facts(event).map_err(RouteError::Skip)?;
@@ -82,6 +98,17 @@ impl RequestBuilder for EgoiRequests {
             EgoiRoute::ContactCreate | EgoiRoute::ContactPatch(_) | EgoiRoute::ContactImport => {
                 Ok(body(&self.contact_of(event)?))
             }
+            // Read by the service: the contact (to create it if E-goi has
+            // none yet) and what to apply.
+            EgoiRoute::Consent | EgoiRoute::GroupTags => {
+                let Subject::Customer { customer } = &event.subject else { return Err("not a customer".into()) };
+                Ok(body(&json!({
+                    "contact": self.contact_of(event)?,
+                    "email": customer.person.email,
+                    "accepts": customer.accepts_marketing,
+                    "group": customer.group,
+                })))
+            }
             EgoiRoute::Order => {
                 let facts = self.order_facts(event)?;
                 let order = event.order().expect("checked by order_facts");
@@ -100,7 +127,11 @@ impl RequestBuilder for EgoiRequests {
     fn packing(&self, route: EgoiRoute) -> Packing {
         let single = Packing::single(Envelope::new(Vec::new(), Vec::new()), MAX_BODY_BYTES, "E-goi's 20 MB");
         match route {
-            EgoiRoute::ContactCreate | EgoiRoute::ContactPatch(_) | EgoiRoute::Order => single,
+            EgoiRoute::ContactCreate
+            | EgoiRoute::ContactPatch(_)
+            | EgoiRoute::Order
+            | EgoiRoute::Consent
+            | EgoiRoute::GroupTags => single,
             EgoiRoute::ContactImport => {
                 let compare = self.shape.get().map_or("email", |shape| shape.email_field.as_str());
                 let open = format!(

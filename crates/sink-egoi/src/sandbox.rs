@@ -40,6 +40,10 @@ pub struct SandboxContact {
     pub base: Map<String, Value>,
     /// Extra field id → value.
     pub extra: BTreeMap<u64, Value>,
+    /// Tag ids attached.
+    pub tags: std::collections::BTreeSet<u64>,
+    /// `active` or `unsubscribed`.
+    pub status: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -125,6 +129,10 @@ impl Budget {
 
 #[derive(Default, Serialize)]
 pub struct EgoiWorld {
+    /// Tags by id (`/tags`).
+    pub tags: BTreeMap<u64, String>,
+    /// Status and tag changes made by contact actions.
+    pub contact_actions: u64,
     pub fields: Vec<Value>,
     /// Connected sites: domain → list.
     pub connected: BTreeMap<String, u64>,
@@ -254,6 +262,9 @@ impl EgoiSandbox {
             .route("/lists/{list}/contacts/{contact}", patch(patch_contact))
             .route("/lists/{list}/contacts/by-field", post(contact_by_field))
             .route("/lists/{list}/contacts/actions/import-bulk", post(import_contacts))
+            .route("/lists/{list}/contacts/actions/{action}", post(contact_action))
+            .route("/contacts/search", get(search_contacts))
+            .route("/tags", get(list_tags).post(create_tag))
             .route("/lists/{list}/orders", post(import_orders))
             .route("/operations", get(operations))
             .route("/connectedsites", post(connect_site))
@@ -419,6 +430,8 @@ fn upsert_contact(world: &mut EgoiWorld, contact: &Value, replace: bool) -> Opti
                 email: email.clone(),
                 base: Map::new(),
                 extra: BTreeMap::new(),
+                tags: Default::default(),
+                status: "active".into(),
             };
             world.contacts.insert(id.clone(), fresh);
             (id, true)
@@ -781,4 +794,102 @@ async fn create_order(State(world): Shared, headers: HeaderMap, Path(domain): Pa
 async fn state(State(world): Shared) -> Response {
     let world = world.lock().expect("world");
     axum::Json(serde_json::to_value(&*world).expect("state serializes")).into_response()
+}
+
+/// `GET /contacts/search?type=email&contact=…`.
+async fn search_contacts(
+    State(world): Shared,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<BTreeMap<String, String>>,
+) -> Response {
+    let mut world = world.lock().expect("world");
+    if let Err(response) = admit(&mut world, &headers, b"") {
+        return response;
+    }
+    let email = query.get("contact").map(|e| e.trim().to_lowercase()).unwrap_or_default();
+    let items: Vec<Value> =
+        world.contact(&email).map(|c| json!({"list_id": LIST_ID, "contact_id": c.contact_id})).into_iter().collect();
+    answer(&world, StatusCode::OK, json!({ "items": items }))
+}
+
+async fn list_tags(State(world): Shared, headers: HeaderMap) -> Response {
+    let mut world = world.lock().expect("world");
+    if let Err(response) = admit(&mut world, &headers, b"") {
+        return response;
+    }
+    let items: Vec<Value> =
+        world.tags.iter().map(|(id, name)| json!({"tag_id": id, "name": name, "color": "#FFFFFF"})).collect();
+    answer(&world, StatusCode::OK, json!({"total_items": items.len(), "items": items}))
+}
+
+async fn create_tag(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    let body = match admit(&mut world, &headers, &body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let Some(name) = body["name"].as_str().map(str::to_owned) else {
+        return invalid(&mut world, json!({"name": "required"}));
+    };
+    if world.tags.values().any(|existing| *existing == name) {
+        return with_rate_headers(&world, problem(StatusCode::CONFLICT, "Conflict", "Tag already exists", None));
+    }
+    let id = world.tags.keys().max().map_or(1, |max| max + 1);
+    world.tags.insert(id, name.clone());
+    answer(&world, StatusCode::CREATED, json!({"tag_id": id, "name": name, "color": "#FFFFFF"}))
+}
+
+/// `attach-tag`, `detach-tag`, `unsubscribe`, `activate` on listed contacts.
+async fn contact_action(
+    State(world): Shared,
+    headers: HeaderMap,
+    Path((list, action)): Path<(u64, String)>,
+    body: Bytes,
+) -> Response {
+    let mut world = world.lock().expect("world");
+    let body = match admit_on_list(&mut world, &headers, list, &body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let ids: Vec<String> = match action.as_str() {
+        "unsubscribe" => body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["contact_id"].as_str().map(str::to_owned))
+            .collect(),
+        _ => body["contacts"].as_array().into_iter().flatten().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+    };
+    if ids.is_empty() || ids.iter().any(|id| !world.contacts.contains_key(id)) {
+        return invalid(&mut world, json!({"contacts": "unknown or missing contacts"}));
+    }
+    let tag = body["tag_id"].as_u64();
+    if matches!(action.as_str(), "attach-tag" | "detach-tag") && tag.is_none_or(|t| !world.tags.contains_key(&t)) {
+        return invalid(&mut world, json!({"tag_id": "unknown tag"}));
+    }
+    for id in &ids {
+        let contact = world.contacts.get_mut(id).expect("checked");
+        match action.as_str() {
+            "attach-tag" => {
+                contact.tags.insert(tag.expect("checked"));
+            }
+            "detach-tag" => {
+                contact.tags.remove(&tag.expect("checked"));
+            }
+            "unsubscribe" => contact.status = "unsubscribed".into(),
+            "activate" => contact.status = "active".into(),
+            _ => return with_rate_headers(&world, problem(StatusCode::NOT_FOUND, "Not Found", "No such action", None)),
+        }
+    }
+    world.contact_actions += 1;
+    answer(&world, StatusCode::OK, json!({"result": "success"}))
+}
+
+impl EgoiWorld {
+    /// The titles of the tags a contact carries.
+    pub fn tags_of(&self, email: &str) -> Vec<String> {
+        self.contact(email)
+            .map(|c| c.tags.iter().filter_map(|t| self.tags.get(t).cloned()).collect())
+            .unwrap_or_default()
+    }
 }

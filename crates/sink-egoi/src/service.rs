@@ -1,7 +1,8 @@
 //! The E-goi service: the `Apikey` header on every request, one rate gate
 //! for the whole account (E-goi limits per client and per account, not per
 //! endpoint), the list's fields and the connected domain learnt before the
-//! first request, and history's order imports preceded by their buyers.
+//! first request, and history's order imports preceded by their buyers
+//! (consent and group tags: `contact_actions`).
 
 use crate::config::EgoiConfig;
 use crate::fields::{ListField, ListShape, resolve};
@@ -30,6 +31,8 @@ pub struct EgoiService {
     /// The sink's name in the config, for errors that name a key.
     sink: String,
     shape: Arc<OnceCell<ListShape>>,
+    /// Tag ids by name, learnt or created once (group tags).
+    pub(crate) tags: tokio::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 /// E-goi's problem document in one line (`detail`, then `errors`), emails
@@ -60,14 +63,25 @@ impl EgoiService {
             config,
             sink: sink.to_owned(),
             shape,
+            tags: Default::default(),
         }
     }
 
-    fn list(&self) -> u64 {
+    /// The group titles kept as tags (`group_tags`).
+    pub(crate) fn group_titles(&self) -> Vec<String> {
+        self.config.group_tags.clone()
+    }
+
+    pub(crate) fn list(&self) -> u64 {
         self.config.list_id
     }
 
-    async fn exchange(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Answer, ConnectorError> {
+    pub(crate) async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, ConnectorError> {
         let mut request = self
             .client
             .reqwest()
@@ -90,7 +104,7 @@ impl EgoiService {
         }
     }
 
-    async fn post_json(&self, path: &str, body: &Value) -> Result<Answer, ConnectorError> {
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Result<Answer, ConnectorError> {
         self.exchange(Method::POST, path, Some(serde_json::to_vec(body).expect("JSON serializes"))).await
     }
 
@@ -261,6 +275,8 @@ impl Service<EgoiRoute> for EgoiService {
                 Ok(answer)
             }
             EgoiRoute::OrderImport => self.import_orders(body).await,
+            EgoiRoute::Consent => self.apply_consent(body).await,
+            EgoiRoute::GroupTags => self.apply_group_tags(body).await,
         }
     }
 

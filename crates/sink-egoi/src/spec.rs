@@ -18,6 +18,10 @@ pub static SPEC: SinkSpec = SinkSpec {
         // Re-posting an order id replaces the order: a state, not an event.
         (EventKind::OrderState, "order"),
         (EventKind::ProfileUpdated, "contact"),
+        // The contact's status, with `marketing_consent = "sync"`; its
+        // group tag, with `group_tags`.
+        (EventKind::ConsentChanged, "consent"),
+        (EventKind::GroupChanged, "group tags"),
     ],
     batches: Batches { live: 50, history: crate::config::MAX_HISTORY_BATCH },
     identity: Identity::Email,

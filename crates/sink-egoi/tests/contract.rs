@@ -54,6 +54,8 @@ fn config(base_url: &str) -> EgoiConfig {
         order_ids: tillflow_sink_egoi::config::OrderIds::Plain,
         import_wait: tillflow_core::duration::HumanDuration(std::time::Duration::from_secs(5)),
         import_poll: tillflow_core::duration::HumanDuration(std::time::Duration::from_millis(10)),
+        group_tags: Vec::new(),
+        marketing_consent: Default::default(),
     }
 }
 
@@ -568,4 +570,73 @@ fn prefixed_order_ids_keep_two_stores_apart_in_one_list() {
         sink("http://127.0.0.1:9").builder().fingerprint(&event),
         sink_with(prefixed).builder().fingerprint(&event)
     );
+}
+
+#[tokio::test]
+async fn synced_consent_and_group_tags_act_on_the_contact_found_by_email_in_the_documented_shape() {
+    let server = MockServer::start().await;
+    let seen = Seen::default();
+    let answer = |status: u16, body: Value| ResponseTemplate::new(status).set_body_json(body);
+    // in@ is on the list; out@ is not yet (created first).
+    Mock::given(method("GET"))
+        .and(path("/contacts/search"))
+        .and(wiremock::matchers::query_param("contact", "in@example.com"))
+        .respond_with(answer(200, json!({"items": [{"list_id": 1, "contact_id": "8f3a27ef26"}]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/contacts/search"))
+        .respond_with(answer(200, json!({"items": []})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/tags"))
+        .respond_with(answer(
+            200,
+            json!({"total_items": 1, "items": [{"tag_id": 3, "name": "VIP", "color": "#FFFFFF"}]}),
+        ))
+        .mount(&server)
+        .await;
+    record(&server, ("POST", "/tags", "/tags"), &seen, answer(201, json!({"tag_id": 4, "name": "Students"}))).await;
+    for action in ["attach-tag", "detach-tag", "unsubscribe", "activate"] {
+        let route: &'static str = Box::leak(format!("/lists/1/contacts/actions/{action}").into_boxed_str());
+        let template: &'static str =
+            Box::leak(format!("/lists/{{list_id}}/contacts/actions/{action}").into_boxed_str());
+        record(&server, ("POST", route, template), &seen, answer(200, json!({"result": "success"}))).await;
+    }
+    mount_account(&server, &seen).await;
+    let mut config = config(&server.uri());
+    config.group_tags = vec!["VIP".into(), "Students".into()];
+    config.marketing_consent = tillflow_kit::config::MarketingConsent::Sync;
+    let mut customers = Vec::new();
+    for (email, accepts, group) in [("in@example.com", true, Some("VIP")), ("out@example.com", false, None)] {
+        let mut customer = sample_customer("shop", 4, epoch());
+        customer.person.email = Some(email.into());
+        customer.accepts_marketing = Some(accepts);
+        customer.group = group.map(str::to_owned);
+        customer.consent_changed_at = Some(epoch());
+        customer.group_changed_at = Some(epoch());
+        customers.push(customer);
+    }
+    let events: Vec<Event> = profile_events(customers, false)
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::ConsentChanged | EventKind::GroupChanged))
+        .collect();
+    assert_eq!(events.len(), 4);
+    let outcomes = sink_with(config).deliver(&events, false).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == ItemOutcome::Delivered), "{outcomes:?}");
+    let seen = seen.lock().unwrap();
+    let posted =
+        |route: &str| -> Vec<Value> { seen.iter().filter(|(_, p, _)| p == route).map(|(_, _, b)| b.clone()).collect() };
+    assert_eq!(
+        posted("/lists/1/contacts/actions/activate"),
+        vec![json!({"type": "contacts", "contacts": ["8f3a27ef26"]})]
+    );
+    let unsubscribed = posted("/lists/1/contacts/actions/unsubscribe");
+    assert_eq!(unsubscribed.len(), 1);
+    assert_eq!(unsubscribed[0]["data"][0]["contact_id"], "0000000002", "the contact created for out@");
+    assert_eq!(posted("/tags"), vec![json!({"name": "Students"})], "a missing group tag is created once");
+    let attached = posted("/lists/1/contacts/actions/attach-tag");
+    assert_eq!(attached, vec![json!({"tag_id": 3, "contacts": ["8f3a27ef26"]})], "in@ joins VIP");
+    assert_eq!(posted("/lists/1/contacts/actions/detach-tag").len(), 3, "in@ leaves Students; out@ leaves both");
 }

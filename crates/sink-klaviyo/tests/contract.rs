@@ -563,3 +563,63 @@ fn order_events_of(order: tillflow_core::model::Order, history: bool) -> Vec<Eve
         .filter(|event| SPEC.accepts(event.kind))
         .collect()
 }
+
+fn customer_events(email: &str, accepts: bool, group: Option<&str>, history: bool) -> Vec<Event> {
+    let mut customer = sample_customer("shop", 7, epoch());
+    customer.person.email = Some(email.into());
+    customer.accepts_marketing = Some(accepts);
+    customer.group = group.map(str::to_owned);
+    customer.consent_changed_at = Some(epoch());
+    customer.group_changed_at = Some(epoch());
+    let started = if history { jiff::Timestamp::now() } else { epoch() - jiff::SignedDuration::from_hours(1) };
+    derive_events(Record::Customer(customer), &DeriveContext { pipeline_started_at: started })
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::ConsentChanged | EventKind::GroupChanged))
+        .collect()
+}
+
+#[tokio::test]
+async fn synced_consent_and_group_lists_send_the_spec_s_subscription_jobs_and_list_changes() {
+    let server = MockServer::start().await;
+    let mounted = mount(&server, Arc::new(MockPlatform::new())).await;
+    let mut config = config(&server.uri(), "pk_test", Some("LIST1"));
+    config.marketing_consent = tillflow_sink_klaviyo::config::MarketingConsent::Sync;
+    config.group_lists = [("VIP".to_owned(), "LVIP".to_owned()), ("Students".to_owned(), "LSTU".to_owned())].into();
+    let context = AccountContext::new("klaviyo", Arc::new(MemoryStore::new())).with_tuning(HttpTuning::fast());
+    let mut sink = account(config, &context);
+    let mut events = customer_events("in@example.com", true, Some("VIP"), true);
+    events.extend(customer_events("out@example.com", false, None, false));
+    assert_eq!(events.len(), 4, "a consent and a group event each");
+    for history in [true, false] {
+        let batch: Vec<Event> = events.iter().filter(|e| e.history == history).cloned().collect();
+        let outcomes = sink.deliver(&batch, history).await.unwrap();
+        assert!(outcomes.iter().all(|o| *o == ItemOutcome::Delivered), "{outcomes:?}");
+    }
+    let bodies = mounted.bodies.lock().unwrap();
+    let at =
+        |route: &str| -> Vec<Value> { bodies.iter().filter(|(r, _)| r == route).map(|(_, b)| b.clone()).collect() };
+    // Every body passed the spec's request schema in the mock.
+    let subscribe = at("/api/profile-subscription-bulk-create-jobs");
+    assert_eq!(subscribe.len(), 1);
+    let attributes = &subscribe[0]["data"]["attributes"];
+    assert_eq!(attributes["historical_import"], json!(true), "the first import's opt-in is historical");
+    let profile = &attributes["profiles"]["data"][0]["attributes"];
+    assert_eq!(profile["email"], "in@example.com");
+    assert_eq!(profile["subscriptions"]["email"]["marketing"]["consent"], "SUBSCRIBED");
+    assert!(profile["subscriptions"]["email"]["marketing"]["consented_at"].is_string());
+    assert_eq!(subscribe[0]["data"]["relationships"]["list"]["data"]["id"], "LIST1");
+    let unsubscribe = at("/api/profile-subscription-bulk-delete-jobs");
+    assert_eq!(unsubscribe.len(), 1);
+    let profile = &unsubscribe[0]["data"]["attributes"]["profiles"]["data"][0]["attributes"];
+    assert_eq!(
+        (profile["email"].as_str(), profile["subscriptions"]["email"]["marketing"]["consent"].as_str()),
+        (Some("out@example.com"), Some("UNSUBSCRIBED"))
+    );
+    assert!(unsubscribe[0]["data"].get("relationships").is_none(), "no list: unsubscribed from email marketing");
+    // VIP joined (and Students left) for in@; both left for out@ (no group).
+    let vip = at("/api/lists/LVIP/relationships/profiles");
+    let students = at("/api/lists/LSTU/relationships/profiles");
+    assert_eq!(vip.len(), 2, "in@ added, out@ removed");
+    assert_eq!(students.len(), 2, "both removed");
+    assert_eq!(vip[0]["data"], json!([{"type": "profile", "id": "P-in@example.com"}]));
+}
