@@ -12,8 +12,9 @@
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use tillflow_e2e::{Running, eventually};
 use tillflow_kit::sandbox::Sandbox;
 use tillflow_sink_klaviyo::sandbox::KlaviyoSandbox;
 use tillflow_source_retail_pos::mapping::CLOSED;
@@ -308,26 +309,10 @@ async fn with_consent_synced_and_group_lists_each_change_at_the_source_is_applie
     assert!(world.on_list("LIST_STUDENTS", person3) && !world.on_list("LIST_VIP", person3), "moved to Students' list");
 }
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
-
-async fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_tillflow_refuses_a_forged_ecom_webhook_and_fetches_what_a_signed_one_names() {
     let world = World::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = tillflow_e2e::free_port();
     let config = world.config(Some(port));
     let child = world.command(&config, &["run"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let _running = Running(child);

@@ -3,8 +3,9 @@
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tillflow_e2e::{Running, eventually, free_port};
 use tillflow_http::SecretString;
 use tillflow_http::webhook::sign_hmac_sha256_base64;
 use tillflow_kit::sandbox::Sandbox;
@@ -217,27 +218,6 @@ async fn history_import_then_only_changes_are_sent() {
     let after = world.person(&format!("id:{customer}"))["total_revenue"].as_f64().unwrap();
     assert!((before - after - 5.0).abs() < 0.001, "total_revenue {before} → {after}");
     assert_eq!(world.cio.world().lock().unwrap().stale_updates, 0, "no attribute update was dropped as stale");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Waits for `condition`, checking every 20 ms, failing after `limit`.
-async fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
