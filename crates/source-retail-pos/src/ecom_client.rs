@@ -35,6 +35,25 @@ impl EcomClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Option<T>, ConnectorError> {
+        self.fetch(path, query, &[404]).await
+    }
+
+    /// GET of something a store's plan may lack: `None` on a 404 or a 402
+    /// (eCom answers 402 for customer groups on plans without them).
+    pub async fn get_plan_feature<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Option<T>, ConnectorError> {
+        self.fetch(path, query, &[402, 404]).await
+    }
+
+    async fn fetch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        absent: &[u16],
+    ) -> Result<Option<T>, ConnectorError> {
         let request = self
             .client
             .reqwest()
@@ -46,7 +65,7 @@ impl EcomClient {
             .map_err(|e| ConnectorError::config(format!("{}.base_url: {e}", self.key_path)))?;
         match self.client.send_json::<T>(&ECOM_TIER, request).await {
             Ok((_, body)) => Ok(Some(body)),
-            Err(error) if error.status() == Some(404) => Ok(None),
+            Err(error) if error.status().is_some_and(|status| absent.contains(&status)) => Ok(None),
             Err(error) if matches!(error.status(), Some(401 | 403)) => Err(ConnectorError::config(format!(
                 "{}.token: eCom refused it ({})",
                 self.key_path,

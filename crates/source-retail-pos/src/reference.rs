@@ -162,7 +162,9 @@ async fn ecom_groups(ecom: &EcomClient) -> Result<HashMap<String, String>, Conne
     let mut offset = 0u64;
     loop {
         let query = [("offset", offset.to_string()), ("limit", "100".to_owned())];
-        let Some(page) = ecom.get::<ecom_wire::Search>("/customer_groups", &query).await? else { break };
+        // A plan without customer groups answers 402 (unverified): no groups,
+        // and the customers' own `customerGroupName` still names theirs.
+        let Some(page) = ecom.get_plan_feature::<ecom_wire::Search>("/customer_groups", &query).await? else { break };
         let count = page.items.len() as u64;
         for group in page.items.iter().map(decoded::<ecom_wire::Group>) {
             if let Some(name) = group.name.text() {

@@ -44,6 +44,11 @@ pub struct Shared {
 
 impl Shared {
     pub fn streams(&self) -> Vec<&'static str> {
+        // The POS first: a person in both stores who bought online is then
+        // never sent under `ecom:<id>` before their X-Series id is known (a
+        // sink keyed by id, Customer.io, would keep two people). The price:
+        // in a first run such a person's profile may go twice, the POS view
+        // and then the merged one.
         if self.ecom.is_some() {
             vec!["customers", "ecom_customers", "ecom_orders", "sales"]
         } else {

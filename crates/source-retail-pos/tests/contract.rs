@@ -72,6 +72,8 @@ fn mock_sale(n: usize) -> Value {
 /// version cursor, an eCom store with one customer who bought online.
 struct MockStore {
     count: usize,
+    /// The eCom plan has no customer groups (402).
+    no_groups: bool,
 }
 
 fn versioned_page(records: &[Value], query: &HashMap<String, String>) -> Value {
@@ -153,7 +155,7 @@ impl SourceHarness for Harness {
         "sales"
     }
     async fn mount(&self, server: &MockServer, count: usize) -> Vec<String> {
-        Mock::given(wiremock::matchers::any()).respond_with(MockStore { count }).mount(server).await;
+        Mock::given(wiremock::matchers::any()).respond_with(MockStore { count, no_groups: false }).mount(server).await;
         (1..=count).map(|n| format!("sale-{n}")).collect()
     }
     fn count(&self) -> usize {
@@ -527,4 +529,15 @@ fn a_config_names_what_is_wrong() {
     let mut store = config("https://mock.example", Some("https://ecom.example"));
     store.ecom.as_mut().unwrap().store_id = "abc".into();
     assert!(store.validate().unwrap_err().to_string().contains("ecom.store_id"));
+}
+
+#[tokio::test]
+async fn an_ecom_plan_without_customer_groups_is_read_as_no_groups() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any()).respond_with(MockStore { count: 3, no_groups: true }).mount(&server).await;
+    let account = open(config(&server.uri(), Some(&format!("{}/api/v3", server.uri()))), Arc::new(MemoryStore::new()));
+    let mut source = account.reader();
+    let mut checkpoints = HashMap::new();
+    let (records, _) = pass(source.as_mut(), &mut checkpoints).await;
+    assert_eq!(records.iter().filter(|r| matches!(r, Record::Order(_))).count(), 3, "the pass goes on");
 }
