@@ -104,6 +104,9 @@ impl Respond for MockStore {
             }
             let envelope = |items: Vec<Value>| json!({"total": items.len(), "count": items.len(), "offset": 0, "limit": 100, "items": items});
             return match ecom {
+                "/customer_groups" if self.no_groups => {
+                    ResponseTemplate::new(402).set_body_json(json!({"errorMessage": "Payment Required"}))
+                }
                 "/customer_groups" => {
                     ResponseTemplate::new(200).set_body_json(envelope(vec![json!({"id": 0, "name": "General"})]))
                 }
