@@ -1,9 +1,11 @@
 //! The HTTP server of `tillflow run`: `POST /webhooks/<source>`, `GET /healthz`,
 //! `GET /metrics`. A webhook is verified, then written to the durable inbox,
-//! and only then answered 2xx; nothing unverified is ever stored.
+//! and only then answered 2xx; nothing unverified is ever stored, and a body
+//! over `[server] max_body` is answered 413 before it is read whole.
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -55,11 +57,12 @@ pub struct ServerState {
     pub metrics: Arc<Metrics>,
 }
 
-pub fn router(state: ServerState) -> Router {
+pub fn router(state: ServerState, max_body: usize) -> Router {
     Router::new()
         .route("/webhooks/{source}", post(webhook))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
 
@@ -118,5 +121,76 @@ async fn webhook(
             (StatusCode::BAD_REQUEST, "rejected\n")
         }
         WebhookVerdict::Unsupported => (StatusCode::NOT_FOUND, "this source takes no webhooks\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tillflow_core::ConnectorError;
+    use tower::ServiceExt;
+
+    /// A source that takes every webhook: only the body limit can refuse one.
+    struct TakesAll;
+
+    #[async_trait::async_trait]
+    impl SourceAccount for TakesAll {
+        fn platform(&self) -> &'static str {
+            "test"
+        }
+        fn poll_interval(&self) -> std::time::Duration {
+            std::time::Duration::from_secs(60)
+        }
+        fn reader(&self) -> Box<dyn tillflow_core::Source> {
+            unimplemented!("the server never reads")
+        }
+        fn verify_webhook(&self, _request: &WebhookRequest) -> WebhookVerdict {
+            WebhookVerdict::Accept
+        }
+        async fn check(&self) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+    }
+
+    fn server(max_body: usize) -> (Router, Arc<dyn StateStore>) {
+        let state: Arc<dyn StateStore> = Arc::new(tillflow_testkit::MemoryStore::new());
+        let sources =
+            HashMap::from([("shop".to_owned(), WebhookSource { account: Arc::new(TakesAll), notify: Vec::new() })]);
+        let router =
+            router(ServerState { sources: Arc::new(sources), state: state.clone(), metrics: Arc::default() }, max_body);
+        (router, state)
+    }
+
+    async fn post(router: Router, body: Vec<u8>, declared: bool) -> StatusCode {
+        let mut request = Request::post("/webhooks/shop").header("content-type", "application/json");
+        if declared {
+            request = request.header("content-length", body.len());
+        }
+        let body = if declared {
+            Body::from(body)
+        } else {
+            // A body that does not say its length, as a chunked sender's.
+            Body::from_stream(futures_stream(body))
+        };
+        router.oneshot(request.body(body).unwrap()).await.unwrap().status()
+    }
+
+    fn futures_stream(body: Vec<u8>) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            body.chunks(1000).map(|chunk| Ok(Bytes::copy_from_slice(chunk))).collect();
+        futures_util::stream::iter(chunks)
+    }
+
+    #[tokio::test]
+    async fn a_body_over_max_body_is_answered_413_and_nothing_is_stored() {
+        for declared in [true, false] {
+            let (router, state) = server(4096);
+            assert_eq!(post(router.clone(), vec![b'x'; 4097], declared).await, StatusCode::PAYLOAD_TOO_LARGE);
+            assert!(state.inbox_pending("p", "shop", 10).await.unwrap().is_empty(), "nothing stored");
+            assert_eq!(post(router, vec![b'x'; 4096], declared).await, StatusCode::OK, "at the limit it is taken");
+            assert_eq!(state.inbox_pending("p", "shop", 10).await.unwrap().len(), 1);
+        }
     }
 }

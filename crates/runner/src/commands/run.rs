@@ -162,7 +162,10 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
         .await
         .map_err(|e| Failure::config(format!("server.listen {}: {e}", config.server.listen)))?;
     tracing::info!(listen = %config.server.listen, "serving /webhooks/<source>, /healthz and /metrics");
-    let router = crate::server::router(ServerState { sources: Arc::new(sources), state, metrics: metrics.clone() });
+    let router = crate::server::router(
+        ServerState { sources: Arc::new(sources), state, metrics: metrics.clone() },
+        config.server.max_body,
+    );
     let mut server_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
