@@ -4,7 +4,8 @@
 //! came with it is used; a run killed right after a refresh still finds the
 //! live token next time. One manager per account: every pipeline reading
 //! the account shares it, and refreshes are single-flight, so two never race
-//! to rotate the same token.
+//! to rotate the same token. A refresh token set anew in the config (the
+//! operator authorized again) takes over from the stored one.
 
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -95,6 +96,13 @@ impl TokenManager {
         Ok(token)
     }
 
+    /// Which configured refresh token the stored ones descend from: a keyed
+    /// hash, so the state store never holds the configured token itself.
+    fn configured_mark(&self) -> String {
+        let key = SecretString::from("tillflow: the configured refresh token");
+        tillflow_http::webhook::sign_hmac_sha256_base64(&key, self.configured_refresh_token.expose_secret().as_bytes())
+    }
+
     /// Forgets the access token (after a 401) so the next call refreshes.
     pub async fn invalidate(&self) {
         *self.access.lock().await = None;
@@ -106,7 +114,23 @@ impl TokenManager {
             .secret_get(&self.secret_owner, "refresh_token")
             .await
             .map_err(|e| ConnectorError::transient(e.to_string()))?;
-        let refresh_token = stored.map(SecretString::from).unwrap_or_else(|| self.configured_refresh_token.clone());
+        // A stored token descends from the configured one it was rotated from;
+        // a different configured token means the operator authorized again.
+        let origin = self
+            .state
+            .secret_get(&self.secret_owner, "refresh_token_origin")
+            .await
+            .map_err(|e| ConnectorError::transient(e.to_string()))?;
+        let configured_mark = self.configured_mark();
+        let refresh_token = match (stored, origin) {
+            (Some(stored), None) => SecretString::from(stored),
+            (Some(stored), Some(origin)) if origin == configured_mark => SecretString::from(stored),
+            (Some(_), Some(_)) => {
+                tracing::info!(source = %self.secret_owner, "refresh_token changed in the config: using it, not the stored one");
+                self.configured_refresh_token.clone()
+            }
+            (None, _) => self.configured_refresh_token.clone(),
+        };
         let fields = [
             ("client_id", self.client_id.as_str()),
             ("client_secret", self.client_secret.expose_secret()),
@@ -144,6 +168,10 @@ impl TokenManager {
             // Persisted before the new access token is ever used.
             self.state
                 .secret_put(&self.secret_owner, "refresh_token", rotated)
+                .await
+                .map_err(|e| ConnectorError::transient(format!("could not persist the rotated refresh token: {e}")))?;
+            self.state
+                .secret_put(&self.secret_owner, "refresh_token_origin", &configured_mark)
                 .await
                 .map_err(|e| ConnectorError::transient(format!("could not persist the rotated refresh token: {e}")))?;
             tracing::info!(source = %self.secret_owner, platform = self.title, "refresh token rotated and stored");

@@ -544,3 +544,28 @@ async fn an_ecom_plan_without_customer_groups_is_read_as_no_groups() {
     let (records, _) = pass(source.as_mut(), &mut checkpoints).await;
     assert_eq!(records.iter().filter(|r| matches!(r, Record::Order(_))).count(), 3, "the pass goes on");
 }
+
+#[tokio::test]
+async fn a_refresh_token_authorized_anew_in_the_config_takes_over_from_the_stored_one() {
+    let sandbox = RetailPosSandbox::start().await.unwrap();
+    sandbox.seed(5, 5);
+    let state: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let mut oauth = sandbox_config(&sandbox);
+    oauth.ecom = None;
+    oauth.personal_token = None;
+    oauth.client_id = Some(sb::CLIENT_ID.into());
+    oauth.client_secret = Some(SecretString::from(sb::CLIENT_SECRET));
+    oauth.refresh_token = Some(SecretString::from(sb::FIRST_REFRESH_TOKEN));
+    open(oauth.clone(), state.clone()).check().await.expect("the first grant works");
+    // The grant is lost (an answer lost on the wire); the operator authorizes
+    // tillflow again and puts the new refresh token in the config.
+    sandbox.world().lock().unwrap().refresh_token = "xs-reauthorized".into();
+    let stale = open(oauth.clone(), state.clone()).check().await.unwrap_err();
+    assert!(stale.to_string().contains("authorize tillflow again"), "{stale}");
+    oauth.refresh_token = Some(SecretString::from("xs-reauthorized"));
+    open(oauth.clone(), state.clone()).check().await.expect("the new token is used, not the stored revoked one");
+    // And from then on its rotations are kept as before.
+    let rotated = state.secret_get("retail-pos:store", "refresh_token").await.unwrap();
+    assert_eq!(rotated.as_deref(), Some(sandbox.world().lock().unwrap().refresh_token.as_str()));
+    open(oauth, state).check().await.expect("a restart uses the stored rotation of the new grant");
+}
