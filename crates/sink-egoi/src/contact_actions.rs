@@ -115,7 +115,7 @@ impl EgoiService {
         let list = self.list();
         let group = wanted["group"].as_str();
         for title in self.group_titles() {
-            let tag = match self.tag_id(&title).await? {
+            let tag = match self.tag_id(title).await? {
                 Ok(tag) => tag,
                 Err(answer) => return Ok(answer),
             };

@@ -68,8 +68,8 @@ impl EgoiService {
     }
 
     /// The group titles kept as tags (`group_tags`).
-    pub(crate) fn group_titles(&self) -> Vec<String> {
-        self.config.group_tags.clone()
+    pub(crate) fn group_titles(&self) -> &[String] {
+        &self.config.group_tags
     }
 
     pub(crate) fn list(&self) -> u64 {

@@ -59,6 +59,9 @@ pub struct PersonState {
     /// The view's group and since when it has held.
     #[serde(default)]
     pub group_since: Option<(Option<String>, Timestamp)>,
+    /// A group conflict of this person is listed among the source's notices.
+    #[serde(default)]
+    pub conflict_listed: bool,
 }
 
 /// Where a person is known.

@@ -150,8 +150,6 @@ impl People {
         for key in &touched {
             let state = people.get_mut(key).expect("a touched person is loaded");
             state.settle();
-            let state = &*state;
-            writes.push((key.clone(), serde_json::to_string(state).expect("a state serializes")));
             let merged = state.merged();
             let notice = merged.as_ref().and_then(|m| m.conflict.as_ref()).map(|conflict| {
                 let show =
@@ -165,7 +163,14 @@ impl People {
                     show(&conflict.chosen)
                 )
             });
-            writes.push((format!("{NOTICE}group-conflict:{key}"), notice.unwrap_or_default()));
+            // Written only when there is one, or one to withdraw: an empty
+            // row per person would crowd the real notices out of a listing.
+            let listed = notice.is_some();
+            if listed || state.conflict_listed {
+                writes.push((format!("{NOTICE}group-conflict:{key}"), notice.unwrap_or_default()));
+            }
+            state.conflict_listed = listed;
+            writes.push((key.clone(), serde_json::to_string(&*state).expect("a state serializes")));
             if let Some(merged) = merged {
                 customers.push(mapping::customer(&self.source, &merged));
             }

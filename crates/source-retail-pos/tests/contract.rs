@@ -323,6 +323,17 @@ fn sandbox_config(sandbox: &RetailPosSandbox) -> RetailPosConfig {
     config
 }
 
+/// The sandbox's X-Series store alone, through rotating OAuth.
+fn oauth_config(sandbox: &RetailPosSandbox) -> RetailPosConfig {
+    let mut oauth = sandbox_config(sandbox);
+    oauth.ecom = None;
+    oauth.personal_token = None;
+    oauth.client_id = Some(sb::CLIENT_ID.into());
+    oauth.client_secret = Some(SecretString::from(sb::CLIENT_SECRET));
+    oauth.refresh_token = Some(SecretString::from(sb::FIRST_REFRESH_TOKEN));
+    oauth
+}
+
 async fn sandbox_source(sandbox: &RetailPosSandbox, state: Arc<dyn StateStore>) -> (RetailPosAccount, Box<dyn Source>) {
     let account = open(sandbox_config(sandbox), state);
     let reader = account.reader();
@@ -387,6 +398,8 @@ async fn the_merged_view_follows_the_rules_for_every_seeded_person() {
         }
     }
     let notices = People::notices(state.as_ref(), "store", 500).await.unwrap();
+    let rows = state.source_state_scan("store", "notice:", 10_000).await.unwrap();
+    assert_eq!(rows.len(), notices.len(), "no empty notice row per person to crowd a listing");
     let conflicts = notices.iter().filter(|n| n.starts_with("group conflict")).count();
     assert_eq!(conflicts, checked.2, "every group conflict is listed: {notices:#?}");
     assert!(
@@ -468,12 +481,7 @@ async fn rotating_refresh_tokens_are_stored_before_use_and_a_dated_429_is_waited
     let sandbox = RetailPosSandbox::start().await.unwrap();
     sandbox.seed(10, 10);
     let state: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
-    let mut oauth = sandbox_config(&sandbox);
-    oauth.ecom = None;
-    oauth.personal_token = None;
-    oauth.client_id = Some(sb::CLIENT_ID.into());
-    oauth.client_secret = Some(SecretString::from(sb::CLIENT_SECRET));
-    oauth.refresh_token = Some(SecretString::from(sb::FIRST_REFRESH_TOKEN));
+    let oauth = oauth_config(&sandbox);
     sandbox.world().lock().unwrap().throttle_next = 2;
     let account = open(oauth.clone(), state.clone());
     let mut checkpoints = HashMap::new();
@@ -550,12 +558,7 @@ async fn a_refresh_token_authorized_anew_in_the_config_takes_over_from_the_store
     let sandbox = RetailPosSandbox::start().await.unwrap();
     sandbox.seed(5, 5);
     let state: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
-    let mut oauth = sandbox_config(&sandbox);
-    oauth.ecom = None;
-    oauth.personal_token = None;
-    oauth.client_id = Some(sb::CLIENT_ID.into());
-    oauth.client_secret = Some(SecretString::from(sb::CLIENT_SECRET));
-    oauth.refresh_token = Some(SecretString::from(sb::FIRST_REFRESH_TOKEN));
+    let mut oauth = oauth_config(&sandbox);
     open(oauth.clone(), state.clone()).check().await.expect("the first grant works");
     // The grant is lost (an answer lost on the wire); the operator authorizes
     // tillflow again and puts the new refresh token in the config.
