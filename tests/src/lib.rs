@@ -8,6 +8,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod woo_cio;
+
 /// A loopback port nobody listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

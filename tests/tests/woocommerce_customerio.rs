@@ -2,106 +2,15 @@
 //! program against both sandboxes.
 
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tillflow_e2e::woo_cio::{CUSTOMERS, World};
 use tillflow_e2e::{Running, eventually, free_port};
 use tillflow_http::SecretString;
 use tillflow_http::webhook::sign_hmac_sha256_base64;
-use tillflow_kit::sandbox::Sandbox;
-use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
 use tillflow_source_woocommerce::sandbox::WooSandbox;
 
 const TILLFLOW: &str = env!("CARGO_BIN_EXE_tillflow-under-test");
-const CUSTOMERS: u64 = 20;
-const ORDERS: u64 = 120;
-
-struct World {
-    woo: WooSandbox,
-    cio: CustomerIoSandbox,
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    async fn start() -> Self {
-        let woo = WooSandbox::start("ck_e2e", "cs_e2e").await.unwrap();
-        woo.seed(CUSTOMERS, ORDERS);
-        let cio = CustomerIoSandbox::start("site_e2e", "key_e2e").await.unwrap();
-        Self { woo, cio, dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn config(&self, listen: Option<u16>) -> PathBuf {
-        let server = listen.map(|port| format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n")).unwrap_or_default();
-        let text = format!(
-            r#"[state]
-url = "sqlite://state.db"
-
-{server}[sources.shop]
-type = "woocommerce"
-base_url = "{woo}"
-consumer_key = "${{WC_CONSUMER_KEY}}"
-consumer_secret = "${{WC_CONSUMER_SECRET}}"
-webhook_secret = "${{WC_WEBHOOK_SECRET}}"
-poll_interval = "1h"
-
-[sinks.crm]
-type = "customerio"
-site_id = "${{CIO_SITE_ID}}"
-api_key = "${{CIO_API_KEY}}"
-base_url = "{cio}"
-
-[[pipelines]]
-name = "shop-to-crm"
-source = "shop"
-sink = "crm"
-"#,
-            woo = self.woo.base_url(),
-            cio = self.cio.base_url()
-        );
-        let path = self.dir.path().join("tillflow.toml");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn command(&self, config: &Path, arguments: &[&str]) -> Command {
-        let mut command = Command::new(TILLFLOW);
-        command
-            .args(arguments)
-            .arg("--config")
-            .arg(config)
-            .env("WC_CONSUMER_KEY", "ck_e2e")
-            .env("WC_CONSUMER_SECRET", "cs_e2e")
-            .env("WC_WEBHOOK_SECRET", "whsec_e2e")
-            .env("CIO_SITE_ID", "site_e2e")
-            .env("CIO_API_KEY", "key_e2e")
-            .env("RUST_LOG", "warn");
-        command
-    }
-
-    async fn run_once(&self, config: &Path) -> String {
-        let mut command = self.command(config, &["run", "--once"]);
-        let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(output.status.success(), "run --once failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-        stdout
-    }
-
-    fn events(&self, name: &str) -> Vec<Value> {
-        let world = self.cio.world();
-        let world = world.lock().unwrap();
-        world.events_named(name).iter().map(|e| e.attributes.clone()).collect()
-    }
-
-    fn person(&self, key: &str) -> serde_json::Map<String, Value> {
-        let world = self.cio.world();
-        let world = world.lock().unwrap();
-        world.people.get(key).map(|p| p.attributes.clone()).unwrap_or_default()
-    }
-
-    fn batch_requests(&self) -> u64 {
-        self.cio.world().lock().unwrap().batch_requests
-    }
-}
 
 fn money(value: &Value) -> f64 {
     value.as_str().and_then(|s| s.parse().ok()).or_else(|| value.as_f64()).unwrap_or_default()
@@ -155,7 +64,7 @@ fn revenue_of(woo: &WooSandbox, customer_id: u64) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_import_then_only_changes_are_sent() {
-    let world = World::start().await;
+    let world = World::start(TILLFLOW).await;
     let config = world.config(None);
     let want = expected(&world.woo);
 
@@ -222,7 +131,7 @@ async fn history_import_then_only_changes_are_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_webhooks_reach_customerio_through_a_running_tillflow_and_bad_ones_change_nothing() {
-    let world = World::start().await;
+    let world = World::start(TILLFLOW).await;
     let port = free_port();
     let config = world.config(Some(port));
     let want = expected(&world.woo);

@@ -248,6 +248,11 @@ pub trait StateStore: Send + Sync {
 
     async fn status(&self, pipeline: &str) -> Result<PipelineStatus, StateError>;
 
+    /// Lets go of the store at the end of a command: an embedded database
+    /// folds its log back into its one file, so the file alone is the state
+    /// (what an operator copies, backs up, or finds emptied is all there is).
+    async fn close(&self) {}
+
     /// Forgets checkpoints, ledger and start time: the next run is a full re-sync.
     /// Dead letters and the inbox are kept.
     async fn reset(&self, pipeline: &str) -> Result<(), StateError>;

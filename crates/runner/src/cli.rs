@@ -105,8 +105,9 @@ enum Command {
     },
     /// Manage stored state.
     State {
-        #[arg(long)]
-        config: PathBuf,
+        /// Before or after the action (`state --config F reset …` as documented).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
         #[command(subcommand)]
         action: StateAction,
     },
@@ -144,6 +145,21 @@ enum StateAction {
         #[arg(long)]
         pipeline: String,
     },
+    /// Run SQLite's integrity check over the state file (every page and index).
+    Check,
+}
+
+/// A write past the process's file-size limit (`ulimit -f`) raises SIGXFSZ,
+/// whose default action kills the process with no message. With a handler
+/// installed the write fails instead (EFBIG), SQLite reports the state file
+/// full, and the pass stops with that message and nothing half-committed.
+fn keep_file_size_limit_from_killing() {
+    const SIGXFSZ: i32 = 25;
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(SIGXFSZ)) {
+        // The handler stays installed for the life of the process.
+        Ok(signal) => drop(signal),
+        Err(error) => tracing::debug!(%error, "cannot handle SIGXFSZ"),
+    }
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {
@@ -183,6 +199,7 @@ pub fn main() -> ExitCode {
     };
     let show_progress = cli.log_format == LogFormat::Text;
     let outcome = runtime.block_on(async move {
+        keep_file_size_limit_from_killing();
         match cli.command {
             Command::Run { config, once, pipeline } => {
                 commands::run(&config, once, pipeline.as_deref(), show_progress).await
@@ -205,8 +222,12 @@ pub fn main() -> ExitCode {
                 crate::sandbox::run(&platform, port, orders, too_many_requests, faults.as_deref()).await
             }
             Command::Demo => tillflow_runner_demo(show_progress).await,
-            Command::State { config, action } => match action {
+            Command::State { config: None, .. } => {
+                Err(crate::exit::Failure::config("state: say which config: tillflow state --config F <action>"))
+            }
+            Command::State { config: Some(config), action } => match action {
                 StateAction::Reset { pipeline } => commands::state_reset(&config, &pipeline).await,
+                StateAction::Check => commands::state_check(&config).await,
             },
         }
     });

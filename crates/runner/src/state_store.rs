@@ -1,6 +1,8 @@
 //! Opening the configured state store. A relative SQLite path is relative to
 //! the config file, so a config and its state travel together. Commands that
-//! only read (status, report, dead letters) never create one.
+//! only read (status, report, dead letters) never create one. Commands that
+//! write as a run does (run, state reset) hold the file's writer lock, so a
+//! second one on the same file is refused (exit 2) instead of interleaving.
 
 use crate::config::Config;
 use crate::exit::Failure;
@@ -26,19 +28,46 @@ fn sqlite_path(config: &Config) -> Result<PathBuf, Failure> {
     })
 }
 
-/// Opens the state store, creating it when it does not exist yet.
-pub async fn open(config: &Config) -> Result<Arc<dyn StateStore>, Failure> {
-    let path = sqlite_path(config)?;
-    Ok(Arc::new(SqliteStore::open(&path).await.map_err(Failure::config)?))
+/// Whether the opener is the file's one writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A run (or a reset): holds the writer lock while the store lives.
+    Writer,
+    /// Reads, or writes a single row a run could write too (a rotated token).
+    Shared,
 }
 
-/// Opens the state store if it exists; `Ok(None)` (and a note on stderr)
-/// when nothing has run yet.
-pub async fn open_existing(config: &Config) -> Result<Option<Arc<dyn StateStore>>, Failure> {
+async fn open_path(path: &Path, access: Access) -> Result<SqliteStore, Failure> {
+    match access {
+        Access::Writer => SqliteStore::open_exclusive(path).await,
+        Access::Shared => SqliteStore::open(path).await,
+    }
+    .map_err(Failure::config)
+}
+
+/// Opens the state store, creating it when it does not exist yet.
+pub async fn open(config: &Config, access: Access) -> Result<Arc<dyn StateStore>, Failure> {
+    let path = sqlite_path(config)?;
+    Ok(Arc::new(open_path(&path, access).await?))
+}
+
+/// The SQLite store itself, when it exists (for `state check`).
+pub async fn open_sqlite_existing(config: &Config) -> Result<Option<SqliteStore>, Failure> {
     let path = sqlite_path(config)?;
     if !path.exists() {
         eprintln!("tillflow: no state at {} yet: no pipeline has run", path.display());
         return Ok(None);
     }
-    Ok(Some(Arc::new(SqliteStore::open(&path).await.map_err(Failure::config)?)))
+    Ok(Some(open_path(&path, Access::Shared).await?))
+}
+
+/// Opens the state store if it exists; `Ok(None)` (and a note on stderr)
+/// when nothing has run yet.
+pub async fn open_existing(config: &Config, access: Access) -> Result<Option<Arc<dyn StateStore>>, Failure> {
+    let path = sqlite_path(config)?;
+    if !path.exists() {
+        eprintln!("tillflow: no state at {} yet: no pipeline has run", path.display());
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(open_path(&path, access).await?)))
 }

@@ -1,6 +1,5 @@
-//! The state schema: migrations in order (entry N brings version N to N+1),
-//! the version a file says it has (read from its header, before SQLite opens
-//! it for writing), and migrating forward on open.
+//! The state schema: migrations in order (entry N brings version N to N+1)
+//! and migrating forward on open.
 
 use crate::sql::error;
 use sqlx::SqlitePool;
@@ -112,28 +111,6 @@ CREATE TABLE source_state (
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
-
-/// Reads `PRAGMA user_version` straight from the file header (bytes 60..64), so
-/// a newer file can be refused without opening it read-write.
-pub(crate) fn header_schema_version(path: &Path) -> Result<Option<u32>, StateError> {
-    use std::io::Read;
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StateError::new(format!("cannot read {}: {e}", path.display()))),
-    };
-    let mut header = [0u8; 100];
-    match file.read_exact(&mut header) {
-        Ok(()) => {}
-        // An empty or tiny file is a database SQLite has not written yet.
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(StateError::new(format!("cannot read {}: {e}", path.display()))),
-    }
-    if &header[..16] != b"SQLite format 3\0" {
-        return Err(StateError::new(format!("{} is not a SQLite database", path.display())));
-    }
-    Ok(Some(u32::from_be_bytes([header[60], header[61], header[62], header[63]])))
-}
 
 pub(crate) async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StateError> {
     let mut connection = pool.acquire().await.map_err(error("migrate"))?;

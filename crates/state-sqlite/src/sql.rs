@@ -15,7 +15,24 @@ pub(crate) const LOOKUP_CHUNK: usize = 500;
 pub(crate) const INSERT_CHUNK: usize = 1000;
 
 pub(crate) fn error(context: &str) -> impl Fn(sqlx::Error) -> StateError + '_ {
-    move |e| StateError::new(format!("{context}: {e}"))
+    move |e| StateError::new(format!("{context}: {}", describe(&e)))
+}
+
+/// SQLite's message, with what it means for the operator when the file
+/// itself is the problem (damaged, full, read-only, unwritable): these stop
+/// the pass with nothing half-committed, and the next run resumes once the
+/// file is fixed.
+pub(crate) fn describe(error: &sqlx::Error) -> String {
+    let meaning = match primary_code(error) {
+        Some(11) | Some(26) => "the state file is damaged; run `tillflow state check` and restore it from a backup",
+        Some(13) => "the disk (or the state file's size limit) is full; free space and run again",
+        Some(8) => "the state file is read-only; make it writable and run again",
+        Some(10) => {
+            "the state file cannot be written (a full disk, or a file made immutable or read-only); fix it and run again"
+        }
+        _ => return error.to_string(),
+    };
+    format!("{error} — {meaning}")
 }
 
 pub(crate) fn millis(at: Timestamp) -> i64 {
@@ -28,4 +45,18 @@ pub(crate) fn from_millis(value: i64) -> Timestamp {
 
 pub(crate) fn parse_json(text: &str, what: &str) -> Result<serde_json::Value, StateError> {
     serde_json::from_str(text).map_err(|e| StateError::new(format!("corrupt {what} in state: {e}")))
+}
+
+/// SQLite's primary result code (the low byte of an extended one).
+fn primary_code(error: &sqlx::Error) -> Option<i32> {
+    error
+        .as_database_error()
+        .and_then(|database| database.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .map(|code| code & 0xff)
+}
+
+/// SQLITE_CORRUPT or SQLITE_NOTADB: the file itself is damaged.
+pub(crate) fn is_damage(error: &sqlx::Error) -> bool {
+    matches!(primary_code(error), Some(11) | Some(26))
 }

@@ -31,15 +31,17 @@ async fn open(dir: &tempfile::TempDir) -> SqliteStore {
 }
 
 #[tokio::test]
-async fn a_new_file_is_created_in_wal_mode_at_the_current_schema() {
+async fn a_new_file_is_created_with_a_rollback_journal_at_the_current_schema() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
     store.close().await;
     let bytes = std::fs::read(dir.path().join("state.db")).unwrap();
     assert_eq!(&bytes[..16], b"SQLite format 3\0");
     assert_eq!(u32::from_be_bytes(bytes[60..64].try_into().unwrap()), SCHEMA_VERSION);
-    // Bytes 18 and 19 are 2 in a WAL-mode database.
-    assert_eq!((bytes[18], bytes[19]), (2, 2));
+    // Bytes 18 and 19 are 1 with a rollback journal (2 would be WAL, whose
+    // memory-mapped index turns an immutable file into a SIGBUS).
+    assert_eq!((bytes[18], bytes[19]), (1, 1));
+    assert!(!dir.path().join("state.db-shm").exists(), "no shared-memory index");
     // Re-opening migrates nothing and keeps working.
     let store = open(&dir).await;
     assert_eq!(store.checkpoint("p", "orders").await.unwrap(), None);
@@ -53,13 +55,11 @@ async fn a_state_file_from_a_newer_tillflow_is_refused_and_left_untouched() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[60..64].copy_from_slice(&(SCHEMA_VERSION + 1).to_be_bytes());
     std::fs::write(&path, &bytes).unwrap();
-    let _ = std::fs::remove_file(dir.path().join("state.db-wal"));
-    let _ = std::fs::remove_file(dir.path().join("state.db-shm"));
     let error = SqliteStore::open(&path).await.unwrap_err().to_string();
     assert!(error.contains("newer tillflow"), "{error}");
     assert!(error.contains(&format!("version {}", SCHEMA_VERSION + 1)), "{error}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file was not modified");
-    assert!(!dir.path().join("state.db-wal").exists(), "no WAL was created");
+    assert!(!dir.path().join("state.db-journal").exists(), "no journal was created");
 }
 
 #[tokio::test]

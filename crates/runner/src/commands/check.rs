@@ -4,7 +4,7 @@
 
 use super::load;
 use crate::exit::{CommandResult, Failure};
-use crate::state_store;
+use crate::state_store::{self, Access};
 use std::path::Path;
 use tillflow_core::ConnectorError;
 
@@ -12,7 +12,7 @@ pub async fn check(path: &Path) -> CommandResult {
     let (config, validated) = load(path)?;
     // Accounts persist what must survive (a rotated refresh token), so the
     // state store is opened, but only once the config is known to be good.
-    let state = state_store::open(&config).await?;
+    let state = state_store::open(&config, Access::Shared).await?;
     let accounts = validated.open(&config, &state, |_, _| true)?;
     println!("{}: configuration is valid", config.file.display());
     let mut failed = 0;

@@ -4,14 +4,14 @@
 
 use super::{load, open_accounts, pass_failure, pipeline, selected};
 use crate::exit::{CommandResult, Failure};
-use crate::state_store;
+use crate::state_store::{self, Access};
 use std::path::Path;
 use tillflow_core::PipelineOptions;
 
 pub async fn dead_letters_list(path: &Path, only: Option<&str>, json: bool) -> CommandResult {
     let (config, _) = load(path)?;
     let specs = selected(&config, only)?;
-    let state = state_store::open_existing(&config).await?;
+    let state = state_store::open_existing(&config, Access::Shared).await?;
     let mut rows = Vec::new();
     for spec in specs {
         let Some(state) = &state else { break };
@@ -48,7 +48,7 @@ pub async fn dead_letters_list(path: &Path, only: Option<&str>, json: bool) -> C
 pub async fn dead_letters_replay(path: &Path, only: Option<&str>) -> CommandResult {
     let (config, validated) = load(path)?;
     let specs = selected(&config, only)?;
-    let Some(state) = state_store::open_existing(&config).await? else {
+    let Some(state) = state_store::open_existing(&config, Access::Shared).await? else {
         println!("no dead letters");
         return Ok(());
     };
@@ -81,7 +81,7 @@ pub async fn dead_letters_discard(path: &Path, pipeline: &str, ids: &[i64], all:
     if ids.is_empty() && !all {
         return Err(Failure::config("say which dead letters to discard: --id N (repeatable) or --all"));
     }
-    let Some(state) = state_store::open_existing(&config).await? else {
+    let Some(state) = state_store::open_existing(&config, Access::Shared).await? else {
         println!("{pipeline}: 0 dead letters discarded");
         return Ok(());
     };

@@ -13,7 +13,7 @@ pub use check::check;
 pub use dead_letters::{dead_letters_discard, dead_letters_list, dead_letters_replay};
 pub use report::report;
 pub use run::{pass_once, run};
-pub use state::state_reset;
+pub use state::{state_check, state_reset};
 pub use status::status;
 
 use crate::accounts::{self, Accounts, Validated};

@@ -4,7 +4,7 @@
 
 use super::{load, selected};
 use crate::exit::{CommandResult, Failure};
-use crate::state_store;
+use crate::state_store::{self, Access};
 use std::path::Path;
 use tillflow_core::state::OutcomeKind;
 
@@ -12,7 +12,7 @@ pub async fn report(path: &Path, pipeline: &str, zone_name: &str, days: u32) -> 
     let (config, _) = load(path)?;
     selected(&config, Some(pipeline))?;
     let zone = crate::report::zone(zone_name)?;
-    let Some(state) = state_store::open_existing(&config).await? else { return Ok(()) };
+    let Some(state) = state_store::open_existing(&config, Access::Shared).await? else { return Ok(()) };
     let today = jiff::Timestamp::now().to_zoned(zone.clone()).date();
     let first = today.checked_sub(jiff::Span::new().days(i64::from(days.max(1)) - 1)).unwrap_or(today);
     let since = crate::report::start_of(&zone, first);

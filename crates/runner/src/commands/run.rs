@@ -6,7 +6,7 @@ use super::{PassResult, failpoint, load, open_accounts, outcome_of, pipeline, se
 use crate::exit::{CommandResult, Failure};
 use crate::progress::TerminalProgress;
 use crate::server::{Metrics, ServerState, WebhookSource};
-use crate::state_store;
+use crate::state_store::{self, Access};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -81,7 +81,7 @@ async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result
     let (config, validated) = load(path)?;
     let specs = selected(&config, only)?;
     let failpoint = failpoint()?;
-    let state = state_store::open(&config).await?;
+    let state = state_store::open(&config, Access::Writer).await?;
     let accounts = open_accounts(&config, validated, &specs, &state)?;
     let shutdown = shutdown_signal();
     let progress: Option<Arc<TerminalProgress>> =
@@ -121,6 +121,7 @@ pub async fn pass_once(path: &Path, only: Option<&str>, show_progress: bool) -> 
     if let Some(progress) = &prepared.progress {
         progress.finish();
     }
+    prepared.state.close().await;
     results.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(results)
 }
@@ -163,7 +164,7 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
         .map_err(|e| Failure::config(format!("server.listen {}: {e}", config.server.listen)))?;
     tracing::info!(listen = %config.server.listen, "serving /webhooks/<source>, /healthz and /metrics");
     let router = crate::server::router(
-        ServerState { sources: Arc::new(sources), state, metrics: metrics.clone() },
+        ServerState { sources: Arc::new(sources), state: state.clone(), metrics: metrics.clone() },
         config.server.max_body,
     );
     let mut server_shutdown = shutdown.clone();
@@ -218,5 +219,6 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
     // Every pipeline stopped (shut down or misconfigured): stop serving too,
     // rather than accept webhooks nobody will process.
     server.abort();
+    state.close().await;
     outcome
 }

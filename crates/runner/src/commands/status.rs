@@ -5,7 +5,7 @@
 
 use super::{load, selected};
 use crate::exit::{CommandResult, Failure};
-use crate::state_store;
+use crate::state_store::{self, Access};
 use std::path::Path;
 use tillflow_core::state::{EventCount, Outcome, PipelineStatus, SOURCE_NOTICE_PREFIX};
 
@@ -15,7 +15,7 @@ const NOTICES_SHOWN: u32 = 500;
 pub async fn status(path: &Path, json: bool, only: Option<&str>) -> CommandResult {
     let (config, _) = load(path)?;
     let specs = selected(&config, only)?;
-    let state = state_store::open_existing(&config).await?;
+    let state = state_store::open_existing(&config, Access::Shared).await?;
     let now = jiff::Timestamp::now();
     let mut documents = Vec::new();
     for spec in specs {
