@@ -100,4 +100,13 @@ sink = "crm"
     pub fn batch_requests(&self) -> u64 {
         self.cio.world().lock().unwrap().batch_requests
     }
+
+    /// Webhooks still kept in the state file's inbox.
+    pub async fn inbox_rows(&self) -> i64 {
+        let url = format!("sqlite://{}", self.dir.path().join("state.db").display());
+        let mut connection: sqlx::SqliteConnection = sqlx::Connection::connect(&url).await.unwrap();
+        let rows = sqlx::query_scalar("SELECT COUNT(*) FROM inbox").fetch_one(&mut connection).await.unwrap();
+        sqlx::Connection::close(connection).await.unwrap();
+        rows
+    }
 }

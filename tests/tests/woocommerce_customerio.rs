@@ -197,6 +197,14 @@ async fn signed_webhooks_reach_customerio_through_a_running_tillflow_and_bad_one
     let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("tillflow_webhooks_total{source=\"shop\",outcome=\"unauthorized\"} 2"), "{metrics}");
 
+    // The inbox does not grow forever: once the only pipeline reading the
+    // source has processed the stored webhook, it is deleted.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while world.inbox_rows().await > 0 {
+        assert!(Instant::now() < deadline, "the processed webhook is still in the inbox");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // SIGTERM: a clean stop.
     let pid = running.0.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();

@@ -223,6 +223,12 @@ pub trait StateStore: Send + Sync {
     /// Webhooks of `source` not yet processed by `pipeline`, oldest first.
     async fn inbox_pending(&self, pipeline: &str, source: &str, limit: u32) -> Result<Vec<InboxItem>, StateError>;
 
+    /// Deletes the webhooks of `source` that every one of `pipelines` (all
+    /// the configured pipelines reading it) has processed; returns how many.
+    /// A listed pipeline that has processed none keeps them all, so the inbox
+    /// only shrinks behind the slowest reader.
+    async fn inbox_prune(&self, source: &str, pipelines: &[String]) -> Result<u64, StateError>;
+
     /// A connector secret such as a rotated OAuth refresh token.
     async fn secret_get(&self, connector: &str, name: &str) -> Result<Option<String>, StateError>;
 

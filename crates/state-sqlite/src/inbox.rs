@@ -1,9 +1,9 @@
 //! The durable webhook inbox: stored before the 2xx, pending per pipeline
-//! past its watermark.
+//! past its watermark, deleted once every reader's watermark has passed it.
 
 use crate::sql::{error, from_millis, millis};
 use jiff::Timestamp;
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tillflow_core::StateError;
 use tillflow_core::source::InboxItem;
 
@@ -58,4 +58,47 @@ pub(crate) async fn pending(
             })
         })
         .collect()
+}
+
+pub(crate) async fn prune(pool: &SqlitePool, source: &str, pipelines: &[String]) -> Result<u64, StateError> {
+    if pipelines.is_empty() {
+        return Ok(0);
+    }
+    let mut transaction = pool.begin().await.map_err(error("prune inbox"))?;
+    // Below every reader's watermark; 0 while one of them has none yet.
+    let mut bound = QueryBuilder::<Sqlite>::new("SELECT CASE WHEN COUNT(*) = ");
+    bound.push_bind(pipelines.len() as i64);
+    bound.push(" THEN MIN(done_through) ELSE 0 END FROM inbox_watermarks WHERE source = ");
+    bound.push_bind(source);
+    bound.push(" AND pipeline IN (");
+    let mut separated = bound.separated(", ");
+    for pipeline in pipelines {
+        separated.push_bind(pipeline);
+    }
+    bound.push(")");
+    let bound: i64 = bound
+        .build_query_scalar()
+        .persistent(false)
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(error("prune inbox"))?;
+    if bound <= 0 {
+        return Ok(0);
+    }
+    // Marks of pipelines no longer configured would point at nothing.
+    sqlx::query("DELETE FROM inbox_done WHERE inbox_id IN (SELECT id FROM inbox WHERE source = ? AND id <= ?)")
+        .bind(source)
+        .bind(bound)
+        .execute(&mut *transaction)
+        .await
+        .map_err(error("prune inbox"))?;
+    let deleted = sqlx::query("DELETE FROM inbox WHERE source = ? AND id <= ?")
+        .bind(source)
+        .bind(bound)
+        .execute(&mut *transaction)
+        .await
+        .map_err(error("prune inbox"))?
+        .rows_affected();
+    transaction.commit().await.map_err(error("prune inbox"))?;
+    Ok(deleted)
 }

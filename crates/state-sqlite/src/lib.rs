@@ -197,6 +197,10 @@ impl StateStore for SqliteStore {
         inbox::pending(&self.pool, pipeline, source, limit).await
     }
 
+    async fn inbox_prune(&self, source: &str, pipelines: &[String]) -> Result<u64, StateError> {
+        inbox::prune(&self.pool, source, pipelines).await
+    }
+
     async fn secret_get(&self, connector: &str, name: &str) -> Result<Option<String>, StateError> {
         secrets::get(&self.pool, connector, name).await
     }

@@ -163,6 +163,24 @@ impl StateStore for MemoryStore {
             .collect())
     }
 
+    async fn inbox_prune(&self, source: &str, pipelines: &[String]) -> Result<u64, StateError> {
+        let mut inner = self.inner.lock().unwrap();
+        let Inner { inbox, inbox_done, .. } = &mut *inner;
+        let before = inbox.len();
+        let mut pruned = Vec::new();
+        inbox.retain(|item| {
+            let done_by_all = !pipelines.is_empty()
+                && pipelines.iter().all(|pipeline| inbox_done.contains(&(pipeline.clone(), item.id)));
+            if item.source == source && done_by_all {
+                pruned.push(item.id);
+                return false;
+            }
+            true
+        });
+        inbox_done.retain(|(_, id)| !pruned.contains(id));
+        Ok((before - inbox.len()) as u64)
+    }
+
     async fn secret_get(&self, connector: &str, name: &str) -> Result<Option<String>, StateError> {
         Ok(self.inner.lock().unwrap().secrets.get(&(connector.to_owned(), name.to_owned())).cloned())
     }

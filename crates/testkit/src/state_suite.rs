@@ -69,6 +69,7 @@ where
     a_commit_is_read_back_whole(fresh().await).await;
     a_later_outcome_replaces_an_earlier_one_and_skips_count_by_reason(fresh().await).await;
     ledgers_checkpoints_and_inbox_marks_are_per_pipeline(fresh().await).await;
+    webhooks_every_reader_has_passed_are_pruned(fresh().await).await;
     dead_letters_are_listed_discarded_and_resolved(fresh().await).await;
     secrets_are_kept_and_replaced(fresh().await).await;
     source_state_is_kept_per_source(fresh().await).await;
@@ -183,6 +184,40 @@ pub async fn ledgers_checkpoints_and_inbox_marks_are_per_pipeline(store: Arc<dyn
     let third = store.inbox_push("shop", &[], b"3", at(4)).await.unwrap();
     store.commit("q", Commit { inbox_done: vec![third, first], ..Commit::default() }).await.unwrap();
     assert_eq!(pending("q").await, vec![second]);
+}
+
+pub async fn webhooks_every_reader_has_passed_are_pruned(store: Arc<dyn StateStore>) {
+    let mut ids = Vec::new();
+    for n in 1..=4 {
+        ids.push(store.inbox_push("shop", &[], format!("{n}").as_bytes(), at(n)).await.unwrap());
+    }
+    let other = store.inbox_push("till", &[], b"other source", at(5)).await.unwrap();
+    let done = |pipeline: &'static str, done: Vec<i64>| {
+        let store = store.clone();
+        async move { store.commit(pipeline, Commit { inbox_done: done, ..Commit::default() }).await.unwrap() }
+    };
+    done("p", ids[..3].to_vec()).await;
+    done("q", ids[..1].to_vec()).await;
+    done("q", vec![other]).await;
+    let readers = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect::<Vec<_>>();
+    let pending = |pipeline: &'static str, source: &'static str| {
+        let store = store.clone();
+        async move { store.inbox_pending(pipeline, source, 10).await.unwrap().iter().map(|i| i.id).collect::<Vec<_>>() }
+    };
+    assert_eq!(store.inbox_prune("shop", &readers(&["p", "q", "r"])).await.unwrap(), 0, "r has passed none");
+    assert_eq!(pending("r", "shop").await, ids, "nothing pruned while a reader has passed none");
+    assert_eq!(store.inbox_prune("shop", &readers(&["p", "q"])).await.unwrap(), 1, "only what both passed");
+    assert_eq!(pending("r", "shop").await, ids[1..].to_vec(), "the first webhook is gone");
+    assert_eq!(pending("p", "shop").await, vec![ids[3]], "p's view is unchanged");
+    assert_eq!(pending("q", "shop").await, ids[1..].to_vec(), "q's view is unchanged");
+    assert_eq!(pending("r", "till").await, vec![other], "another source's webhooks are its own");
+    done("q", ids[1..].to_vec()).await;
+    done("p", vec![ids[3]]).await;
+    assert_eq!(store.inbox_prune("shop", &readers(&["p", "q"])).await.unwrap(), 3);
+    assert!(pending("r", "shop").await.is_empty(), "every webhook both passed is gone");
+    let later = store.inbox_push("shop", &[], b"5", at(6)).await.unwrap();
+    assert!(later > ids[3], "ids are never reused");
+    assert_eq!(pending("p", "shop").await, vec![later]);
 }
 
 pub async fn dead_letters_are_listed_discarded_and_resolved(store: Arc<dyn StateStore>) {

@@ -210,6 +210,27 @@ fn fastrand_seed() -> u64 {
 }
 
 /// Peak resident memory (MB) of `tillflow run --once` importing `orders`.
+/// Milliseconds `tillflow status` takes to validate a config of `pipelines`
+/// `[[pipelines]]` entries (over two shared connectors) and find no state:
+/// validation alone, which must stay linear in the file's size.
+fn config_validation_ms(tillflow: &Path, pipelines: usize, dir: &Path) -> f64 {
+    use std::fmt::Write;
+    let mut text = String::from(
+        "[state]\nurl = \"sqlite://none.db\"\n\n[sources.shop]\ntype = \"woocommerce\"\nbase_url = \"http://127.0.0.1:9\"\n\
+         consumer_key = \"ck\"\nconsumer_secret = \"cs\"\n\n[sinks.crm]\ntype = \"customerio\"\nsite_id = \"s\"\napi_key = \"k\"\n\n",
+    );
+    for n in 0..pipelines {
+        let _ = write!(text, "[[pipelines]]\nname = \"p{n}\"\nsource = \"shop\"\nsink = \"crm\"\n\n");
+    }
+    let config = dir.join("many-pipelines.toml");
+    std::fs::write(&config, text).unwrap();
+    let started = Instant::now();
+    let output = Command::new(tillflow).args(["status", "--config"]).arg(&config).output().unwrap();
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    assert!(output.status.success(), "status failed: {}", String::from_utf8_lossy(&output.stderr));
+    elapsed
+}
+
 fn peak_rss_mb(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     runtime.block_on(async {
@@ -350,7 +371,14 @@ fn main() {
             "customerio" => format!("{:?}", customerio_budget_ratio(budget_orders, budget, &dir)),
             "webhook" => format!("{:?}", webhook_latency(&tillflow, 200, webhook_seconds, &dir)),
             "rss" => format!("{:.1} MB", peak_rss_mb(&tillflow, large, &dir)),
-            other => panic!("--only: unknown figure {other} (engine, alone, klaviyo, customerio, webhook, rss)"),
+            "config" => format!(
+                "{:.0} ms for 10,000 pipelines, {:.0} ms for 40,000",
+                config_validation_ms(&tillflow, 10_000, &dir),
+                config_validation_ms(&tillflow, 40_000, &dir)
+            ),
+            other => {
+                panic!("--only: unknown figure {other} (engine, alone, klaviyo, customerio, webhook, rss, config)")
+            }
         };
         let _ = std::fs::remove_dir_all(&dir);
         println!("{name}: {figure} ({:.1}s)", started.elapsed().as_secs_f64());
@@ -364,6 +392,8 @@ fn main() {
     let (p50, p99) = webhook_latency(&tillflow, 200, webhook_seconds, &dir);
     let rss_small = peak_rss_mb(&tillflow, small, &dir);
     let rss_large = peak_rss_mb(&tillflow, large, &dir);
+    let config_small = config_validation_ms(&tillflow, 10_000, &dir);
+    let config_large = config_validation_ms(&tillflow, 40_000, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 
     if as_json {
@@ -380,6 +410,8 @@ fn main() {
                 "webhook_p99_ms": (p99 * 10.0).round() / 10.0,
                 "rss_100k_mb": (rss_small * 10.0).round() / 10.0,
                 "rss_1m_mb": (rss_large * 10.0).round() / 10.0,
+                "config_validation_ms_10k_pipelines": config_small.round(),
+                "config_validation_ms_40k_pipelines": config_large.round(),
                 "quick": quick,
             })
         );
@@ -410,4 +442,6 @@ fn main() {
     println!("{:<58} {:>14.1}  < 50", "webhook → Customer.io p99 at 200/s (ms)", p99);
     println!("{:<58} {:>14.1}  < 64", format!("peak RSS, {small}-order history import (MB)"), rss_small);
     println!("{:<58} {:>14.1}  < 64, within 20%", format!("peak RSS, {large}-order history import (MB)"), rss_large);
+    println!("{:<58} {:>14.0}  ", "config validation, 10,000 [[pipelines]] (ms)", config_small);
+    println!("{:<58} {:>14.0}  ≈ 4 × the line above", "config validation, 40,000 [[pipelines]] (ms)", config_large);
 }

@@ -64,6 +64,30 @@ struct Ready {
     pipeline: Pipeline,
     source: String,
     poll_interval: Duration,
+    /// Every configured pipeline reading the same source (selected or not):
+    /// a webhook is deleted only once all of them have passed it.
+    readers: Arc<Vec<String>>,
+}
+
+/// The configured pipelines of each source.
+fn readers_by_source(config: &crate::config::Config) -> HashMap<String, Arc<Vec<String>>> {
+    let mut readers: HashMap<String, Vec<String>> = HashMap::new();
+    for pipeline in &config.pipelines {
+        readers.entry(pipeline.source.clone()).or_default().push(pipeline.name.clone());
+    }
+    readers.into_iter().map(|(source, names)| (source, Arc::new(names))).collect()
+}
+
+/// Deletes the source's webhooks every reader has passed, after a pass, so
+/// the inbox does not grow forever. A failure only delays it to the next pass.
+async fn prune_inbox(state: &dyn tillflow_core::StateStore, ready_source: &str, readers: &[String]) {
+    match state.inbox_prune(ready_source, readers).await {
+        Ok(0) => {}
+        Ok(deleted) => {
+            tracing::debug!(source = %ready_source, deleted, "webhooks every pipeline has processed deleted")
+        }
+        Err(error) => tracing::warn!(source = %ready_source, %error, "could not prune the webhook inbox"),
+    }
 }
 
 /// Everything a run needs: the pipelines on their shared accounts, the
@@ -86,6 +110,7 @@ async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result
     let shutdown = shutdown_signal();
     let progress: Option<Arc<TerminalProgress>> =
         (show_progress && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::default()));
+    let readers = readers_by_source(&config);
     let mut ready = Vec::new();
     for spec in &specs {
         let mut options =
@@ -98,6 +123,7 @@ async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result
             pipeline: pipeline(spec, &accounts, &state, options),
             source: spec.source.clone(),
             poll_interval: account.poll_interval(),
+            readers: readers[&spec.source].clone(),
         });
     }
     let webhooks = accounts.sources.into_iter().collect();
@@ -108,9 +134,13 @@ async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result
 pub async fn pass_once(path: &Path, only: Option<&str>, show_progress: bool) -> Result<Vec<PassResult>, Failure> {
     let prepared = prepare(path, only, show_progress).await?;
     let mut tasks = tokio::task::JoinSet::new();
-    for Ready { mut pipeline, .. } in prepared.ready {
+    for Ready { mut pipeline, source, readers, .. } in prepared.ready {
+        let state = prepared.state.clone();
         tasks.spawn(async move {
             let result = pipeline.run_pass().await;
+            if result.is_ok() {
+                prune_inbox(state.as_ref(), &source, &readers).await;
+            }
             (pipeline.name().to_owned(), result)
         });
     }
@@ -177,8 +207,9 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
     });
 
     let mut tasks = tokio::task::JoinSet::new();
-    for (Ready { mut pipeline, poll_interval, .. }, notify) in pipelines {
+    for (Ready { mut pipeline, poll_interval, source, readers }, notify) in pipelines {
         let metrics = metrics.clone();
+        let state = state.clone();
         let mut shutdown = shutdown.clone();
         tasks.spawn(async move {
             let name = pipeline.name().to_owned();
@@ -189,6 +220,7 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                 match result {
                     Ok(report) => {
                         record_metrics(&metrics, &name, &report);
+                        prune_inbox(state.as_ref(), &source, &readers).await;
                         if report.records_read > 0 || full_pass_due {
                             tracing::info!("{}", summary_line(&name, &report));
                         }

@@ -8,6 +8,25 @@ pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
 }
 
+/// Line numbers of many offsets in one text: the newlines found once, each
+/// offset then a binary search, so placing every `[[pipelines]]` entry of a
+/// large file stays linear in its size (counting from the start each time
+/// made validation quadratic).
+pub struct LineIndex {
+    newlines: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        Self { newlines: text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(at, _)| at).collect() }
+    }
+
+    /// Line number (1-based) of a byte offset, as `line_of` gives it.
+    pub fn line(&self, offset: usize) -> usize {
+        self.newlines.partition_point(|newline| *newline < offset) + 1
+    }
+}
+
 /// The full key of `path` as an operator writes it (`sources.shop.poll_interval`,
 /// `pipelines.shop-to-crm.sink`; an array element without a name as `[N]`)
 /// and the line it is on: the key's own line, or, for a key that is not in
@@ -62,4 +81,18 @@ pub fn locate(text: &str, path: &[PathPart]) -> (Option<String>, Option<usize>) 
         }
     }
     (Some(shown), line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_index_agrees_with_counting() {
+        let text = "a\nbb\n\nccc\n";
+        let index = LineIndex::new(text);
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(index.line(offset), line_of(text, offset), "offset {offset}");
+        }
+    }
 }

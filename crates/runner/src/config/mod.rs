@@ -17,7 +17,7 @@ mod env;
 mod locate;
 
 use env::{substitute_env, substitute_value};
-pub use locate::{line_of, locate};
+pub use locate::{LineIndex, line_of, locate};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -202,6 +202,7 @@ impl Config {
                 message,
             }
         })?;
+        let lines = LineIndex::new(text);
         let mut secrets = Vec::new();
         let mut substitute = |value: &Spanned<String>, key: &str| -> Result<String, ConfigError> {
             substitute_env(value.get_ref(), env, &mut secrets)
@@ -296,7 +297,7 @@ impl Config {
                 })?;
                 out.insert(
                     name.clone(),
-                    ConnectorTable { name, type_name, table, path, line: line_of(text, span.start), rate_share },
+                    ConnectorTable { name, type_name, table, path, line: lines.line(span.start), rate_share },
                 );
             }
             Ok(out)
@@ -305,8 +306,9 @@ impl Config {
         let sinks = connectors("sinks", raw.sinks, &mut secrets)?;
 
         let mut pipelines: Vec<PipelineConfig> = Vec::new();
+        let mut pipeline_names = std::collections::HashSet::new();
         for spanned in raw.pipelines {
-            let line = line_of(text, spanned.span().start);
+            let line = lines.line(spanned.span().start);
             let raw = spanned.into_inner();
             let name = raw.name.get_ref().clone();
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -316,7 +318,7 @@ impl Config {
                     format!("`{name}` must be letters, digits, - or _"),
                 ));
             }
-            if pipelines.iter().any(|p| p.name == name) {
+            if !pipeline_names.insert(name.clone()) {
                 return Err(error_at(
                     Some(raw.name.span()),
                     Some("pipelines.name".into()),
