@@ -196,6 +196,10 @@ async fn signed_webhooks_reach_customerio_through_a_running_tillflow_and_bad_one
     assert_eq!(health.status().as_u16(), 200);
     let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("tillflow_webhooks_total{source=\"shop\",outcome=\"unauthorized\"} 2"), "{metrics}");
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap();
+    for secret in ["whsec_e2e", "ck_e2e", "cs_e2e", "key_e2e", "site_e2e", "@"] {
+        assert!(!metrics.contains(secret) && !health.contains(secret), "/metrics or /healthz shows `{secret}`");
+    }
 
     // The inbox does not grow forever: once the only pipeline reading the
     // source has processed the stored webhook, it is deleted.

@@ -1,11 +1,13 @@
-//! The HTTP server of `tillflow run`: `POST /webhooks/<source>`, `GET /healthz`,
+//! The HTTP routes of `tillflow run`: `POST /webhooks/<source>`, `GET /healthz`,
 //! `GET /metrics`. A webhook is verified, then written to the durable inbox,
 //! and only then answered 2xx; nothing unverified is ever stored, and a body
-//! over `[server] max_body` is answered 413 before it is read whole.
+//! is read within the `[server]` limits (`webhook_body`). Connections, their
+//! cap and header timeout are the accept loop's (`listener`).
 
+use crate::config::ServerLimits;
+use crate::webhook_body::{self, BodyRefused, InFlight};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -57,34 +59,82 @@ pub struct ServerState {
     pub metrics: Arc<Metrics>,
 }
 
-pub fn router(state: ServerState, max_body: usize) -> Router {
+#[derive(Clone)]
+struct Routed {
+    server: ServerState,
+    limits: ServerLimits,
+    in_flight: InFlight,
+}
+
+pub fn router(state: ServerState, limits: &ServerLimits) -> Router {
+    let routed = Routed { server: state, limits: limits.clone(), in_flight: InFlight::new(limits.max_in_flight) };
     Router::new()
         .route("/webhooks/{source}", post(webhook))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
+        .with_state(routed)
 }
 
-async fn metrics(State(state): State<ServerState>) -> String {
-    state.metrics.render()
+async fn metrics(State(routed): State<Routed>) -> String {
+    routed.server.metrics.render()
 }
 
 async fn webhook(
-    State(server): State<ServerState>,
+    State(routed): State<Routed>,
     Path(source_name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (status, text) = webhook_answer(routed, source_name, headers, body).await;
+    let mut response = (status, text).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Refused for load or a state that could not be written: come back shortly.
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    }
+    response
+}
+
+async fn webhook_answer(
+    routed: Routed,
+    source_name: String,
+    headers: HeaderMap,
+    body: Body,
 ) -> (StatusCode, &'static str) {
+    let server = &routed.server;
     let Some(source) = server.sources.get(&source_name) else {
         return (StatusCode::NOT_FOUND, "no such source\n");
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let limits = &routed.limits;
+    let body = match webhook_body::read(body, declared, limits.max_body, &routed.in_flight, limits.read_timeout).await {
+        Ok(body) => body,
+        Err(refused) => {
+            server.metrics.add(
+                "tillflow_webhooks_refused_total",
+                format!("source=\"{source_name}\",reason=\"{refused:?}\""),
+                1,
+            );
+            return match refused {
+                BodyRefused::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n"),
+                BodyRefused::Busy => {
+                    tracing::warn!(source = %source_name, "webhook bodies in flight at server.max_in_flight; asking to retry");
+                    (StatusCode::SERVICE_UNAVAILABLE, "busy, retry\n")
+                }
+                BodyRefused::TooSlow => (StatusCode::REQUEST_TIMEOUT, "body too slow\n"),
+                BodyRefused::Broken => (StatusCode::BAD_REQUEST, "body broken off\n"),
+            };
+        }
     };
     let request = WebhookRequest {
         headers: headers
             .iter()
             .filter_map(|(name, value)| Some((name.as_str().to_ascii_lowercase(), value.to_str().ok()?.to_owned())))
             .collect(),
-        body: body.to_vec(),
+        body: body.bytes,
     };
     let verdict = source.account.verify_webhook(&request);
     let outcome = match &verdict {
@@ -121,76 +171,5 @@ async fn webhook(
             (StatusCode::BAD_REQUEST, "rejected\n")
         }
         WebhookVerdict::Unsupported => (StatusCode::NOT_FOUND, "this source takes no webhooks\n"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::Request;
-    use tillflow_core::ConnectorError;
-    use tower::ServiceExt;
-
-    /// A source that takes every webhook: only the body limit can refuse one.
-    struct TakesAll;
-
-    #[async_trait::async_trait]
-    impl SourceAccount for TakesAll {
-        fn platform(&self) -> &'static str {
-            "test"
-        }
-        fn poll_interval(&self) -> std::time::Duration {
-            std::time::Duration::from_secs(60)
-        }
-        fn reader(&self) -> Box<dyn tillflow_core::Source> {
-            unimplemented!("the server never reads")
-        }
-        fn verify_webhook(&self, _request: &WebhookRequest) -> WebhookVerdict {
-            WebhookVerdict::Accept
-        }
-        async fn check(&self) -> Result<(), ConnectorError> {
-            Ok(())
-        }
-    }
-
-    fn server(max_body: usize) -> (Router, Arc<dyn StateStore>) {
-        let state: Arc<dyn StateStore> = Arc::new(tillflow_testkit::MemoryStore::new());
-        let sources =
-            HashMap::from([("shop".to_owned(), WebhookSource { account: Arc::new(TakesAll), notify: Vec::new() })]);
-        let router =
-            router(ServerState { sources: Arc::new(sources), state: state.clone(), metrics: Arc::default() }, max_body);
-        (router, state)
-    }
-
-    async fn post(router: Router, body: Vec<u8>, declared: bool) -> StatusCode {
-        let mut request = Request::post("/webhooks/shop").header("content-type", "application/json");
-        if declared {
-            request = request.header("content-length", body.len());
-        }
-        let body = if declared {
-            Body::from(body)
-        } else {
-            // A body that does not say its length, as a chunked sender's.
-            Body::from_stream(futures_stream(body))
-        };
-        router.oneshot(request.body(body).unwrap()).await.unwrap().status()
-    }
-
-    fn futures_stream(body: Vec<u8>) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-        let chunks: Vec<Result<Bytes, std::io::Error>> =
-            body.chunks(1000).map(|chunk| Ok(Bytes::copy_from_slice(chunk))).collect();
-        futures_util::stream::iter(chunks)
-    }
-
-    #[tokio::test]
-    async fn a_body_over_max_body_is_answered_413_and_nothing_is_stored() {
-        for declared in [true, false] {
-            let (router, state) = server(4096);
-            assert_eq!(post(router.clone(), vec![b'x'; 4097], declared).await, StatusCode::PAYLOAD_TOO_LARGE);
-            assert!(state.inbox_pending("p", "shop", 10).await.unwrap().is_empty(), "nothing stored");
-            assert_eq!(post(router, vec![b'x'; 4096], declared).await, StatusCode::OK, "at the limit it is taken");
-            assert_eq!(state.inbox_pending("p", "shop", 10).await.unwrap().len(), 1);
-        }
     }
 }

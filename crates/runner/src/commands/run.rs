@@ -195,16 +195,11 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
     tracing::info!(listen = %config.server.listen, "serving /webhooks/<source>, /healthz and /metrics");
     let router = crate::server::router(
         ServerState { sources: Arc::new(sources), state: state.clone(), metrics: metrics.clone() },
-        config.server.max_body,
+        &config.server.limits,
     );
-    let mut server_shutdown = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = server_shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    let cap = crate::listener::connection_cap(crate::listener::open_file_limit(), config.server.limits.max_connections);
+    let header_timeout = config.server.limits.read_timeout;
+    let server = tokio::spawn(crate::listener::serve(listener, router, cap, header_timeout, shutdown.clone()));
 
     let mut tasks = tokio::task::JoinSet::new();
     for (Ready { mut pipeline, poll_interval, source, readers }, notify) in pipelines {

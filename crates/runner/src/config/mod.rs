@@ -15,9 +15,12 @@ use toml::Spanned;
 
 mod env;
 mod locate;
+mod server;
 
 use env::{substitute_env, substitute_value};
 pub use locate::{LineIndex, line_of, locate};
+use server::RawServer;
+pub use server::{DEFAULT_MAX_BODY, ServerConfig, ServerLimits, parse_size};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -45,47 +48,6 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone)]
 pub struct StateConfig {
     pub url: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    /// The largest webhook body taken, in bytes (`[server] max_body`);
-    /// a larger one is answered 413 and nothing is stored.
-    pub max_body: usize,
-}
-
-/// `[server] max_body` when unset: 1 MiB (platforms' webhooks are a few KB).
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
-/// The bounds `[server] max_body` may take.
-const MAX_BODY_RANGE: std::ops::RangeInclusive<usize> = 1024..=(64 * 1024 * 1024);
-
-/// A size: a number of bytes, or text with a unit (`"512KiB"`, `"1MiB"`,
-/// `"2MB"`, `"64kB"`; KiB/MiB are 1024-based, kB/MB 1000-based).
-pub fn parse_size(value: &toml::Value) -> Result<usize, String> {
-    let (number, unit) = match value {
-        toml::Value::Integer(bytes) => (*bytes as f64, ""),
-        toml::Value::String(text) => {
-            let text = text.trim();
-            let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
-            let number: f64 = text[..split].parse().map_err(|_| format!("`{text}` is not a size such as \"1MiB\""))?;
-            (number, text[split..].trim())
-        }
-        other => return Err(format!("`{other}` is not a size such as \"1MiB\"")),
-    };
-    let factor = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" => 1000.0,
-        "kib" => 1024.0,
-        "mb" => 1000.0 * 1000.0,
-        "mib" => 1024.0 * 1024.0,
-        other => return Err(format!("unknown unit `{other}` (B, kB, KiB, MB, MiB)")),
-    };
-    let bytes = number * factor;
-    if !bytes.is_finite() || bytes < 0.0 {
-        return Err("must be a positive size".into());
-    }
-    Ok(bytes.round() as usize)
 }
 
 /// A `[sources.NAME]` or `[sinks.NAME]` table, environment substituted, for
@@ -143,13 +105,6 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawState {
     url: Spanned<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawServer {
-    listen: Option<Spanned<String>>,
-    max_body: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -238,17 +193,7 @@ impl Config {
             }
             None => DEFAULT_LISTEN.parse().expect("default address"),
         };
-        let max_body = match raw.server.as_ref().and_then(|server| server.max_body.as_ref()) {
-            Some(value) => {
-                let problem = |message: String| error_at(Some(value.span()), Some("server.max_body".into()), message);
-                let bytes = parse_size(value.get_ref()).map_err(problem)?;
-                if !MAX_BODY_RANGE.contains(&bytes) {
-                    return Err(problem(format!("{bytes} bytes: must be between 1KiB and 64MiB")));
-                }
-                bytes
-            }
-            None => DEFAULT_MAX_BODY,
-        };
+        let limits = server::limits(raw.server.as_ref(), &error_at)?;
 
         let connectors = |kind: &str, tables: BTreeMap<String, Spanned<toml::Table>>, secrets: &mut Vec<String>| {
             let mut out = BTreeMap::new();
@@ -352,7 +297,7 @@ impl Config {
             file: file.to_owned(),
             text: text.to_owned(),
             state,
-            server: ServerConfig { listen, max_body },
+            server: ServerConfig { listen, limits },
             sources,
             sinks,
             pipelines,
@@ -449,12 +394,34 @@ sink = "crm"
     }
 
     #[test]
+    fn the_server_limits_have_defaults_and_name_their_key_when_wrong() {
+        let limits = parse(GOOD).unwrap().server.limits;
+        assert_eq!(limits, ServerLimits::default());
+        let with = |text: &str| parse(&format!("[server]\n{text}\n"));
+        let set =
+            with("read_timeout = \"30s\"\nmax_in_flight = \"8MiB\"\nmax_connections = 200").unwrap().server.limits;
+        assert_eq!(set.read_timeout, std::time::Duration::from_secs(30));
+        assert_eq!(set.max_in_flight, 8 * 1024 * 1024);
+        assert_eq!(set.max_connections, Some(200));
+        for (wrong, key) in [
+            ("read_timeout = \"soon\"", "server.read_timeout"),
+            ("read_timeout = \"1h\"", "server.read_timeout"),
+            ("max_in_flight = \"10KiB\"", "server.max_in_flight"),
+            ("max_connections = 1", "server.max_connections"),
+        ] {
+            let error = with(wrong).unwrap_err();
+            assert_eq!(error.key.as_deref(), Some(key), "{wrong}: {error}");
+            assert_eq!(error.line, Some(2), "{wrong}: {error}");
+        }
+    }
+
+    #[test]
     fn max_body_takes_bytes_or_a_unit_and_names_itself_when_wrong() {
-        assert_eq!(parse(GOOD).unwrap().server.max_body, DEFAULT_MAX_BODY, "1 MiB by default");
+        assert_eq!(parse(GOOD).unwrap().server.limits.max_body, DEFAULT_MAX_BODY, "1 MiB by default");
         let with = |value: &str| parse(&format!("[server]\nmax_body = {value}\n"));
-        assert_eq!(with("\"256KiB\"").unwrap().server.max_body, 256 * 1024);
-        assert_eq!(with("\"2MB\"").unwrap().server.max_body, 2_000_000);
-        assert_eq!(with("65536").unwrap().server.max_body, 65536);
+        assert_eq!(with("\"256KiB\"").unwrap().server.limits.max_body, 256 * 1024);
+        assert_eq!(with("\"2MB\"").unwrap().server.limits.max_body, 2_000_000);
+        assert_eq!(with("65536").unwrap().server.limits.max_body, 65536);
         assert_eq!(with("\"256KiB\"").unwrap().server.listen.to_string(), DEFAULT_LISTEN, "listen keeps its default");
         for wrong in ["\"lots\"", "\"5GiB\"", "10", "\"1 parsec\""] {
             let error = with(wrong).unwrap_err();
