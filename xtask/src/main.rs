@@ -1,19 +1,22 @@
 //! Project automation: `cargo xtask ci` runs exactly what CI runs; `tidy`
 //! checks the rules the compiler does not; `bench` measures the performance
-//! figures; `new-connector` stamps a platform crate.
+//! figures; `soak` kills a continuous run at random moments and compares the
+//! sinks with a calm run; `new-connector` stamps a platform crate.
 
 mod bench;
 mod ci;
 mod new_connector;
+mod soak;
 mod tidy;
 
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: cargo xtask ci | tidy | bench [--quick] [--json] | new-connector --source NAME | --sink NAME
+    "usage: cargo xtask ci | tidy | bench [--quick] [--json] | soak [--cycles N] | new-connector --source NAME | --sink NAME
   ci             fmt --check, clippy -D warnings, tidy, and the whole test suite
   tidy           module docs, crate boundaries, no import cycles between modules
   bench          the performance figures against the sandboxes
+  soak           N SIGKILLs (default 100) of a continuous run through faults; nothing lost or twice
   new-connector  a new platform crate with the whole anatomy, registered";
 
 fn main() -> ExitCode {
@@ -24,6 +27,7 @@ fn main() -> ExitCode {
         "ci" => ci::ci(),
         "tidy" => tidy::run(&root),
         "bench" => bench::bench(&arguments[1..]),
+        "soak" => soak::soak(&arguments[1..]),
         "new-connector" => new_connector::run(&root, &arguments[1..]),
         _ => {
             eprintln!("{USAGE}");

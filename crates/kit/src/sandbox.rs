@@ -47,6 +47,13 @@ pub trait Sandbox: Send + Sync {
     /// 500 customers").
     fn describe(&self) -> String;
 
+    /// Rings the `n`-th sale of a live session at a till now (a source
+    /// sandbox; false for a sink). The same `n` makes the same sale in two
+    /// sandboxes seeded alike, so a soak and a calm run can be compared.
+    fn ring_sale(&self, _n: u64) -> bool {
+        false
+    }
+
     /// What a sink sandbox stored (empty for a source).
     fn received(&self) -> Received {
         Received::default()

@@ -76,6 +76,11 @@ impl DemoWorld {
         Ok(Self { sources, sinks })
     }
 
+    /// Rings the `n`-th live sale at every source; how many rang.
+    pub fn ring_sales(&self, n: u64) -> usize {
+        self.sources.iter().filter(|(_, sandbox)| sandbox.ring_sale(n)).count()
+    }
+
     /// The sandboxes' fault injectors, sources first.
     pub fn faults(&self) -> Vec<Arc<Faults>> {
         let sources = self.sources.iter().map(|(_, sandbox)| sandbox.faults());

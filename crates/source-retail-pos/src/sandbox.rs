@@ -555,6 +555,20 @@ pub fn ecom_webhook(event_type: &str, entity_id: u64, secret: &str) -> (Vec<(Str
 }
 
 impl Sandbox for RetailPosSandbox {
+    fn ring_sale(&self, n: u64) -> bool {
+        let mut world = self.world.lock().expect("world");
+        let customer = pos_id(n % (world.customers.len() as u64).max(1) + 1);
+        let sale = RetailPosWorld::sale_record(
+            &format!("s-live-{n}"),
+            Some(&customer),
+            n as usize,
+            &[(n % 20 + 1, 1, 1500)],
+            jiff::Timestamp::now(),
+        );
+        world.put_sale(sale);
+        true
+    }
+
     fn base_url(&self) -> String {
         self.server.base_url()
     }

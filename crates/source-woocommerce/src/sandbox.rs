@@ -154,6 +154,24 @@ pub fn launch(options: SandboxOptions) -> Starting {
 }
 
 impl Sandbox for WooSandbox {
+    /// A completed Oliver POS sale to a known customer (the seeded order
+    /// number is picked so it is neither a guest's nor worth 0).
+    fn ring_sale(&self, n: u64) -> bool {
+        let customers = self.world.lock().expect("world").seed.map_or(1, |seed| seed.customers);
+        let now = jiff::Timestamp::now();
+        let mut order = seeded_order(10_000_002 + 30 * n, customers, now);
+        let (id, customer) = (9_000_000 + n, n % customers.max(1) + 1);
+        order["id"] = json!(id);
+        order["number"] = json!(id.to_string());
+        order["status"] = json!("completed");
+        order["date_created_gmt"] = json!(gmt(now));
+        order["date_completed_gmt"] = json!(gmt(now));
+        order["customer_id"] = json!(customer);
+        order["billing"]["email"] = json!(format!("customer{customer}@example.com"));
+        self.put_order(order);
+        true
+    }
+
     fn base_url(&self) -> String {
         self.server.base_url()
     }
