@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+pub mod fuzz;
 pub mod soak;
 pub mod woo_cio;
 

@@ -1,0 +1,149 @@
+//! The fuzz targets' bodies: each takes arbitrary bytes to one parser that
+//! reads outside input — a platform's page or webhook, a platform's answer,
+//! the config file — and must come back with a value or an error, never a
+//! panic. `fuzz/` (cargo-fuzz, `cargo xtask fuzz`) drives them with
+//! libFuzzer; `tests/fuzz_corpus.rs` replays every saved input in `cargo test`
+//! so a crash once found stays fixed.
+
+use serde_json::Value;
+use tillflow_kit::sink::{ResponseClassifier, Verdict};
+
+/// A target's body: arbitrary bytes in, nothing out but a panic if it fails.
+pub type Target = fn(&[u8]);
+
+/// Every target, by the name its corpus directory and fuzz binary carry.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("config", config),
+    ("woocommerce_orders", woocommerce_orders),
+    ("woocommerce_customers", woocommerce_customers),
+    ("lightspeed_customers", lightspeed_customers),
+    ("dutchie_records", dutchie_records),
+    ("retail_pos_sales", retail_pos_sales),
+    ("retail_pos_webhook", retail_pos_webhook),
+    ("customerio_answer", customerio_answer),
+    ("klaviyo_errors", klaviyo_errors),
+];
+
+/// Runs the target `name` on `data`.
+pub fn run(name: &str, data: &[u8]) {
+    let (_, target) = TARGETS.iter().find(|(target, _)| *target == name).expect("a known fuzz target");
+    target(data);
+}
+
+/// A page of records as a platform sends it: a JSON array (or the records
+/// under `key` in an object).
+fn records(data: &[u8], key: &str) -> Vec<Value> {
+    match serde_json::from_slice::<Value>(data) {
+        Ok(Value::Array(records)) => records,
+        Ok(Value::Object(mut object)) => match object.remove(key) {
+            Some(Value::Array(records)) => records,
+            Some(record) => vec![record],
+            None => vec![Value::Object(object)],
+        },
+        _ => Vec::new(),
+    }
+}
+
+fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = tillflow_runner::config::Config::parse(std::path::Path::new("fuzz.toml"), text, &|name| {
+        (name.len() < 8).then(|| format!("value-of-{name}"))
+    });
+}
+
+fn woocommerce_orders(data: &[u8]) {
+    use tillflow_source_woocommerce::{mapping, wire};
+    for record in records(data, "orders") {
+        if let Ok(order) = serde_json::from_value::<wire::WooOrder>(record) {
+            let _ = mapping::order("shop", &order);
+        }
+    }
+}
+
+fn woocommerce_customers(data: &[u8]) {
+    use tillflow_source_woocommerce::{mapping, wire};
+    for record in records(data, "customers") {
+        if let Ok(customer) = serde_json::from_value::<wire::WooCustomer>(record) {
+            let _ = mapping::customer("shop", &customer);
+        }
+    }
+}
+
+fn lightspeed_customers(data: &[u8]) {
+    use tillflow_source_lightspeed::{mapping, wire};
+    for record in records(data, "Customer") {
+        if let Ok(customer) = serde_json::from_value::<wire::Customer>(record) {
+            let _ = mapping::customer("till", &customer);
+        }
+    }
+}
+
+fn dutchie_records(data: &[u8]) {
+    use tillflow_source_dutchie::wire;
+    for record in records(data, "data") {
+        let record = wire::lowercase_keys(record);
+        let _ = wire::decode::<wire::Transaction>(&record);
+        let _ = wire::decode::<wire::Customer>(&record);
+        if let Ok(product) = wire::decode::<wire::Product>(&record) {
+            let _ = tillflow_source_dutchie::mapping::product_info(&product);
+        }
+    }
+}
+
+fn retail_pos_sales(data: &[u8]) {
+    use tillflow_source_retail_pos::wire;
+    for record in records(data, "data") {
+        let _ = serde_json::from_value::<wire::Sale>(record.clone());
+        let _ = serde_json::from_value::<wire::Customer>(record.clone());
+        let _ = serde_json::from_value::<tillflow_source_retail_pos::ecom_wire::Customer>(record);
+    }
+}
+
+fn retail_pos_webhook(data: &[u8]) {
+    let form = data.first().is_some_and(|byte| byte % 2 == 0);
+    let content_type = if form { "application/x-www-form-urlencoded" } else { "application/json" };
+    let item = tillflow_core::source::InboxItem {
+        id: 1,
+        source: "store".into(),
+        received_at: jiff::Timestamp::UNIX_EPOCH,
+        headers: vec![("content-type".into(), content_type.into())],
+        body: data.get(1..).unwrap_or_default().to_vec(),
+    };
+    let _ = tillflow_source_retail_pos::webhook::trigger(&item);
+}
+
+/// The first byte picks the status and how many events the batch held.
+fn answer(data: &[u8]) -> (tillflow_http::Answer, usize) {
+    let statuses = [200, 207, 400, 401, 404, 409, 413, 422, 429, 500, 503];
+    let first = data.first().copied().unwrap_or(0) as usize;
+    let answer = tillflow_http::Answer {
+        status: statuses[first % statuses.len()],
+        headers: Default::default(),
+        body: bytes::Bytes::copy_from_slice(data.get(1..).unwrap_or_default()),
+    };
+    (answer, first / statuses.len() % 8 + 1)
+}
+
+fn customerio_answer(data: &[u8]) {
+    let (answer, count) = answer(data);
+    let at = jiff::Timestamp::from_second(1_700_000_000).expect("a time");
+    let context = tillflow_core::events::DeriveContext { pipeline_started_at: jiff::Timestamp::UNIX_EPOCH };
+    let events: Vec<tillflow_core::Event> = (1..=count as u64)
+        .flat_map(|n| {
+            let order = tillflow_testkit::fake_source::sample_order("shop", n, 3, at);
+            tillflow_core::events::derive_events(tillflow_core::model::Record::Order(order), &context)
+        })
+        .collect();
+    let items: Vec<&tillflow_core::Event> = events.iter().collect();
+    let classifier = tillflow_sink_customerio::response::TrackAnswers;
+    if let Verdict::Items(verdicts) =
+        classifier.classify(tillflow_sink_customerio::request::TrackRoute::Batch, &answer, &items)
+    {
+        assert_eq!(verdicts.len(), items.len(), "a verdict per event");
+    }
+}
+
+fn klaviyo_errors(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = tillflow_sink_klaviyo::response::readable_errors(text);
+}
