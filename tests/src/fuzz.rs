@@ -22,6 +22,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("retail_pos_webhook", retail_pos_webhook),
     ("customerio_answer", customerio_answer),
     ("klaviyo_errors", klaviyo_errors),
+    ("klaviyo_answer", klaviyo_answer),
+    ("egoi_answer", egoi_answer),
 ];
 
 /// Runs the target `name` on `data`.
@@ -124,7 +126,9 @@ fn answer(data: &[u8]) -> (tillflow_http::Answer, usize) {
     (answer, first / statuses.len() % 8 + 1)
 }
 
-fn customerio_answer(data: &[u8]) {
+/// Classifies a fuzzed answer to a batch of `count` placed-order events on
+/// `route`: whatever the body, a per-item verdict covers every event.
+fn classify<R>(classifier: &impl ResponseClassifier<R>, route: R, data: &[u8]) {
     let (answer, count) = answer(data);
     let at = jiff::Timestamp::from_second(1_700_000_000).expect("a time");
     let context = tillflow_core::events::DeriveContext { pipeline_started_at: jiff::Timestamp::UNIX_EPOCH };
@@ -135,12 +139,50 @@ fn customerio_answer(data: &[u8]) {
         })
         .collect();
     let items: Vec<&tillflow_core::Event> = events.iter().collect();
-    let classifier = tillflow_sink_customerio::response::TrackAnswers;
-    if let Verdict::Items(verdicts) =
-        classifier.classify(tillflow_sink_customerio::request::TrackRoute::Batch, &answer, &items)
-    {
+    if let Verdict::Items(verdicts) = classifier.classify(route, &answer, &items) {
         assert_eq!(verdicts.len(), items.len(), "a verdict per event");
     }
+}
+
+fn customerio_answer(data: &[u8]) {
+    use tillflow_sink_customerio::{request::TrackRoute, response::TrackAnswers};
+    classify(&TrackAnswers, TrackRoute::Batch, data);
+}
+
+/// The second byte picks the route.
+fn route_byte(data: &[u8]) -> u8 {
+    data.get(1).copied().unwrap_or(0)
+}
+
+fn klaviyo_answer(data: &[u8]) {
+    use tillflow_sink_klaviyo::{request::KlaviyoRoute as Route, response::KlaviyoAnswers};
+    let routes = [
+        Route::CatalogCreate,
+        Route::CatalogUpdate,
+        Route::ProfileImport,
+        Route::Event,
+        Route::ProfileBulk,
+        Route::EventBulk,
+        Route::Subscribe,
+        Route::Unsubscribe,
+        Route::GroupLists,
+    ];
+    let route = routes.into_iter().nth(route_byte(data) as usize % 9).expect("a route");
+    classify(&KlaviyoAnswers, route, data);
+}
+
+fn egoi_answer(data: &[u8]) {
+    use tillflow_sink_egoi::{request::EgoiRoute as Route, response::EgoiAnswers};
+    let route = match route_byte(data) % 7 {
+        0 => Route::ContactCreate,
+        1 => Route::ContactPatch("c1".into()),
+        2 => Route::ContactImport,
+        3 => Route::Order,
+        4 => Route::OrderImport,
+        5 => Route::Consent,
+        _ => Route::GroupTags,
+    };
+    classify(&EgoiAnswers, route, data);
 }
 
 fn klaviyo_errors(data: &[u8]) {
