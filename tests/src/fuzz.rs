@@ -17,6 +17,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("woocommerce_orders", woocommerce_orders),
     ("woocommerce_customers", woocommerce_customers),
     ("lightspeed_customers", lightspeed_customers),
+    ("lightspeed_sales", lightspeed_sales),
     ("dutchie_records", dutchie_records),
     ("retail_pos_sales", retail_pos_sales),
     ("retail_pos_webhook", retail_pos_webhook),
@@ -80,12 +81,39 @@ fn lightspeed_customers(data: &[u8]) {
     }
 }
 
+fn lightspeed_sales(data: &[u8]) {
+    use tillflow_source_lightspeed::{mapping, wire};
+    let currency = tillflow_core::model::Currency::new("USD").expect("a currency");
+    for record in records(data, "Sale") {
+        if let Ok(sale) = serde_json::from_value::<wire::Sale>(record) {
+            let _ = mapping::refund_parents(&sale);
+            let _ = mapping::sale("till", &sale, &mapping::Lookups::default(), &currency);
+        }
+    }
+}
+
 fn dutchie_records(data: &[u8]) {
-    use tillflow_source_dutchie::wire;
+    use tillflow_source_dutchie::{mapping, wire};
+    let currency = tillflow_core::model::Currency::new("USD").expect("a currency");
+    let location = mapping::LocationInfo { id: "1".into(), name: "Downtown".into() };
+    let products = std::collections::HashMap::new();
+    let types = ["Retail".to_owned()];
     for record in records(data, "data") {
         let record = wire::lowercase_keys(record);
-        let _ = wire::decode::<wire::Transaction>(&record);
-        let _ = wire::decode::<wire::Customer>(&record);
+        if let Ok(transaction) = wire::decode::<wire::Transaction>(&record) {
+            let context = mapping::TransactionContext {
+                source: "dispensary",
+                location: &location,
+                buyer: None,
+                products: &products,
+                transaction_types: &types,
+                currency: &currency,
+            };
+            let _ = mapping::transaction(&context, &transaction);
+        }
+        if let Ok(customer) = wire::decode::<wire::Customer>(&record) {
+            let _ = mapping::customer("dispensary", &location, &customer);
+        }
         if let Ok(product) = wire::decode::<wire::Product>(&record) {
             let _ = tillflow_source_dutchie::mapping::product_info(&product);
         }
@@ -93,9 +121,20 @@ fn dutchie_records(data: &[u8]) {
 }
 
 fn retail_pos_sales(data: &[u8]) {
-    use tillflow_source_retail_pos::wire;
+    use tillflow_source_retail_pos::{mapping, wire};
+    let currency = tillflow_core::model::Currency::new("NZD").expect("a currency");
+    let (outlets, products) = (std::collections::HashMap::new(), std::collections::HashMap::new());
     for record in records(data, "data") {
-        let _ = serde_json::from_value::<wire::Sale>(record.clone());
+        if let Ok(sale) = serde_json::from_value::<wire::Sale>(record.clone()) {
+            let context = mapping::SaleContext {
+                source: "store",
+                currency: &currency,
+                outlets: &outlets,
+                products: &products,
+                buyer: None,
+            };
+            let _ = mapping::sale(&context, &sale);
+        }
         let _ = serde_json::from_value::<wire::Customer>(record.clone());
         let _ = serde_json::from_value::<tillflow_source_retail_pos::ecom_wire::Customer>(record);
     }
