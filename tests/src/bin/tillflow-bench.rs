@@ -209,7 +209,6 @@ fn fastrand_seed() -> u64 {
     COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
 }
 
-/// Peak resident memory (MB) of `tillflow run --once` importing `orders`.
 /// Milliseconds `tillflow status` takes to validate a config of `pipelines`
 /// `[[pipelines]]` entries (over two shared connectors) and find no state:
 /// validation alone, which must stay linear in the file's size.
@@ -231,6 +230,7 @@ fn config_validation_ms(tillflow: &Path, pipelines: usize, dir: &Path) -> f64 {
     elapsed
 }
 
+/// Peak resident memory (MB) of `tillflow run --once` importing `orders`.
 fn peak_rss_mb(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     runtime.block_on(async {
@@ -273,6 +273,72 @@ fn peak_rss_mb(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
 }
 
 /// Webhook → Customer.io latency (p50, p99 in ms) at `rate` webhooks/s.
+/// A resident-memory figure of a process (`VmRSS` or `VmHWM`), in MB.
+fn memory_mb(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+/// A continuous `tillflow run` flooded by `clients` connections that each
+/// park most of a 0.9 MB webhook body and then go: its resident memory
+/// before (MB), at the peak, and once they have gone.
+fn webhook_flood_rss_mb(tillflow: &Path, clients: usize, dir: &Path) -> (f64, f64, f64) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let woo = WooSandbox::start("ck_bench", "cs_bench").await.unwrap();
+        woo.seed(10, 20);
+        let cio = CustomerIoSandbox::start("site_bench", "key_bench").await.unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = write_config(dir, &woo.base_url(), &cio.base_url(), Some(port));
+        let mut child = Command::new(tillflow)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tillflow did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = memory_mb(child.id(), "VmRSS:");
+        let parked = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let body = vec![b'x'; 900_000];
+            let mut streams = Vec::new();
+            for _ in 0..clients {
+                let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { continue };
+                let head = format!(
+                    "POST /webhooks/shop HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len() + 1000
+                );
+                // A refused body's connection may close mid-write; that is the point.
+                let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body));
+                streams.push(stream);
+            }
+            streams
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let peak = memory_mb(child.id(), "VmHWM:");
+        drop(parked);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = memory_mb(child.id(), "VmRSS:");
+        let _ = child.kill();
+        let _ = child.wait();
+        (before, peak, after)
+    })
+}
+
 fn webhook_latency(tillflow: &Path, rate: u32, seconds: u32, dir: &Path) -> (f64, f64) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     runtime.block_on(async {
@@ -371,13 +437,21 @@ fn main() {
             "customerio" => format!("{:?}", customerio_budget_ratio(budget_orders, budget, &dir)),
             "webhook" => format!("{:?}", webhook_latency(&tillflow, 200, webhook_seconds, &dir)),
             "rss" => format!("{:.1} MB", peak_rss_mb(&tillflow, large, &dir)),
+            "flood" => {
+                let (before, peak, after) = webhook_flood_rss_mb(&tillflow, 200, &dir);
+                format!(
+                    "RSS {before:.1} MB before, {peak:.1} MB at the peak, {after:.1} MB after 200 × 0.9 MB parked bodies"
+                )
+            }
             "config" => format!(
                 "{:.0} ms for 10,000 pipelines, {:.0} ms for 40,000",
                 config_validation_ms(&tillflow, 10_000, &dir),
                 config_validation_ms(&tillflow, 40_000, &dir)
             ),
             other => {
-                panic!("--only: unknown figure {other} (engine, alone, klaviyo, customerio, webhook, rss, config)")
+                panic!(
+                    "--only: unknown figure {other} (engine, alone, klaviyo, customerio, webhook, rss, config, flood)"
+                )
             }
         };
         let _ = std::fs::remove_dir_all(&dir);
@@ -393,6 +467,7 @@ fn main() {
     let rss_small = peak_rss_mb(&tillflow, small, &dir);
     let rss_large = peak_rss_mb(&tillflow, large, &dir);
     let config_small = config_validation_ms(&tillflow, 10_000, &dir);
+    let (flood_before, flood_peak, flood_after) = webhook_flood_rss_mb(&tillflow, 200, &dir);
     let config_large = config_validation_ms(&tillflow, 40_000, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -411,6 +486,7 @@ fn main() {
                 "rss_100k_mb": (rss_small * 10.0).round() / 10.0,
                 "rss_1m_mb": (rss_large * 10.0).round() / 10.0,
                 "config_validation_ms_10k_pipelines": config_small.round(),
+                "webhook_flood_rss_mb": { "before": flood_before.round(), "peak": flood_peak.round(), "after": flood_after.round() },
                 "config_validation_ms_40k_pipelines": config_large.round(),
                 "quick": quick,
             })
@@ -443,5 +519,10 @@ fn main() {
     println!("{:<58} {:>14.1}  < 64", format!("peak RSS, {small}-order history import (MB)"), rss_small);
     println!("{:<58} {:>14.1}  < 64, within 20%", format!("peak RSS, {large}-order history import (MB)"), rss_large);
     println!("{:<58} {:>14.0}  ", "config validation, 10,000 [[pipelines]] (ms)", config_small);
+    println!(
+        "{:<58} {:>14}  bounded by max_in_flight",
+        "RSS before / peak / after 200 × 0.9 MB parked bodies (MB)",
+        format!("{flood_before:.0}/{flood_peak:.0}/{flood_after:.0}")
+    );
     println!("{:<58} {:>14.0}  ≈ 4 × the line above", "config validation, 40,000 [[pipelines]] (ms)", config_large);
 }
