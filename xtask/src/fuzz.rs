@@ -1,9 +1,11 @@
 //! `cargo xtask fuzz [--seconds N] [--target NAME]`: runs every cargo-fuzz
 //! target in `fuzz/` for N seconds (default 60) on the stable toolchain
-//! (`RUSTC_BOOTSTRAP=1`), installing cargo-fuzz first if it is missing; new
-//! inputs that reach new code are kept in `fuzz/corpus/<target>/` (commit
-//! them: `cargo test` replays them), crashes in `fuzz/artifacts/<target>/`.
-//! Prints per target the executions, the corpus size and the crashes.
+//! (`RUSTC_BOOTSTRAP=1`), installing cargo-fuzz first if it is missing.
+//! It starts from the committed seeds in `fuzz/corpus/<target>/` and grows a
+//! local working corpus in `fuzz/work/<target>/` (thousands of files, not
+//! committed); a crash lands in `fuzz/artifacts/<target>/` — once fixed, copy
+//! it into `fuzz/corpus/<target>/`, which `cargo test` replays, so it stays
+//! fixed. Prints per target the executions, the working corpus and the crashes.
 
 use crate::ci::cargo;
 use std::path::Path;
@@ -40,12 +42,18 @@ pub fn fuzz(root: &Path, flags: &[String]) -> bool {
     let mut report = Vec::new();
     let mut all_clean = true;
     for target in targets(root).into_iter().filter(|t| only.is_none_or(|only| only == t)) {
-        let corpus = root.join("fuzz/corpus").join(&target);
+        let seeds = root.join("fuzz/corpus").join(&target);
+        let corpus = root.join("fuzz/work").join(&target);
+        if let Err(error) = std::fs::create_dir_all(&corpus) {
+            eprintln!("xtask fuzz: {}: {error}", corpus.display());
+            return false;
+        }
         let output = Command::new("cargo")
             .current_dir(root.join("fuzz"))
             .env("RUSTC_BOOTSTRAP", "1")
             .args(["fuzz", "run", &target])
             .arg(&corpus)
+            .arg(&seeds)
             .args([
                 "--",
                 &format!("-max_total_time={seconds}"),
