@@ -140,17 +140,40 @@ fn retail_pos_sales(data: &[u8]) {
     }
 }
 
+/// The first byte picks the content type and the signature: none, a wrong
+/// one, or the right HMAC over the body's own `eventCreated.eventId` (so the
+/// accepted path is reached too); the rest is the body.
 fn retail_pos_webhook(data: &[u8]) {
-    let form = data.first().is_some_and(|byte| byte % 2 == 0);
-    let content_type = if form { "application/x-www-form-urlencoded" } else { "application/json" };
+    use tillflow_source_retail_pos::webhook;
+    let first = data.first().copied().unwrap_or(0);
+    let body = data.get(1..).unwrap_or_default().to_vec();
+    let content_type = if first % 2 == 0 { "application/x-www-form-urlencoded" } else { "application/json" };
+    let mut headers = vec![("content-type".to_owned(), content_type.to_owned())];
+    let secret = tillflow_http::SecretString::from("fuzz-secret");
+    match first / 2 % 3 {
+        1 => headers.push((webhook::ECOM_SIGNATURE.to_owned(), "bm90IGl0".to_owned())),
+        2 => {
+            let event: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let text = |key: &str| match &event[key] {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let signed = webhook::ecom_signed_text(&text("eventCreated"), &text("eventId"));
+            let signature = tillflow_http::webhook::sign_hmac_sha256_base64(&secret, signed.as_bytes());
+            headers.push((webhook::ECOM_SIGNATURE.to_owned(), signature));
+        }
+        _ => {}
+    }
+    let request = tillflow_core::WebhookRequest { headers: headers.clone(), body: body.clone() };
+    let _ = webhook::verify(&request, Some("1003"), Some(&secret));
     let item = tillflow_core::source::InboxItem {
         id: 1,
         source: "store".into(),
         received_at: jiff::Timestamp::UNIX_EPOCH,
-        headers: vec![("content-type".into(), content_type.into())],
-        body: data.get(1..).unwrap_or_default().to_vec(),
+        headers,
+        body,
     };
-    let _ = tillflow_source_retail_pos::webhook::trigger(&item);
+    let _ = webhook::trigger(&item);
 }
 
 /// The first byte picks the status and how many events the batch held.
