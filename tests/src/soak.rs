@@ -1,5 +1,6 @@
 //! The kill soak: the demo's pipelines run continuously against sandboxes
-//! that fail on purpose while sales keep ringing at every till, and the
+//! that fail on purpose while sales keep ringing at every till (each posted
+//! as a signed webhook too where the platform posts one), and the
 //! process is SIGKILLed at random moments and restarted, cycle after cycle.
 //! At the end every sink is compared with what a calm world given the same
 //! sales stores: nothing may be missing and nothing recorded twice.
@@ -18,6 +19,10 @@ pub struct SoakReport {
     pub cycles: u32,
     pub kills: u32,
     pub sales_rung: u64,
+    /// Signed webhook deliveries the running process answered 2xx (a
+    /// delivery that met a killed process is left to the next poll, as a
+    /// platform's retry would be).
+    pub webhooks_stored: u64,
     pub events_expected: u64,
     pub events_recorded: u64,
     pub recorded_twice: u64,
@@ -33,6 +38,7 @@ impl std::fmt::Display for SoakReport {
         writeln!(f, "cycles             {}", self.cycles)?;
         writeln!(f, "kills              {}", self.kills)?;
         writeln!(f, "sales rung         {}", self.sales_rung)?;
+        writeln!(f, "webhooks stored    {}", self.webhooks_stored)?;
         writeln!(f, "events expected    {}", self.events_expected)?;
         writeln!(f, "events recorded    {}", self.events_recorded)?;
         writeln!(f, "recorded twice     {}", self.recorded_twice)?;
@@ -45,8 +51,9 @@ impl std::fmt::Display for SoakReport {
     }
 }
 
-/// The demo config at `state`, every source polled every second.
-fn config(world: &DemoWorld, dir: &Path, name: &str) -> std::path::PathBuf {
+/// The demo config at `state`, every source polled every second, its server
+/// on a free port (returned).
+fn config(world: &DemoWorld, dir: &Path, name: &str) -> (std::path::PathBuf, u16) {
     let mut text = world.config(&format!("sqlite://{name}.db"));
     let sources: BTreeSet<String> =
         text.lines().filter_map(|line| line.strip_prefix("[sources.")?.strip_suffix(']').map(String::from)).collect();
@@ -58,7 +65,7 @@ fn config(world: &DemoWorld, dir: &Path, name: &str) -> std::path::PathBuf {
     let text = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n{text}");
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
-    path
+    (path, port)
 }
 
 fn tillflow(program: &Path, config: &Path, once: bool) -> Command {
@@ -98,7 +105,8 @@ pub async fn soak(program: &Path, cycles: u32, size: DemoSize, seed: u64) -> Soa
     for (index, faults) in stormy.faults().iter().enumerate() {
         faults.set_plan(FaultPlan { seed: seed + index as u64, ..plan.clone() });
     }
-    let stormy_config = config(&stormy, dir.path(), "stormy");
+    let (stormy_config, port) = config(&stormy, dir.path(), "stormy");
+    let http = tillflow_http::reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
     let mut report = SoakReport { cycles, ..SoakReport::default() };
     let mut next_sale = 0u64;
     for _ in 0..cycles {
@@ -110,6 +118,16 @@ pub async fn soak(program: &Path, cycles: u32, size: DemoSize, seed: u64) -> Soa
             if random.u8(0..4) == 0 {
                 next_sale += 1;
                 stormy.ring_sales(next_sale);
+                for (source, delivery) in stormy.sale_webhooks(next_sale) {
+                    let mut request =
+                        http.post(format!("http://127.0.0.1:{port}/webhooks/{source}")).body(delivery.body);
+                    for (name, value) in delivery.headers {
+                        request = request.header(name, value);
+                    }
+                    if request.send().await.is_ok_and(|answer| answer.status().is_success()) {
+                        report.webhooks_stored += 1;
+                    }
+                }
             }
             if child.try_wait().unwrap().is_some() {
                 break;
@@ -135,7 +153,7 @@ pub async fn soak(program: &Path, cycles: u32, size: DemoSize, seed: u64) -> Soa
     for n in 1..=next_sale {
         calm.ring_sales(n);
     }
-    settle(program, &config(&calm, dir.path(), "calm")).await;
+    settle(program, &config(&calm, dir.path(), "calm").0).await;
     compare(&mut report, &calm.received(), &recorded);
     report
 }

@@ -13,6 +13,7 @@ async fn five_kills_lose_nothing_and_record_nothing_twice() {
     eprintln!("{report}");
     assert_eq!(report.kills, 5, "{report}");
     assert!(report.sales_rung > 0, "{report}");
+    assert!(report.webhooks_stored > 0, "signed webhooks flowed too: {report}");
     assert!(report.events_expected > 100, "{report}");
     assert_eq!((report.missing, report.recorded_twice), (0, 0), "{report}");
     assert!(report.differences.is_empty(), "{report}");

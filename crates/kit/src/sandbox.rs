@@ -29,6 +29,13 @@ pub struct Received {
     pub repeats_ignored: u64,
 }
 
+/// A webhook delivery as a platform would post it to `/webhooks/<source>`.
+#[derive(Clone, Debug)]
+pub struct SandboxWebhook {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
 pub trait Sandbox: Send + Sync {
     /// Where the platform's API is served.
     fn base_url(&self) -> String;
@@ -52,6 +59,12 @@ pub trait Sandbox: Send + Sync {
     /// sandboxes seeded alike, so a soak and a calm run can be compared.
     fn ring_sale(&self, _n: u64) -> bool {
         false
+    }
+
+    /// The delivery the platform would post for the `n`-th live sale (after
+    /// `ring_sale(n)`), signed as it signs them; `None` when it posts none.
+    fn sale_webhook(&self, _n: u64) -> Option<SandboxWebhook> {
+        None
     }
 
     /// What a sink sandbox stored (empty for a source).

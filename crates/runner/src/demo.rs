@@ -81,6 +81,15 @@ impl DemoWorld {
         self.sources.iter().filter(|(_, sandbox)| sandbox.ring_sale(n)).count()
     }
 
+    /// The deliveries the sources would post for the `n`-th live sale, with
+    /// the name of the source each is for (its type name in the demo config).
+    pub fn sale_webhooks(&self, n: u64) -> Vec<(&'static str, tillflow_kit::sandbox::SandboxWebhook)> {
+        self.sources
+            .iter()
+            .filter_map(|(descriptor, sandbox)| Some((descriptor.type_name, sandbox.sale_webhook(n)?)))
+            .collect()
+    }
+
     /// The sandboxes' fault injectors, sources first.
     pub fn faults(&self) -> Vec<Arc<Faults>> {
         let sources = self.sources.iter().map(|(_, sandbox)| sandbox.faults());

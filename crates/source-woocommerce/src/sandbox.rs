@@ -28,6 +28,9 @@ enum StoredOrder {
     Kept(Box<Value>),
 }
 
+/// The webhook secret the sandbox signs its deliveries with.
+pub const WEBHOOK_SECRET: &str = "whsec_sandbox";
+
 /// What the seeded history was made from.
 #[derive(Clone, Copy)]
 struct Seed {
@@ -172,6 +175,23 @@ impl Sandbox for WooSandbox {
         true
     }
 
+    /// WooCommerce's `order.created` delivery of the live sale, signed with
+    /// the webhook secret the sandbox's connector keys configure.
+    fn sale_webhook(&self, n: u64) -> Option<tillflow_kit::sandbox::SandboxWebhook> {
+        let body = serde_json::to_vec(&self.order(9_000_000 + n)?).ok()?;
+        let secret = tillflow_http::SecretString::from(WEBHOOK_SECRET);
+        let signature = tillflow_http::webhook::sign_hmac_sha256_base64(&secret, &body);
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-wc-webhook-topic", "order.created"),
+            ("x-wc-webhook-signature", signature.as_str()),
+        ];
+        Some(tillflow_kit::sandbox::SandboxWebhook {
+            headers: headers.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect(),
+            body,
+        })
+    }
+
     fn base_url(&self) -> String {
         self.server.base_url()
     }
@@ -184,7 +204,7 @@ impl Sandbox for WooSandbox {
         let world = self.world.lock().expect("world");
         // The sandbox has no rate limit; a real shop's host may.
         format!(
-            "base_url = \"{}\"\nconsumer_key = \"{}\"\nconsumer_secret = \"{}\"\nrequests_per_second = 500\n",
+            "base_url = \"{}\"\nconsumer_key = \"{}\"\nconsumer_secret = \"{}\"\nwebhook_secret = \"{WEBHOOK_SECRET}\"\nrequests_per_second = 500\n",
             self.server.base_url(),
             world.consumer_key,
             world.consumer_secret
