@@ -149,3 +149,38 @@ async fn no_command_prints_logs_or_stores_a_secret() {
     }
     assert!(found.is_empty(), "secrets found:\n{}", found.join("\n"));
 }
+
+/// The credential values in a config text: every quoted value of a key that
+/// names a key, secret, token or password.
+fn credentials_in(config: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for marker in ["key = \"", "secret = \"", "token = \"", "password = \""] {
+        let mut rest = config;
+        while let Some(at) = rest.find(marker) {
+            rest = &rest[at + marker.len()..];
+            let value = &rest[..rest.find('"').unwrap_or(0)];
+            if value.len() >= 4 {
+                found.push(value.to_owned());
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_at_trace_level_prints_none_of_its_sandboxes_credentials() {
+    // The sandboxes' credentials do not depend on the demo's size.
+    let world =
+        tillflow_runner::demo::DemoWorld::start(tillflow_runner::demo::DemoSize { fraction: 0.01 }).await.unwrap();
+    let secrets = credentials_in(&world.config("sqlite://x.db"));
+    assert!(secrets.len() >= 8, "every platform's credentials were found: {secrets:?}");
+    let mut demo = Command::new(TILLFLOW);
+    demo.args(["demo", "-vv"]).env_remove("RUST_LOG");
+    let output = output(demo).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let shown: Vec<&String> = secrets.iter().filter(|secret| printed.contains(secret.as_str())).collect();
+    assert!(shown.is_empty(), "the demo printed credentials: {shown:?}");
+}
