@@ -6,6 +6,12 @@ use crate::ci::cargo;
 use std::process::Command;
 
 pub fn bench(flags: &[String]) -> bool {
+    run_against_release_tillflow("tillflow-bench", flags)
+}
+
+/// Builds the release `tillflow` and the e2e program `program`, then runs
+/// `program <tillflow> flags…` (the bench and the soak drive the real binary).
+pub fn run_against_release_tillflow(program: &str, flags: &[String]) -> bool {
     if !cargo(&[
         "build",
         "--release",
@@ -16,14 +22,13 @@ pub fn bench(flags: &[String]) -> bool {
         "-p",
         "tillflow-e2e",
         "--bin",
-        "tillflow-bench",
+        program,
     ]) {
         return false;
     }
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let tillflow = format!("{target}/release/tillflow");
-    Command::new(format!("{target}/release/tillflow-bench"))
-        .arg(&tillflow)
+    Command::new(format!("{target}/release/{program}"))
+        .arg(format!("{target}/release/tillflow"))
         .args(flags)
         .status()
         .map(|status| status.success())

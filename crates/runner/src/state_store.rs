@@ -51,23 +51,19 @@ pub async fn open(config: &Config, access: Access) -> Result<Arc<dyn StateStore>
     Ok(Arc::new(open_path(&path, access).await?))
 }
 
-/// The SQLite store itself, when it exists (for `state check`).
-pub async fn open_sqlite_existing(config: &Config) -> Result<Option<SqliteStore>, Failure> {
+/// The SQLite store itself, if it exists (`state check` needs more than the
+/// trait); `Ok(None)` (and a note on stderr) when nothing has run yet.
+pub async fn open_sqlite_existing(config: &Config, access: Access) -> Result<Option<SqliteStore>, Failure> {
     let path = sqlite_path(config)?;
     if !path.exists() {
         eprintln!("tillflow: no state at {} yet: no pipeline has run", path.display());
         return Ok(None);
     }
-    Ok(Some(open_path(&path, Access::Shared).await?))
+    Ok(Some(open_path(&path, access).await?))
 }
 
 /// Opens the state store if it exists; `Ok(None)` (and a note on stderr)
 /// when nothing has run yet.
 pub async fn open_existing(config: &Config, access: Access) -> Result<Option<Arc<dyn StateStore>>, Failure> {
-    let path = sqlite_path(config)?;
-    if !path.exists() {
-        eprintln!("tillflow: no state at {} yet: no pipeline has run", path.display());
-        return Ok(None);
-    }
-    Ok(Some(Arc::new(open_path(&path, access).await?)))
+    Ok(open_sqlite_existing(config, access).await?.map(|store| Arc::new(store) as Arc<dyn StateStore>))
 }

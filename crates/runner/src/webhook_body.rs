@@ -32,11 +32,6 @@ impl InFlight {
     pub fn new(max_bytes: usize) -> Self {
         Self { budget: Arc::new(Semaphore::new(max_bytes.min(Semaphore::MAX_PERMITS))) }
     }
-
-    /// Bytes not held by any body now.
-    pub fn available(&self) -> usize {
-        self.budget.available_permits()
-    }
 }
 
 /// A body read whole, with its share of the in-flight budget (given back

@@ -22,7 +22,7 @@ pub async fn state_reset(path: &Path, pipeline: &str) -> CommandResult {
 
 pub async fn state_check(path: &Path) -> CommandResult {
     let (config, _) = load(path)?;
-    let Some(store) = state_store::open_sqlite_existing(&config).await? else {
+    let Some(store) = state_store::open_sqlite_existing(&config, Access::Shared).await? else {
         return Ok(());
     };
     let file = store.path().display().to_string();
