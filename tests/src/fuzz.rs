@@ -1,7 +1,7 @@
 //! The fuzz targets' bodies: each takes arbitrary bytes to one parser that
 //! reads outside input — a platform's page or webhook, a platform's answer,
-//! the config file — and must come back with a value or an error, never a
-//! panic. `fuzz/` (cargo-fuzz, `cargo xtask fuzz`) drives them with
+//! the config file, what the state file holds (`fuzz_live`) — and must come
+//! back with a value or an error, never a panic. `fuzz/` (cargo-fuzz, `cargo xtask fuzz`) drives them with
 //! libFuzzer; `tests/fuzz_corpus.rs` replays every saved input in `cargo test`
 //! so a crash once found stays fixed.
 
@@ -25,6 +25,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("klaviyo_errors", klaviyo_errors),
     ("klaviyo_answer", klaviyo_answer),
     ("egoi_answer", egoi_answer),
+    ("stored_checkpoints", crate::fuzz_live::stored_checkpoints),
+    ("stored_secrets", crate::fuzz_live::stored_secrets),
+    ("woocommerce_webhook", crate::fuzz_live::woocommerce_webhook),
 ];
 
 /// Runs the target `name` on `data`.

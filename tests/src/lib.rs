@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 pub mod fuzz;
+pub mod fuzz_live;
 pub mod soak;
 pub mod woo_cio;
 

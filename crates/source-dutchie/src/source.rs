@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tillflow_core::ConnectorError;
 use tillflow_core::model::Record;
 use tillflow_core::source::{BadRecord, Checkpoint, Page, Source, SourceItem};
-use tillflow_kit::source::{Cursor, decode, encode};
+use tillflow_kit::source::{Cursor, decode, encode, plausible_time};
 
 pub const STREAMS: [&str; 3] = ["products", "customers", "transactions"];
 /// The widest transaction window (the reporting endpoint does not page).
@@ -44,6 +44,13 @@ struct WindowCursor {
 
 impl Cursor for WindowCursor {
     const VERSION: u32 = 1;
+
+    fn check(&self) -> Result<(), String> {
+        for (location, done) in &self.done {
+            plausible_time(&format!("done.{location}"), *done)?;
+        }
+        self.pass_end.map_or(Ok(()), |end| plausible_time("pass_end", end))
+    }
 }
 
 /// Reads the account for one pipeline, with its own caches.

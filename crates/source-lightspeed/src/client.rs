@@ -7,6 +7,8 @@ use serde::de::DeserializeOwned;
 use std::time::Duration;
 use tillflow_core::ConnectorError;
 use tillflow_core::model::Currency;
+use tillflow_http::redact;
+use tillflow_http::reqwest::Url;
 use tillflow_http::reqwest::header::HeaderMap;
 use tillflow_http::{HttpClient, RateSignals, Tier};
 use tillflow_kit::auth::TokenManager;
@@ -51,6 +53,7 @@ pub struct LightspeedClient {
 impl LightspeedClient {
     /// GET with the bearer token, decoded as `T`; one refresh and retry on a 401.
     pub async fn get<T: DeserializeOwned>(&self, url: &str, query: &[(&str, String)]) -> Result<T, ConnectorError> {
+        self.on_the_api(url)?;
         for attempt in 0..2 {
             let token = self.auth.access_token().await?;
             let request = self
@@ -72,6 +75,24 @@ impl LightspeedClient {
             }
         }
         unreachable!("the second attempt returns")
+    }
+}
+
+impl LightspeedClient {
+    /// The bearer token goes to the account's API and nowhere else: a
+    /// next-page link read back from the state file (or sent by anyone
+    /// answering as Lightspeed) that leads to another origin is refused.
+    fn on_the_api(&self, url: &str) -> Result<(), ConnectorError> {
+        let origin = |text: &str| Url::parse(text).ok().map(|url| url.origin());
+        match (origin(url), origin(&self.api)) {
+            (Some(asked), Some(api)) if asked == api => Ok(()),
+            _ => Err(ConnectorError::config(format!(
+                "a next-page link leads away from this account's API ({}): {}; the token is not sent there — \
+                 reset this pipeline's checkpoints if the state file was edited",
+                self.api,
+                Url::parse(url).map_or_else(|_| "not a URL".to_owned(), |url| redact::url(&url)),
+            ))),
+        }
     }
 }
 

@@ -167,6 +167,41 @@ async fn sales_are_read_with_the_documented_query_and_next_is_followed_verbatim(
     assert_eq!(store.secret_get("lightspeed:store", "refresh_token").await.unwrap().as_deref(), Some("rt-2"));
 }
 
+/// A next-page link is followed verbatim, so where it leads decides where
+/// the bearer token goes: a checkpoint edited (or an answer forged) to lead
+/// elsewhere must not carry the token there.
+#[tokio::test]
+async fn a_next_link_to_another_origin_is_refused_and_the_token_never_sent_there() {
+    let server = MockServer::start().await;
+    mount_basics(&server).await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"Sale": []})))
+        .mount(&elsewhere)
+        .await;
+    let planted = format!("{}{ACCOUNT}/Sale.json?after=WzEwMF0%3D&limit=100", elsewhere.uri());
+    let checkpoint = Checkpoint(json!({"v": 1, "next": planted}));
+    let mut source = source(&server, Arc::new(MemoryStore::new()));
+    let error = source.read("sales", Some(&checkpoint)).await.unwrap_err();
+    assert_eq!(error.class, ErrorClass::Config, "{error}");
+    assert!(error.message.contains("leads away from this account's API"), "{error}");
+    assert!(elsewhere.received_requests().await.unwrap().is_empty(), "nothing was sent to the other origin");
+
+    // The same from an answer: the next link it gives is not followed off the API.
+    Mock::given(method("GET"))
+        .and(path(format!("{ACCOUNT}/Customer.json")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"@attributes": {"next": planted.replace("Sale", "Customer")}, "Customer": []})),
+        )
+        .mount(&server)
+        .await;
+    let first = source.read("customers", None).await.unwrap();
+    let error = source.read("customers", Some(&first.checkpoint)).await.unwrap_err();
+    assert!(error.message.contains("leads away from this account's API"), "{error}");
+    assert!(elsewhere.received_requests().await.unwrap().is_empty(), "nothing was sent to the other origin");
+}
+
 #[tokio::test]
 async fn the_incremental_filter_encodes_the_operator_and_the_plus() {
     let server = MockServer::start().await;

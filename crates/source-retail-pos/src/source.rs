@@ -24,7 +24,7 @@ use std::time::Duration;
 use tillflow_core::ConnectorError;
 use tillflow_core::model::{Currency, Record};
 use tillflow_core::source::{BadRecord, Checkpoint, InboxItem, Page, Source, SourceItem};
-use tillflow_kit::source::{Cursor, decode, encode};
+use tillflow_kit::source::{Cursor, decode, encode, plausible_seconds};
 
 /// eCom pages (its maximum).
 const ECOM_LIMIT: u64 = 100;
@@ -81,6 +81,13 @@ struct EcomCursor {
 
 impl Cursor for EcomCursor {
     const VERSION: u32 = 1;
+
+    fn check(&self) -> Result<(), String> {
+        for (field, seconds) in [("done", self.done), ("from", self.from), ("until", self.until)] {
+            seconds.map_or(Ok(()), |seconds| plausible_seconds(field, seconds))?;
+        }
+        Ok(())
+    }
 }
 
 pub struct RetailPosSource {
@@ -281,7 +288,7 @@ impl RetailPosSource {
             .await?
             .ok_or_else(|| ConnectorError::permanent(format!("eCom has no {path} (404)")))?;
         let count = page.items.len() as u64;
-        let done = count == 0 || page.offset + count >= page.total || count < ECOM_LIMIT;
+        let done = count == 0 || page.offset.saturating_add(count) >= page.total || count < ECOM_LIMIT;
         let items = if stream == "ecom_customers" {
             self.ecom_customers(&page.items).await?
         } else {
@@ -298,7 +305,7 @@ impl RetailPosSource {
                 let same = page.items.iter().filter(|item| last_updated(item) == Some(last)).count() as u64;
                 (last, same)
             }
-            _ => (from, cursor.offset + count),
+            _ => (from, cursor.offset.saturating_add(count)),
         };
         cursor = EcomCursor { done: cursor.done, from: Some(next_from), until: Some(until), offset: next_offset };
         Ok(Page { items, checkpoint: encode(&cursor), last: false })

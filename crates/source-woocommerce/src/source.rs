@@ -20,7 +20,7 @@ use std::sync::Arc;
 use tillflow_core::ConnectorError;
 use tillflow_core::model::Record;
 use tillflow_core::source::{BadRecord, Checkpoint, InboxItem, Page, Source, SourceItem};
-use tillflow_kit::source::{Cursor, Loose, decode, encode};
+use tillflow_kit::source::{Cursor, Loose, decode, encode, plausible_time};
 
 pub const PER_PAGE: usize = 100;
 /// Records re-read before the position on each page.
@@ -43,6 +43,10 @@ struct OrdersCursor {
 
 impl Cursor for OrdersCursor {
     const VERSION: u32 = 1;
+
+    fn check(&self) -> Result<(), String> {
+        self.pass_started_at.map_or(Ok(()), |at| plausible_time("pass_started_at", at))
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -152,7 +156,7 @@ impl WooCommerceSource {
                     Some(index) => index + 1,
                     // The listing shifted further than we looked back: look further.
                     None if back < cursor.offset => {
-                        back = (back.max(1) * 4).min(cursor.offset);
+                        back = back.max(1).saturating_mul(4).min(cursor.offset);
                         tracing::debug!(source = %self.client.name, back, "order listing shifted; looking further back");
                         continue;
                     }
@@ -164,7 +168,7 @@ impl WooCommerceSource {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(usize::MAX);
-            cursor.offset = offset + listed.len();
+            cursor.offset = offset.saturating_add(listed.len());
             cursor.anchors = anchors.iter().rev().take(ANCHORS).cloned().collect();
             let last = listed.len() < PER_PAGE || cursor.offset >= total;
             let mut items = Vec::new();
@@ -204,7 +208,7 @@ impl WooCommerceSource {
         let items = listed.iter().map(|raw| self.customer_item(raw, "customers")).collect();
         // Customers have no modified filter: every pass scans them all and the
         // ledger's content hashes tell which changed.
-        let next = CustomersCursor { page: if last { 1 } else { page + 1 } };
+        let next = CustomersCursor { page: if last { 1 } else { page.saturating_add(1) } };
         Ok(Page { items, checkpoint: encode(&next), last })
     }
 }

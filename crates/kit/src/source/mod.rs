@@ -12,5 +12,5 @@ pub mod checkpoint;
 pub mod mapping;
 pub mod wire;
 
-pub use checkpoint::{Cursor, decode, encode};
+pub use checkpoint::{Cursor, decode, encode, plausible_seconds, plausible_time};
 pub use wire::{Loose, Many, Maybe, raw_records, raw_value};

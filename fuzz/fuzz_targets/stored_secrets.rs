@@ -1,0 +1,4 @@
+//! Fuzz target `stored_secrets`: arbitrary bytes through its parser (tillflow_e2e::fuzz).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tillflow_e2e::fuzz::run("stored_secrets", data));
