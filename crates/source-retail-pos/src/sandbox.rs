@@ -569,6 +569,20 @@ impl Sandbox for RetailPosSandbox {
         true
     }
 
+    /// X-Series's `sale.update` delivery of the live sale: its `payload`
+    /// holds the sale in the API 1.0 shape, with the fields a receiver tells
+    /// a sale by; X-Series signs none.
+    fn sale_webhook(&self, n: u64) -> Option<tillflow_kit::sandbox::SandboxWebhook> {
+        let id = format!("s-live-{n}");
+        let sale = self.world.lock().expect("world").sales.iter().find(|s| s.record["id"] == id)?.record.clone();
+        let (headers, body) = pos_webhook(&json!({
+            "id": sale["id"], "register_id": sale["register_id"], "customer_id": sale["customer_id"],
+            "sale_date": sale["sale_date"], "status": sale["status"], "invoice_number": sale["invoice_number"],
+            "taxes": [], "register_sale_products": [],
+        }));
+        Some(tillflow_kit::sandbox::SandboxWebhook { headers, body })
+    }
+
     fn base_url(&self) -> String {
         self.server.base_url()
     }

@@ -16,6 +16,7 @@ use tillflow_core::StateStore;
 use tillflow_core::model::{Customer, OrderStatus, Record};
 use tillflow_core::source::{Checkpoint, Source, WebhookRequest, WebhookVerdict};
 use tillflow_http::SecretString;
+use tillflow_kit::sandbox::Sandbox;
 use tillflow_kit::{AccountContext, HttpTuning, SourceAccount};
 use tillflow_source_retail_pos::config::EcomConfig;
 use tillflow_source_retail_pos::mapping::{self, SaleContext};
@@ -524,6 +525,36 @@ async fn webhooks_only_trigger_a_fetch_and_a_forged_ecom_one_is_refused() {
     assert_eq!(account.verify_webhook(&WebhookRequest { headers, body }), WebhookVerdict::Unauthorized);
     let (headers, body) = sb::ecom_webhook("customer.updated", 5003, sb::ECOM_CLIENT_SECRET);
     assert_eq!(account.verify_webhook(&WebhookRequest { headers, body }), WebhookVerdict::Accept);
+}
+
+/// The soak posts the sandbox's own delivery of each live sale: it must be
+/// one the source accepts and turns into that sale, fetched.
+#[tokio::test]
+async fn a_live_sales_webhook_is_accepted_and_fetches_that_sale() {
+    let sandbox = RetailPosSandbox::start().await.unwrap();
+    sandbox.seed(30, 30);
+    let account = open(sandbox_config(&sandbox), Arc::new(MemoryStore::new()));
+    assert!(sandbox.sale_webhook(7).is_none(), "no delivery before the sale is rung");
+    assert!(sandbox.ring_sale(7));
+    let delivery = sandbox.sale_webhook(7).expect("the sale's delivery");
+    let request = WebhookRequest { headers: delivery.headers.clone(), body: delivery.body.clone() };
+    assert_eq!(account.verify_webhook(&request), WebhookVerdict::Accept);
+    let item = tillflow_core::source::InboxItem {
+        id: 1,
+        source: "store".into(),
+        received_at: jiff::Timestamp::now(),
+        headers: delivery.headers,
+        body: delivery.body,
+    };
+    let records = account.reader().parse_webhook(&item).await.unwrap();
+    let orders: Vec<&str> = records
+        .iter()
+        .filter_map(|record| match record {
+            Ok(Record::Order(order)) => Some(order.identity.id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(orders, ["s-live-7"], "the sale, fetched (its buyer beside it): {records:?}");
 }
 
 #[test]
