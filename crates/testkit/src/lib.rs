@@ -7,6 +7,7 @@ pub mod fake_source;
 pub mod memory_store;
 pub mod mock;
 pub mod openapi;
+pub mod postgres;
 pub mod recorder;
 pub mod sink_suite;
 pub mod source_suite;

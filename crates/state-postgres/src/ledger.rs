@@ -1,0 +1,35 @@
+//! The delivered-event ledger: what became of each event key, looked up in chunks.
+
+use crate::sql::{LOOKUP_CHUNK, error};
+use sqlx::{PgPool, Row};
+use std::collections::HashMap;
+use tillflow_core::StateError;
+use tillflow_core::keys::IdempotencyKey;
+use tillflow_core::state::{LedgerEntry, Outcome};
+
+pub(crate) async fn lookup(
+    pool: &PgPool,
+    pipeline: &str,
+    keys: &[&IdempotencyKey],
+) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(LOOKUP_CHUNK) {
+        let chunk: Vec<&str> = chunk.iter().map(|key| key.as_str()).collect();
+        let rows =
+            sqlx::query("SELECT key, content_hash, outcome, reason FROM ledger WHERE pipeline = $1 AND key = ANY($2)")
+                .bind(pipeline)
+                .bind(&chunk)
+                .fetch_all(pool)
+                .await
+                .map_err(error("ledger lookup"))?;
+        for row in rows {
+            let key: String = row.get(0);
+            let outcome: String = row.get(2);
+            let reason: String = row.get(3);
+            let outcome = Outcome::from_stored(&outcome, &reason)
+                .ok_or_else(|| StateError::new(format!("unknown outcome `{outcome}` in the ledger")))?;
+            found.insert(IdempotencyKey::from_stored(key), LedgerEntry { content_hash: row.get(1), outcome });
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,153 @@
+//! The state schema: migrations in order (entry N brings version N to N+1),
+//! applied on open under an advisory lock so runners starting together
+//! migrate once, and a database from a newer tillflow refused untouched.
+
+use crate::sql::error;
+use sqlx::PgPool;
+use tillflow_core::StateError;
+
+/// Migrations, in order; entry N brings the schema from version N to N+1.
+/// Keys compared by range or ordered for the operator are `COLLATE "C"`,
+/// so order is by code point as in SQLite, whatever the database's locale.
+pub(crate) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE pipelines (
+    name TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL
+);
+CREATE TABLE checkpoints (
+    pipeline TEXT NOT NULL,
+    stream TEXT COLLATE "C" NOT NULL,
+    checkpoint TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (pipeline, stream)
+);
+CREATE TABLE ledger (
+    pipeline TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    occurred_at BIGINT NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    PRIMARY KEY (pipeline, key)
+);
+CREATE INDEX ledger_by_kind_and_time ON ledger (pipeline, kind, outcome, occurred_at);
+CREATE TABLE dead_letters (
+    id BIGSERIAL PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    key TEXT,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX dead_letters_by_pipeline ON dead_letters (pipeline, id);
+CREATE TABLE inbox (
+    id BIGSERIAL PRIMARY KEY,
+    source TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    headers TEXT NOT NULL,
+    body BYTEA NOT NULL
+);
+CREATE INDEX inbox_by_source ON inbox (source, id);
+CREATE TABLE inbox_done (
+    pipeline TEXT NOT NULL,
+    inbox_id BIGINT NOT NULL,
+    PRIMARY KEY (pipeline, inbox_id)
+);
+CREATE TABLE inbox_watermarks (
+    pipeline TEXT NOT NULL,
+    source TEXT NOT NULL,
+    done_through BIGINT NOT NULL,
+    PRIMARY KEY (pipeline, source)
+);
+CREATE TABLE secrets (
+    connector TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (connector, name)
+);
+CREATE TABLE order_facts (
+    pipeline TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    fact_id TEXT NOT NULL,
+    person TEXT NOT NULL,
+    counted BOOLEAN NOT NULL,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (pipeline, order_id, fact_id)
+);
+CREATE INDEX order_facts_by_person ON order_facts (pipeline, person);
+CREATE TABLE orders_read (
+    pipeline TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (pipeline, order_id)
+);
+CREATE INDEX orders_read_by_time ON orders_read (pipeline, created_at);
+CREATE TABLE source_state (
+    source TEXT NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    value TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (source, key)
+);
+CREATE TABLE leases (
+    pipeline TEXT PRIMARY KEY,
+    holder TEXT,
+    token BIGINT NOT NULL DEFAULT 0,
+    acquired_at BIGINT NOT NULL DEFAULT 0,
+    expires_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE runners (
+    id TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    seen_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+"#];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Any 64-bit number nobody else uses: the migration lock.
+const MIGRATION_LOCK: i64 = 0x7469_6c6c_666c_6f77; // "tillflow"
+
+pub(crate) async fn migrate(pool: &PgPool, place: &str) -> Result<(), StateError> {
+    let mut connection = pool.acquire().await.map_err(error("migrate"))?;
+    let mut transaction = sqlx::Connection::begin(&mut *connection).await.map_err(error("migrate"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *transaction)
+        .await
+        .map_err(error("migrate"))?;
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS tillflow_schema (version INTEGER NOT NULL)")
+        .execute(&mut *transaction)
+        .await
+        .map_err(error("migrate"))?;
+    let version: Option<i32> = sqlx::query_scalar("SELECT MAX(version) FROM tillflow_schema")
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(error("read schema version"))?;
+    let version = u32::try_from(version.unwrap_or(0)).unwrap_or(u32::MAX);
+    if version > SCHEMA_VERSION {
+        return Err(StateError::new(format!(
+            "{place} has state schema version {version}, but this tillflow understands up to {SCHEMA_VERSION}; \
+             it was written by a newer tillflow. Refusing to touch it: upgrade tillflow or point [state] url elsewhere"
+        )));
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        sqlx::raw_sql(migration).execute(&mut *transaction).await.map_err(error("migrate"))?;
+        sqlx::query("DELETE FROM tillflow_schema").execute(&mut *transaction).await.map_err(error("migrate"))?;
+        sqlx::query("INSERT INTO tillflow_schema (version) VALUES ($1)")
+            .bind(index as i32 + 1)
+            .execute(&mut *transaction)
+            .await
+            .map_err(error("migrate"))?;
+        tracing::info!(version = index + 1, "state schema migrated");
+    }
+    transaction.commit().await.map_err(error("migrate"))
+}

@@ -1,0 +1,30 @@
+//! Connector secrets that must survive at once (rotated refresh tokens).
+
+use crate::sql::{error, millis};
+use jiff::Timestamp;
+use sqlx::PgPool;
+use tillflow_core::StateError;
+
+pub(crate) async fn get(pool: &PgPool, connector: &str, name: &str) -> Result<Option<String>, StateError> {
+    sqlx::query_scalar("SELECT value FROM secrets WHERE connector = $1 AND name = $2")
+        .bind(connector)
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(error("read secret"))
+}
+
+pub(crate) async fn put(pool: &PgPool, connector: &str, name: &str, value: &str) -> Result<(), StateError> {
+    sqlx::query(
+        "INSERT INTO secrets (connector, name, value, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (connector, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(connector)
+    .bind(name)
+    .bind(value)
+    .bind(millis(Timestamp::now()))
+    .execute(pool)
+    .await
+    .map_err(error("store secret"))?;
+    Ok(())
+}
