@@ -158,7 +158,8 @@ pub async fn soak(program: &Path, cycles: u32, size: DemoSize, seed: u64) -> Soa
     report
 }
 
-fn compare(report: &mut SoakReport, expected: &Received, recorded: &Received) {
+/// Counts what `recorded` has missing or twice against `expected`, into `report`.
+pub fn compare(report: &mut SoakReport, expected: &Received, recorded: &Received) {
     report.events_expected = expected.total_events();
     report.events_recorded = recorded.total_events();
     report.repeats_ignored = recorded.repeats_ignored;

@@ -183,6 +183,23 @@ pub struct PipelineStatus {
     pub last_delivery_at: Option<Timestamp>,
 }
 
+/// Held while a connector's secrets are rotated (see
+/// [`StateStore::secret_lock`]); whatever the store needs to keep the lock.
+#[derive(Default)]
+pub struct SecretLock(Option<Box<dyn std::any::Any + Send>>);
+
+impl SecretLock {
+    pub fn holding(guard: impl std::any::Any + Send) -> Self {
+        Self(Some(Box::new(guard)))
+    }
+}
+
+impl std::fmt::Debug for SecretLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "SecretLock(held)" } else { "SecretLock(none needed)" })
+    }
+}
+
 /// Source state keys under this prefix are notices for the operator (a
 /// group conflict, two customers with one email): `tillflow status` lists
 /// their non-empty values. A source writes an empty value to withdraw one.
@@ -234,6 +251,15 @@ pub trait StateStore: Send + Sync {
 
     /// Persists a connector secret at once (its own transaction).
     async fn secret_put(&self, connector: &str, name: &str, value: &str) -> Result<(), StateError>;
+
+    /// Keeps every other process sharing this state from rotating
+    /// `connector`'s secrets until the lock is dropped: a rotating refresh
+    /// token is good once, so two runners refreshing with it at once would
+    /// burn it. One process alone needs nothing (its token manager is
+    /// single-flight already).
+    async fn secret_lock(&self, _connector: &str) -> Result<SecretLock, StateError> {
+        Ok(SecretLock::default())
+    }
 
     /// What a source keeps of its own between runs, under keys it names
     /// (the Retail POS merge: who is who across POS and eCom). Shared by

@@ -109,6 +109,10 @@ impl TokenManager {
     }
 
     async fn refresh(&self) -> Result<Access, ConnectorError> {
+        // Other runners sharing the state wait here, then read the token this
+        // refresh stores, rather than spend the one it replaces.
+        let _rotating =
+            self.state.secret_lock(&self.secret_owner).await.map_err(|e| ConnectorError::transient(e.to_string()))?;
         let stored = self
             .state
             .secret_get(&self.secret_owner, "refresh_token")

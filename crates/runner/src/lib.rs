@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod exit;
+pub mod leasing;
 pub mod listener;
 pub mod progress;
 pub mod registry;

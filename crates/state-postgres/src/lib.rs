@@ -36,7 +36,7 @@ use tillflow_core::events::EventKind;
 use tillflow_core::keys::IdempotencyKey;
 use tillflow_core::model::{OrderFact, PersonTotals};
 use tillflow_core::source::{Checkpoint, InboxItem};
-use tillflow_core::state::{Commit, DeadLetter, LedgerEntry, OutcomeKind, PipelineStatus, StateStore};
+use tillflow_core::state::{Commit, DeadLetter, LedgerEntry, OutcomeKind, PipelineStatus, SecretLock, StateStore};
 
 pub use leases::{Claimed, Fencing, LeaseHolder};
 pub use schema::SCHEMA_VERSION;
@@ -179,6 +179,10 @@ impl StateStore for PgStore {
 
     async fn secret_put(&self, connector: &str, name: &str, value: &str) -> Result<(), StateError> {
         secrets::put(&self.pool, connector, name, value).await
+    }
+
+    async fn secret_lock(&self, connector: &str) -> Result<SecretLock, StateError> {
+        secrets::lock(&self.pool, connector).await
     }
 
     async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError> {

@@ -4,6 +4,7 @@ use crate::sql::{error, millis};
 use jiff::Timestamp;
 use sqlx::PgPool;
 use tillflow_core::StateError;
+use tillflow_core::state::SecretLock;
 
 pub(crate) async fn get(pool: &PgPool, connector: &str, name: &str) -> Result<Option<String>, StateError> {
     sqlx::query_scalar("SELECT value FROM secrets WHERE connector = $1 AND name = $2")
@@ -27,4 +28,16 @@ pub(crate) async fn put(pool: &PgPool, connector: &str, name: &str, value: &str)
     .await
     .map_err(error("store secret"))?;
     Ok(())
+}
+
+/// A transaction holding `connector`'s advisory lock: it lets go when the
+/// transaction ends, dropped (rolled back) with the guard.
+pub(crate) async fn lock(pool: &PgPool, connector: &str) -> Result<SecretLock, StateError> {
+    let mut transaction = pool.begin().await.map_err(error("lock secret"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('tillflow-secret:' || $1, 0))")
+        .bind(connector)
+        .execute(&mut *transaction)
+        .await
+        .map_err(error("lock secret"))?;
+    Ok(SecretLock::holding(transaction))
 }

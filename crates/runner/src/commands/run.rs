@@ -1,12 +1,15 @@
 //! `tillflow run`: one pass of every selected pipeline (`--once`), or the
 //! continuous mode — polling each source every `poll_interval`, the webhook
-//! server waking the pipelines of its source, a clean stop on a signal.
+//! server waking the pipelines of its source, a clean stop on a signal. On
+//! Postgres state a run is one of several runners: it runs the pipelines it
+//! holds the lease of (`leasing`).
 
 use super::{PassResult, failpoint, load, open_accounts, outcome_of, pipeline, selected, summary_line};
 use crate::exit::{CommandResult, Failure};
+use crate::leasing::Leasing;
 use crate::progress::TerminalProgress;
 use crate::server::{Metrics, ServerState, WebhookSource};
-use crate::state_store::{self, Access};
+use crate::state_store;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -95,6 +98,8 @@ async fn prune_inbox(state: &dyn tillflow_core::StateStore, ready_source: &str, 
 struct Prepared {
     config: crate::config::Config,
     state: Arc<dyn tillflow_core::StateStore>,
+    /// On Postgres: this runner's leases, which decide what it runs.
+    leasing: Option<Arc<Leasing>>,
     ready: Vec<Ready>,
     webhooks: HashMap<String, Arc<dyn tillflow_kit::SourceAccount>>,
     shutdown: watch::Receiver<bool>,
@@ -105,7 +110,11 @@ async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result
     let (config, validated) = load(path)?;
     let specs = selected(&config, only)?;
     let failpoint = failpoint()?;
-    let state = state_store::open(&config, Access::Writer).await?;
+    let (state, postgres) = state_store::open_for_run(&config, &state_store::runner_id()).await?;
+    let leasing = postgres.map(|store| {
+        let names = specs.iter().map(|spec| spec.name.clone()).collect();
+        Leasing::new(store, config.state.lease_ttl, names)
+    });
     let accounts = open_accounts(&config, validated, &specs, &state)?;
     let shutdown = shutdown_signal();
     let progress: Option<Arc<TerminalProgress>> =
@@ -127,14 +136,23 @@ async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result
         });
     }
     let webhooks = accounts.sources.into_iter().collect();
-    Ok(Prepared { config, state, ready, webhooks, shutdown, progress })
+    Ok(Prepared { config, state, leasing, ready, webhooks, shutdown, progress })
 }
 
 /// One pass of every selected pipeline, concurrently; results by name.
 pub async fn pass_once(path: &Path, only: Option<&str>, show_progress: bool) -> Result<Vec<PassResult>, Failure> {
     let prepared = prepare(path, only, show_progress).await?;
+    if let Some(leasing) = &prepared.leasing {
+        leasing.round().await.map_err(Failure::pipeline)?;
+    }
     let mut tasks = tokio::task::JoinSet::new();
     for Ready { mut pipeline, source, readers, .. } in prepared.ready {
+        if let Some(leasing) = &prepared.leasing
+            && !leasing.holds(pipeline.name())
+        {
+            println!("{}: held by another runner; not run here", pipeline.name());
+            continue;
+        }
         let state = prepared.state.clone();
         tasks.spawn(async move {
             let result = pipeline.run_pass().await;
@@ -172,7 +190,11 @@ pub async fn run(path: &Path, once: bool, only: Option<&str>, show_progress: boo
 }
 
 async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult {
-    let Prepared { config, state, ready, webhooks, shutdown, .. } = prepared;
+    let Prepared { config, state, leasing, ready, webhooks, shutdown, .. } = prepared;
+    if let Some(leasing) = &leasing {
+        tracing::info!(runner = leasing.runner(), "sharing the pipelines with the other runners on this state");
+        tokio::spawn(leasing.clone().keep(shutdown.clone()));
+    }
     // A wake-up per pipeline, listed under the source whose webhooks it reads.
     let mut notifies: HashMap<String, Vec<Arc<Notify>>> = HashMap::new();
     let mut pipelines = Vec::new();
@@ -206,12 +228,32 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
         let metrics = metrics.clone();
         let state = state.clone();
         let mut shutdown = shutdown.clone();
+        let leasing = leasing.clone();
         tasks.spawn(async move {
             let name = pipeline.name().to_owned();
             let mut full_pass_due = true;
+            let mut rounds = leasing.as_ref().map(|leasing| leasing.subscribe());
             loop {
+                // On Postgres: run only while this runner holds the lease,
+                // and keep the pipeline busy for the pass.
+                let busy = match &leasing {
+                    Some(leasing) if !leasing.holds(&name) => {
+                        // Taken (again) later, it starts with a full pass.
+                        full_pass_due = true;
+                        tokio::select! {
+                            _ = next_round(&mut rounds) => continue,
+                            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                        }
+                    }
+                    Some(leasing) => Some(leasing.busy(&name).await),
+                    None => None,
+                };
+                if leasing.as_ref().is_some_and(|leasing| !leasing.holds(&name)) {
+                    continue;
+                }
                 let result =
                     if full_pass_due { pipeline.run_pass().await } else { pipeline.process_inbox_only().await };
+                drop(busy);
                 match result {
                     Ok(report) => {
                         record_metrics(&metrics, &name, &report);
@@ -230,6 +272,8 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                 tokio::select! {
                     _ = tokio::time::sleep(poll_interval) => full_pass_due = true,
                     _ = notify.notified() => full_pass_due = false,
+                    // Webhooks another runner's server stored: looked for every round.
+                    _ = next_round(&mut rounds) => full_pass_due = false,
                     _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
                 }
             }
@@ -248,4 +292,12 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
     server.abort();
     state.close().await;
     outcome
+}
+
+/// The next lease round (never, without leases).
+async fn next_round(rounds: &mut Option<watch::Receiver<std::collections::BTreeSet<String>>>) {
+    let Some(rounds) = rounds else { return std::future::pending().await };
+    if rounds.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }

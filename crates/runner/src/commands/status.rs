@@ -1,7 +1,8 @@
 //! `tillflow status`: per pipeline, its cursors and their lag, counts by
 //! event and skip reason, dead letters, queued webhooks and its source's
-//! notices (group conflicts, shared emails). It reads the state store and
-//! never creates one.
+//! notices (group conflicts, shared emails), and on Postgres which runner
+//! holds it, since when, until when. It reads the state store and never
+//! creates one.
 
 use super::{load, selected};
 use crate::exit::{CommandResult, Failure};
@@ -16,6 +17,10 @@ pub async fn status(path: &Path, json: bool, only: Option<&str>) -> CommandResul
     let (config, _) = load(path)?;
     let specs = selected(&config, only)?;
     let state = state_store::open_existing(&config, Access::Shared).await?;
+    let holders = match state_store::open_postgres_existing(&config).await? {
+        Some(store) => Some(store.holders().await.map_err(Failure::pipeline)?),
+        None => None,
+    };
     let now = jiff::Timestamp::now();
     let mut documents = Vec::new();
     for spec in specs {
@@ -61,7 +66,17 @@ pub async fn status(path: &Path, json: bool, only: Option<&str>) -> CommandResul
                 Outcome::DeadLettered => dead_lettered_events += count,
             }
         }
+        let lease = holders.as_ref().map(|holders| match holders.iter().find(|h| h.pipeline == spec.name) {
+            Some(lease) if lease.holder.is_some() => serde_json::json!({
+                "runner": lease.holder,
+                "since": lease.since.to_string(),
+                "expires_at": lease.expires_at.to_string(),
+                "token": lease.token,
+            }),
+            _ => serde_json::json!({"runner": null}),
+        });
         documents.push(serde_json::json!({
+            "lease": lease,
             "pipeline": spec.name,
             "source": spec.source,
             "sink": spec.sink,
@@ -83,6 +98,17 @@ pub async fn status(path: &Path, json: bool, only: Option<&str>) -> CommandResul
     for document in documents {
         let field = |key: &str| document[key].as_str().unwrap_or("never").to_owned();
         println!("pipeline {} ({} → {})", field("pipeline"), field("source"), field("sink"));
+        if let Some(lease) = document["lease"].as_object() {
+            match lease.get("runner").and_then(|runner| runner.as_str()) {
+                Some(runner) => println!(
+                    "  held by         {runner} since {} (lease until {}, token {})",
+                    lease["since"].as_str().unwrap_or(""),
+                    lease["expires_at"].as_str().unwrap_or(""),
+                    lease["token"]
+                ),
+                None => println!("  held by         no runner now"),
+            }
+        }
         println!("  first started   {}", field("started_at"));
         println!("  last delivery   {}", field("last_delivery_at"));
         for stream in document["streams"].as_array().into_iter().flatten() {

@@ -48,7 +48,13 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone)]
 pub struct StateConfig {
     pub url: String,
+    /// How long a runner's lease on a pipeline lasts without renewal
+    /// (Postgres state; renewed every third of it). Default 30 s.
+    pub lease_ttl: std::time::Duration,
 }
+
+/// `[state] lease_ttl` when the file says nothing.
+pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A `[sources.NAME]` or `[sinks.NAME]` table, environment substituted, for
 /// the connector registry to deserialize into the connector's own config type.
@@ -105,6 +111,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawState {
     url: Spanned<String>,
+    lease_ttl: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -164,11 +171,27 @@ impl Config {
                 .map_err(|message| error_at(Some(value.span()), Some(key.to_owned()), message))
         };
 
+        let lease_ttl = match raw.state.as_ref().and_then(|state| state.lease_ttl.as_ref()) {
+            Some(value) => {
+                let ttl = tillflow_core::duration::parse_duration(value.get_ref())
+                    .map_err(|message| error_at(Some(value.span()), Some("state.lease_ttl".into()), message))?;
+                if ttl < std::time::Duration::from_secs(1) || ttl > std::time::Duration::from_secs(3600) {
+                    return Err(error_at(
+                        Some(value.span()),
+                        Some("state.lease_ttl".into()),
+                        "must be between 1s and 1h".into(),
+                    ));
+                }
+                ttl
+            }
+            None => DEFAULT_LEASE_TTL,
+        };
         let state = StateConfig {
             url: match &raw.state {
                 Some(state) => substitute(&state.url, "state.url")?,
                 None => DEFAULT_STATE_URL.to_owned(),
             },
+            lease_ttl,
         };
         if !(state.url.starts_with("sqlite:")
             || state.url.starts_with("postgres://")

@@ -1,0 +1,136 @@
+//! Several `tillflow run` processes on one Postgres state (a database of the
+//! test's own): the demo's twelve pipelines spread over three runners, one
+//! runner SIGKILLed mid-import, its pipelines resumed by the others within
+//! two lease lifetimes, and every sink compared with a calm run: nothing
+//! lost, nothing recorded twice.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tillflow_e2e::soak::{SoakReport, compare};
+use tillflow_e2e::{Running, free_port};
+use tillflow_runner::demo::{DemoSize, DemoWorld};
+use tillflow_testkit::postgres::fresh_database;
+
+const TILLFLOW: &str = env!("CARGO_BIN_EXE_tillflow-under-test");
+const LEASE_TTL: Duration = Duration::from_secs(3);
+
+/// The demo's config on `state_url`, sources polled every second, this
+/// runner's server on a port of its own.
+fn runner_config(world: &DemoWorld, dir: &Path, state_url: &str, runner: usize) -> PathBuf {
+    let mut text = world.config(state_url);
+    text = text.replacen("[state]\n", &format!("[state]\nlease_ttl = \"{}s\"\n", LEASE_TTL.as_secs()), 1);
+    let sources: Vec<String> =
+        text.lines().filter_map(|line| line.strip_prefix("[sources.")?.strip_suffix(']').map(String::from)).collect();
+    for source in sources {
+        let table = format!("[sources.{source}]\n");
+        text = text.replacen(&table, &format!("{table}poll_interval = \"1s\"\n"), 1);
+    }
+    let text = format!("[server]\nlisten = \"127.0.0.1:{}\"\n\n{text}", free_port());
+    let path = dir.join(format!("runner-{runner}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start_runner(config: &Path, log: &Path) -> Child {
+    Command::new(TILLFLOW)
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Who holds each pipeline now, from `tillflow status --json`.
+fn holders(config: &Path) -> Vec<(String, Option<String>)> {
+    let output = Command::new(TILLFLOW).args(["status", "--json", "--config"]).arg(config).output().unwrap();
+    assert!(output.status.success(), "status: {}", String::from_utf8_lossy(&output.stderr));
+    let documents: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    documents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["pipeline"].as_str().unwrap().to_owned(), d["lease"]["runner"].as_str().map(String::from)))
+        .collect()
+}
+
+fn per_runner(holders: &[(String, Option<String>)]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for (_, holder) in holders {
+        *counts.entry(holder.clone().unwrap_or_else(|| "nobody".into())).or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_runners_share_twelve_pipelines_and_survive_a_sigkill() {
+    let Some(state_url) = fresh_database("runners").await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let size = DemoSize { fraction: 0.1 };
+    let world = DemoWorld::start(size).await.unwrap();
+    let configs: Vec<PathBuf> = (0..3).map(|n| runner_config(&world, dir.path(), &state_url, n)).collect();
+    let logs: Vec<PathBuf> = (0..3).map(|n| dir.path().join(format!("runner-{n}.log"))).collect();
+    let mut runners: Vec<Running> =
+        configs.iter().zip(&logs).map(|(config, log)| Running(start_runner(config, log))).collect();
+
+    // The twelve pipelines spread: four each, once all three have joined.
+    let spread = std::cell::RefCell::new(Vec::new());
+    wait_for(Duration::from_secs(60), "the pipelines spread over three runners", || {
+        *spread.borrow_mut() = holders(&configs[0]);
+        let counts = per_runner(&spread.borrow());
+        counts.len() == 3 && counts.values().all(|n| *n == 4) && !counts.contains_key("nobody")
+    })
+    .await;
+    let spread = spread.into_inner();
+    assert_eq!(spread.len(), 12);
+
+    // SIGKILL one runner mid-import: its pipelines go to the others.
+    let victim_pid = runners[1].0.id();
+    let victim = spread.iter().filter_map(|(_, h)| h.clone()).find(|h| h.contains(&format!("-{victim_pid}-")));
+    let victim = victim.expect("the killed runner held pipelines");
+    let orphans: Vec<String> =
+        spread.iter().filter(|(_, h)| h.as_deref() == Some(victim.as_str())).map(|(p, _)| p.clone()).collect();
+    runners[1].0.kill().unwrap();
+    runners[1].0.wait().unwrap();
+    let failover = wait_for(2 * LEASE_TTL + Duration::from_secs(5), "the orphaned pipelines taken over", || {
+        let now = holders(&configs[0]);
+        orphans
+            .iter()
+            .all(|orphan| now.iter().any(|(p, h)| p == orphan && h.as_deref().is_some_and(|h| h != victim.as_str())))
+    })
+    .await;
+    eprintln!("{} pipelines of the killed runner taken over {failover:?} after the kill", orphans.len());
+    assert!(failover <= 2 * LEASE_TTL, "taken over within two lease lifetimes, not {failover:?}");
+
+    // Every sink ends as a calm single run leaves its own sandboxes.
+    let calm = DemoWorld::start(size).await.unwrap();
+    let calm_config = dir.path().join("calm.toml");
+    std::fs::write(&calm_config, calm.config("sqlite://calm.db")).unwrap();
+    let status = Command::new(TILLFLOW).args(["run", "--once", "--config"]).arg(&calm_config).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let expected = calm.received();
+    let mut report = SoakReport::default();
+    wait_for(Duration::from_secs(240), "the two runners left to finish the import", || {
+        report = SoakReport::default();
+        compare(&mut report, &expected, &world.received());
+        report.differences.is_empty()
+    })
+    .await;
+    eprintln!("{report}");
+    assert!(report.events_expected > 100, "{report}");
+    assert_eq!((report.missing, report.recorded_twice), (0, 0), "{report}");
+    let taken: usize =
+        logs.iter().map(|log| std::fs::read_to_string(log).unwrap().matches("lease taken").count()).sum();
+    assert!(taken >= 12 + orphans.len(), "every pipeline taken, the orphans again: {taken} takes logged");
+}
