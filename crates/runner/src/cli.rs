@@ -147,6 +147,17 @@ enum StateAction {
     },
     /// Run SQLite's integrity check over the state file (every page and index).
     Check,
+    /// Move a SQLite state into an empty Postgres one (for several runners):
+    /// checkpoints, ledger, dead letters, inbox, facts and secrets, so
+    /// nothing is re-synced or sent again. Needs no config.
+    Migrate {
+        /// The state to move: sqlite://PATH.
+        #[arg(long)]
+        from: String,
+        /// Where to: postgres://… (an empty database).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// A write past the process's file-size limit (`ulimit -f`) raises SIGXFSZ,
@@ -222,12 +233,16 @@ pub fn main() -> ExitCode {
                 crate::sandbox::run(&platform, port, orders, too_many_requests, faults.as_deref()).await
             }
             Command::Demo => tillflow_runner_demo(show_progress).await,
+            Command::State { action: StateAction::Migrate { from, to }, .. } => {
+                crate::migrate::migrate(&from, &to).await
+            }
             Command::State { config: None, .. } => {
                 Err(crate::exit::Failure::config("state: say which config: tillflow state --config F <action>"))
             }
             Command::State { config: Some(config), action } => match action {
                 StateAction::Reset { pipeline } => commands::state_reset(&config, &pipeline).await,
                 StateAction::Check => commands::state_check(&config).await,
+                StateAction::Migrate { .. } => unreachable!("migrate needs no config and is matched above"),
             },
         }
     });

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod exit;
 pub mod leasing;
 pub mod listener;
+pub mod migrate;
 pub mod progress;
 pub mod registry;
 pub mod report;
