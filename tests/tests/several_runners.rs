@@ -1,7 +1,8 @@
 //! Several `tillflow run` processes on one Postgres state (a database of the
 //! test's own): the demo's twelve pipelines spread over three runners, one
 //! runner SIGKILLed mid-import, its pipelines resumed by the others within
-//! two lease lifetimes, and every sink compared with a calm run: nothing
+//! two lease lifetimes; a runner SIGSTOPped past its leases, whose commits
+//! are refused once it wakes; every sink compared with a calm run: nothing
 //! lost, nothing recorded twice.
 
 use std::path::{Path, PathBuf};
@@ -114,12 +115,7 @@ async fn three_runners_share_twelve_pipelines_and_survive_a_sigkill() {
     assert!(failover <= 2 * LEASE_TTL, "taken over within two lease lifetimes, not {failover:?}");
 
     // Every sink ends as a calm single run leaves its own sandboxes.
-    let calm = DemoWorld::start(size).await.unwrap();
-    let calm_config = dir.path().join("calm.toml");
-    std::fs::write(&calm_config, calm.config("sqlite://calm.db")).unwrap();
-    let status = Command::new(TILLFLOW).args(["run", "--once", "--config"]).arg(&calm_config).output().unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
-    let expected = calm.received();
+    let expected = calm_expectation(size, dir.path()).await;
     let mut report = SoakReport::default();
     wait_for(Duration::from_secs(240), "the two runners left to finish the import", || {
         report = SoakReport::default();
@@ -130,7 +126,79 @@ async fn three_runners_share_twelve_pipelines_and_survive_a_sigkill() {
     eprintln!("{report}");
     assert!(report.events_expected > 100, "{report}");
     assert_eq!((report.missing, report.recorded_twice), (0, 0), "{report}");
-    let taken: usize =
-        logs.iter().map(|log| std::fs::read_to_string(log).unwrap().matches("lease taken").count()).sum();
+    let logs: Vec<String> = logs.iter().map(|log| std::fs::read_to_string(log).unwrap()).collect();
+    let taken: usize = logs.iter().map(|log| log.matches("lease taken").count()).sum();
     assert!(taken >= 12 + orphans.len(), "every pipeline taken, the orphans again: {taken} takes logged");
+    for (index, log) in logs.iter().enumerate().filter(|(index, _)| *index != 1) {
+        let splits: Vec<&str> =
+            log.lines().filter(|line| line.contains("rate budget split among the live runners")).collect();
+        for runners in ["runners=3", "runners=2"] {
+            assert!(splits.iter().any(|line| line.ends_with(runners)), "runner {index}: {runners} in {splits:?}");
+        }
+    }
+}
+
+/// The calm expectation for a world of `size`: a single `run --once`.
+async fn calm_expectation(size: DemoSize, dir: &Path) -> tillflow_runner::demo::Received {
+    let calm = DemoWorld::start(size).await.unwrap();
+    let config = dir.join("calm.toml");
+    std::fs::write(&config, calm.config("sqlite://calm.db")).unwrap();
+    let status = Command::new(TILLFLOW).args(["run", "--once", "--config"]).arg(&config).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    calm.received()
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
+    assert!(status.success(), "kill -{name}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_paused_past_its_leases_cannot_commit_when_it_wakes() {
+    let Some(state_url) = fresh_database("paused").await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let size = DemoSize { fraction: 0.05 };
+    let world = DemoWorld::start(size).await.unwrap();
+    // Slow answers: the first runner is surely mid-pass when it is stopped.
+    let slow = tillflow_http::sandbox::FaultPlan::parse("slow=1,slow-ms=150").unwrap();
+    for faults in world.faults() {
+        faults.set_plan(slow.clone());
+    }
+    let configs: Vec<PathBuf> = (0..2).map(|n| runner_config(&world, dir.path(), &state_url, n)).collect();
+    let logs: Vec<PathBuf> = (0..2).map(|n| dir.path().join(format!("runner-{n}.log"))).collect();
+    let paused = Running(start_runner(&configs[0], &logs[0]));
+    wait_for(Duration::from_secs(60), "the first runner holding all twelve", || {
+        !per_runner(&holders(&configs[0])).contains_key("nobody")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(&paused.0, "STOP");
+
+    // Past its leases, a second runner takes every pipeline over.
+    let _second = Running(start_runner(&configs[1], &logs[1]));
+    let first = holders(&configs[0])[0].1.clone().unwrap();
+    wait_for(3 * LEASE_TTL + Duration::from_secs(10), "the second runner holding all twelve", || {
+        holders(&configs[0]).iter().all(|(_, holder)| holder.as_deref().is_some_and(|h| h != first))
+    })
+    .await;
+    for faults in world.faults() {
+        faults.set_plan(tillflow_http::sandbox::FaultPlan::default());
+    }
+    signal(&paused.0, "CONT");
+
+    let expected = calm_expectation(size, dir.path()).await;
+    let mut report = SoakReport::default();
+    wait_for(Duration::from_secs(240), "both runners to finish the import", || {
+        report = SoakReport::default();
+        compare(&mut report, &expected, &world.received());
+        report.differences.is_empty()
+    })
+    .await;
+    eprintln!("{report}");
+    assert_eq!((report.missing, report.recorded_twice), (0, 0), "{report}");
+    let woken = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(
+        woken.contains("has moved on") && woken.contains("lets the pipeline go"),
+        "the woken runner's commit was refused: {woken}"
+    );
 }

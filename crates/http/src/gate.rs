@@ -9,6 +9,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::HeaderMap;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -110,34 +111,90 @@ fn window_limiter(limit: u32, window: Duration) -> Option<DefaultDirectRateLimit
     Some(RateLimiter::direct(Quota::with_period(period)?.allow_burst(NonZeroU32::MIN)))
 }
 
-/// One quota of a tier: its limit and the limiter enforcing it.
+/// One quota of a tier: the limiter enforcing it.
 struct WindowQuota {
-    limit: u32,
     limiter: Arc<DefaultDirectRateLimiter>,
 }
 
 impl WindowQuota {
     fn new(limit: u32, window: Duration) -> Option<Self> {
-        window_limiter(limit, window).map(|limiter| Self { limit, limiter: Arc::new(limiter) })
+        window_limiter(limit, window).map(|limiter| Self { limiter: Arc::new(limiter) })
+    }
+}
+
+/// How many runners share every platform account this process uses: each
+/// tier keeps to 1/N of the account's limits. One unless a runner on shared
+/// state says otherwise.
+static RUNNERS: AtomicU32 = AtomicU32::new(1);
+
+/// Tells every rate gate of this process that `runners` processes share the
+/// platform accounts (the live runners on one Postgres state): from the next
+/// request on, each tier admits 1/`runners` of the account's limits, so all
+/// of them together never send more than the platform allows.
+pub fn share_accounts_among_runners(runners: u32) {
+    RUNNERS.store(runners.max(1), Ordering::SeqCst);
+}
+
+/// The runners this process shares its accounts with (itself included).
+pub fn runners_sharing_accounts() -> u32 {
+    RUNNERS.load(Ordering::SeqCst)
+}
+
+/// A tier's quotas: the account's limits (documented, or lower when the
+/// platform advertised less) and the limiters for this process's part of them.
+struct Quotas {
+    account: Tier,
+    runners: u32,
+    /// This process's part of the account's limits (0: no quota).
+    part: Tier,
+    per_second: Option<WindowQuota>,
+    per_minute: Option<WindowQuota>,
+}
+
+impl Quotas {
+    fn build(account: Tier, share: f64, runners: u32) -> Self {
+        let part = account.scaled(share / f64::from(runners.max(1)));
+        Self {
+            per_second: WindowQuota::new(part.per_second, Duration::from_secs(1)),
+            per_minute: WindowQuota::new(part.per_minute, Duration::from_secs(60)),
+            account,
+            runners,
+            part,
+        }
     }
 }
 
 pub(crate) struct TierGate {
-    per_second: Mutex<Option<WindowQuota>>,
-    per_minute: Mutex<Option<WindowQuota>>,
+    quotas: Mutex<Quotas>,
     paused_until: Mutex<Option<Instant>>,
     share: f64,
 }
 
 impl TierGate {
     fn new(tier: &Tier, share: f64) -> Self {
-        let scaled = tier.scaled(share);
         Self {
-            per_second: Mutex::new(WindowQuota::new(scaled.per_second, Duration::from_secs(1))),
-            per_minute: Mutex::new(WindowQuota::new(scaled.per_minute, Duration::from_secs(60))),
+            quotas: Mutex::new(Quotas::build(tier.clone(), share, runners_sharing_accounts())),
             paused_until: Mutex::new(None),
             share,
         }
+    }
+
+    /// The limiters of this process's part, rebuilt when the runners sharing
+    /// the accounts changed.
+    fn limiters(&self) -> [Option<Arc<DefaultDirectRateLimiter>>; 2] {
+        let mut quotas = self.quotas.lock().expect("quota lock");
+        let runners = runners_sharing_accounts();
+        if quotas.runners != runners {
+            *quotas = Quotas::build(quotas.account.clone(), self.share, runners);
+            tracing::debug!(
+                tier = quotas.part.name,
+                runners,
+                per_second = quotas.part.per_second,
+                per_minute = quotas.part.per_minute,
+                "this runner's part of the account's limits"
+            );
+        }
+        [&quotas.per_second, &quotas.per_minute].map(|quota| quota.as_ref().map(|q| q.limiter.clone()))
     }
 
     /// The moment the tier's pause ends, if it is paused now.
@@ -153,11 +210,8 @@ impl TierGate {
             while let Some(until) = self.paused() {
                 tokio::time::sleep_until(until).await;
             }
-            for quota in [&self.per_second, &self.per_minute] {
-                let limiter = quota.lock().expect("quota lock").as_ref().map(|q| q.limiter.clone());
-                if let Some(limiter) = limiter {
-                    limiter.until_ready().await;
-                }
+            for limiter in self.limiters().into_iter().flatten() {
+                limiter.until_ready().await;
             }
             if self.paused().is_none() {
                 return;
@@ -174,22 +228,27 @@ impl TierGate {
         }
     }
 
-    /// Lowers the quota of `advertised.window` to the advertised limit (times
-    /// the share) when that is lower; a window other than a second or a
-    /// minute is counted as its per-minute equivalent. Returns whether it did.
+    /// Lowers the account's limit for `advertised.window` to the advertised
+    /// one when that is lower (a window other than a second or a minute is
+    /// counted as its per-minute equivalent), and this process's part with
+    /// it. Returns whether it did.
     fn adopt(&self, advertised: Advertised) -> bool {
         let seconds = advertised.window.as_secs_f64().max(0.001);
-        let (slot, window, limit) = if advertised.window <= Duration::from_secs(1) {
-            (&self.per_second, Duration::from_secs(1), f64::from(advertised.limit) / seconds)
+        let per_second = advertised.window <= Duration::from_secs(1);
+        let limit = if per_second {
+            f64::from(advertised.limit) / seconds
         } else {
-            (&self.per_minute, Duration::from_secs(60), f64::from(advertised.limit) * 60.0 / seconds)
+            f64::from(advertised.limit) * 60.0 / seconds
         };
-        let limit = ((limit * self.share).floor() as u32).max(1);
-        let mut quota = slot.lock().expect("quota lock");
-        if quota.as_ref().is_some_and(|current| current.limit <= limit) {
+        let limit = (limit.floor() as u32).max(1);
+        let mut quotas = self.quotas.lock().expect("quota lock");
+        let mut account = quotas.account.clone();
+        let slot = if per_second { &mut account.per_second } else { &mut account.per_minute };
+        if *slot != 0 && *slot <= limit {
             return false;
         }
-        *quota = WindowQuota::new(limit, window);
+        *slot = limit;
+        *quotas = Quotas::build(account, self.share, quotas.runners);
         true
     }
 }
@@ -299,8 +358,9 @@ mod tests {
     }
 
     fn limits(tier_gate: &TierGate) -> (Option<u32>, Option<u32>) {
-        let limit = |quota: &Mutex<Option<WindowQuota>>| quota.lock().unwrap().as_ref().map(|q| q.limit);
-        (limit(&tier_gate.per_second), limit(&tier_gate.per_minute))
+        let quotas = tier_gate.quotas.lock().unwrap();
+        let limit = |limit: u32| (limit > 0).then_some(limit);
+        (limit(quotas.part.per_second), limit(quotas.part.per_minute))
     }
 
     #[test]
@@ -311,6 +371,20 @@ mod tests {
         assert_eq!(limits(&Gate::new("test", None, 1.0).tier(&tier)), (Some(10), Some(600)));
         assert_eq!(limits(&Gate::new("test", None, 0.5).tier(&tier)), (Some(5), Some(300)));
         assert_eq!(limits(&Gate::new("test", None, 7.0).tier(&tier)), (Some(10), Some(600)), "never above the limit");
+    }
+
+    #[test]
+    fn runners_sharing_the_accounts_each_keep_to_their_part() {
+        let tier = Tier::new("events", 10).with_per_minute(600);
+        let part = |runners| {
+            let quotas = Quotas::build(tier.clone(), 1.0, runners);
+            (Some(quotas.part.per_second), Some(quotas.part.per_minute))
+        };
+        assert_eq!(part(1), (Some(10), Some(600)));
+        assert_eq!(part(3), (Some(3), Some(200)), "three runners: a third each, rounded down");
+        assert_eq!(part(20), (Some(1), Some(30)), "never below one request per window");
+        let halved = Quotas::build(tier.clone(), 0.5, 2);
+        assert_eq!(halved.part.per_minute, 150, "rate_share and the runners multiply");
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub mod webhook;
 pub use answer::Answer;
 pub use client::{HttpClient, HttpConfig};
 pub use error::HttpError;
-pub use gate::{Advertised, RateSignals, StandardRateLimitHeaders};
+pub use gate::{
+    Advertised, RateSignals, StandardRateLimitHeaders, runners_sharing_accounts, share_accounts_among_runners,
+};
 pub use retry::{RetryConfig, parse_retry_after};
 pub use tier::Tier;
 

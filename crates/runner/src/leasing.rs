@@ -46,6 +46,23 @@ impl Leasing {
         self.busy[pipeline].clone().lock_owned().await
     }
 
+    /// Announces this runner; when others are live, waits a round (a third
+    /// of the lease's life) so each of them has re-divided the accounts'
+    /// budgets before this one sends anything.
+    pub async fn join(&self) -> Result<(), StateError> {
+        let announced = self.store.claim(&[], self.ttl).await?;
+        self.divide_budgets(announced.live);
+        if announced.live > 1 {
+            tracing::info!(
+                runner = self.runner(),
+                runners = announced.live,
+                "joining other runners: waiting a round while they re-divide the rate budgets"
+            );
+            tokio::time::sleep(self.ttl / 3).await;
+        }
+        Ok(())
+    }
+
     /// One round: renew, take up to the share, give back idle extras.
     pub async fn round(&self) -> Result<(), StateError> {
         let lost = self.store.renew(self.ttl).await?;
@@ -53,6 +70,15 @@ impl Leasing {
             tracing::warn!(pipeline, runner = self.runner(), "lease lost (it expired and another runner took it)");
         }
         let claimed = self.store.claim(&self.pipelines, self.ttl).await?;
+        let runners = u32::try_from(claimed.live).unwrap_or(u32::MAX);
+        if tillflow_http::runners_sharing_accounts() != runners {
+            tracing::info!(
+                runner = self.runner(),
+                runners,
+                "each platform account's rate budget split among the live runners"
+            );
+            tillflow_http::share_accounts_among_runners(runners);
+        }
         for (pipeline, token) in &claimed.taken {
             tracing::info!(pipeline, token, runner = self.runner(), "lease taken");
         }
@@ -73,8 +99,28 @@ impl Leasing {
         Ok(())
     }
 
+    /// Keeps this process to its part of every account's budget.
+    fn divide_budgets(&self, live: usize) {
+        let runners = u32::try_from(live).unwrap_or(u32::MAX);
+        if tillflow_http::runners_sharing_accounts() != runners {
+            tracing::info!(
+                runner = self.runner(),
+                runners,
+                "each platform account's rate budget split among the live runners"
+            );
+            tillflow_http::share_accounts_among_runners(runners);
+        }
+    }
+
     /// Rounds every third of the lease's life until shut down.
     pub async fn keep(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        while let Err(error) = self.join().await {
+            tracing::warn!(%error, runner = self.runner(), "cannot join the runners yet; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(self.ttl / 3) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
         loop {
             if let Err(error) = self.round().await {
                 tracing::warn!(%error, runner = self.runner(), "lease round failed; retrying");

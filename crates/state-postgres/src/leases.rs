@@ -116,6 +116,8 @@ pub struct Claimed {
     /// How many pipelines this runner should hold at most: the configured
     /// pipelines over the live runners, rounded up.
     pub share: usize,
+    /// The live runners, this one included.
+    pub live: usize,
 }
 
 /// Takes free or expired pipelines among `pipelines` up to this runner's share.
@@ -136,9 +138,10 @@ pub(crate) async fn claim(
         .fetch_one(&mut *transaction)
         .await
         .map_err(error("claim leases"))?;
-    let share = pipelines.len().div_ceil(usize::try_from(live.max(1)).unwrap_or(1));
+    let live = usize::try_from(live.max(1)).unwrap_or(1);
+    let share = pipelines.len().div_ceil(live);
     let held = fencing.tokens.lock().expect("tokens").len();
-    let mut claimed = Claimed { taken: Vec::new(), share };
+    let mut claimed = Claimed { taken: Vec::new(), share, live };
     if held < share {
         let rows = sqlx::query(&format!(
             "UPDATE leases SET holder = $1, token = token + 1, acquired_at = {NOW_MS}, expires_at = {NOW_MS} + $2 \
