@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 pub mod fuzz;
 pub mod fuzz_live;
+pub mod runner_bench;
 pub mod soak;
+pub mod tcp_cut;
 pub mod woo_cio;
 
 /// A loopback port nobody listens on now.

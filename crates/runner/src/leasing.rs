@@ -46,17 +46,19 @@ impl Leasing {
         self.busy[pipeline].clone().lock_owned().await
     }
 
-    /// Announces this runner; when others are live, waits a round (a third
-    /// of the lease's life) so each of them has re-divided the accounts'
-    /// budgets before this one sends anything.
-    pub async fn join(&self) -> Result<(), StateError> {
+    /// Announces this runner, then waits a round (a third of the lease's
+    /// life): runners started together all count each other before any takes
+    /// its share, and every runner already running has re-divided the
+    /// accounts' budgets before this one sends anything. `--once` alone on
+    /// the state (`wait_alone` false) does not wait.
+    pub async fn join(&self, wait_alone: bool) -> Result<(), StateError> {
         let announced = self.store.claim(&[], self.ttl).await?;
         self.divide_budgets(announced.live);
-        if announced.live > 1 {
+        if wait_alone || announced.live > 1 {
             tracing::info!(
                 runner = self.runner(),
                 runners = announced.live,
-                "joining other runners: waiting a round while they re-divide the rate budgets"
+                "joining the runners on this state: taking a share after one round"
             );
             tokio::time::sleep(self.ttl / 3).await;
         }
@@ -114,7 +116,7 @@ impl Leasing {
 
     /// Rounds every third of the lease's life until shut down.
     pub async fn keep(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        while let Err(error) = self.join().await {
+        while let Err(error) = self.join(true).await {
             tracing::warn!(%error, runner = self.runner(), "cannot join the runners yet; retrying");
             tokio::select! {
                 _ = tokio::time::sleep(self.ttl / 3) => {}

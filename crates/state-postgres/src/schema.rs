@@ -124,10 +124,17 @@ pub(crate) async fn migrate(pool: &PgPool, place: &str) -> Result<(), StateError
         .execute(&mut *transaction)
         .await
         .map_err(error("migrate"))?;
-    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS tillflow_schema (version INTEGER NOT NULL)")
-        .execute(&mut *transaction)
+    // Asked first: CREATE … IF NOT EXISTS would log a notice on every start.
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('tillflow_schema') IS NOT NULL")
+        .fetch_one(&mut *transaction)
         .await
         .map_err(error("migrate"))?;
+    if !exists {
+        sqlx::raw_sql("CREATE TABLE tillflow_schema (version INTEGER NOT NULL)")
+            .execute(&mut *transaction)
+            .await
+            .map_err(error("migrate"))?;
+    }
     let version: Option<i32> = sqlx::query_scalar("SELECT MAX(version) FROM tillflow_schema")
         .fetch_one(&mut *transaction)
         .await

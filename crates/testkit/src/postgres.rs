@@ -11,11 +11,16 @@ pub const URL_VARIABLE: &str = "TILLFLOW_TEST_POSTGRES_URL";
 /// The URL of a new, empty database for `label`; `None` (said on stderr)
 /// when no test server is configured.
 pub async fn fresh_database(label: &str) -> Option<String> {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
     let Ok(server) = std::env::var(URL_VARIABLE) else {
         eprintln!("{URL_VARIABLE} is not set: the Postgres test `{label}` does not run here (.ci/run sets it)");
         return None;
     };
+    Some(create_database(&server, label).await)
+}
+
+/// Creates a new, empty database on the server `server` points at; its URL.
+pub async fn create_database(server: &str, label: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "tftest_{}_{}_{}_{}",
         label.chars().filter(char::is_ascii_alphanumeric).take(20).collect::<String>().to_lowercase(),
@@ -23,10 +28,11 @@ pub async fn fresh_database(label: &str) -> Option<String> {
         NEXT.fetch_add(1, Ordering::SeqCst),
         jiff::Timestamp::now().as_millisecond() % 1_000_000
     );
-    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap_or_else(|e| panic!("{URL_VARIABLE}: {e}"));
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create a test database");
+    let mut admin =
+        sqlx::PgConnection::connect(server).await.unwrap_or_else(|e| panic!("cannot reach the Postgres server: {e}"));
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create a database");
     admin.close().await.ok();
-    Some(with_database(&server, &name))
+    with_database(server, &name)
 }
 
 /// `url` with its database replaced by `name`.

@@ -413,6 +413,30 @@ fn webhook_latency(tillflow: &Path, rate: u32, seconds: u32, dir: &Path) -> (f64
     })
 }
 
+/// The Postgres server for the several-runners figures, if one is configured.
+fn bench_postgres() -> Option<String> {
+    std::env::var("TILLFLOW_BENCH_POSTGRES_URL").or_else(|_| std::env::var("TILLFLOW_TEST_POSTGRES_URL")).ok()
+}
+
+/// Orders/s with 1, 2 and 4 runners on one Postgres, and the failover time
+/// (s); `None` without a Postgres server.
+fn several_runners(tillflow: &Path, orders: u64) -> Option<(Vec<(usize, f64)>, f64)> {
+    let server = bench_postgres()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    Some(runtime.block_on(async {
+        let database = |label: &'static str| tillflow_testkit::postgres::create_database(&server, label);
+        let mut rates = Vec::new();
+        for runners in [1, 2, 4] {
+            let url = database("runners").await;
+            let (rate, _) = tillflow_e2e::runner_bench::orders_per_second(tillflow, &url, runners, orders).await;
+            rates.push((runners, rate));
+        }
+        let failover =
+            tillflow_e2e::runner_bench::failover_seconds(tillflow, &database("failover").await, orders).await;
+        (rates, failover)
+    }))
+}
+
 fn main() {
     let arguments: Vec<String> = std::env::args().collect();
     let tillflow = PathBuf::from(arguments.get(1).expect("usage: tillflow-bench <tillflow binary> [--quick] [--json]"));
@@ -424,6 +448,7 @@ fn main() {
         if quick { (20_000, 10_000, 100_000, 3) } else { (100_000, 100_000, 1_000_000, 10) };
 
     let (budget_orders, budget) = if quick { (5_000, 5) } else { (20_000, 10) };
+    let runner_orders = if quick { 16_000 } else { 80_000 };
     // Long enough for the one-minute windows to bind, not only the bursts.
     let klaviyo_orders = if quick { 15_000 } else { 60_000 };
 
@@ -443,6 +468,10 @@ fn main() {
                     "RSS {before:.1} MB before, {peak:.1} MB at the peak, {after:.1} MB after 200 × 0.9 MB parked bodies"
                 )
             }
+            "runners" => match several_runners(&tillflow, runner_orders) {
+                Some((rates, failover)) => format!("{rates:?} orders/s by runners; failover {failover:.2} s"),
+                None => "no Postgres (TILLFLOW_BENCH_POSTGRES_URL or TILLFLOW_TEST_POSTGRES_URL)".into(),
+            },
             "config" => format!(
                 "{:.0} ms for 10,000 pipelines, {:.0} ms for 40,000",
                 config_validation_ms(&tillflow, 10_000, &dir),
@@ -450,7 +479,7 @@ fn main() {
             ),
             other => {
                 panic!(
-                    "--only: unknown figure {other} (engine, alone, klaviyo, customerio, webhook, rss, config, flood)"
+                    "--only: unknown figure {other} (engine, alone, klaviyo, customerio, webhook, rss, config, flood, runners)"
                 )
             }
         };
@@ -469,6 +498,7 @@ fn main() {
     let config_small = config_validation_ms(&tillflow, 10_000, &dir);
     let (flood_before, flood_peak, flood_after) = webhook_flood_rss_mb(&tillflow, 200, &dir);
     let config_large = config_validation_ms(&tillflow, 40_000, &dir);
+    let runners = several_runners(&tillflow, runner_orders);
     let _ = std::fs::remove_dir_all(&dir);
 
     if as_json {
@@ -488,6 +518,10 @@ fn main() {
                 "config_validation_ms_10k_pipelines": config_small.round(),
                 "webhook_flood_rss_mb": { "before": flood_before.round(), "peak": flood_peak.round(), "after": flood_after.round() },
                 "config_validation_ms_40k_pipelines": config_large.round(),
+                "runners_orders_per_s": runners.as_ref().map(|(rates, _)| {
+                    rates.iter().map(|(n, rate)| (n.to_string(), json!(rate.round()))).collect::<serde_json::Map<_, _>>()
+                }),
+                "failover_s": runners.as_ref().map(|(_, failover)| (failover * 100.0).round() / 100.0),
                 "quick": quick,
             })
         );
@@ -525,4 +559,22 @@ fn main() {
         format!("{flood_before:.0}/{flood_peak:.0}/{flood_after:.0}")
     );
     println!("{:<58} {:>14.0}  ≈ 4 × the line above", "config validation, 40,000 [[pipelines]] (ms)", config_large);
+    match &runners {
+        Some((rates, failover)) => {
+            let one = rates.first().map_or(1.0, |(_, rate)| *rate);
+            for (n, rate) in rates {
+                println!(
+                    "{:<58} {:>14.0}  ×{:.2} of one runner",
+                    format!("{n} runner(s) on one Postgres, {runner_orders} orders/s"),
+                    rate,
+                    rate / one
+                );
+            }
+            println!(
+                "{:<58} {:>14.2}  < 2 × lease_ttl (6 s)",
+                "failover: SIGKILL → new holder's first commit (s)", failover
+            );
+        }
+        None => println!("{:<58} {:>14}", "several runners (needs TILLFLOW_BENCH_POSTGRES_URL)", "skipped"),
+    }
 }

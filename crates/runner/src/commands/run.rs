@@ -143,7 +143,7 @@ async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result
 pub async fn pass_once(path: &Path, only: Option<&str>, show_progress: bool) -> Result<Vec<PassResult>, Failure> {
     let prepared = prepare(path, only, show_progress).await?;
     if let Some(leasing) = &prepared.leasing {
-        leasing.join().await.map_err(Failure::pipeline)?;
+        leasing.join(false).await.map_err(Failure::pipeline)?;
         leasing.round().await.map_err(Failure::pipeline)?;
     }
     let mut tasks = tokio::task::JoinSet::new();
