@@ -22,7 +22,7 @@ pub use events::{DeriveContext, Event, EventKind, Subject, derive_events};
 pub use keys::{IdempotencyKey, content_hash};
 pub use pipeline::{PassReport, Pipeline, PipelineError, PipelineOptions, Progress};
 pub use rules::{Rules, SkipReason};
-pub use sink::{ItemOutcome, Sink};
+pub use sink::{ItemOutcome, Preview, PreviewRequest, Sink};
 pub use source::{
     BadRecord, Checkpoint, InboxItem, Page, Source, SourceItem, WEBHOOK_STREAM, WebhookRequest, WebhookVerdict,
 };

@@ -16,6 +16,26 @@ pub enum ItemOutcome {
     Skipped { reason: String },
 }
 
+/// What a sink would do with a batch, sending nothing (a dry run): the
+/// outcome of each event as far as the sink can tell without the platform
+/// (an event it cannot encode is rejected, one it routes nowhere skipped),
+/// and the first requests it would send, built exactly as it builds them.
+#[derive(Clone, Debug, Default)]
+pub struct Preview {
+    pub outcomes: Vec<ItemOutcome>,
+    pub requests: Vec<PreviewRequest>,
+}
+
+/// One request a sink would send.
+#[derive(Clone, Debug)]
+pub struct PreviewRequest {
+    /// The family of request (the sink's route), for the reader.
+    pub route: String,
+    /// How many events it carries.
+    pub items: usize,
+    pub body: Vec<u8>,
+}
+
 #[async_trait]
 pub trait Sink: Send + Sync {
     fn platform(&self) -> &'static str;
@@ -59,4 +79,10 @@ pub trait Sink: Send + Sync {
     /// outcome per event, in order, or an error for the whole batch (nothing of
     /// it counts as delivered).
     async fn deliver(&mut self, batch: &[Event], history: bool) -> Result<Vec<ItemOutcome>, ConnectorError>;
+
+    /// What [`deliver`](Self::deliver) would send for `batch`, sending
+    /// nothing; `None` when this sink cannot tell.
+    fn preview(&self, _batch: &[Event], _history: bool) -> Option<Preview> {
+        None
+    }
 }

@@ -46,6 +46,13 @@ enum Command {
         /// Only this pipeline.
         #[arg(long)]
         pipeline: Option<String>,
+        /// With --once: read and derive everything as a pass would, on a copy
+        /// of the state; send nothing, commit nothing, print what would be sent.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: print the first N request bodies as the sinks would send them.
+        #[arg(long, value_name = "N")]
+        show: Option<usize>,
     },
     /// Validate the config and reach every platform with its credentials.
     Check {
@@ -214,7 +221,16 @@ pub fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         keep_file_size_limit_from_killing();
         match cli.command {
-            Command::Run { config, once, pipeline } => {
+            Command::Run { config, dry_run: true, once: true, pipeline, show } => {
+                commands::dry_run(&config, pipeline.as_deref(), show.unwrap_or(0)).await
+            }
+            Command::Run { dry_run: true, .. } => Err(crate::exit::Failure::config(
+                "--dry-run goes with --once: tillflow run --once --dry-run --config F",
+            )),
+            Command::Run { show: Some(_), .. } => {
+                Err(crate::exit::Failure::config("--show goes with --dry-run: tillflow run --once --dry-run --show N"))
+            }
+            Command::Run { config, once, pipeline, .. } => {
                 commands::run(&config, once, pipeline.as_deref(), show_progress).await
             }
             Command::Check { config } => commands::check(&config).await,

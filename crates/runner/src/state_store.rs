@@ -98,6 +98,23 @@ pub async fn open_sqlite_existing(config: &Config, access: Access) -> Result<Opt
     Ok(Some(open_path(&path, access).await?))
 }
 
+/// Where the SQLite state a dry run copies lives, and the state opened if it
+/// exists yet. A Postgres state is not copied (a dry run would need a
+/// database of its own).
+pub async fn open_sqlite_to_copy(config: &Config) -> Result<(PathBuf, Option<SqliteStore>), Failure> {
+    match place(config) {
+        Place::Sqlite(path) if path.exists() => {
+            let store = open_path(&path, Access::Shared).await?;
+            Ok((path, Some(store)))
+        }
+        Place::Sqlite(path) => Ok((path, None)),
+        Place::Postgres(_) => Err(Failure::config(format!(
+            "{}: --dry-run works on a SQLite state (it runs on a copy of it); a Postgres state is not copied",
+            config.file.display()
+        ))),
+    }
+}
+
 /// The Postgres store, when the state is there (`status` shows its leases).
 pub async fn open_postgres_existing(config: &Config) -> Result<Option<PgStore>, Failure> {
     match place(config) {

@@ -102,6 +102,18 @@ impl SqliteStore {
         &self.path
     }
 
+    /// A consistent copy of the whole state written to `copy` (a new file),
+    /// in one read transaction: what a dry run works on, so the state itself
+    /// is never written.
+    pub async fn snapshot_to(&self, copy: &Path) -> Result<(), StateError> {
+        sqlx::query("VACUUM INTO ?")
+            .bind(copy.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StateError::new(format!("cannot copy {}: {}", self.path.display(), sql::describe(&e))))?;
+        Ok(())
+    }
+
     /// Closes every connection: nothing of the state is left outside its file.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tillflow_core::model::Person;
-use tillflow_core::{ConnectorError, ErrorClass, Event, EventKind, ItemOutcome, Sink};
+use tillflow_core::{ConnectorError, ErrorClass, Event, EventKind, ItemOutcome, Preview, PreviewRequest, Sink};
 use tillflow_http::Answer;
 
 pub struct SinkLoop<B: RequestBuilder, S, C> {
@@ -97,6 +97,28 @@ where
         requests
     }
 
+    /// The first requests of `batch`: families in the order their first
+    /// event comes (profiles before the events that name them), positions in
+    /// batch order; what cannot be routed or encoded marked in `outcomes`.
+    fn first_requests(&self, batch: &[Event], history: bool, outcomes: &mut [ItemOutcome]) -> Vec<Outgoing<B::Route>> {
+        let mut families: Vec<(B::Route, Vec<usize>)> = Vec::new();
+        for (position, event) in batch.iter().enumerate() {
+            match self.builder.route(event, history) {
+                Ok(route) => match families.iter_mut().find(|(r, _)| *r == route) {
+                    Some((_, positions)) => positions.push(position),
+                    None => families.push((route, vec![position])),
+                },
+                Err(RouteError::Reject(reason)) => outcomes[position] = ItemOutcome::Rejected { reason },
+                Err(RouteError::Skip(reason)) => outcomes[position] = ItemOutcome::Skipped { reason },
+            }
+        }
+        let mut requests = Vec::new();
+        for (route, positions) in &families {
+            requests.extend(self.outgoing(batch, history, route.clone(), positions, outcomes));
+        }
+        requests
+    }
+
     /// Sends every request, at most `in_flight` at once, answers in request
     /// order. A configuration or transient failure stops the launching of
     /// further requests and fails the delivery; a permanent one (the request
@@ -139,23 +161,7 @@ where
     async fn deliver_all(&self, batch: &[Event], history: bool) -> Result<Vec<ItemOutcome>, ConnectorError> {
         self.service.prepare().await?;
         let mut outcomes = vec![ItemOutcome::Delivered; batch.len()];
-        // Families in the order their first event comes (profiles before the
-        // events that name them), positions in batch order.
-        let mut families: Vec<(B::Route, Vec<usize>)> = Vec::new();
-        for (position, event) in batch.iter().enumerate() {
-            match self.builder.route(event, history) {
-                Ok(route) => match families.iter_mut().find(|(r, _)| *r == route) {
-                    Some((_, positions)) => positions.push(position),
-                    None => families.push((route, vec![position])),
-                },
-                Err(RouteError::Reject(reason)) => outcomes[position] = ItemOutcome::Rejected { reason },
-                Err(RouteError::Skip(reason)) => outcomes[position] = ItemOutcome::Skipped { reason },
-            }
-        }
-        let mut requests = Vec::new();
-        for (route, positions) in &families {
-            requests.extend(self.outgoing(batch, history, route.clone(), positions, &mut outcomes));
-        }
+        let requests = self.first_requests(batch, history, &mut outcomes);
         let mut accepted: HashMap<B::Route, Vec<Answer>> = HashMap::new();
         let mut next = FollowUps::default();
         self.judge(batch, requests, &mut outcomes, &mut accepted, &mut next).await?;
@@ -336,6 +342,20 @@ where
 
     fn wants_person_totals(&self) -> bool {
         self.spec.person_totals
+    }
+
+    fn preview(&self, batch: &[Event], history: bool) -> Option<Preview> {
+        let mut outcomes = vec![ItemOutcome::Delivered; batch.len()];
+        let requests = self
+            .first_requests(batch, history, &mut outcomes)
+            .into_iter()
+            .map(|request| PreviewRequest {
+                route: format!("{:?}", request.route),
+                items: request.positions.len(),
+                body: request.body,
+            })
+            .collect();
+        Some(Preview { outcomes, requests })
     }
 
     fn fingerprint(&self, event: &Event) -> Option<String> {

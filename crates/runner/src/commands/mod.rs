@@ -4,6 +4,7 @@
 
 mod check;
 mod dead_letters;
+mod dry_run;
 mod report;
 mod run;
 mod state;
@@ -11,6 +12,7 @@ mod status;
 
 pub use check::check;
 pub use dead_letters::{dead_letters_discard, dead_letters_list, dead_letters_replay};
+pub use dry_run::dry_run;
 pub use report::report;
 pub use run::{pass_once, run};
 pub use state::{state_check, state_reset};
