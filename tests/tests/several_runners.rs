@@ -115,15 +115,7 @@ async fn three_runners_share_twelve_pipelines_and_survive_a_sigkill() {
     assert!(failover <= 2 * LEASE_TTL, "taken over within two lease lifetimes, not {failover:?}");
 
     // Every sink ends as a calm single run leaves its own sandboxes.
-    let expected = calm_expectation(size, dir.path()).await;
-    let mut report = SoakReport::default();
-    wait_for(Duration::from_secs(240), "the two runners left to finish the import", || {
-        report = SoakReport::default();
-        compare(&mut report, &expected, &world.received());
-        report.differences.is_empty()
-    })
-    .await;
-    eprintln!("{report}");
+    let report = sinks_end_as_a_calm_run(&world, size, dir.path(), "the two runners left to finish the import").await;
     assert!(report.events_expected > 100, "{report}");
     assert_eq!((report.missing, report.recorded_twice), (0, 0), "{report}");
     let logs: Vec<String> = logs.iter().map(|log| std::fs::read_to_string(log).unwrap()).collect();
@@ -136,6 +128,21 @@ async fn three_runners_share_twelve_pipelines_and_survive_a_sigkill() {
             assert!(splits.iter().any(|line| line.ends_with(runners)), "runner {index}: {runners} in {splits:?}");
         }
     }
+}
+
+/// Waits (saying `what`) until every sink of `world` holds what a calm single
+/// run leaves in a world of its own; what it found.
+async fn sinks_end_as_a_calm_run(world: &DemoWorld, size: DemoSize, dir: &Path, what: &str) -> SoakReport {
+    let expected = calm_expectation(size, dir).await;
+    let mut report = SoakReport::default();
+    wait_for(Duration::from_secs(240), what, || {
+        report = SoakReport::default();
+        compare(&mut report, &expected, &world.received());
+        report.differences.is_empty()
+    })
+    .await;
+    eprintln!("{report}");
+    report
 }
 
 /// The calm expectation for a world of `size`: a single `run --once`.
@@ -185,15 +192,7 @@ async fn a_runner_paused_past_its_leases_cannot_commit_when_it_wakes() {
     }
     signal(&paused.0, "CONT");
 
-    let expected = calm_expectation(size, dir.path()).await;
-    let mut report = SoakReport::default();
-    wait_for(Duration::from_secs(240), "both runners to finish the import", || {
-        report = SoakReport::default();
-        compare(&mut report, &expected, &world.received());
-        report.differences.is_empty()
-    })
-    .await;
-    eprintln!("{report}");
+    let report = sinks_end_as_a_calm_run(&world, size, dir.path(), "both runners to finish the import").await;
     assert_eq!((report.missing, report.recorded_twice), (0, 0), "{report}");
     // Woken mid-pass, its commit is refused by the token ("has moved on"),
     // or, when its lease round ran first and found the leases gone, because
@@ -243,15 +242,7 @@ async fn runners_ride_out_postgres_going_away_and_coming_back() {
         faults.set_plan(tillflow_http::sandbox::FaultPlan::default());
     }
 
-    let expected = calm_expectation(size, dir.path()).await;
-    let mut report = SoakReport::default();
-    wait_for(Duration::from_secs(240), "the runners to finish after the outage", || {
-        report = SoakReport::default();
-        compare(&mut report, &expected, &world.received());
-        report.differences.is_empty()
-    })
-    .await;
-    eprintln!("{report}");
+    let report = sinks_end_as_a_calm_run(&world, size, dir.path(), "the runners to finish after the outage").await;
     assert_eq!((report.missing, report.recorded_twice), (0, 0), "{report}");
     for log in &logs {
         let log = std::fs::read_to_string(log).unwrap();

@@ -16,6 +16,7 @@ pub mod rules;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod stored;
 
 pub use error::{ConnectorError, ErrorClass, StateError};
 pub use events::{DeriveContext, Event, EventKind, Subject, derive_events};

@@ -1,11 +1,11 @@
 //! Order facts and the person totals summed from them.
 
-use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, from_millis, last_of_each, millis};
+use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, last_of_each, millis};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use std::collections::HashMap;
 use tillflow_core::StateError;
-use tillflow_core::model::{Currency, OrderFact, PersonTotals, sum_facts};
-use tillflow_core::rust_decimal::Decimal;
+use tillflow_core::model::{OrderFact, PersonTotals, sum_facts};
+use tillflow_core::stored::OrderFactRow;
 
 pub(crate) async fn record_facts(
     connection: &mut PgConnection,
@@ -54,17 +54,15 @@ pub(crate) async fn person_totals(
         .await
         .map_err(error("person totals"))?;
         for row in rows {
-            let amount: String = row.get(4);
-            let currency: String = row.get(5);
-            let fact = OrderFact {
+            let fact = OrderFact::try_from(OrderFactRow {
                 order_id: row.get(0),
                 fact_id: row.get(1),
                 person: row.get(2),
                 counted: row.get(3),
-                amount: amount.parse::<Decimal>().map_err(|e| StateError::new(format!("corrupt amount: {e}")))?,
-                currency: Currency::new(&currency).map_err(StateError::new)?,
-                at: from_millis(row.get(6)),
-            };
+                amount: row.get(4),
+                currency: row.get(5),
+                at: row.get(6),
+            })?;
             facts.entry(fact.person.clone()).or_default().push(fact);
         }
     }

@@ -10,11 +10,12 @@
 //! transaction-scoped advisory lock before their id: each commits before the
 //! next id of that source is drawn.
 
-use crate::sql::{error, from_millis, millis};
+use crate::sql::{error, millis};
 use jiff::Timestamp;
 use sqlx::{PgPool, Row};
 use tillflow_core::StateError;
 use tillflow_core::source::InboxItem;
+use tillflow_core::stored;
 
 /// The advisory lock key of `source`'s inserts (and of moving its watermarks).
 pub(crate) const SOURCE_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended('tillflow-inbox:' || $1, 0))";
@@ -64,14 +65,7 @@ pub(crate) async fn pending(
     rows.into_iter()
         .map(|row| {
             let headers: String = row.get(3);
-            Ok(InboxItem {
-                id: row.get(0),
-                source: row.get(1),
-                received_at: from_millis(row.get(2)),
-                headers: serde_json::from_str(&headers)
-                    .map_err(|e| StateError::new(format!("corrupt webhook headers: {e}")))?,
-                body: row.get(4),
-            })
+            stored::inbox_item(row.get(0), row.get(1), row.get(2), &headers, row.get(4))
         })
         .collect()
 }

@@ -33,13 +33,7 @@ pub(crate) fn millis(at: Timestamp) -> i64 {
     at.as_millisecond()
 }
 
-pub(crate) fn from_millis(value: i64) -> Timestamp {
-    Timestamp::from_millisecond(value).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-pub(crate) fn parse_json(text: &str, what: &str) -> Result<serde_json::Value, StateError> {
-    serde_json::from_str(text).map_err(|e| StateError::new(format!("corrupt {what} in state: {e}")))
-}
+pub(crate) use tillflow_core::stored::{from_millis, json as parse_json};
 
 /// The server's clock in milliseconds: lease times are the database's, so
 /// runners on machines whose clocks disagree still agree on expiry.

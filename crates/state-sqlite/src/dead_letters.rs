@@ -1,10 +1,10 @@
 //! Dead letters: listed oldest first, discarded by the operator.
 
-use crate::sql::{error, from_millis, parse_json};
+use crate::sql::error;
 use sqlx::{Row, SqlitePool};
 use tillflow_core::StateError;
-use tillflow_core::keys::IdempotencyKey;
-use tillflow_core::state::{DeadLetter, DeadLetterStage};
+use tillflow_core::state::DeadLetter;
+use tillflow_core::stored::DeadLetterRow;
 
 pub(crate) async fn list(pool: &SqlitePool, pipeline: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>, StateError> {
     let rows = sqlx::query(
@@ -18,17 +18,14 @@ pub(crate) async fn list(pool: &SqlitePool, pipeline: Option<&str>, limit: u32) 
     .map_err(error("list dead letters"))?;
     rows.into_iter()
         .map(|row| {
-            let stage: String = row.get(3);
-            let payload: String = row.get(5);
-            Ok(DeadLetter {
+            DeadLetter::try_from(DeadLetterRow {
                 id: row.get(0),
                 pipeline: row.get(1),
-                key: row.get::<Option<String>, _>(2).map(IdempotencyKey::from_stored),
-                stage: DeadLetterStage::parse(&stage)
-                    .ok_or_else(|| StateError::new(format!("unknown dead-letter stage `{stage}`")))?,
+                key: row.get(2),
+                stage: row.get(3),
                 reason: row.get(4),
-                payload: parse_json(&payload, "dead letter")?,
-                created_at: from_millis(row.get(6)),
+                payload: row.get(5),
+                created_at: row.get(6),
             })
         })
         .collect()

@@ -1,11 +1,12 @@
 //! The durable webhook inbox: stored before the 2xx, pending per pipeline
 //! past its watermark, deleted once every reader's watermark has passed it.
 
-use crate::sql::{error, from_millis, millis};
+use crate::sql::{error, millis};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tillflow_core::StateError;
 use tillflow_core::source::InboxItem;
+use tillflow_core::stored;
 
 pub(crate) async fn push(
     pool: &SqlitePool,
@@ -48,14 +49,7 @@ pub(crate) async fn pending(
     rows.into_iter()
         .map(|row| {
             let headers: String = row.get(3);
-            Ok(InboxItem {
-                id: row.get(0),
-                source: row.get(1),
-                received_at: from_millis(row.get(2)),
-                headers: serde_json::from_str(&headers)
-                    .map_err(|e| StateError::new(format!("corrupt webhook headers: {e}")))?,
-                body: row.get(4),
-            })
+            stored::inbox_item(row.get(0), row.get(1), row.get(2), &headers, row.get(4))
         })
         .collect()
 }

@@ -5,7 +5,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::collections::HashMap;
 use tillflow_core::StateError;
 use tillflow_core::keys::IdempotencyKey;
-use tillflow_core::state::{LedgerEntry, Outcome};
+use tillflow_core::state::LedgerEntry;
+use tillflow_core::stored;
 
 pub(crate) async fn lookup(
     pool: &SqlitePool,
@@ -24,12 +25,9 @@ pub(crate) async fn lookup(
         query.push(")");
         let rows = query.build().persistent(false).fetch_all(pool).await.map_err(error("ledger lookup"))?;
         for row in rows {
-            let key: String = row.get(0);
-            let outcome: String = row.get(2);
-            let reason: String = row.get(3);
-            let outcome = Outcome::from_stored(&outcome, &reason)
-                .ok_or_else(|| StateError::new(format!("unknown outcome `{outcome}` in the ledger")))?;
-            found.insert(IdempotencyKey::from_stored(key), LedgerEntry { content_hash: row.get(1), outcome });
+            let (outcome, reason): (String, String) = (row.get(2), row.get(3));
+            let (key, entry) = stored::ledger_entry(row.get(0), row.get(1), &outcome, &reason)?;
+            found.insert(key, entry);
         }
     }
     Ok(found)

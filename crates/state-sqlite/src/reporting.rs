@@ -7,7 +7,8 @@ use sqlx::{Row, SqlitePool};
 use tillflow_core::StateError;
 use tillflow_core::events::EventKind;
 use tillflow_core::source::Checkpoint;
-use tillflow_core::state::{EventCount, Outcome, OutcomeKind, PipelineStatus, StreamStatus};
+use tillflow_core::state::{OutcomeKind, PipelineStatus, StreamStatus};
+use tillflow_core::stored;
 
 pub(crate) async fn status(pool: &SqlitePool, pipeline: &str) -> Result<PipelineStatus, StateError> {
     let started: Option<i64> = sqlx::query_scalar("SELECT started_at FROM pipelines WHERE name = ?")
@@ -40,21 +41,12 @@ pub(crate) async fn status(pool: &SqlitePool, pipeline: &str) -> Result<Pipeline
     .map_err(error("status"))?
     .into_iter()
     .map(|row| {
-        let kind: String = row.get(0);
-        let outcome: String = row.get(1);
-        let reason: String = row.get(2);
-        Ok(EventCount {
-            kind: EventKind::parse(&kind).ok_or_else(|| StateError::new(format!("unknown event kind `{kind}`")))?,
-            outcome: Outcome::from_stored(&outcome, &reason)
-                .ok_or_else(|| StateError::new(format!("unknown outcome `{outcome}`")))?,
-            count: row.get::<i64, _>(3).max(0) as u64,
-        })
+        let (kind, outcome, reason): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        stored::event_count(&kind, &outcome, &reason, row.get(3))
     })
     .collect::<Result<Vec<_>, StateError>>()?;
     let mut counts = counts;
-    counts.sort_by(|a, b| {
-        (a.kind, a.outcome.kind(), a.outcome.reason()).cmp(&(b.kind, b.outcome.kind(), b.outcome.reason()))
-    });
+    stored::sort_counts(&mut counts);
     let dead_letters: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters WHERE pipeline = ?")
         .bind(pipeline)
         .fetch_one(pool)
