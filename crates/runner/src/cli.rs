@@ -89,7 +89,12 @@ enum Command {
         action: DeadLetterAction,
     },
     /// Sandboxes + a real sync, embedded, no setup: the quickest look at tillflow.
-    Demo,
+    Demo {
+        /// After the import, keep the sandboxes and a continuous run going, ring
+        /// a sale every few seconds and print each event as it lands; Ctrl-C stops.
+        #[arg(long)]
+        live: bool,
+    },
     /// Run one platform simulator on its own, for pointing any tool at it.
     Sandbox {
         /// The platform (its config `type`); the list is in this build's registry.
@@ -250,7 +255,8 @@ pub fn main() -> ExitCode {
             Command::Sandbox { platform, port, orders, too_many_requests, faults } => {
                 crate::sandbox::run(&platform, port, orders, too_many_requests, faults.as_deref()).await
             }
-            Command::Demo => tillflow_runner_demo(show_progress).await,
+            Command::Demo { live: false } => tillflow_runner_demo(show_progress).await,
+            Command::Demo { live: true } => crate::demo_live::demo_live(show_progress).await,
             Command::State { action: StateAction::Migrate { from, to }, .. } => {
                 crate::migrate::migrate(&from, &to).await
             }

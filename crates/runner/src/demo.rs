@@ -7,6 +7,7 @@ use crate::commands::{PassResult, outcome_of, pass_once};
 use crate::exit::Failure;
 use crate::registry;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tillflow_core::{EventKind, PassReport};
@@ -173,11 +174,35 @@ impl DemoWorld {
     }
 }
 
+/// The demo's sandboxes after its import, and the folder of its config and
+/// state, removed when this goes.
+pub struct Imported {
+    pub world: Arc<DemoWorld>,
+    pub dir: PathBuf,
+}
+
+impl Drop for Imported {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `tillflow demo`.
 pub async fn demo(show_progress: bool) -> Result<(), Failure> {
+    import(show_progress).await.map(drop)
+}
+
+/// The sandboxes, one pass of every pair, its table and the sandboxes'
+/// check of it.
+pub async fn import(show_progress: bool) -> Result<Imported, Failure> {
     let started = Instant::now();
     let world = DemoWorld::start(DemoSize::default()).await?;
-    let dir = std::env::temp_dir().join(format!("tillflow-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", dir.display())))?;
+    let imported = Imported {
+        world: Arc::new(world),
+        dir: std::env::temp_dir().join(format!("tillflow-demo-{}", std::process::id())),
+    };
+    let (world, dir) = (&imported.world, &imported.dir);
+    std::fs::create_dir_all(dir).map_err(|e| Failure::pipeline(format!("demo: {}: {e}", dir.display())))?;
     let config = dir.join("tillflow.toml");
     std::fs::write(&config, world.config("sqlite://demo.db"))
         .map_err(|e| Failure::pipeline(format!("demo: {}: {e}", config.display())))?;
@@ -194,9 +219,7 @@ pub async fn demo(show_progress: bool) -> Result<(), Failure> {
     }
     println!("  {:<28} {}", "state", dir.join("demo.db").display());
     println!();
-    let results = pass_once(&config, None, show_progress).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    let results = results?;
+    let results = pass_once(&config, None, show_progress).await?;
     print_table(&results);
     println!();
     let mismatches = world.mismatches(&results);
@@ -211,7 +234,8 @@ pub async fn demo(show_progress: bool) -> Result<(), Failure> {
         }
         return Err(Failure::pipeline(format!("demo: {} count(s) do not match the sandboxes", mismatches.len())));
     }
-    outcome_of(&results)
+    outcome_of(&results)?;
+    Ok(imported)
 }
 
 fn counts(report: &PassReport) -> (String, u64, String) {

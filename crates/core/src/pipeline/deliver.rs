@@ -58,11 +58,13 @@ impl Pipeline {
             self.options.failpoint.pass("after-ack").await;
             let mut rows = Vec::with_capacity(batch.len());
             let mut commit = Commit::default();
+            let mut acknowledged = Vec::with_capacity(batch.len());
             for (offset, ((event, dead_letter_id), outcome)) in batch.into_iter().zip(outcomes).enumerate() {
                 let number = first_number + offset as u64;
                 commit.dead_letters_resolved.extend(dead_letter_id);
                 match outcome {
                     ItemOutcome::Delivered => {
+                        acknowledged.push(offset);
                         *report.delivered.entry(event.kind).or_default() += 1;
                         rows.push((number, ledger_row(&event, Outcome::Delivered)));
                     }
@@ -85,6 +87,8 @@ impl Pipeline {
             }
             pending.attach_finished_pages(&mut commit, rows);
             self.state.commit(&self.name, commit).await?;
+            let acknowledged: Vec<&Event> = acknowledged.into_iter().map(|offset| &events[offset]).collect();
+            self.options.progress.delivered(&self.name, &acknowledged);
             self.options.failpoint.pass("after-batch-commit").await;
         }
         // Pages with nothing left to send before them commit now.

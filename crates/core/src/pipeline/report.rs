@@ -36,6 +36,9 @@ impl PassReport {
 /// Observes a pass, e.g. to draw progress bars.
 pub trait Progress: Send + Sync {
     fn page(&self, _pipeline: &str, _stream: &str, _records: usize, _delivered: u64) {}
+
+    /// Events the sink acknowledged, once their batch is committed.
+    fn delivered(&self, _pipeline: &str, _events: &[&crate::events::Event]) {}
 }
 
 /// A progress observer that shows nothing.

@@ -14,7 +14,7 @@ pub use check::check;
 pub use dead_letters::{dead_letters_discard, dead_letters_list, dead_letters_replay};
 pub use dry_run::dry_run;
 pub use report::report;
-pub use run::{pass_once, run};
+pub use run::{pass_once, run, run_observed};
 pub use state::{state_check, state_reset};
 pub use status::status;
 

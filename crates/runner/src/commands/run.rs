@@ -103,10 +103,24 @@ struct Prepared {
     ready: Vec<Ready>,
     webhooks: HashMap<String, Arc<dyn tillflow_kit::SourceAccount>>,
     shutdown: watch::Receiver<bool>,
+    /// Progress bars on a terminal, finished at the end of a pass.
     progress: Option<Arc<TerminalProgress>>,
 }
 
 async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result<Prepared, Failure> {
+    let terminal = (show_progress && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::default()));
+    let observer = terminal.clone().map(|terminal| terminal as Arc<dyn Progress>);
+    let mut prepared = prepare_observed(path, only, observer).await?;
+    prepared.progress = terminal;
+    Ok(prepared)
+}
+
+/// Like `prepare`, with `observer` told of every page and delivered event.
+async fn prepare_observed(
+    path: &Path,
+    only: Option<&str>,
+    observer: Option<Arc<dyn Progress>>,
+) -> Result<Prepared, Failure> {
     let (config, validated) = load(path)?;
     let specs = selected(&config, only)?;
     let failpoint = failpoint()?;
@@ -117,15 +131,13 @@ async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result
     });
     let accounts = open_accounts(&config, validated, &specs, &state)?;
     let shutdown = shutdown_signal();
-    let progress: Option<Arc<TerminalProgress>> =
-        (show_progress && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::default()));
     let readers = readers_by_source(&config);
     let mut ready = Vec::new();
     for spec in &specs {
         let mut options =
             PipelineOptions { failpoint: failpoint.clone(), shutdown: shutdown.clone(), ..PipelineOptions::default() };
-        if let Some(progress) = &progress {
-            options.progress = progress.clone() as Arc<dyn Progress>;
+        if let Some(observer) = &observer {
+            options.progress = observer.clone();
         }
         let account = &accounts.sources[&spec.source];
         ready.push(Ready {
@@ -136,7 +148,7 @@ async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result
         });
     }
     let webhooks = accounts.sources.into_iter().collect();
-    Ok(Prepared { config, state, leasing, ready, webhooks, shutdown, progress })
+    Ok(Prepared { config, state, leasing, ready, webhooks, shutdown, progress: None })
 }
 
 /// One pass of every selected pipeline, concurrently; results by name.
@@ -187,6 +199,13 @@ pub async fn run(path: &Path, once: bool, only: Option<&str>, show_progress: boo
         return outcome_of(&results);
     }
     let prepared = prepare(path, only, show_progress).await?;
+    run_forever(prepared, Arc::new(Metrics::default())).await
+}
+
+/// The continuous run, `observer` told of every page and delivered event
+/// (the live demo prints them).
+pub async fn run_observed(path: &Path, observer: Arc<dyn Progress>) -> CommandResult {
+    let prepared = prepare_observed(path, None, Some(observer)).await?;
     run_forever(prepared, Arc::new(Metrics::default())).await
 }
 

@@ -1,0 +1,156 @@
+//! `tillflow demo --live`: after the demo's history import the sandboxes
+//! stay up and a continuous `tillflow run` goes on over them, while a sale
+//! rings at a till every few seconds, one source after another (posted as a
+//! webhook too where the platform posts one). Each event is printed as it
+//! lands at a sink, with the time from the sale to the sink's answer. Ctrl-C
+//! stops the run, the ringing and the sandboxes.
+
+use crate::commands::run_observed;
+use crate::config::Config;
+use crate::demo::{DemoWorld, import};
+use crate::exit::Failure;
+use crate::registry;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tillflow_core::events::{Event, Subject};
+use tillflow_core::model::Channel;
+use tillflow_core::{EventKind, Progress};
+
+/// Time between two sales.
+const RING_EVERY: Duration = Duration::from_secs(3);
+
+/// What a live line says of a pipeline: its source's and sink's titles and
+/// the sink's names for the events.
+struct PipelineTitles {
+    source: &'static str,
+    sink: &'static str,
+    events: &'static [(EventKind, &'static str)],
+}
+
+/// Prints each event the sinks acknowledge after the history (live events).
+struct LivePrinter {
+    pipelines: HashMap<String, PipelineTitles>,
+}
+
+impl LivePrinter {
+    fn new(config: &Config) -> Self {
+        let mut pipelines = HashMap::new();
+        for spec in &config.pipelines {
+            let source = config.sources.get(&spec.source).and_then(|t| registry::source(&t.type_name));
+            let sink = config.sinks.get(&spec.sink).and_then(|t| registry::sink(&t.type_name));
+            if let (Some(source), Some(sink)) = (source, sink) {
+                let titles = PipelineTitles { source: source.title, sink: sink.title, events: sink.events };
+                pipelines.insert(spec.name.clone(), titles);
+            }
+        }
+        Self { pipelines }
+    }
+}
+
+/// What an event is about, as a person reads it ("order 9000001 (at a till)").
+fn about(subject: &Subject) -> String {
+    let order = |order: &tillflow_core::model::Order| {
+        let number = order.number.clone().unwrap_or_else(|| order.identity.id.clone());
+        let till = if order.channel == Channel::InStore { " (at a till)" } else { "" };
+        format!("order {number}{till}")
+    };
+    match subject {
+        Subject::Order { order: o } => order(o),
+        Subject::OrderLine { order: o, line } => {
+            format!("{}, line {}", order(o), o.lines.get(*line).map_or("?", |l| l.name.as_str()))
+        }
+        Subject::Refund { refund } => format!("refund {} of order {}", refund.identity.id, refund.order_id),
+        Subject::Shipment { shipment } => format!("shipment of order {}", shipment.order_id),
+        Subject::Customer { customer } => format!("customer {}", customer.identity.id),
+        Subject::PersonTotals { person, .. } => {
+            format!("customer {}", person.customer_id.as_deref().unwrap_or("(by email)"))
+        }
+        Subject::Product { product } => format!("product {}", product.identity.id),
+    }
+}
+
+impl Progress for LivePrinter {
+    fn delivered(&self, pipeline: &str, events: &[&Event]) {
+        let Some(titles) = self.pipelines.get(pipeline) else { return };
+        let now = jiff::Timestamp::now();
+        let clock = now.to_zoned(jiff::tz::TimeZone::system()).strftime("%H:%M:%S").to_string();
+        for event in events.iter().filter(|event| !event.history) {
+            let name =
+                titles.events.iter().find(|(kind, _)| *kind == event.kind).map_or(event.kind.as_str(), |(_, n)| n);
+            let latency = now.duration_since(event.occurred_at).as_millis();
+            println!("{clock}  {} {} → {} {name}  {latency} ms", titles.source, about(&event.subject), titles.sink);
+        }
+    }
+}
+
+/// The demo's config made for a continuous run: each source polled every
+/// two seconds, the server on `port`.
+fn live_config(world: &DemoWorld, port: u16) -> String {
+    let mut text = world.config("sqlite://demo.db");
+    for (descriptor, _) in &world.sources {
+        let table = format!("[sources.{}]\n", descriptor.type_name);
+        text = text.replacen(&table, &format!("{table}poll_interval = \"2s\"\n"), 1);
+    }
+    format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n{text}")
+}
+
+/// Rings a sale every [`RING_EVERY`], one source after another, and posts
+/// each platform's webhook of it to the run's server.
+async fn ring(world: Arc<DemoWorld>, port: u16) {
+    let http = tillflow_http::reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
+    let mut n = 0u64;
+    loop {
+        tokio::time::sleep(RING_EVERY).await;
+        n += 1;
+        let (descriptor, sandbox) = &world.sources[(n as usize - 1) % world.sources.len()];
+        if !sandbox.ring_sale(n) {
+            continue;
+        }
+        if let Some(delivery) = sandbox.sale_webhook(n) {
+            let mut request = http.post(format!("http://127.0.0.1:{port}/webhooks/{}", descriptor.type_name));
+            for (name, value) in delivery.headers {
+                request = request.header(name, value);
+            }
+            // A delivery that goes unanswered is the next poll's to find.
+            let _ = request.body(delivery.body).send().await;
+        }
+    }
+}
+
+/// `tillflow demo --live`: the demo's import, then the live run until Ctrl-C.
+pub async fn demo_live(show_progress: bool) -> Result<(), Failure> {
+    let imported = import(show_progress).await?;
+    live(&imported.world, &imported.dir).await
+}
+
+/// Runs the live part of the demo on `world`, in `dir` (where the import
+/// left its state), until Ctrl-C.
+async fn live(world: &Arc<DemoWorld>, dir: &Path) -> Result<(), Failure> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|e| Failure::pipeline(format!("demo: a free loopback port: {e}")))?
+        .port();
+    let config_path = dir.join("tillflow.toml");
+    let text = live_config(world, port);
+    std::fs::write(&config_path, &text)
+        .map_err(|e| Failure::pipeline(format!("demo: {}: {e}", config_path.display())))?;
+    let config = Config::load(&config_path).map_err(Failure::config)?;
+    let shown = config_path.display();
+    println!("\nlive: the run goes on; a sale rings at a till every {}s. Its config, {shown}:\n", RING_EVERY.as_secs());
+    for line in text.lines() {
+        println!("    {line}");
+    }
+    println!("\nTry beside it (another terminal):");
+    println!("    tillflow status --config {shown}");
+    println!("    tillflow report --config {shown} --pipeline woocommerce-to-klaviyo --tz Europe/Lisbon");
+    println!("    tillflow dead-letters --config {shown} list");
+    println!("    curl http://127.0.0.1:{port}/metrics");
+    println!("Ctrl-C stops everything.\n");
+    let ringer = tokio::spawn(ring(world.clone(), port));
+    let outcome = run_observed(&config_path, Arc::new(LivePrinter::new(&config))).await;
+    ringer.abort();
+    println!("\nlive: stopped; the sandboxes are gone and {} with them", dir.display());
+    outcome
+}
