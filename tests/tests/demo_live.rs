@@ -54,6 +54,20 @@ fn the_live_demo_prints_sales_as_they_land_and_stops_on_ctrl_c() {
         output.push(line);
     }
     let text = output.join("\n");
+    // The sandboxes' credentials, the same whatever the demo's size, are never printed.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let world =
+        runtime.block_on(tillflow_runner::demo::DemoWorld::start(tillflow_runner::demo::DemoSize { fraction: 0.01 }));
+    let config = world.unwrap().config("sqlite://x.db");
+    let credentials: Vec<&str> =
+        ["ck_sandbox", "cs_sandbox", "whsec_sandbox", "key_sandbox", "pk_sandbox", "secret_sandbox"]
+            .into_iter()
+            .filter(|credential| config.contains(credential))
+            .collect();
+    assert!(credentials.len() >= 5, "the demo's credentials are known: {credentials:?}");
+    for credential in credentials {
+        assert!(!text.contains(credential), "{credential} printed:\n{text}");
+    }
     assert!(text.contains("sandbox check: every count above matches"), "the import ran first:\n{text}");
     assert!(text.contains("poll_interval = \"2s\"") && text.contains("[server]"), "its config is printed:\n{text}");
     assert!(text.contains("tillflow status --config"), "the commands to try are printed:\n{text}");

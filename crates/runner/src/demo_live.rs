@@ -138,8 +138,11 @@ async fn live(world: &Arc<DemoWorld>, dir: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::pipeline(format!("demo: {}: {e}", config_path.display())))?;
     let config = Config::load(&config_path).map_err(Failure::config)?;
     let shown = config_path.display();
-    println!("\nlive: the run goes on; a sale rings at a till every {}s. Its config, {shown}:\n", RING_EVERY.as_secs());
-    for line in text.lines() {
+    println!(
+        "\nlive: the run goes on; a sale rings at a till every {}s. Its config, {shown} (credentials shown as ***):\n",
+        RING_EVERY.as_secs()
+    );
+    for line in config.without_credentials(&text).lines() {
         println!("    {line}");
     }
     println!("\nTry beside it (another terminal):");

@@ -13,6 +13,7 @@ use tillflow_kit::config::ConfigProblem;
 pub use tillflow_kit::config::PathPart;
 use toml::Spanned;
 
+mod credentials;
 mod env;
 mod locate;
 mod server;

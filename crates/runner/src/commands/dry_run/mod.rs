@@ -69,7 +69,6 @@ pub async fn dry_run(path: &Path, only: Option<&str>, show: usize) -> CommandRes
         }
     }
     let shown = shown.lock().expect("shown requests");
-    let secrets = secret_values(&config);
     for (index, (pipeline, request)) in shown.requests.iter().enumerate() {
         println!(
             "\nrequest {} of {} — {pipeline}, route {}, {} event(s):",
@@ -78,7 +77,7 @@ pub async fn dry_run(path: &Path, only: Option<&str>, show: usize) -> CommandRes
             request.route,
             request.items
         );
-        println!("{}", printable(&request.body, &config, &secrets));
+        println!("{}", printable(&request.body, &config));
     }
     outcome_of(&results)
 }
@@ -102,41 +101,13 @@ fn print_report(config: &Config, sink: &str, report: &PassReport) {
     println!("  sent before, same   {}", report.unchanged);
 }
 
-/// Values of the config's credential keys (however they were given), so no
-/// body prints one.
-fn secret_values(config: &Config) -> Vec<String> {
-    let secretish = |key: &str| ["key", "secret", "token", "password"].iter().any(|word| key.contains(word));
-    let mut values = Vec::new();
-    for table in config.sources.values().chain(config.sinks.values()) {
-        collect_secrets(&toml::Value::Table(table.table.clone()), false, &secretish, &mut values);
-    }
-    values.retain(|value| value.len() >= 4);
-    values
-}
-
-fn collect_secrets(value: &toml::Value, secret: bool, secretish: &dyn Fn(&str) -> bool, into: &mut Vec<String>) {
-    match value {
-        toml::Value::String(text) if secret => into.push(text.clone()),
-        toml::Value::Table(table) => {
-            for (key, value) in table {
-                collect_secrets(value, secret || secretish(key), secretish, into);
-            }
-        }
-        toml::Value::Array(items) => items.iter().for_each(|item| collect_secrets(item, secret, secretish, into)),
-        _ => {}
-    }
-}
-
-/// A body as JSON, indented, secrets replaced, cut at [`BODY_SHOWN`] bytes.
-fn printable(body: &[u8], config: &Config, secrets: &[String]) -> String {
+/// A body as JSON, indented, credentials replaced, cut at [`BODY_SHOWN`] bytes.
+fn printable(body: &[u8], config: &Config) -> String {
     let text = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(json) => serde_json::to_string_pretty(&json).expect("json"),
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
-    let mut text = config.scrub(&text);
-    for secret in secrets {
-        text = text.replace(secret.as_str(), "***");
-    }
+    let mut text = config.without_credentials(&text);
     if text.len() > BODY_SHOWN {
         let mut cut = BODY_SHOWN;
         while !text.is_char_boundary(cut) {
