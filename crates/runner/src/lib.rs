@@ -17,4 +17,6 @@ pub mod report;
 pub mod sandbox;
 pub mod server;
 pub mod state_store;
+pub mod status_data;
+pub mod status_page;
 pub mod webhook_body;

@@ -1,5 +1,7 @@
 //! The HTTP routes of `tillflow run`: `POST /webhooks/<source>`, `GET /healthz`,
-//! `GET /metrics`. A webhook is verified, then written to the durable inbox,
+//! `GET /metrics` and the status page at `GET /` (`status_page`); with
+//! `[server] admin_token` set, the page and `/metrics` ask for it (bearer or
+//! `?token=`, compared in constant time). A webhook is verified, then written to the durable inbox,
 //! and only then answered 2xx; nothing unverified is ever stored, and a body
 //! is read within the `[server]` limits (`webhook_body`). Connections, their
 //! cap and header timeout are the accept loop's (`listener`).
@@ -57,6 +59,9 @@ pub struct ServerState {
     pub sources: Arc<HashMap<String, WebhookSource>>,
     pub state: Arc<dyn StateStore>,
     pub metrics: Arc<Metrics>,
+    /// The config the status page shows (and whose admin token guards it);
+    /// `None`: no page.
+    pub config: Option<Arc<crate::config::Config>>,
 }
 
 #[derive(Clone)]
@@ -72,11 +77,64 @@ pub fn router(state: ServerState, limits: &ServerLimits) -> Router {
         .route("/webhooks/{source}", post(webhook))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .route("/", get(status_page))
         .with_state(routed)
 }
 
-async fn metrics(State(routed): State<Routed>) -> String {
-    routed.server.metrics.render()
+/// Query parameters of the guarded pages.
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    tz: Option<String>,
+    token: Option<String>,
+}
+
+/// Whether the request carries the admin token, when one is set.
+fn admitted(server: &ServerState, headers: &HeaderMap, query: &PageQuery) -> bool {
+    use secrecy::ExposeSecret;
+    let Some(expected) = server.config.as_ref().and_then(|config| config.server.admin_token.as_ref()) else {
+        return true;
+    };
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let Some(given) = bearer.or(query.token.as_deref()) else { return false };
+    // Both through one HMAC and compared in constant time: equal MACs, equal tokens.
+    let mark = tillflow_http::webhook::sign_hmac_sha256_base64(expected, expected.expose_secret().as_bytes());
+    tillflow_http::webhook::verify_hmac_sha256_base64(expected, given.as_bytes(), &mark)
+}
+
+const ASK_FOR_THE_TOKEN: (StatusCode, &str) =
+    (StatusCode::UNAUTHORIZED, "the admin token is asked for: Authorization: Bearer <token>, or ?token=\n");
+
+async fn metrics(
+    State(routed): State<Routed>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<PageQuery>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !admitted(&routed.server, &headers, &query) {
+        return ASK_FOR_THE_TOKEN.into_response();
+    }
+    routed.server.metrics.render().into_response()
+}
+
+async fn status_page(
+    State(routed): State<Routed>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<PageQuery>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let server = &routed.server;
+    let Some(config) = &server.config else { return (StatusCode::NOT_FOUND, "no status page\n").into_response() };
+    if !admitted(server, &headers, &query) {
+        return ASK_FOR_THE_TOKEN.into_response();
+    }
+    match crate::status_page::render(config, server.state.as_ref(), query.tz.as_deref(), query.token.as_deref()).await {
+        Ok(html) => axum::response::Html(html).into_response(),
+        Err(failure) => (StatusCode::SERVICE_UNAVAILABLE, format!("the state cannot be read: {}\n", failure.message))
+            .into_response(),
+    }
 }
 
 async fn webhook(

@@ -47,7 +47,8 @@ impl Server {
         let state: Arc<dyn StateStore> = Arc::new(tillflow_testkit::MemoryStore::new());
         let sources =
             HashMap::from([("shop".to_owned(), WebhookSource { account: Arc::new(TakesAll), notify: Vec::new() })]);
-        let server_state = ServerState { sources: Arc::new(sources), state: state.clone(), metrics: Arc::default() };
+        let server_state =
+            ServerState { sources: Arc::new(sources), state: state.clone(), metrics: Arc::default(), config: None };
         let router = router(server_state, &limits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -252,7 +253,8 @@ async fn only_post_to_a_webhook_path_stores_anything() {
         ("POST", "/metrics", 405),
         ("POST", "/healthz", 405),
         ("POST", "/webhooks/elsewhere", 404),
-        ("POST", "/", 404),
+        ("POST", "/", 405),
+        ("POST", "/nowhere", 404),
     ] {
         let mut stream = server.connect();
         let answer = blocking(move || {

@@ -107,12 +107,26 @@ struct Prepared {
     progress: Option<Arc<TerminalProgress>>,
 }
 
-async fn prepare(path: &Path, only: Option<&str>, show_progress: bool) -> Result<Prepared, Failure> {
+async fn prepare(path: &Path, only: Option<&str>, show_progress: bool, serving: bool) -> Result<Prepared, Failure> {
     let terminal = (show_progress && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::default()));
     let observer = terminal.clone().map(|terminal| terminal as Arc<dyn Progress>);
-    let mut prepared = prepare_observed(path, only, observer).await?;
+    let mut prepared = prepare_observed(path, only, observer, serving).await?;
     prepared.progress = terminal;
     Ok(prepared)
+}
+
+/// A server other machines can reach guards its status page and `/metrics`
+/// with the admin token: without one, nothing starts (and nothing is opened).
+fn guarded_enough(config: &crate::config::Config) -> Result<(), Failure> {
+    if config.server.listen.ip().is_loopback() || config.server.admin_token.is_some() {
+        return Ok(());
+    }
+    Err(Failure::config(format!(
+        "{}: server.listen {} is reachable from other machines: set [server] admin_token (16 characters or more) \
+         to guard the status page and /metrics, or listen on 127.0.0.1",
+        config.file.display(),
+        config.server.listen
+    )))
 }
 
 /// Like `prepare`, with `observer` told of every page and delivered event.
@@ -120,8 +134,12 @@ async fn prepare_observed(
     path: &Path,
     only: Option<&str>,
     observer: Option<Arc<dyn Progress>>,
+    serving: bool,
 ) -> Result<Prepared, Failure> {
     let (config, validated) = load(path)?;
+    if serving {
+        guarded_enough(&config)?;
+    }
     let specs = selected(&config, only)?;
     let failpoint = failpoint()?;
     let (state, postgres) = state_store::open_for_run(&config, &state_store::runner_id()).await?;
@@ -153,7 +171,7 @@ async fn prepare_observed(
 
 /// One pass of every selected pipeline, concurrently; results by name.
 pub async fn pass_once(path: &Path, only: Option<&str>, show_progress: bool) -> Result<Vec<PassResult>, Failure> {
-    let prepared = prepare(path, only, show_progress).await?;
+    let prepared = prepare(path, only, show_progress, false).await?;
     if let Some(leasing) = &prepared.leasing {
         leasing.join(false).await.map_err(Failure::pipeline)?;
         leasing.round().await.map_err(Failure::pipeline)?;
@@ -198,14 +216,14 @@ pub async fn run(path: &Path, once: bool, only: Option<&str>, show_progress: boo
         }
         return outcome_of(&results);
     }
-    let prepared = prepare(path, only, show_progress).await?;
+    let prepared = prepare(path, only, show_progress, true).await?;
     run_forever(prepared, Arc::new(Metrics::default())).await
 }
 
 /// The continuous run, `observer` told of every page and delivered event
 /// (the live demo prints them).
 pub async fn run_observed(path: &Path, observer: Arc<dyn Progress>) -> CommandResult {
-    let prepared = prepare_observed(path, None, Some(observer)).await?;
+    let prepared = prepare_observed(path, None, Some(observer), true).await?;
     run_forever(prepared, Arc::new(Metrics::default())).await
 }
 
@@ -236,7 +254,12 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
         .map_err(|e| Failure::config(format!("server.listen {}: {e}", config.server.listen)))?;
     tracing::info!(listen = %config.server.listen, "serving /webhooks/<source>, /healthz and /metrics");
     let router = crate::server::router(
-        ServerState { sources: Arc::new(sources), state: state.clone(), metrics: metrics.clone() },
+        ServerState {
+            sources: Arc::new(sources),
+            state: state.clone(),
+            metrics: metrics.clone(),
+            config: Some(Arc::new(config.clone())),
+        },
         &config.server.limits,
     );
     let cap = crate::listener::connection_cap(crate::listener::open_file_limit(), config.server.limits.max_connections);

@@ -8,10 +8,6 @@ use super::{load, selected};
 use crate::exit::{CommandResult, Failure};
 use crate::state_store::{self, Access};
 use std::path::Path;
-use tillflow_core::state::{EventCount, Outcome, PipelineStatus, SOURCE_NOTICE_PREFIX};
-
-/// Notices listed per source, at most.
-const NOTICES_SHOWN: u32 = 500;
 
 pub async fn status(path: &Path, json: bool, only: Option<&str>) -> CommandResult {
     let (config, _) = load(path)?;
@@ -21,76 +17,7 @@ pub async fn status(path: &Path, json: bool, only: Option<&str>) -> CommandResul
         Some(store) => Some(store.holders().await.map_err(Failure::pipeline)?),
         None => None,
     };
-    let now = jiff::Timestamp::now();
-    let mut documents = Vec::new();
-    for spec in specs {
-        let (status, pending, notices) = match &state {
-            Some(state) => (
-                state.status(&spec.name).await.map_err(Failure::pipeline)?,
-                state.inbox_pending(&spec.name, &spec.source, 10_000).await.map_err(Failure::pipeline)?.len(),
-                state
-                    .source_state_scan(&spec.source, SOURCE_NOTICE_PREFIX, NOTICES_SHOWN)
-                    .await
-                    .map_err(Failure::pipeline)?
-                    .into_iter()
-                    .map(|(_, text)| text)
-                    .filter(|text| !text.is_empty())
-                    .collect::<Vec<String>>(),
-            ),
-            None => (PipelineStatus::default(), 0, Vec::new()),
-        };
-        let streams: Vec<serde_json::Value> = status
-            .streams
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "stream": s.stream,
-                    "checkpoint": s.checkpoint.0,
-                    "updated_at": s.updated_at.to_string(),
-                    "lag_seconds": now.duration_since(s.updated_at).as_secs(),
-                })
-            })
-            .collect();
-        let mut delivered = serde_json::Map::new();
-        let mut skipped = serde_json::Map::new();
-        let mut dead_lettered_events = 0u64;
-        for EventCount { kind, outcome, count } in &status.counts {
-            match outcome {
-                Outcome::Delivered => {
-                    delivered.insert(kind.as_str().to_owned(), (*count).into());
-                }
-                Outcome::Skipped(reason) => {
-                    let slot = skipped.entry(reason.clone()).or_insert(0u64.into());
-                    *slot = (slot.as_u64().unwrap_or(0) + count).into();
-                }
-                Outcome::DeadLettered => dead_lettered_events += count,
-            }
-        }
-        let lease = holders.as_ref().map(|holders| match holders.iter().find(|h| h.pipeline == spec.name) {
-            Some(lease) if lease.holder.is_some() => serde_json::json!({
-                "runner": lease.holder,
-                "since": lease.since.to_string(),
-                "expires_at": lease.expires_at.to_string(),
-                "token": lease.token,
-            }),
-            _ => serde_json::json!({"runner": null}),
-        });
-        documents.push(serde_json::json!({
-            "lease": lease,
-            "pipeline": spec.name,
-            "source": spec.source,
-            "sink": spec.sink,
-            "started_at": status.started_at.map(|t| t.to_string()),
-            "last_delivery_at": status.last_delivery_at.map(|t| t.to_string()),
-            "streams": streams,
-            "delivered": delivered,
-            "skipped": skipped,
-            "dead_lettered_events": dead_lettered_events,
-            "dead_letters": status.dead_letters,
-            "webhooks_pending": pending,
-            "source_notices": notices,
-        }));
-    }
+    let documents = crate::status_data::documents(&specs, state.as_deref(), holders.as_deref()).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&serde_json::Value::Array(documents)).expect("json"));
         return Ok(());

@@ -218,6 +218,20 @@ impl Config {
             None => DEFAULT_LISTEN.parse().expect("default address"),
         };
         let limits = server::limits(raw.server.as_ref(), &error_at)?;
+        let admin_token = match raw.server.as_ref().and_then(|server| server.admin_token.as_ref()) {
+            Some(token) => {
+                let value = substitute(token, "server.admin_token")?;
+                if value.len() < 16 {
+                    return Err(error_at(
+                        Some(token.span()),
+                        Some("server.admin_token".into()),
+                        "must be at least 16 characters (it guards the status page and /metrics)".into(),
+                    ));
+                }
+                Some(secrecy::SecretString::from(value))
+            }
+            None => None,
+        };
 
         let connectors = |kind: &str, tables: BTreeMap<String, Spanned<toml::Table>>, secrets: &mut Vec<String>| {
             let mut out = BTreeMap::new();
@@ -321,7 +335,7 @@ impl Config {
             file: file.to_owned(),
             text: text.to_owned(),
             state,
-            server: ServerConfig { listen, limits },
+            server: ServerConfig { listen, limits, admin_token },
             sources,
             sinks,
             pipelines,

@@ -18,12 +18,16 @@ pub(super) struct RawServer {
     read_timeout: Option<Spanned<String>>,
     max_in_flight: Option<Spanned<toml::Value>>,
     max_connections: Option<Spanned<i64>>,
+    pub(super) admin_token: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub limits: ServerLimits,
+    /// What the status page and `/metrics` ask for (bearer or `?token=`);
+    /// required when `listen` is not loopback.
+    pub admin_token: Option<secrecy::SecretString>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
