@@ -134,6 +134,22 @@ pub async fn open_existing(config: &Config, access: Access) -> Result<Option<Arc
     }
 }
 
+/// The state for a one-off command that writes for `pipelines` (a reset, a
+/// replay), as a run would: on SQLite under the file's writer lock, on
+/// Postgres holding those pipelines' leases (refused while a live runner
+/// holds one, so the command never writes under a runner's feet); `Ok(None)`
+/// when nothing has run yet. The leases go back when the store is closed.
+pub async fn open_holding(config: &Config, pipelines: &[String]) -> Result<Option<Arc<dyn StateStore>>, Failure> {
+    match place(config) {
+        Place::Sqlite(_) => open_existing(config, Access::Writer).await,
+        Place::Postgres(url) => {
+            let store = open_postgres(&url).await?.for_runner(&runner_id());
+            store.take_all(pipelines, config.state.lease_ttl).await.map_err(Failure::config)?;
+            Ok(Some(Arc::new(store)))
+        }
+    }
+}
+
 /// This process's name among the runners: host, process id and start.
 pub fn runner_id() -> String {
     let host = std::env::var("HOSTNAME")

@@ -163,6 +163,54 @@ pub(crate) async fn claim(
     Ok(claimed)
 }
 
+/// Takes every lease of `pipelines` at once for a one-off command (a reset,
+/// a replay), or none: a pipeline a live runner holds is named in the error.
+pub(crate) async fn take_all(
+    pool: &PgPool,
+    fencing: &Fencing,
+    pipelines: &[String],
+    ttl: Duration,
+) -> Result<(), StateError> {
+    let mut transaction = pool.begin().await.map_err(error("take leases"))?;
+    sqlx::query("INSERT INTO leases (pipeline) SELECT UNNEST($1::TEXT[]) ON CONFLICT DO NOTHING")
+        .bind(pipelines)
+        .execute(&mut *transaction)
+        .await
+        .map_err(error("take leases"))?;
+    let held: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+        "SELECT pipeline, holder, expires_at FROM leases WHERE pipeline = ANY($1) AND holder IS NOT NULL \
+         AND expires_at > {NOW_MS} ORDER BY pipeline FOR UPDATE"
+    ))
+    .bind(pipelines)
+    .fetch_all(&mut *transaction)
+    .await
+    .map_err(error("take leases"))?;
+    if let Some((pipeline, holder, until)) = held.into_iter().find(|(_, holder, _)| *holder != fencing.runner) {
+        return Err(StateError::new(format!(
+            "pipeline {pipeline} is held by runner {holder} (lease until {}); stop that runner, or wait for its lease \
+             to end, and try again — nothing was changed",
+            from_millis(until)
+        )));
+    }
+    let rows = sqlx::query(&format!(
+        "UPDATE leases SET holder = $1, token = token + 1, acquired_at = {NOW_MS}, expires_at = {NOW_MS} + $2 \
+         WHERE pipeline = ANY($3) RETURNING pipeline, token"
+    ))
+    .bind(&fencing.runner)
+    .bind(ttl_ms(ttl))
+    .bind(pipelines)
+    .fetch_all(&mut *transaction)
+    .await
+    .map_err(error("take leases"))?;
+    transaction.commit().await.map_err(error("take leases"))?;
+    fencing
+        .tokens
+        .lock()
+        .expect("tokens")
+        .extend(rows.iter().map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1))));
+    Ok(())
+}
+
 /// Extends every lease this runner still holds; returns the pipelines it
 /// found it had lost (taken over after expiring), now forgotten.
 pub(crate) async fn renew(pool: &PgPool, fencing: &Fencing, ttl: Duration) -> Result<Vec<String>, StateError> {

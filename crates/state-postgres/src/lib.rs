@@ -100,6 +100,11 @@ impl PgStore {
         leases::claim(&self.pool, self.runner()?, pipelines, ttl).await
     }
 
+    /// Takes the leases of `pipelines` all at once, or none (a one-off command).
+    pub async fn take_all(&self, pipelines: &[String], ttl: Duration) -> Result<(), StateError> {
+        leases::take_all(&self.pool, self.runner()?, pipelines, ttl).await
+    }
+
     /// Extends the leases still held; returns those found lost.
     pub async fn renew(&self, ttl: Duration) -> Result<Vec<String>, StateError> {
         leases::renew(&self.pool, self.runner()?, ttl).await

@@ -89,3 +89,22 @@ async fn pipelines_spread_over_runners_and_a_stale_holder_cannot_commit() {
     let holders = shared.holders().await.unwrap();
     assert_eq!(holders.iter().find(|h| h.pipeline == "p3").unwrap().holder.as_deref(), Some("c"));
 }
+
+#[tokio::test]
+async fn a_one_off_command_takes_its_pipelines_only_when_no_live_runner_holds_them() {
+    let Some(url) = fresh_database("takeall").await else { return };
+    let shared = PgStore::open(&url).await.unwrap();
+    let ttl = Duration::from_secs(30);
+    let runner = shared.for_runner("runner");
+    runner.claim(&["p1".to_owned(), "p2".to_owned()], ttl).await.unwrap();
+    let reset = shared.for_runner("reset");
+    let error = reset.take_all(&["p2".to_owned()], ttl).await.unwrap_err().to_string();
+    assert!(error.contains("pipeline p2 is held by runner runner") && error.contains("nothing was changed"), "{error}");
+    assert!(!reset.fencing().unwrap().holds("p2"));
+    runner.release("p2").await.unwrap();
+    reset.take_all(&["p2".to_owned()], ttl).await.unwrap();
+    assert!(reset.fencing().unwrap().holds("p2"));
+    reset.commit("p2", checkpoint(1)).await.unwrap();
+    let error = runner.commit("p2", checkpoint(2)).await.unwrap_err().to_string();
+    assert!(error.contains("holds no lease"), "{error}");
+}

@@ -1,6 +1,8 @@
 //! `tillflow dead-letters list|replay|discard`: what a sink rejected or a
 //! source could not read, sent again after a fix (through the same page path
-//! as a pass), or dropped.
+//! as a pass, and like a pass only as the state's one writer: under the
+//! SQLite file's lock, or holding the pipelines' leases on Postgres), or
+//! dropped.
 
 use super::{load, open_accounts, pass_failure, pipeline, selected};
 use crate::exit::{CommandResult, Failure};
@@ -48,7 +50,8 @@ pub async fn dead_letters_list(path: &Path, only: Option<&str>, json: bool) -> C
 pub async fn dead_letters_replay(path: &Path, only: Option<&str>) -> CommandResult {
     let (config, validated) = load(path)?;
     let specs = selected(&config, only)?;
-    let Some(state) = state_store::open_existing(&config, Access::Shared).await? else {
+    let names: Vec<String> = specs.iter().map(|spec| spec.name.clone()).collect();
+    let Some(state) = state_store::open_holding(&config, &names).await? else {
         println!("no dead letters");
         return Ok(());
     };
@@ -72,6 +75,7 @@ pub async fn dead_letters_replay(path: &Path, only: Option<&str>) -> CommandResu
             }
         }
     }
+    state.close().await;
     worst.map_or(Ok(()), Err)
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 pub async fn state_reset(path: &Path, pipeline: &str) -> CommandResult {
     let (config, _) = load(path)?;
     selected(&config, Some(pipeline))?;
-    let Some(state) = state_store::open_existing(&config, Access::Writer).await? else {
+    let Some(state) = state_store::open_holding(&config, &[pipeline.to_owned()]).await? else {
         println!("{pipeline}: nothing to forget");
         return Ok(());
     };
