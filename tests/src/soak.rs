@@ -54,15 +54,8 @@ impl std::fmt::Display for SoakReport {
 /// The demo config at `state`, every source polled every second, its server
 /// on a free port (returned).
 fn config(world: &DemoWorld, dir: &Path, name: &str) -> (std::path::PathBuf, u16) {
-    let mut text = world.config(&format!("sqlite://{name}.db"));
-    let sources: BTreeSet<String> =
-        text.lines().filter_map(|line| line.strip_prefix("[sources.")?.strip_suffix(']').map(String::from)).collect();
-    for source in sources {
-        let table = format!("[sources.{source}]\n");
-        text = text.replacen(&table, &format!("{table}poll_interval = \"1s\"\n"), 1);
-    }
     let port = crate::free_port();
-    let text = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n{text}");
+    let text = world.continuous_config(&format!("sqlite://{name}.db"), "1s", port);
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
     (path, port)

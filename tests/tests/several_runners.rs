@@ -19,15 +19,8 @@ const LEASE_TTL: Duration = Duration::from_secs(3);
 /// The demo's config on `state_url`, sources polled every second, this
 /// runner's server on a port of its own.
 fn runner_config(world: &DemoWorld, dir: &Path, state_url: &str, runner: usize) -> PathBuf {
-    let mut text = world.config(state_url);
-    text = text.replacen("[state]\n", &format!("[state]\nlease_ttl = \"{}s\"\n", LEASE_TTL.as_secs()), 1);
-    let sources: Vec<String> =
-        text.lines().filter_map(|line| line.strip_prefix("[sources.")?.strip_suffix(']').map(String::from)).collect();
-    for source in sources {
-        let table = format!("[sources.{source}]\n");
-        text = text.replacen(&table, &format!("{table}poll_interval = \"1s\"\n"), 1);
-    }
-    let text = format!("[server]\nlisten = \"127.0.0.1:{}\"\n\n{text}", free_port());
+    let text = world.continuous_config(state_url, "1s", free_port());
+    let text = text.replacen("[state]\n", &format!("[state]\nlease_ttl = \"{}s\"\n", LEASE_TTL.as_secs()), 1);
     let path = dir.join(format!("runner-{runner}.toml"));
     std::fs::write(&path, text).unwrap();
     path

@@ -129,6 +129,17 @@ impl DemoWorld {
         text
     }
 
+    /// The same for a continuous run: every source polled every
+    /// `poll_interval` (e.g. "2s"), the server on loopback `port`.
+    pub fn continuous_config(&self, state_url: &str, poll_interval: &str, port: u16) -> String {
+        let mut text = self.config(state_url);
+        for (descriptor, _) in &self.sources {
+            let table = format!("[sources.{}]\n", descriptor.type_name);
+            text = text.replacen(&table, &format!("{table}poll_interval = \"{poll_interval}\"\n"), 1);
+        }
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n{text}")
+    }
+
     pub fn received(&self) -> Received {
         let mut received = Received::default();
         for (descriptor, sandbox) in &self.sinks {

@@ -14,19 +14,19 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tillflow_core::Progress;
 use tillflow_core::events::{Event, Subject};
 use tillflow_core::model::Channel;
-use tillflow_core::{EventKind, Progress};
 
 /// Time between two sales.
 const RING_EVERY: Duration = Duration::from_secs(3);
 
-/// What a live line says of a pipeline: its source's and sink's titles and
-/// the sink's names for the events.
+/// What a live line says of a pipeline: its source's and sink's titles, and
+/// the sink's type (whose names the events go by).
 struct PipelineTitles {
     source: &'static str,
     sink: &'static str,
-    events: &'static [(EventKind, &'static str)],
+    sink_type: &'static str,
 }
 
 /// Prints each event the sinks acknowledge after the history (live events).
@@ -41,7 +41,7 @@ impl LivePrinter {
             let source = config.sources.get(&spec.source).and_then(|t| registry::source(&t.type_name));
             let sink = config.sinks.get(&spec.sink).and_then(|t| registry::sink(&t.type_name));
             if let (Some(source), Some(sink)) = (source, sink) {
-                let titles = PipelineTitles { source: source.title, sink: sink.title, events: sink.events };
+                let titles = PipelineTitles { source: source.title, sink: sink.title, sink_type: sink.type_name };
                 pipelines.insert(spec.name.clone(), titles);
             }
         }
@@ -77,23 +77,11 @@ impl Progress for LivePrinter {
         let now = jiff::Timestamp::now();
         let clock = now.to_zoned(jiff::tz::TimeZone::system()).strftime("%H:%M:%S").to_string();
         for event in events.iter().filter(|event| !event.history) {
-            let name =
-                titles.events.iter().find(|(kind, _)| *kind == event.kind).map_or(event.kind.as_str(), |(_, n)| n);
+            let name = registry::sink_event_name(titles.sink_type, event.kind);
             let latency = now.duration_since(event.occurred_at).as_millis();
             println!("{clock}  {} {} → {} {name}  {latency} ms", titles.source, about(&event.subject), titles.sink);
         }
     }
-}
-
-/// The demo's config made for a continuous run: each source polled every
-/// two seconds, the server on `port`.
-fn live_config(world: &DemoWorld, port: u16) -> String {
-    let mut text = world.config("sqlite://demo.db");
-    for (descriptor, _) in &world.sources {
-        let table = format!("[sources.{}]\n", descriptor.type_name);
-        text = text.replacen(&table, &format!("{table}poll_interval = \"2s\"\n"), 1);
-    }
-    format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n{text}")
 }
 
 /// Rings a sale every [`RING_EVERY`], one source after another, and posts
@@ -133,7 +121,7 @@ async fn live(world: &Arc<DemoWorld>, dir: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::pipeline(format!("demo: a free loopback port: {e}")))?
         .port();
     let config_path = dir.join("tillflow.toml");
-    let text = live_config(world, port);
+    let text = world.continuous_config("sqlite://demo.db", "2s", port);
     std::fs::write(&config_path, &text)
         .map_err(|e| Failure::pipeline(format!("demo: {}: {e}", config_path.display())))?;
     let config = Config::load(&config_path).map_err(Failure::config)?;

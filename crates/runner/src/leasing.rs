@@ -118,19 +118,25 @@ impl Leasing {
     pub async fn keep(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         while let Err(error) = self.join(true).await {
             tracing::warn!(%error, runner = self.runner(), "cannot join the runners yet; retrying");
-            tokio::select! {
-                _ = tokio::time::sleep(self.ttl / 3) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
+            if !self.until_next_round(&mut shutdown).await {
+                return;
             }
         }
         loop {
             if let Err(error) = self.round().await {
                 tracing::warn!(%error, runner = self.runner(), "lease round failed; retrying");
             }
-            tokio::select! {
-                _ = tokio::time::sleep(self.ttl / 3) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
+            if !self.until_next_round(&mut shutdown).await {
+                return;
             }
+        }
+    }
+
+    /// Waits a third of the lease's life; false when shut down meanwhile.
+    async fn until_next_round(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(self.ttl / 3) => true,
+            _ = shutdown.wait_for(|stop| *stop) => false,
         }
     }
 }

@@ -36,6 +36,14 @@ pub fn sink(type_name: &str) -> Option<&'static SinkDescriptor> {
     SINKS.iter().find(|descriptor| descriptor.type_name == type_name)
 }
 
+/// What the sink platform `type_name` calls events of `kind` ("Order
+/// Placed"), its kind's own name when the platform is unknown or names none.
+pub fn sink_event_name(type_name: &str, kind: tillflow_core::EventKind) -> &'static str {
+    sink(type_name)
+        .and_then(|descriptor| descriptor.events.iter().find(|(k, _)| *k == kind).map(|(_, name)| *name))
+        .unwrap_or(kind.as_str())
+}
+
 /// Why `type_name` cannot be built as a source (`sources`) or a sink.
 pub fn unknown_type(kind: &str, type_name: &str) -> String {
     let (interface, built): (&[&str], Vec<&str>) = if kind == "sources" {

@@ -162,11 +162,10 @@ pub async fn render(
         let _ = write!(html, "<p class=\"problem\">`{}` is not an IANA time zone; showing UTC.</p>", escape(bad));
     }
     for (spec, document) in specs.iter().zip(&documents) {
-        let events = config.sinks.get(&spec.sink).and_then(|t| registry::sink(&t.type_name)).map(|d| d.events);
+        let sink_type = config.sinks.get(&spec.sink).map_or("", |table| table.type_name.as_str());
         let name_of = |kind: &str| {
-            events
-                .and_then(|table| table.iter().find(|(k, _)| k.as_str() == kind).map(|(_, name)| (*name).to_owned()))
-                .unwrap_or_else(|| kind.to_owned())
+            EventKind::parse(kind)
+                .map_or_else(|| kind.to_owned(), |kind| registry::sink_event_name(sink_type, kind).to_owned())
         };
         let text = |key: &str| document[key].as_str().map(str::to_owned);
         let lag = document["streams"]

@@ -83,10 +83,8 @@ pub async fn dry_run(path: &Path, only: Option<&str>, show: usize) -> CommandRes
 }
 
 fn print_report(config: &Config, sink: &str, report: &PassReport) {
-    let events = config.sinks.get(sink).and_then(|table| registry::sink(&table.type_name)).map(|d| d.events);
-    let name = |kind: tillflow_core::EventKind| {
-        events.and_then(|table| table.iter().find(|(k, _)| *k == kind).map(|(_, n)| *n)).unwrap_or(kind.as_str())
-    };
+    let sink_type = config.sinks.get(sink).map_or("", |table| table.type_name.as_str());
+    let name = |kind: tillflow_core::EventKind| registry::sink_event_name(sink_type, kind);
     let list = |items: Vec<String>| if items.is_empty() { "none".to_owned() } else { items.join(", ") };
     println!("  records read        {}", report.records_read);
     println!(
