@@ -45,13 +45,26 @@ async fn a_migrated_state_carries_on_and_sends_nothing_again() {
     let sqlite = dir.path().join("sqlite.toml");
     std::fs::write(&sqlite, world.config("sqlite://state.db")).unwrap();
     ok(tillflow(&["run", "--once"], Some(&sqlite)));
+    assert!(world.received().total_events() > 100, "a history was delivered: {:?}", world.received());
+    // Someone asked to be forgotten: their tombstone must move too, or the
+    // runners would send them again.
+    let forgot = ok(tillflow(&["forget", "--email", "customer5@example.com"], Some(&sqlite)));
+    eprintln!("{forgot}");
+    assert_eq!(
+        forgot.matches("\n  forgotten ").count() + forgot.matches("\n  not known there ").count(),
+        3,
+        "{forgot}"
+    );
     let before = world.received();
-    assert!(before.total_events() > 100, "a history was delivered: {before:?}");
     let sqlite_counts = counts(&sqlite);
 
     let from = format!("sqlite://{}", dir.path().join("state.db").display());
     let moved = ok(tillflow(&["state", "migrate", "--from", &from, "--to", &postgres], None));
     assert!(moved.contains("ledger") && moved.contains("done"), "{moved}");
+    assert!(
+        moved.lines().any(|line| line.split_whitespace().collect::<Vec<_>>() == ["forgotten", "1", "rows"]),
+        "{moved}"
+    );
     assert!(!moved.contains("postgres@"), "the URL's user and password are not printed: {moved}");
 
     let pg = dir.path().join("pg.toml");

@@ -9,7 +9,7 @@ use crate::model::{OrderFact, PersonTotals};
 use crate::source::{Checkpoint, InboxItem};
 use async_trait::async_trait;
 use jiff::Timestamp;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What became of an event, as remembered by the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -260,6 +260,14 @@ pub trait StateStore: Send + Sync {
     async fn secret_lock(&self, _connector: &str) -> Result<SecretLock, StateError> {
         Ok(SecretLock::default())
     }
+
+    /// Records tombstones for people who asked to be forgotten (subjects of
+    /// [`crate::forget`]); shared by every pipeline, kept for good, recording
+    /// one twice changes nothing.
+    async fn forget(&self, subjects: &[String], at: Timestamp) -> Result<(), StateError>;
+
+    /// Which of `subjects` have a tombstone.
+    async fn forgotten(&self, subjects: &[String]) -> Result<HashSet<String>, StateError>;
 
     /// What a source keeps of its own between runs, under keys it names
     /// (the Retail POS merge: who is who across POS and eCom). Shared by

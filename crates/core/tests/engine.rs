@@ -493,3 +493,33 @@ async fn person_totals_follow_orders_refunds_and_cancellations() {
     assert_eq!(harness.log.lock().unwrap().totals.len(), count);
     harness.assert_no_duplicates();
 }
+
+#[tokio::test]
+async fn a_forgotten_person_is_never_sent_again_even_when_known_only_by_customer_id() {
+    use tillflow_core::forget::{customer_subject, email_subject};
+    let harness = Harness::new(2, 4);
+    harness
+        .store
+        .forget(&[email_subject("Customer1@Example.com")], tillflow_testkit::fake_source::epoch())
+        .await
+        .unwrap();
+    let report = harness.pass().await.unwrap();
+    let forgotten_orders = ["2", "4"];
+    let sent = harness.delivered();
+    assert!(
+        !sent.iter().any(|key| forgotten_orders.iter().any(|id| key.contains(&format!(":order:{id}:")))),
+        "{sent:?}"
+    );
+    assert!(sent.iter().any(|key| key.contains(":order:1:")), "the other customer's orders go: {sent:?}");
+    assert!(report.skipped["forgotten"] >= 3, "{:?}", report.skipped);
+    let learned = harness.store.forgotten(&[customer_subject("shop", "1"), customer_subject("shop", "2")]).await;
+    assert_eq!(learned.unwrap().into_iter().collect::<Vec<_>>(), vec![customer_subject("shop", "1")]);
+    // A later order that carries only the customer id is recognised too.
+    let mut by_id_only = sample_order("shop", 6, 2, tillflow_testkit::fake_source::epoch());
+    by_id_only.person.email = None;
+    assert_eq!(by_id_only.person.customer_id.as_deref(), Some("1"));
+    harness.world.lock().unwrap().push("orders", Ok(Record::Order(by_id_only)));
+    let later = harness.pass().await.unwrap();
+    assert!(later.delivered.is_empty(), "{:?}", later.delivered);
+    assert!(later.skipped["forgotten"] >= 2, "{:?}", later.skipped);
+}

@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
+use tillflow_core::forget::ForgetReport;
 use tillflow_core::source::{WebhookRequest, WebhookVerdict};
 use tillflow_core::{ConnectorError, Sink, Source, StateStore};
 use tillflow_http::{HttpConfig, RetryConfig};
@@ -111,4 +112,8 @@ pub trait SinkAccount: Send + Sync {
 
     /// Reaches the platform with the configured credentials (`tillflow check`).
     async fn check(&self) -> Result<(), ConnectorError>;
+
+    /// Asks the platform to delete a person (`tillflow forget`), under this
+    /// account's rate budget.
+    async fn forget(&self, email: &str) -> Result<ForgetReport, ConnectorError>;
 }

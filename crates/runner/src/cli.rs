@@ -88,6 +88,15 @@ enum Command {
         #[command(subcommand)]
         action: DeadLetterAction,
     },
+    /// Ask every sink to delete a person (the right to be forgotten) and keep
+    /// their later orders from being sent (skipped as "forgotten").
+    Forget {
+        #[arg(long)]
+        config: PathBuf,
+        /// The person's email address.
+        #[arg(long)]
+        email: String,
+    },
     /// Sandboxes + a real sync, embedded, no setup: the quickest look at tillflow.
     Demo {
         /// After the import, keep the sandboxes and a continuous run going, ring
@@ -239,6 +248,7 @@ pub fn main() -> ExitCode {
                 commands::run(&config, once, pipeline.as_deref(), show_progress).await
             }
             Command::Check { config } => commands::check(&config).await,
+            Command::Forget { config, email } => commands::forget(&config, &email).await,
             Command::Status { config, json, pipeline } => commands::status(&config, json, pipeline.as_deref()).await,
             Command::DeadLetters { config, action } => match action {
                 DeadLetterAction::List { pipeline, json } => {

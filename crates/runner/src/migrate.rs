@@ -75,6 +75,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
         ),
         ("orders_read", &[("pipeline", Text), ("order_id", Text), ("created_at", Integer)]),
         ("source_state", &[("source", Text), ("key", Text), ("value", Text), ("updated_at", Integer)]),
+        ("forgotten", &[("subject", Text), ("forgotten_at", Integer)]),
     ]
 };
 

@@ -2,7 +2,10 @@
 //! `POST /api/v2/batch` with its byte limits and 207 partial failures,
 //! attribute updates ordered by timestamp (older ones silently dropped, as the
 //! real one does), events deduplicated by `id`, an optional request budget,
-//! injected faults, and `GET /sandbox/state` to inspect what it holds.
+//! injected faults, `POST /api/v2/entity` for a single operation (`suppress`
+//! and `delete` remove the person, by email also whoever holds that email;
+//! later operations for a suppressed identifier are dropped), and
+//! `GET /sandbox/state` to inspect what it holds.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -53,6 +56,14 @@ pub struct CustomerIoWorld {
     pub stale_updates: u64,
     /// Identify operations applied.
     pub identify_operations: u64,
+    /// Identifiers suppressed (`id:…`, `email:…`): operations for them are
+    /// dropped, as Customer.io drops them.
+    pub suppressed: std::collections::BTreeSet<String>,
+    /// Operations that arrived for a suppressed identifier (what a sync
+    /// should never send after forgetting someone).
+    pub operations_for_suppressed: u64,
+    /// `suppress` and `delete` operations received.
+    pub forget_operations: u64,
     /// The Track API request budget to enforce (requests per one-second
     /// window); `None` enforces nothing. Over it: 429 with Retry-After.
     #[serde(skip)]
@@ -152,6 +163,7 @@ impl CustomerIoSandbox {
         }));
         let router = Router::new()
             .route("/api/v2/batch", post(batch))
+            .route("/api/v2/entity", post(entity))
             .route("/api/v1/accounts/region", get(region))
             .route("/sandbox/state", get(state))
             .with_state(world.clone());
@@ -208,7 +220,18 @@ fn apply(world: &mut CustomerIoWorld, operation: &Value) -> Result<(), String> {
         return Err("only person operations are simulated".into());
     }
     let person = person_key(&operation["identifiers"])?;
-    match operation["action"].as_str() {
+    let action = operation["action"].as_str();
+    if let Some(action @ ("suppress" | "delete")) = action {
+        world.forget_operations += 1;
+        remove_person(world, &person, action == "suppress");
+        return Ok(());
+    }
+    let email_key = operation["attributes"]["email"].as_str().map(|email| format!("email:{}", email.to_lowercase()));
+    if world.suppressed.contains(&person) || email_key.is_some_and(|key| world.suppressed.contains(&key)) {
+        world.operations_for_suppressed += 1;
+        return Ok(());
+    }
+    match action {
         Some("identify") => {
             let timestamp = operation["timestamp"].as_i64().unwrap_or_else(|| jiff::Timestamp::now().as_second());
             let attributes = operation["attributes"].as_object().cloned().unwrap_or_default();
@@ -243,6 +266,52 @@ fn apply(world: &mut CustomerIoWorld, operation: &Value) -> Result<(), String> {
             Ok(())
         }
         other => Err(format!("action {other:?} is not simulated")),
+    }
+}
+
+/// Removes the person `key` names (by email: also every person whose email
+/// attribute is that address) with their events; `suppress` keeps every
+/// identifier they had from coming back.
+fn remove_person(world: &mut CustomerIoWorld, key: &str, suppress: bool) {
+    let email = key.strip_prefix("email:");
+    let holders: Vec<String> = world
+        .people
+        .iter()
+        .filter(|(person, profile)| {
+            person.as_str() == key
+                || email.is_some_and(|email| {
+                    profile.attributes.get("email").and_then(Value::as_str).map(str::to_lowercase).as_deref()
+                        == Some(email)
+                })
+        })
+        .map(|(person, _)| person.clone())
+        .collect();
+    for holder in &holders {
+        world.people.remove(holder);
+    }
+    world.events.retain(|event| event.person != key && !holders.contains(&event.person));
+    if suppress {
+        world.suppressed.insert(key.to_owned());
+        world.suppressed.extend(holders);
+    }
+}
+
+/// `POST /api/v2/entity`: one operation, 200 `{}` or 400 with the reason.
+async fn entity(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(world.authorization.as_str()) {
+        return unauthorized();
+    }
+    let result = serde_json::from_slice::<Value>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|operation| apply(&mut world, &operation));
+    match result {
+        Ok(()) => axum::Json(json!({})).into_response(),
+        Err(message) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"errors": [{"reason": "invalid", "field": "", "message": message}]})),
+        )
+            .into_response(),
     }
 }
 

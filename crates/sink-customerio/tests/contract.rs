@@ -263,3 +263,33 @@ fn the_spec_check_used_above_catches_malformed_operations() {
     let bad_action = json!({"batch": [{"type": "person", "identifiers": {"id": "1"}, "action": "shout"}]});
     assert!(spec.check_request("post", "/api/v2/batch", &bad_action).is_err());
 }
+
+#[tokio::test]
+async fn forgetting_suppresses_the_person_by_email_in_the_documented_shape() {
+    use tillflow_kit::SinkAccount;
+    let server = MockServer::start().await;
+    let spec = OpenApi::load("customerio/track-api-openapi.json");
+    Mock::given(method("POST"))
+        .and(path("/api/v2/entity"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&server)
+        .await;
+    let report = sink(&server.uri()).forget("ana@example.com").await.unwrap();
+    assert!(report.known && report.asked.contains("suppress"), "{report:?}");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    spec.check_request("post", "/api/v2/entity", &body).unwrap();
+    assert_eq!(body, json!({"type": "person", "identifiers": {"email": "ana@example.com"}, "action": "suppress"}));
+    // A refusal is an error naming the call, not a report of success.
+    let refusing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/entity"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"errors": [{"reason": "invalid", "field": "identifiers", "message": "email is not an identifier"}]}),
+        ))
+        .mount(&refusing)
+        .await;
+    let error = sink(&refusing.uri()).forget("ana@example.com").await.unwrap_err();
+    assert!(error.message.contains("/api/v2/entity") && error.message.contains("400"), "{}", error.message);
+}

@@ -2,11 +2,13 @@
 //! status set from a preference change (`…/actions/unsubscribe` for an
 //! opt-out, `…/actions/activate` for an opt-in) and its group kept as a tag
 //! (attached for the group, detached for the other configured groups; tags
-//! looked up by name, created when missing, remembered per account).
+//! looked up by name, created when missing, remembered per account), and a
+//! contact forgotten on request.
 
 use crate::service::{EgoiService, refusal};
 use serde_json::{Value, json};
 use tillflow_core::ConnectorError;
+use tillflow_core::forget::ForgetReport;
 use tillflow_http::Answer;
 use tillflow_http::reqwest::Method;
 
@@ -24,21 +26,8 @@ impl EgoiService {
     /// 409 names the holder of the email).
     async fn contact_id(&self, wanted: &Value) -> Result<Result<String, Answer>, ConnectorError> {
         let list = self.list();
-        let email = wanted["email"].as_str().unwrap_or_default();
-        let query: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("type", "email")
-            .append_pair("contact", email)
-            .finish();
-        let found = self.exchange(Method::GET, &format!("/contacts/search?{query}"), None).await?;
-        if found.is_success()
-            && let Some(id) = found.json()["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|item| item["list_id"].as_u64() == Some(list))
-                .and_then(|item| item["contact_id"].as_str())
-        {
-            return Ok(Ok(id.to_owned()));
+        if let Ok(Some(id)) = self.contact_on_list(wanted["email"].as_str().unwrap_or_default()).await? {
+            return Ok(Ok(id));
         }
         let created = self.post_json(&format!("/lists/{list}/contacts"), &wanted["contact"]).await?;
         let document = created.json();
@@ -48,6 +37,56 @@ impl EgoiService {
             _ => return Ok(Err(created)),
         };
         Ok(id.ok_or(created))
+    }
+
+    /// The id of the list's contact with this email, if it has one; the
+    /// search's answer when E-goi refused it.
+    async fn contact_on_list(&self, email: &str) -> Result<Result<Option<String>, Answer>, ConnectorError> {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("type", "email")
+            .append_pair("contact", email)
+            .finish();
+        let found = self.exchange(Method::GET, &format!("/contacts/search?{query}"), None).await?;
+        if !found.is_success() {
+            return Ok(Err(found));
+        }
+        let list = self.list();
+        Ok(Ok(found.json()["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|item| item["list_id"].as_u64() == Some(list))
+            .and_then(|item| item["contact_id"].as_str())
+            .map(str::to_owned)))
+    }
+
+    /// The list's contact with this email found, then forgotten
+    /// (`…/contacts/actions/forget`, E-goi's GDPR erasure).
+    pub(crate) async fn forget_contact(&self, email: &str) -> Result<ForgetReport, ConnectorError> {
+        let list = self.list();
+        let search = "GET /contacts/search (type email)";
+        let contact = match self.contact_on_list(email).await? {
+            Ok(Some(contact)) => contact,
+            Ok(None) => {
+                return Ok(ForgetReport {
+                    asked: search.to_owned(),
+                    answered: format!("list {list} has no contact with this email; nothing to forget"),
+                    known: false,
+                });
+            }
+            Err(answer) => return Err(ConnectorError::permanent(format!("{search}: {}", refusal(&answer)))),
+        };
+        let path = format!("/lists/{list}/contacts/actions/forget");
+        let answer = self.post_json(&path, &json!({"contacts": [contact]})).await?;
+        let asked = format!("{search}, then POST {path} (contact {contact})");
+        if !answer.is_success() {
+            return Err(ConnectorError::permanent(format!("{asked}: {}", refusal(&answer))));
+        }
+        Ok(ForgetReport {
+            asked,
+            answered: format!("HTTP {}: contact {contact} is being forgotten", answer.status),
+            known: true,
+        })
     }
 
     /// An opt-out unsubscribes the contact; an opt-in makes it active again.

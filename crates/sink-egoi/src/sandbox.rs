@@ -5,8 +5,9 @@
 //! the spec's schemas say (statuses, required fields, revenue above zero,
 //! integer quantities, phone pattern), orders kept per contact with their
 //! status history, the client and account rate windows in the headers of
-//! every answer (429 over them), 413 over the size cap, injected faults,
-//! and `GET /sandbox/state` to inspect it all.
+//! every answer (429 over them), 413 over the size cap, contacts forgotten
+//! with their orders (`…/actions/forget`), injected faults, and
+//! `GET /sandbox/state` to inspect it all.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -133,6 +134,8 @@ pub struct EgoiWorld {
     pub tags: BTreeMap<u64, String>,
     /// Status and tag changes made by contact actions.
     pub contact_actions: u64,
+    /// Emails of the contacts forgotten (`…/actions/forget`).
+    pub forgotten: Vec<String>,
     pub fields: Vec<Value>,
     /// Connected sites: domain → list.
     pub connected: BTreeMap<String, u64>,
@@ -862,6 +865,15 @@ async fn contact_action(
     };
     if ids.is_empty() || ids.iter().any(|id| !world.contacts.contains_key(id)) {
         return invalid(&mut world, json!({"contacts": "unknown or missing contacts"}));
+    }
+    if action == "forget" {
+        // E-goi's GDPR erasure: the contacts go, with what the list held of them.
+        for id in &ids {
+            let contact = world.contacts.remove(id).expect("checked");
+            world.orders.retain(|_, order| !order.contact.eq_ignore_ascii_case(&contact.email));
+            world.forgotten.push(contact.email);
+        }
+        return answer(&world, StatusCode::ACCEPTED, json!({"result": "success"}));
     }
     let tag = body["tag_id"].as_u64();
     if matches!(action.as_str(), "attach-tag" | "detach-tag") && tag.is_none_or(|t| !world.tags.contains_key(&t)) {

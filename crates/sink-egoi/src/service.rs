@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 use tillflow_core::ConnectorError;
+use tillflow_core::forget::ForgetReport;
 use tillflow_http::reqwest::Method;
 use tillflow_http::{Answer, HttpClient, HttpError, Tier};
 use tillflow_kit::sink::Service;
@@ -287,5 +288,9 @@ impl Service<EgoiRoute> for EgoiService {
     /// The key, the list, its fields against `field_map`, the domain.
     async fn check(&self) -> Result<(), ConnectorError> {
         self.read_shape().await.map(|_| ())
+    }
+
+    async fn forget(&self, email: &str) -> Result<ForgetReport, ConnectorError> {
+        self.forget_contact(email).await
     }
 }

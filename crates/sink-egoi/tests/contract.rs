@@ -640,3 +640,32 @@ async fn synced_consent_and_group_tags_act_on_the_contact_found_by_email_in_the_
     assert_eq!(attached, vec![json!({"tag_id": 3, "contacts": ["8f3a27ef26"]})], "in@ joins VIP");
     assert_eq!(posted("/lists/1/contacts/actions/detach-tag").len(), 3, "in@ leaves Students; out@ leaves both");
 }
+
+#[tokio::test]
+async fn forgetting_finds_the_list_s_contact_by_email_then_asks_e_goi_to_forget_it() {
+    use tillflow_kit::SinkAccount;
+    let server = MockServer::start().await;
+    let seen: Seen = Arc::default();
+    let search = |items: Value| ResponseTemplate::new(200).set_body_json(json!({"total_items": 1, "items": items}));
+    Mock::given(method("GET"))
+        .and(path("/contacts/search"))
+        .and(wiremock::matchers::query_param("contact", "ana@example.com"))
+        .respond_with(search(json!([
+            {"list_id": 9, "contact_id": "elsewhere"},
+            {"list_id": 1, "contact_id": "c0ffee0001"}
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(path("/contacts/search")).respond_with(search(json!([]))).mount(&server).await;
+    let forget = ("POST", "/lists/1/contacts/actions/forget", "/lists/{list_id}/contacts/actions/forget");
+    record(&server, forget, &seen, accepted()).await;
+    let sink = sink(&server.uri());
+    let report = sink.forget("ana@example.com").await.unwrap();
+    assert!(report.known, "{report:?}");
+    assert!(report.asked.contains("/lists/1/contacts/actions/forget"), "{report:?}");
+    assert_eq!(sent(&seen, "/lists/1/contacts/actions/forget"), vec![json!({"contacts": ["c0ffee0001"]})]);
+    // Nobody on the list with that address: nothing to forget, nothing asked.
+    let report = sink.forget("bob@example.com").await.unwrap();
+    assert!(!report.known, "{report:?}");
+    assert_eq!(sent(&seen, "/lists/1/contacts/actions/forget").len(), 1);
+}

@@ -4,6 +4,7 @@
 //! a `unique_id` repeats, profile import jobs that complete on the first poll,
 //! each endpoint's burst and steady limits (fixed one-second and one-minute
 //! windows, 429 with `Retry-After` over them, scalable for fast tests),
+//! data-privacy deletion jobs (the profile and its events go at once),
 //! injected faults, and `GET /sandbox/state` to inspect what it holds.
 
 use crate::service;
@@ -67,6 +68,9 @@ pub struct KlaviyoWorld {
     catalog_jobs: BTreeMap<String, Vec<Value>>,
     /// Events accepted (bulk and live), duplicates excluded.
     pub events_accepted: u64,
+    /// Data-privacy deletion jobs accepted, and the emails they deleted.
+    pub deletion_jobs: u64,
+    pub deleted: std::collections::BTreeSet<String>,
     /// When each event bulk job was accepted, and how many events it carried.
     #[serde(skip)]
     pub event_jobs: Vec<(std::time::Instant, usize)>,
@@ -165,6 +169,7 @@ impl KlaviyoSandbox {
             .route("/api/catalog-item-bulk-update-jobs/{id}", get(catalog_job))
             .route("/api/profile-subscription-bulk-create-jobs", post(subscribe))
             .route("/api/profile-subscription-bulk-delete-jobs", post(unsubscribe))
+            .route("/api/data-privacy-deletion-jobs", post(delete_profile))
             .route("/sandbox/state", get(state))
             .with_state(world.clone());
         let server = SandboxServer::serve(router, address).await?;
@@ -538,6 +543,39 @@ async fn remove_from_list(State(world): Shared, headers: HeaderMap, Path(id): Pa
         members.retain(|member| !leaving.contains(member));
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /api/data-privacy-deletion-jobs`: exactly one identifier; the
+/// profile with that email goes, with its events, list memberships and
+/// consent (done at once here; Klaviyo does it in the background).
+async fn delete_profile(State(world): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let mut world = world.lock().expect("world");
+    let body = match admit(&mut world, &service::DELETION_JOBS, &headers, &body) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    if body["data"]["type"] != "data-privacy-deletion-job" {
+        return error(StatusCode::BAD_REQUEST, "invalid", "data.type must be data-privacy-deletion-job");
+    }
+    let profile = &body["data"]["attributes"]["profile"]["data"];
+    let identifiers =
+        profile["attributes"].as_object().map(|a| a.len()).unwrap_or(0) + usize::from(profile["id"].is_string());
+    if profile["type"] != "profile" || identifiers != 1 {
+        return error(StatusCode::BAD_REQUEST, "invalid", "exactly one of email, phone_number or id is required");
+    }
+    let Some(email) = profile["attributes"]["email"].as_str().map(str::to_lowercase) else {
+        return error(StatusCode::BAD_REQUEST, "invalid", "the sandbox deletes by email only");
+    };
+    world.deletion_jobs += 1;
+    world.profiles.remove(&email);
+    world.events.retain(|event| event.email.as_deref().map(str::to_lowercase).as_deref() != Some(email.as_str()));
+    let profile_id = format!("P-{email}");
+    for members in world.list_members.values_mut() {
+        members.retain(|member| member.to_lowercase() != profile_id);
+    }
+    world.email_consent.remove(&email);
+    world.deleted.insert(email);
+    StatusCode::ACCEPTED.into_response()
 }
 
 async fn state(State(world): Shared) -> Response {

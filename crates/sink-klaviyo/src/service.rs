@@ -1,8 +1,9 @@
 //! The Klaviyo service: the pinned revision and JSON:API headers on every
 //! request, one rate tier per endpoint (burst per second and steady per
 //! minute from the spec's `x-klaviyo-ratelimit`), bulk profile jobs polled to
-//! the end, new live profiles put on the configured list, consent jobs, and
-//! group list membership (the profile's id, then its lists).
+//! the end, new live profiles put on the configured list, consent jobs,
+//! group list membership (the profile's id, then its lists), and deletion
+//! requests for a person who asked to be forgotten.
 
 use crate::request::KlaviyoRoute;
 use async_trait::async_trait;
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tillflow_core::ConnectorError;
+use tillflow_core::forget::ForgetReport;
 use tillflow_http::reqwest::Method;
 use tillflow_http::{Answer, HttpClient, Tier};
 use tillflow_kit::sink::Service;
@@ -24,6 +26,7 @@ pub const LIST_PROFILES: Tier = Tier::new("list-profiles", 10).with_per_minute(1
 pub const ACCOUNTS: Tier = Tier::new("accounts", 1).with_per_minute(15);
 pub const CATALOG_JOBS: Tier = Tier::new("catalog-item-bulk-jobs", 75).with_per_minute(750);
 pub const SUBSCRIPTION_JOBS: Tier = Tier::new("profile-subscription-bulk-jobs", 75).with_per_minute(750);
+pub const DELETION_JOBS: Tier = Tier::new("data-privacy-deletion-jobs", 3).with_per_minute(60);
 
 const MEDIA: &str = "application/vnd.api+json";
 
@@ -300,6 +303,40 @@ impl Service<KlaviyoRoute> for KlaviyoService {
                 answer.status,
                 crate::response::readable_errors(&answer.text())
             )))
+        }
+    }
+
+    /// `POST /api/data-privacy-deletion-jobs` for the profile with this
+    /// email: Klaviyo deletes every profile holding it, asynchronously (the
+    /// deletion then shows on the account's Deleted Profiles page). The
+    /// answer does not say whether a profile existed; a 404, should Klaviyo
+    /// send one, is read as "no such person".
+    async fn forget(&self, email: &str) -> Result<ForgetReport, ConnectorError> {
+        let job = json!({"data": {"type": "data-privacy-deletion-job", "attributes": {
+            "profile": {"data": {"type": "profile", "attributes": {"email": email}}}
+        }}});
+        let path = "/api/data-privacy-deletion-jobs";
+        let body = serde_json::to_vec(&job).expect("JSON");
+        let answer = self.exchange(&DELETION_JOBS, Method::POST, path, Some(body)).await?;
+        let asked = format!("POST {path} (the profile with this email)");
+        match answer.status {
+            200..=299 => Ok(ForgetReport {
+                asked,
+                answered: format!(
+                    "HTTP {}: deletion job accepted; Klaviyo deletes every profile with this email",
+                    answer.status
+                ),
+                known: true,
+            }),
+            404 => Ok(ForgetReport {
+                asked,
+                answered: "HTTP 404: Klaviyo has no profile with this email".into(),
+                known: false,
+            }),
+            status => Err(ConnectorError::permanent(format!(
+                "{asked}: Klaviyo answered HTTP {status}: {}",
+                crate::response::readable_errors(&answer.text())
+            ))),
         }
     }
 }

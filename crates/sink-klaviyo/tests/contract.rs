@@ -623,3 +623,50 @@ async fn synced_consent_and_group_lists_send_the_spec_s_subscription_jobs_and_li
     assert_eq!(students.len(), 2, "both removed");
     assert_eq!(vip[0]["data"], json!([{"type": "profile", "id": "P-in@example.com"}]));
 }
+
+#[tokio::test]
+async fn forgetting_asks_klaviyo_for_a_data_privacy_deletion_job_in_the_documented_shape() {
+    use tillflow_kit::SinkAccount;
+    let server = MockServer::start().await;
+    let spec = OpenApi::load("klaviyo/openapi-stable.json");
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/api/data-privacy-deletion-jobs"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&server)
+        .await;
+    let report = sink(&server.uri(), None).forget("ana@example.com").await.unwrap();
+    assert!(report.known && report.answered.contains("202"), "{report:?}");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    spec.check_request("post", "/api/data-privacy-deletion-jobs", &body).unwrap();
+    assert_eq!(body["data"]["attributes"]["profile"]["data"]["attributes"], json!({"email": "ana@example.com"}));
+    assert_eq!(requests[0].headers.get("revision").unwrap(), tillflow_sink_klaviyo::REVISION);
+}
+
+#[cfg(feature = "sandbox")]
+#[tokio::test]
+async fn the_sandbox_deletes_the_profile_and_its_events() {
+    use tillflow_kit::SinkAccount;
+    use tillflow_kit::sandbox::Sandbox;
+    let sandbox = tillflow_sink_klaviyo::sandbox::KlaviyoSandbox::start("pk_test").await.unwrap();
+    let mut sink = sink(&sandbox.base_url(), None);
+    let order = sample_order("shop", 1, 1, epoch());
+    let email = order.person.email.clone().unwrap();
+    let context = DeriveContext { pipeline_started_at: epoch() };
+    let events: Vec<Event> =
+        derive_events(Record::Order(order), &context).into_iter().filter(|e| SPEC.accepts(e.kind)).collect();
+    sink.deliver(&events, false).await.unwrap();
+    let held = |email: &str| {
+        let world = sandbox.world();
+        let world = world.lock().unwrap();
+        world.events.iter().filter(|event| event.email.as_deref() == Some(email)).count()
+    };
+    assert!(held(&email) > 0);
+    sink.forget(&email).await.unwrap();
+    assert_eq!(held(&email), 0);
+    let world = sandbox.world();
+    let world = world.lock().unwrap();
+    assert_eq!(world.deletion_jobs, 1);
+    assert!(!world.profiles.contains_key(&email));
+}

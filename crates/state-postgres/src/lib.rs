@@ -8,11 +8,12 @@
 //! the checkpoint and inbox marks in one transaction — for a runner, only
 //! while its lease still stands. One concern per module: `schema`, `commit`,
 //! `leases`, `ledger`, `progress`, `inbox`, `dead_letters`, `secrets`,
-//! `facts`, `source_state`, `reporting`, and `sql` (shared helpers).
+//! `facts`, `source_state`, `forgotten`, `reporting`, and `sql` (shared helpers).
 
 mod commit;
 mod dead_letters;
 mod facts;
+mod forgotten;
 mod inbox;
 pub mod leases;
 mod ledger;
@@ -27,7 +28,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -188,6 +189,14 @@ impl StateStore for PgStore {
 
     async fn secret_lock(&self, connector: &str) -> Result<SecretLock, StateError> {
         secrets::lock(&self.pool, connector).await
+    }
+
+    async fn forget(&self, subjects: &[String], at: Timestamp) -> Result<(), StateError> {
+        forgotten::record(&self.pool, subjects, at).await
+    }
+
+    async fn forgotten(&self, subjects: &[String]) -> Result<HashSet<String>, StateError> {
+        forgotten::lookup(&self.pool, subjects).await
     }
 
     async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError> {

@@ -9,7 +9,8 @@ use tillflow_core::StateError;
 /// Migrations, in order; entry N brings the schema from version N to N+1.
 /// Keys compared by range or ordered for the operator are `COLLATE "C"`,
 /// so order is by code point as in SQLite, whatever the database's locale.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE pipelines (
     name TEXT PRIMARY KEY,
     started_at BIGINT NOT NULL
@@ -108,7 +109,16 @@ CREATE TABLE runners (
     seen_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL
 );
-"#];
+"#,
+    // Tombstones of people who asked to be forgotten (`tillflow forget`):
+    // subjects, never the address itself.
+    r#"
+CREATE TABLE forgotten (
+    subject TEXT PRIMARY KEY,
+    forgotten_at BIGINT NOT NULL
+);
+"#,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -8,13 +8,14 @@
 //! built under a temporary name and renamed into place whole. A process that
 //! writes (`open_exclusive`) holds the file's writer lock. One concern per
 //! module: `file`, `writer_lock`, `schema`, `commit`, `ledger`, `progress`,
-//! `inbox`, `dead_letters`, `secrets`, `facts`, `source_state`, `reporting`,
+//! `inbox`, `dead_letters`, `secrets`, `facts`, `source_state`, `forgotten`, `reporting`,
 //! `integrity`, and `sql` (shared helpers).
 
 mod commit;
 mod dead_letters;
 mod facts;
 mod file;
+mod forgotten;
 mod inbox;
 mod integrity;
 mod ledger;
@@ -30,7 +31,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -219,6 +220,14 @@ impl StateStore for SqliteStore {
 
     async fn secret_put(&self, connector: &str, name: &str, value: &str) -> Result<(), StateError> {
         secrets::put(&self.pool, connector, name, value).await
+    }
+
+    async fn forget(&self, subjects: &[String], at: Timestamp) -> Result<(), StateError> {
+        forgotten::record(&self.pool, subjects, at).await
+    }
+
+    async fn forgotten(&self, subjects: &[String]) -> Result<HashSet<String>, StateError> {
+        forgotten::lookup(&self.pool, subjects).await
     }
 
     async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError> {

@@ -107,6 +107,14 @@ CREATE TABLE source_state (
     PRIMARY KEY (source, key)
 ) WITHOUT ROWID;
 "#,
+    // Tombstones of people who asked to be forgotten (`tillflow forget`):
+    // subjects, never the address itself.
+    r#"
+CREATE TABLE forgotten (
+    subject TEXT PRIMARY KEY,
+    forgotten_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

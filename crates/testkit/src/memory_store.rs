@@ -29,6 +29,7 @@ struct Inner {
     facts: BTreeMap<(String, String, String), OrderFact>,
     orders_read: BTreeMap<(String, String), Timestamp>,
     last_delivery: HashMap<String, Timestamp>,
+    forgotten: HashSet<String>,
     commits: u64,
 }
 
@@ -188,6 +189,16 @@ impl StateStore for MemoryStore {
     async fn secret_put(&self, connector: &str, name: &str, value: &str) -> Result<(), StateError> {
         self.inner.lock().unwrap().secrets.insert((connector.to_owned(), name.to_owned()), value.to_owned());
         Ok(())
+    }
+
+    async fn forget(&self, subjects: &[String], _at: Timestamp) -> Result<(), StateError> {
+        self.inner.lock().unwrap().forgotten.extend(subjects.iter().cloned());
+        Ok(())
+    }
+
+    async fn forgotten(&self, subjects: &[String]) -> Result<HashSet<String>, StateError> {
+        let inner = self.inner.lock().unwrap();
+        Ok(subjects.iter().filter(|subject| inner.forgotten.contains(*subject)).cloned().collect())
     }
 
     async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError> {

@@ -14,6 +14,7 @@ use crate::mock::{Fault, MockPlatform};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use tillflow_core::forget::ForgetReport;
 use tillflow_core::{ConnectorError, Event, EventKind, Sink};
 use tillflow_http::reqwest::Method;
 use tillflow_http::{Answer, HttpClient, Tier};
@@ -163,6 +164,23 @@ impl Service<RecorderRoute> for RecorderService {
 
     async fn check(&self) -> Result<(), ConnectorError> {
         Ok(())
+    }
+
+    async fn forget(&self, email: &str) -> Result<ForgetReport, ConnectorError> {
+        let request = self
+            .client
+            .reqwest()
+            .post(format!("{}/v1/people/forget", self.base_url))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "email": email }))
+            .build()
+            .map_err(|e| ConnectorError::permanent(format!("building the request: {e}")))?;
+        let answer = self.client.exchange(&BATCH_TIER, request).await?;
+        Ok(ForgetReport {
+            asked: "POST /v1/people/forget".into(),
+            answered: format!("HTTP {}", answer.status),
+            known: answer.status != 404,
+        })
     }
 }
 

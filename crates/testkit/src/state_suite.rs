@@ -73,6 +73,7 @@ where
     dead_letters_are_listed_discarded_and_resolved(fresh().await).await;
     secrets_are_kept_and_replaced(fresh().await).await;
     source_state_is_kept_per_source(fresh().await).await;
+    tombstones_are_kept_for_good(fresh().await).await;
     person_totals_are_summed_from_order_facts(fresh().await).await;
     report_times_are_filtered_by_kind_outcome_and_time(fresh().await).await;
     reset_forgets_progress_and_keeps_dead_letters_and_webhooks(fresh().await).await;
@@ -346,4 +347,15 @@ pub async fn source_state_is_kept_per_source(store: Arc<dyn StateStore>) {
     assert_eq!(store.source_state_scan("pos", "person:", 1).await.unwrap().len(), 1, "at most the limit");
     assert_eq!(store.source_state_scan("pos", "conflict:", 10).await.unwrap(), entries(&[("conflict:a@x.io", "c")]));
     assert_eq!(store.source_state_scan("other", "", 10).await.unwrap(), entries(&[("person:a@x.io", "other")]));
+}
+
+pub async fn tombstones_are_kept_for_good(store: Arc<dyn StateStore>) {
+    let subjects = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    assert!(store.forgotten(&subjects(&["email:aa", "customer:shop:7"])).await.unwrap().is_empty());
+    store.forget(&subjects(&["email:aa"]), at(10)).await.unwrap();
+    store.forget(&subjects(&["email:aa", "customer:shop:7"]), at(20)).await.unwrap();
+    let found = store.forgotten(&subjects(&["email:aa", "email:bb", "customer:shop:7"])).await.unwrap();
+    assert_eq!(found, subjects(&["email:aa", "customer:shop:7"]).into_iter().collect(), "recording twice is harmless");
+    store.reset("p").await.unwrap();
+    assert_eq!(store.forgotten(&subjects(&["email:aa"])).await.unwrap().len(), 1, "a reset does not bring anyone back");
 }

@@ -4,10 +4,11 @@
 //! Memory is bounded by a page and a batch: a reader task reads ahead at most
 //! `read_ahead_pages` pages through a bounded channel, whatever the history
 //! size. One concern per module: `pass` (streams, pages, the inbox),
-//! `totals`, `select`, `pending`, `deliver`, `replay`, `report`, `error`.
+//! `totals`, `forgotten`, `select`, `pending`, `deliver`, `replay`, `report`, `error`.
 
 mod deliver;
 mod error;
+mod forgotten;
 mod pass;
 mod pending;
 mod replay;

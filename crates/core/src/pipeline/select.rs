@@ -1,11 +1,14 @@
-//! Selection: what the ledger already has is dropped, the pipeline's rules
-//! skip what must not be sent (counted by reason), the rest is queued.
+//! Selection: what the ledger already has is dropped, events about a
+//! forgotten person and what the pipeline's rules refuse are skipped (counted
+//! by reason), the rest is queued.
 
 use super::deliver::ledger_row;
 use super::pending::Pending;
 use super::{PassReport, Pipeline, PipelineError};
 use crate::events::Event;
+use crate::forget;
 use crate::keys::IdempotencyKey;
+use crate::rules::SkipReason;
 use crate::state::{Commit, LedgerEntry, Outcome};
 
 impl Pipeline {
@@ -24,7 +27,8 @@ impl Pipeline {
         let mut keys: Vec<&IdempotencyKey> = events.iter().map(|e| &e.key).collect();
         keys.extend(events.iter().filter_map(|e| e.requires.as_ref()));
         let ledger = self.state.ledger_lookup(&self.name, &keys).await?;
-        for event in events {
+        let forgotten = self.forgotten_people(&events).await?;
+        for (event, forgotten) in events.into_iter().zip(forgotten) {
             if pending.is_planned(&event.key) {
                 // Queued from an earlier page and not yet sent: a newer
                 // version of a resendable event takes its place in the queue.
@@ -44,7 +48,12 @@ impl Pipeline {
                 }
             }
             let identifies = self.sink.identifies(event.person());
-            if let Some(reason) = self.rules.verdict(&event, identifies, self.sink.unidentified_reason()) {
+            let verdict = if forgotten {
+                Some(SkipReason::Other(forget::FORGOTTEN.to_owned()))
+            } else {
+                self.rules.verdict(&event, identifies, self.sink.unidentified_reason())
+            };
+            if let Some(reason) = verdict {
                 *report.skipped.entry(reason.as_str().to_owned()).or_default() += 1;
                 let unchanged_skip = ledger.get(&event.key).is_some_and(|entry| {
                     entry.content_hash == event.content_hash

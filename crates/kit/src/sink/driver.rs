@@ -14,6 +14,7 @@ use crate::sink::spec::SinkSpec;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tillflow_core::forget::ForgetReport;
 use tillflow_core::model::Person;
 use tillflow_core::{ConnectorError, ErrorClass, Event, EventKind, ItemOutcome, Preview, PreviewRequest, Sink};
 use tillflow_http::Answer;
@@ -384,5 +385,9 @@ where
 
     async fn check(&self) -> Result<(), ConnectorError> {
         self.service.check().await
+    }
+
+    async fn forget(&self, email: &str) -> Result<ForgetReport, ConnectorError> {
+        self.service.forget(email).await
     }
 }

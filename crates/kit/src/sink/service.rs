@@ -1,8 +1,10 @@
 //! The service: one HTTP exchange per request on the account's client (its
-//! rate gates, 429 pauses and retries), answering with what the platform said.
+//! rate gates, 429 pauses and retries), answering with what the platform said;
+//! and the account-wide calls beside delivery (the check, forgetting a person).
 
 use async_trait::async_trait;
 use tillflow_core::ConnectorError;
+use tillflow_core::forget::ForgetReport;
 use tillflow_http::Answer;
 
 #[async_trait]
@@ -28,4 +30,10 @@ pub trait Service<R: Send + 'static>: Send + Sync + 'static {
 
     /// Reaches the platform with the configured credentials.
     async fn check(&self) -> Result<(), ConnectorError>;
+
+    /// Asks the platform, through its own deletion or privacy API, to delete
+    /// the person with this email address and everything it holds of them
+    /// (`tillflow forget`). Asking again is harmless; a platform that does not
+    /// know the person says so in the report (`known: false`), not as an error.
+    async fn forget(&self, email: &str) -> Result<ForgetReport, ConnectorError>;
 }

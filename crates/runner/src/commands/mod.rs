@@ -5,6 +5,7 @@
 mod check;
 mod dead_letters;
 mod dry_run;
+mod forget;
 mod report;
 mod run;
 mod state;
@@ -13,6 +14,7 @@ mod status;
 pub use check::check;
 pub use dead_letters::{dead_letters_discard, dead_letters_list, dead_letters_replay};
 pub use dry_run::dry_run;
+pub use forget::forget;
 pub use report::report;
 pub use run::{pass_once, run, run_observed};
 pub use state::{state_check, state_reset};

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tillflow_core::events::EventKind;
@@ -105,6 +105,14 @@ impl StateStore for DryRunStore {
 
     async fn secret_lock(&self, connector: &str) -> Result<SecretLock, StateError> {
         self.real().await?.secret_lock(connector).await
+    }
+
+    async fn forget(&self, subjects: &[String], at: Timestamp) -> Result<(), StateError> {
+        self.copy.forget(subjects, at).await
+    }
+
+    async fn forgotten(&self, subjects: &[String]) -> Result<HashSet<String>, StateError> {
+        self.copy.forgotten(subjects).await
     }
 
     async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError> {
