@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+pub mod cost_bench;
 pub mod fuzz;
 pub mod fuzz_live;
 pub mod runner_bench;

@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tillflow_core::{Pipeline, PipelineOptions, Rules};
 use tillflow_core::{Sink, Source};
+use tillflow_e2e::cost_bench as cost;
 use tillflow_http::SecretString;
-use tillflow_http::webhook::sign_hmac_sha256_base64;
 use tillflow_kit::sandbox::Sandbox;
 use tillflow_kit::{AccountContext, SinkAccount, SourceAccount};
 use tillflow_sink_customerio::sandbox::CustomerIoSandbox;
 use tillflow_sink_customerio::{CustomerIoConfig, Region};
 use tillflow_sink_klaviyo::KlaviyoConfig;
 use tillflow_sink_klaviyo::sandbox::KlaviyoSandbox;
-use tillflow_source_woocommerce::sandbox::{WooSandbox, seeded_order};
+use tillflow_source_woocommerce::sandbox::WooSandbox;
 use tillflow_source_woocommerce::{AuthMode, WooCommerceAccount, WooCommerceConfig};
 use tillflow_state_sqlite::SqliteStore;
 use tillflow_testkit::MemoryStore;
@@ -272,7 +272,6 @@ fn peak_rss_mb(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
     })
 }
 
-/// Webhook → Customer.io latency (p50, p99 in ms) at `rate` webhooks/s.
 /// A resident-memory figure of a process (`VmRSS` or `VmHWM`), in MB.
 fn memory_mb(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -339,80 +338,6 @@ fn webhook_flood_rss_mb(tillflow: &Path, clients: usize, dir: &Path) -> (f64, f6
     })
 }
 
-fn webhook_latency(tillflow: &Path, rate: u32, seconds: u32, dir: &Path) -> (f64, f64) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    runtime.block_on(async {
-        let woo = WooSandbox::start("ck_bench", "cs_bench").await.unwrap();
-        woo.seed(10, 20);
-        let cio = CustomerIoSandbox::start("site_bench", "key_bench").await.unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = write_config(dir, &woo.base_url(), &cio.base_url(), Some(port));
-        let mut child = Command::new(tillflow)
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let http = tillflow_http::reqwest::Client::new();
-        let url = format!("http://127.0.0.1:{port}/webhooks/shop");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "tillflow did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let secret = SecretString::from("whsec_bench");
-        let total = rate * seconds;
-        let mut sent = Vec::with_capacity(total as usize);
-        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
-        for n in 0..total {
-            ticker.tick().await;
-            let id = 1_000_000 + u64::from(n);
-            let mut order = seeded_order(1, 10, jiff::Timestamp::now());
-            order["id"] = json!(id);
-            order["status"] = json!("processing");
-            let body = serde_json::to_vec(&order).unwrap();
-            let signature = sign_hmac_sha256_base64(&secret, &body);
-            let request = http
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-wc-webhook-topic", "order.created")
-                .header("x-wc-webhook-signature", signature)
-                .body(body);
-            sent.push((id, Instant::now()));
-            let response = request.send().await.unwrap();
-            assert_eq!(response.status().as_u16(), 200);
-        }
-        let world = cio.world();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let latencies = loop {
-            {
-                let world = world.lock().unwrap();
-                let placed = world.events_named("Order Placed");
-                let arrived: std::collections::HashMap<String, Instant> = placed
-                    .iter()
-                    .filter_map(|e| Some((e.attributes["order_id"].as_str()?.to_owned(), e.received_at?)))
-                    .collect();
-                if sent.iter().all(|(id, _)| arrived.contains_key(&id.to_string())) {
-                    let mut latencies: Vec<f64> = sent
-                        .iter()
-                        .map(|(id, at)| arrived[&id.to_string()].duration_since(*at).as_secs_f64() * 1000.0)
-                        .collect();
-                    latencies.sort_by(|a, b| a.total_cmp(b));
-                    break latencies;
-                }
-            }
-            assert!(Instant::now() < deadline, "webhooks did not all arrive");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let _ = child.kill();
-        let _ = child.wait();
-        let percentile = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
-        (percentile(0.50), percentile(0.99))
-    })
-}
-
 /// The Postgres server for the several-runners figures, if one is configured.
 fn bench_postgres() -> Option<String> {
     std::env::var("TILLFLOW_BENCH_POSTGRES_URL").or_else(|_| std::env::var("TILLFLOW_TEST_POSTGRES_URL")).ok()
@@ -449,6 +374,9 @@ fn main() {
 
     let (budget_orders, budget) = if quick { (5_000, 5) } else { (20_000, 10) };
     let runner_orders = if quick { 16_000 } else { 80_000 };
+    let cpu_orders = 20_000;
+    let walkin_history = 100_000;
+    let stores = if quick { 50 } else { 200 };
     // Long enough for the one-minute windows to bind, not only the bursts.
     let klaviyo_orders = if quick { 15_000 } else { 60_000 };
 
@@ -460,7 +388,14 @@ fn main() {
             "alone" => format!("{:.0} orders/s", engine_alone(engine_orders, &dir)),
             "klaviyo" => format!("{:?}", klaviyo_rate_ratio(klaviyo_orders, &dir)),
             "customerio" => format!("{:?}", customerio_budget_ratio(budget_orders, budget, &dir)),
-            "webhook" => format!("{:?}", webhook_latency(&tillflow, 200, webhook_seconds, &dir)),
+            "webhook" => format!("{:?}", cost::webhook_latency(&tillflow, 200, webhook_seconds, 0, &dir)),
+            "webhook1000" => format!("{:?}", cost::webhook_latency(&tillflow, 1000, webhook_seconds, 0, &dir)),
+            "walkin" => format!("{:?}", cost::webhook_latency(&tillflow, 50, webhook_seconds, walkin_history, &dir)),
+            "cpu" => format!("{:.1} µs/order", cost::cpu_us_per_order(&tillflow, cpu_orders, &dir)),
+            "many" => {
+                let (many, rss, one) = cost::many_pipelines(&tillflow, stores, 1000, &dir);
+                format!("{many:.0} orders/s in {stores} pipelines, peak {rss:.1} MB; {one:.0} orders/s in one")
+            }
             "rss" => format!("{:.1} MB", peak_rss_mb(&tillflow, large, &dir)),
             "flood" => {
                 let (before, peak, after) = webhook_flood_rss_mb(&tillflow, 200, &dir);
@@ -479,7 +414,7 @@ fn main() {
             ),
             other => {
                 panic!(
-                    "--only: unknown figure {other} (engine, alone, klaviyo, customerio, webhook, rss, config, flood, runners)"
+                    "--only: unknown figure {other} (engine, alone, cpu, many, klaviyo, customerio, webhook, webhook1000, walkin, rss, config, flood, runners)"
                 )
             }
         };
@@ -492,7 +427,11 @@ fn main() {
     let (klaviyo_ratio, klaviyo_throttled) = klaviyo_rate_ratio(klaviyo_orders, &dir);
     let engine = engine_with_sandboxes(engine_orders, &dir);
     let alone = engine_alone(engine_orders, &dir);
-    let (p50, p99) = webhook_latency(&tillflow, 200, webhook_seconds, &dir);
+    let (p50, p99) = cost::webhook_latency(&tillflow, 200, webhook_seconds, 0, &dir);
+    let (_, p99_1000) = cost::webhook_latency(&tillflow, 1000, webhook_seconds, 0, &dir);
+    let (_, walkin_p99) = cost::webhook_latency(&tillflow, 50, webhook_seconds, walkin_history, &dir);
+    let cpu = cost::cpu_us_per_order(&tillflow, cpu_orders, &dir);
+    let (many, many_rss, one_pipeline) = cost::many_pipelines(&tillflow, stores, 1000, &dir);
     let rss_small = peak_rss_mb(&tillflow, small, &dir);
     let rss_large = peak_rss_mb(&tillflow, large, &dir);
     let config_small = config_validation_ms(&tillflow, 10_000, &dir);
@@ -507,6 +446,12 @@ fn main() {
             json!({
                 "engine_orders_per_s": engine.round(),
                 "engine_alone_orders_per_s": alone.round(),
+                "cpu_us_per_order": (cpu * 10.0).round() / 10.0,
+                "walkin_webhook_p99_ms": (walkin_p99 * 10.0).round() / 10.0,
+                "webhook_p99_ms_1000": (p99_1000 * 10.0).round() / 10.0,
+                "many_pipelines_orders_per_s": many.round(),
+                "many_pipelines_rss_mb": (many_rss * 10.0).round() / 10.0,
+                "one_pipeline_orders_per_s": one_pipeline.round(),
                 "klaviyo_rate_ratio": (klaviyo_ratio * 100.0).round() / 100.0,
                 "klaviyo_throttled_requests": klaviyo_throttled,
                 "customerio_rate_ratio": (customerio_ratio * 100.0).round() / 100.0,
@@ -529,12 +474,12 @@ fn main() {
     }
     println!("{:<58} {:>14}  goal", "figure", "value");
     println!(
-        "{:<58} {:>14.0}  ≥ 100000",
+        "{:<58} {:>14.0}  ≥ 20000",
         format!("engine, WooCommerce → Customer.io sandboxes, {engine_orders} orders/s"),
         engine
     );
     println!(
-        "{:<58} {:>14.0}  (context)",
+        "{:<58} {:>14.0}  ≥ 100000",
         format!("engine alone, fake source and sink, {engine_orders} orders/s"),
         alone
     );
@@ -548,8 +493,27 @@ fn main() {
         format!("Customer.io budget ratio ({budget} req/s, {throttled} refused)"),
         customerio_ratio
     );
+    println!("{:<58} {:>14.1}  ≤ 25", format!("tillflow's CPU per order, run --once, {cpu_orders} orders (µs)"), cpu);
     println!("{:<58} {:>14.1}  ", "webhook → Customer.io p50 at 200/s (ms)", p50);
-    println!("{:<58} {:>14.1}  < 50", "webhook → Customer.io p99 at 200/s (ms)", p99);
+    println!("{:<58} {:>14.1}  < 25", "webhook → Customer.io p99 at 200/s (ms)", p99);
+    println!("{:<58} {:>14.1}  < 25", "webhook → Customer.io p99 at 1,000/s (ms)", p99_1000);
+    println!(
+        "{:<58} {:>14.1}  < 25",
+        format!("walk-in webhook p99, {walkin_history} earlier orders, 50/s (ms)"),
+        walkin_p99
+    );
+    println!(
+        "{:<58} {:>14.0}  ≈ one pipeline",
+        format!("{stores} pipelines × 1,000 orders in one process, orders/s"),
+        many
+    );
+    println!("{:<58} {:>14.0}  (context)", format!("one pipeline of {} orders, orders/s", stores * 1000), one_pipeline);
+    println!(
+        "{:<58} {:>14.1}  ≤ {:.0}",
+        format!("peak RSS, {stores} pipelines (MB)"),
+        many_rss,
+        64.0 + 0.5 * stores as f64
+    );
     println!("{:<58} {:>14.1}  < 64", format!("peak RSS, {small}-order history import (MB)"), rss_small);
     println!("{:<58} {:>14.1}  < 64, within 20%", format!("peak RSS, {large}-order history import (MB)"), rss_large);
     println!("{:<58} {:>14.0}  ", "config validation, 10,000 [[pipelines]] (ms)", config_small);
