@@ -14,6 +14,7 @@ pub mod model;
 pub mod persist;
 pub mod pipeline;
 pub mod rules;
+pub mod running_totals;
 pub mod sink;
 pub mod source;
 pub mod state;

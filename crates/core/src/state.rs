@@ -297,8 +297,14 @@ pub trait StateStore: Send + Sync {
     /// Dead letters and the inbox are kept.
     async fn reset(&self, pipeline: &str) -> Result<(), StateError>;
 
-    /// Upserts what orders and refunds contribute to their people's totals.
-    async fn record_facts(&self, pipeline: &str, facts: &[OrderFact]) -> Result<(), StateError>;
+    /// Upserts what orders and refunds contribute to their people's totals;
+    /// answers the totals, as they now stand, of every person the facts
+    /// name (what [`person_totals`](Self::person_totals) would answer).
+    async fn record_facts(
+        &self,
+        pipeline: &str,
+        facts: &[OrderFact],
+    ) -> Result<HashMap<String, PersonTotals>, StateError>;
 
     /// Current totals of the given people (see [`crate::model::sum_facts`]).
     async fn person_totals(&self, pipeline: &str, people: &[&str])

@@ -6,7 +6,7 @@
 use crate::error::StateError;
 use crate::events::EventKind;
 use crate::keys::IdempotencyKey;
-use crate::model::{Currency, OrderFact};
+use crate::model::{Currency, OrderFact, PersonTotals};
 use crate::source::InboxItem;
 use crate::state::{DeadLetter, DeadLetterStage, EventCount, LedgerEntry, Outcome};
 use jiff::Timestamp;
@@ -125,5 +125,39 @@ impl TryFrom<OrderFactRow> for OrderFact {
             counted: row.counted,
             at: from_millis(row.at),
         })
+    }
+}
+
+/// A person's running totals as stored: revenue as decimal text, the
+/// latest counted order's time (UNIX milliseconds) and currency.
+pub struct PersonTotalsRow {
+    pub revenue: String,
+    pub orders: i64,
+    pub last_at: Option<i64>,
+    pub currency: Option<String>,
+}
+
+impl TryFrom<PersonTotalsRow> for PersonTotals {
+    type Error = StateError;
+
+    fn try_from(row: PersonTotalsRow) -> Result<Self, StateError> {
+        Ok(PersonTotals {
+            revenue: row.revenue.parse::<Decimal>().map_err(|e| StateError::new(format!("corrupt revenue: {e}")))?,
+            currency: row.currency.as_deref().map(Currency::new).transpose().map_err(StateError::new)?,
+            orders: u64::try_from(row.orders)
+                .map_err(|_| StateError::new(format!("corrupt order count {}", row.orders)))?,
+            last_order_at: row.last_at.map(from_millis),
+        })
+    }
+}
+
+impl From<&PersonTotals> for PersonTotalsRow {
+    fn from(totals: &PersonTotals) -> Self {
+        PersonTotalsRow {
+            revenue: totals.revenue.to_string(),
+            orders: i64::try_from(totals.orders).unwrap_or(i64::MAX),
+            last_at: totals.last_order_at.map(|at| at.as_millisecond()),
+            currency: totals.currency.as_ref().map(|c| c.as_str().to_owned()),
+        }
     }
 }

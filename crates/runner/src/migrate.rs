@@ -1,8 +1,8 @@
 //! `tillflow state migrate --from sqlite://… --to postgres://…`: moves a
 //! whole SQLite state into an empty Postgres one — checkpoints, ledger, dead
-//! letters, inbox, facts, orders read, source state and secrets — so the
-//! runners carry on where the single process stopped: nothing re-synced,
-//! nothing sent. Rows are streamed table by table in batches, never loaded
+//! letters, inbox, facts and person totals, orders read, source state,
+//! tombstones and secrets — so the runners carry on where the single process
+//! stopped: nothing re-synced, nothing sent. Rows are streamed table by table in batches, never loaded
 //! whole, and written in one Postgres transaction: a failure leaves the
 //! target as it was. The source file's writer lock is held throughout, so
 //! no run changes it meanwhile.
@@ -20,6 +20,7 @@ enum Kind {
     Text,
     MaybeText,
     Integer,
+    MaybeInteger,
     Bytes,
     /// SQLite's 0/1 integer as a Postgres boolean.
     Flag,
@@ -76,6 +77,17 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
         ("orders_read", &[("pipeline", Text), ("order_id", Text), ("created_at", Integer)]),
         ("source_state", &[("source", Text), ("key", Text), ("value", Text), ("updated_at", Integer)]),
         ("forgotten", &[("subject", Text), ("forgotten_at", Integer)]),
+        (
+            "person_totals",
+            &[
+                ("pipeline", Text),
+                ("person", Text),
+                ("revenue", Text),
+                ("orders", Integer),
+                ("last_at", MaybeInteger),
+                ("currency", MaybeText),
+            ],
+        ),
     ]
 };
 
@@ -178,6 +190,9 @@ async fn insert(
                     values.push_bind(v);
                 }),
                 Kind::Integer => row.try_get::<i64, _>(index).map(|v| {
+                    values.push_bind(v);
+                }),
+                Kind::MaybeInteger => row.try_get::<Option<i64>, _>(index).map(|v| {
                     values.push_bind(v);
                 }),
                 Kind::Bytes => row.try_get::<Vec<u8>, _>(index).map(|v| {

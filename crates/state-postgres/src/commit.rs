@@ -7,9 +7,10 @@ use crate::leases::Fencing;
 use crate::sql::{INSERT_CHUNK, error, last_of_each, millis};
 use jiff::Timestamp;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use std::collections::HashMap;
 use tillflow_core::StateError;
 use tillflow_core::keys::IdempotencyKey;
-use tillflow_core::model::OrderFact;
+use tillflow_core::model::{OrderFact, PersonTotals};
 use tillflow_core::state::Commit;
 
 pub(crate) async fn commit(
@@ -32,13 +33,14 @@ pub(crate) async fn record_facts(
     fencing: Option<&Fencing>,
     pipeline: &str,
     facts: &[OrderFact],
-) -> Result<(), StateError> {
+) -> Result<HashMap<String, PersonTotals>, StateError> {
     let mut transaction = pool.begin().await.map_err(error("record facts"))?;
     if let Some(fencing) = fencing {
         fencing.hold(&mut transaction, pipeline).await?;
     }
-    crate::facts::record_facts(&mut transaction, pipeline, facts).await.map_err(error("record facts"))?;
-    transaction.commit().await.map_err(error("record facts"))
+    let totals = crate::facts::record_facts(&mut transaction, pipeline, facts).await?;
+    transaction.commit().await.map_err(error("record facts"))?;
+    Ok(totals)
 }
 
 /// Moves each touched source's watermark up to just before its first

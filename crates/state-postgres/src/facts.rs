@@ -1,22 +1,77 @@
-//! Order facts and the person totals summed from them.
+//! Order facts and the running person totals kept beside them: a page of
+//! facts reads the stored facts of its own orders, upserts, and moves each
+//! touched person's totals by what changed (`core::running_totals`), in the
+//! caller's (fenced) transaction — so an order costs the same whatever its
+//! buyer's past.
 
 use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, last_of_each, millis};
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use std::collections::HashMap;
 use tillflow_core::StateError;
-use tillflow_core::model::{OrderFact, PersonTotals, sum_facts};
-use tillflow_core::stored::OrderFactRow;
+use tillflow_core::model::{Currency, OrderFact, PersonTotals};
+use tillflow_core::running_totals::{self, Rebuild, deltas};
+use tillflow_core::stored::{OrderFactRow, PersonTotalsRow, from_millis};
+
+const FACT_COLUMNS: &str = "order_id, fact_id, person, counted, amount, currency, at";
+
+fn fact(row: &PgRow) -> Result<OrderFact, StateError> {
+    OrderFact::try_from(OrderFactRow {
+        order_id: row.get(0),
+        fact_id: row.get(1),
+        person: row.get(2),
+        counted: row.get(3),
+        amount: row.get(4),
+        currency: row.get(5),
+        at: row.get(6),
+    })
+}
 
 pub(crate) async fn record_facts(
     connection: &mut PgConnection,
     pipeline: &str,
     facts: &[OrderFact],
-) -> Result<(), sqlx::Error> {
+) -> Result<HashMap<String, PersonTotals>, StateError> {
+    if facts.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut orders: Vec<&str> = facts.iter().map(|fact| fact.order_id.as_str()).collect();
+    orders.sort_unstable();
+    orders.dedup();
+    let mut stored = Vec::new();
+    for chunk in orders.chunks(LOOKUP_CHUNK) {
+        let rows =
+            sqlx::query(&format!("SELECT {FACT_COLUMNS} FROM order_facts WHERE pipeline = $1 AND order_id = ANY($2)"))
+                .bind(pipeline)
+                .bind(chunk)
+                .fetch_all(&mut *connection)
+                .await
+                .map_err(error("record facts"))?;
+        for row in &rows {
+            stored.push(fact(row)?);
+        }
+    }
+    let deltas = deltas(stored, facts);
+    upsert_facts(connection, pipeline, facts).await.map_err(error("record facts"))?;
+    let people: Vec<&str> = deltas.keys().map(String::as_str).collect();
+    let mut current = read_totals(connection, pipeline, &people).await?;
+    let mut updated = Vec::with_capacity(deltas.len());
+    for (person, delta) in &deltas {
+        let stored = current.remove(person).unwrap_or_else(running_totals::zero);
+        let (mut totals, reread) = running_totals::apply(stored, delta);
+        if reread {
+            (totals.last_order_at, totals.currency) = latest_counted_order(connection, pipeline, person).await?;
+        }
+        updated.push((person.as_str(), totals));
+    }
+    write_totals(connection, pipeline, &updated).await.map_err(error("person totals"))?;
+    Ok(updated.into_iter().map(|(person, totals)| (person.to_owned(), totals)).collect())
+}
+
+async fn upsert_facts(connection: &mut PgConnection, pipeline: &str, facts: &[OrderFact]) -> Result<(), sqlx::Error> {
     let facts = last_of_each(facts, |fact| (fact.order_id.as_str(), fact.fact_id.as_str()));
     for rows in facts.chunks(INSERT_CHUNK) {
-        let mut insert = QueryBuilder::<Postgres>::new(
-            "INSERT INTO order_facts (pipeline, order_id, fact_id, person, counted, amount, currency, at) ",
-        );
+        let mut insert = QueryBuilder::<Postgres>::new(format!("INSERT INTO order_facts (pipeline, {FACT_COLUMNS}) "));
         insert.push_values(rows, |mut values, fact| {
             values
                 .push_bind(pipeline)
@@ -37,34 +92,108 @@ pub(crate) async fn record_facts(
     Ok(())
 }
 
+/// The time and currency of the person's latest counted order: one step
+/// down the person index from its newest end.
+async fn latest_counted_order(
+    connection: &mut PgConnection,
+    pipeline: &str,
+    person: &str,
+) -> Result<(Option<jiff::Timestamp>, Option<Currency>), StateError> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT at, currency FROM order_facts WHERE pipeline = $1 AND person = $2 AND fact_id = 'order' AND counted \
+         ORDER BY at DESC LIMIT 1",
+    )
+    .bind(pipeline)
+    .bind(person)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(error("record facts"))?;
+    let Some((at, currency)) = row else { return Ok((None, None)) };
+    Ok((Some(from_millis(at)), Some(Currency::new(&currency).map_err(StateError::new)?)))
+}
+
+async fn read_totals(
+    connection: &mut PgConnection,
+    pipeline: &str,
+    people: &[&str],
+) -> Result<HashMap<String, PersonTotals>, StateError> {
+    let mut found = HashMap::new();
+    for chunk in people.chunks(LOOKUP_CHUNK) {
+        let rows = sqlx::query(
+            "SELECT person, revenue, orders, last_at, currency FROM person_totals WHERE pipeline = $1 AND person = ANY($2)",
+        )
+        .bind(pipeline)
+        .bind(chunk)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(error("person totals"))?;
+        for row in rows {
+            let totals = PersonTotals::try_from(PersonTotalsRow {
+                revenue: row.get(1),
+                orders: row.get(2),
+                last_at: row.get(3),
+                currency: row.get(4),
+            })?;
+            found.insert(row.get(0), totals);
+        }
+    }
+    Ok(found)
+}
+
+async fn write_totals(
+    connection: &mut PgConnection,
+    pipeline: &str,
+    totals: &[(&str, PersonTotals)],
+) -> Result<(), sqlx::Error> {
+    for rows in totals.chunks(INSERT_CHUNK) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO person_totals (pipeline, person, revenue, orders, last_at, currency) ",
+        );
+        insert.push_values(rows, |mut values, (person, totals)| {
+            let row = PersonTotalsRow::from(totals);
+            values
+                .push_bind(pipeline)
+                .push_bind(*person)
+                .push_bind(row.revenue)
+                .push_bind(row.orders)
+                .push_bind(row.last_at)
+                .push_bind(row.currency);
+        });
+        insert.push(
+            " ON CONFLICT (pipeline, person) DO UPDATE SET revenue = excluded.revenue, orders = excluded.orders, \
+             last_at = excluded.last_at, currency = excluded.currency",
+        );
+        insert.build().persistent(false).execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn person_totals(
     pool: &PgPool,
     pipeline: &str,
     people: &[&str],
 ) -> Result<HashMap<String, PersonTotals>, StateError> {
-    let mut facts: HashMap<String, Vec<OrderFact>> = HashMap::new();
-    for chunk in people.chunks(LOOKUP_CHUNK) {
-        let rows = sqlx::query(
-            "SELECT order_id, fact_id, person, counted, amount, currency, at FROM order_facts \
-             WHERE pipeline = $1 AND person = ANY($2)",
-        )
-        .bind(pipeline)
-        .bind(chunk)
-        .fetch_all(pool)
-        .await
-        .map_err(error("person totals"))?;
-        for row in rows {
-            let fact = OrderFact::try_from(OrderFactRow {
-                order_id: row.get(0),
-                fact_id: row.get(1),
-                person: row.get(2),
-                counted: row.get(3),
-                amount: row.get(4),
-                currency: row.get(5),
-                at: row.get(6),
-            })?;
-            facts.entry(fact.person.clone()).or_default().push(fact);
+    let mut connection = pool.acquire().await.map_err(error("person totals"))?;
+    read_totals(&mut connection, pipeline, people).await
+}
+
+/// Fills `person_totals` from every recorded fact (the migration that adds
+/// it), one person at a time in person order, so memory holds one person's
+/// facts and the totals, not the history.
+pub(crate) async fn rebuild_totals(connection: &mut PgConnection) -> Result<(), StateError> {
+    use futures_util::TryStreamExt;
+    let mut rebuild = Rebuild::default();
+    {
+        let sql = format!("SELECT {FACT_COLUMNS}, pipeline FROM order_facts ORDER BY pipeline, person");
+        let mut rows = sqlx::query(&sql).fetch(&mut *connection);
+        while let Some(row) = rows.try_next().await.map_err(error("build person totals"))? {
+            rebuild.push(row.get(7), fact(&row)?);
         }
     }
-    Ok(facts.into_iter().map(|(person, facts)| (person, sum_facts(&facts))).collect())
+    for (pipeline, person, totals) in rebuild.finish() {
+        write_totals(connection, &pipeline, &[(person.as_str(), totals)])
+            .await
+            .map_err(error("build person totals"))?;
+    }
+    Ok(())
 }

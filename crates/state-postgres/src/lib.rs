@@ -233,7 +233,11 @@ impl StateStore for PgStore {
         progress::reset(&self.pool, pipeline).await
     }
 
-    async fn record_facts(&self, pipeline: &str, facts: &[OrderFact]) -> Result<(), StateError> {
+    async fn record_facts(
+        &self,
+        pipeline: &str,
+        facts: &[OrderFact],
+    ) -> Result<HashMap<String, PersonTotals>, StateError> {
         commit::record_facts(&self.pool, self.fencing.as_deref(), pipeline, facts).await
     }
 

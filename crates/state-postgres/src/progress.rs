@@ -42,6 +42,7 @@ pub(crate) async fn reset(pool: &PgPool, pipeline: &str) -> Result<(), StateErro
         "checkpoints WHERE pipeline",
         "ledger WHERE pipeline",
         "order_facts WHERE pipeline",
+        "person_totals WHERE pipeline",
         "orders_read WHERE pipeline",
         "pipelines WHERE name",
     ] {

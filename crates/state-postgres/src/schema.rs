@@ -118,7 +118,27 @@ CREATE TABLE forgotten (
     forgotten_at BIGINT NOT NULL
 );
 "#,
+    // Each person's running totals, kept with the facts (built from them when
+    // this migration runs), and the person index ordered by time so the
+    // latest counted order is one step away.
+    r#"
+CREATE TABLE person_totals (
+    pipeline TEXT NOT NULL,
+    person TEXT NOT NULL,
+    revenue TEXT NOT NULL,
+    orders BIGINT NOT NULL,
+    last_at BIGINT,
+    currency TEXT,
+    PRIMARY KEY (pipeline, person)
+);
+DROP INDEX order_facts_by_person;
+CREATE INDEX order_facts_by_person ON order_facts (pipeline, person, at);
+"#,
 ];
+
+/// The version whose migration creates `person_totals`: migrating to it
+/// also fills the table from the facts already recorded.
+const RUNNING_TOTALS: usize = 3;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -158,6 +178,9 @@ pub(crate) async fn migrate(pool: &PgPool, place: &str) -> Result<(), StateError
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         sqlx::raw_sql(migration).execute(&mut *transaction).await.map_err(error("migrate"))?;
+        if index + 1 == RUNNING_TOTALS {
+            crate::facts::rebuild_totals(&mut transaction).await?;
+        }
         sqlx::query("DELETE FROM tillflow_schema").execute(&mut *transaction).await.map_err(error("migrate"))?;
         sqlx::query("INSERT INTO tillflow_schema (version) VALUES ($1)")
             .bind(index as i32 + 1)

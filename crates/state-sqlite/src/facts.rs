@@ -1,18 +1,95 @@
-//! Order facts and the person totals summed from them.
+//! Order facts and the running person totals kept beside them: a page of
+//! facts reads the stored facts of its own orders, upserts, and moves each
+//! touched person's totals by what changed (`core::running_totals`), in one
+//! transaction — so an order costs the same whatever its buyer's past.
 
 use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, millis};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
 use tillflow_core::StateError;
-use tillflow_core::model::{OrderFact, PersonTotals, sum_facts};
-use tillflow_core::stored::OrderFactRow;
+use tillflow_core::model::{OrderFact, PersonTotals};
+use tillflow_core::running_totals::{self, Rebuild, deltas};
+use tillflow_core::stored::{OrderFactRow, PersonTotalsRow};
 
-pub(crate) async fn record_facts(pool: &SqlitePool, pipeline: &str, facts: &[OrderFact]) -> Result<(), StateError> {
-    let mut transaction = pool.begin().await.map_err(error("record facts"))?;
+const FACT_COLUMNS: &str = "order_id, fact_id, person, counted, amount, currency, at";
+
+fn fact(row: &SqliteRow) -> Result<OrderFact, StateError> {
+    OrderFact::try_from(OrderFactRow {
+        order_id: row.get(0),
+        fact_id: row.get(1),
+        person: row.get(2),
+        counted: row.get(3),
+        amount: row.get(4),
+        currency: row.get(5),
+        at: row.get(6),
+    })
+}
+
+pub(crate) async fn record_facts(
+    pool: &SqlitePool,
+    pipeline: &str,
+    facts: &[OrderFact],
+) -> Result<HashMap<String, PersonTotals>, StateError> {
+    if facts.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // IMMEDIATE: the transaction reads before it writes, and a read lock
+    // cannot be raised to a write lock while another pipeline writes (SQLite
+    // answers "locked" at once); taking the write lock first waits its turn.
+    let mut transaction = pool.begin_with("BEGIN IMMEDIATE").await.map_err(error("record facts"))?;
+    let stored = stored_facts_of_orders(&mut transaction, pipeline, facts).await?;
+    let deltas = deltas(stored, facts);
+    upsert_facts(&mut transaction, pipeline, facts).await?;
+    let people: Vec<&str> = deltas.keys().map(String::as_str).collect();
+    let mut current = read_totals(&mut transaction, pipeline, &people).await?;
+    let mut updated = Vec::with_capacity(deltas.len());
+    for (person, delta) in &deltas {
+        let stored = current.remove(person).unwrap_or_else(running_totals::zero);
+        let (mut totals, reread) = running_totals::apply(stored, delta);
+        if reread {
+            (totals.last_order_at, totals.currency) = latest_counted_order(&mut transaction, pipeline, person).await?;
+        }
+        updated.push((person.as_str(), totals));
+    }
+    write_totals(&mut transaction, pipeline, &updated).await?;
+    transaction.commit().await.map_err(error("record facts"))?;
+    Ok(updated.into_iter().map(|(person, totals)| (person.to_owned(), totals)).collect())
+}
+
+/// Every stored fact of the orders `facts` name.
+async fn stored_facts_of_orders(
+    connection: &mut SqliteConnection,
+    pipeline: &str,
+    facts: &[OrderFact],
+) -> Result<Vec<OrderFact>, StateError> {
+    let mut orders: Vec<&str> = facts.iter().map(|fact| fact.order_id.as_str()).collect();
+    orders.sort_unstable();
+    orders.dedup();
+    let mut stored = Vec::new();
+    for chunk in orders.chunks(LOOKUP_CHUNK) {
+        let mut query =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {FACT_COLUMNS} FROM order_facts WHERE pipeline = "));
+        query.push_bind(pipeline).push(" AND order_id IN (");
+        let mut separated = query.separated(", ");
+        for order in chunk {
+            separated.push_bind(*order);
+        }
+        query.push(")");
+        for row in query.build().persistent(false).fetch_all(&mut *connection).await.map_err(error("record facts"))? {
+            stored.push(fact(&row)?);
+        }
+    }
+    Ok(stored)
+}
+
+async fn upsert_facts(
+    connection: &mut SqliteConnection,
+    pipeline: &str,
+    facts: &[OrderFact],
+) -> Result<(), StateError> {
     for rows in facts.chunks(INSERT_CHUNK) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO order_facts (pipeline, order_id, fact_id, person, counted, amount, currency, at) ",
-        );
+        let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO order_facts (pipeline, {FACT_COLUMNS}) "));
         insert.push_values(rows, |mut values, fact| {
             values
                 .push_bind(pipeline)
@@ -28,24 +105,42 @@ pub(crate) async fn record_facts(pool: &SqlitePool, pipeline: &str, facts: &[Ord
             " ON CONFLICT (pipeline, order_id, fact_id) DO UPDATE SET person = excluded.person, \
              counted = excluded.counted, amount = excluded.amount, currency = excluded.currency, at = excluded.at",
         );
-        insert.build().persistent(false).execute(&mut *transaction).await.map_err(error("record facts"))?;
+        insert.build().persistent(false).execute(&mut *connection).await.map_err(error("record facts"))?;
     }
-    transaction.commit().await.map_err(error("record facts"))
+    Ok(())
 }
 
-pub(crate) async fn person_totals(
-    pool: &SqlitePool,
+/// The time and currency of the person's latest counted order: one step
+/// down the person index from its newest end.
+async fn latest_counted_order(
+    connection: &mut SqliteConnection,
+    pipeline: &str,
+    person: &str,
+) -> Result<(Option<jiff::Timestamp>, Option<tillflow_core::model::Currency>), StateError> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT at, currency FROM order_facts INDEXED BY order_facts_by_person \
+         WHERE pipeline = ? AND person = ? AND fact_id = 'order' AND counted ORDER BY at DESC LIMIT 1",
+    )
+    .bind(pipeline)
+    .bind(person)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(error("record facts"))?;
+    let Some((at, currency)) = row else { return Ok((None, None)) };
+    let totals = PersonTotalsRow { revenue: "0".into(), orders: 0, last_at: Some(at), currency: Some(currency) };
+    let totals = PersonTotals::try_from(totals)?;
+    Ok((totals.last_order_at, totals.currency))
+}
+
+async fn read_totals(
+    connection: &mut SqliteConnection,
     pipeline: &str,
     people: &[&str],
 ) -> Result<HashMap<String, PersonTotals>, StateError> {
-    let mut facts: HashMap<String, Vec<OrderFact>> = HashMap::new();
+    let mut found = HashMap::new();
     for chunk in people.chunks(LOOKUP_CHUNK) {
         let mut query = QueryBuilder::<Sqlite>::new(
-            // Without statistics the planner scans the pipeline's whole
-            // primary-key range (every fact, for every page); the person
-            // index makes this proportional to the page.
-            "SELECT order_id, fact_id, person, counted, amount, currency, at FROM order_facts \
-             INDEXED BY order_facts_by_person WHERE pipeline = ",
+            "SELECT person, revenue, orders, last_at, currency FROM person_totals WHERE pipeline = ",
         );
         query.push_bind(pipeline).push(" AND person IN (");
         let mut separated = query.separated(", ");
@@ -53,18 +148,73 @@ pub(crate) async fn person_totals(
             separated.push_bind(*person);
         }
         query.push(")");
-        for row in query.build().persistent(false).fetch_all(pool).await.map_err(error("person totals"))? {
-            let fact = OrderFact::try_from(OrderFactRow {
-                order_id: row.get(0),
-                fact_id: row.get(1),
-                person: row.get(2),
-                counted: row.get(3),
-                amount: row.get(4),
-                currency: row.get(5),
-                at: row.get(6),
+        for row in query.build().persistent(false).fetch_all(&mut *connection).await.map_err(error("person totals"))? {
+            let totals = PersonTotals::try_from(PersonTotalsRow {
+                revenue: row.get(1),
+                orders: row.get(2),
+                last_at: row.get(3),
+                currency: row.get(4),
             })?;
-            facts.entry(fact.person.clone()).or_default().push(fact);
+            found.insert(row.get(0), totals);
         }
     }
-    Ok(facts.into_iter().map(|(person, facts)| (person, sum_facts(&facts))).collect())
+    Ok(found)
+}
+
+async fn write_totals(
+    connection: &mut SqliteConnection,
+    pipeline: &str,
+    totals: &[(&str, PersonTotals)],
+) -> Result<(), StateError> {
+    for rows in totals.chunks(INSERT_CHUNK) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO person_totals (pipeline, person, revenue, orders, last_at, currency) ",
+        );
+        insert.push_values(rows, |mut values, (person, totals)| {
+            let row = PersonTotalsRow::from(totals);
+            values
+                .push_bind(pipeline)
+                .push_bind(*person)
+                .push_bind(row.revenue)
+                .push_bind(row.orders)
+                .push_bind(row.last_at)
+                .push_bind(row.currency);
+        });
+        insert.push(
+            " ON CONFLICT (pipeline, person) DO UPDATE SET revenue = excluded.revenue, orders = excluded.orders, \
+             last_at = excluded.last_at, currency = excluded.currency",
+        );
+        insert.build().persistent(false).execute(&mut *connection).await.map_err(error("person totals"))?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn person_totals(
+    pool: &SqlitePool,
+    pipeline: &str,
+    people: &[&str],
+) -> Result<HashMap<String, PersonTotals>, StateError> {
+    let mut connection = pool.acquire().await.map_err(error("person totals"))?;
+    read_totals(&mut connection, pipeline, people).await
+}
+
+/// Fills `person_totals` from every recorded fact (the migration that adds
+/// it), one person at a time in person order, so memory holds one person's
+/// facts and the totals, not the history.
+pub(crate) async fn rebuild_totals(connection: &mut SqliteConnection) -> Result<(), StateError> {
+    use futures_util::TryStreamExt;
+    let mut rebuild = Rebuild::default();
+    {
+        let sql = format!(
+            "SELECT {FACT_COLUMNS}, pipeline FROM order_facts INDEXED BY order_facts_by_person ORDER BY pipeline, person"
+        );
+        let mut rows = sqlx::query(&sql).fetch(&mut *connection);
+        while let Some(row) = rows.try_next().await.map_err(error("build person totals"))? {
+            rebuild.push(row.get(7), fact(&row)?);
+        }
+    }
+    for (pipeline, person, totals) in rebuild.finish() {
+        write_totals(connection, &pipeline, &[(person.as_str(), totals)]).await?;
+    }
+    Ok(())
 }

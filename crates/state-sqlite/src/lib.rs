@@ -259,7 +259,11 @@ impl StateStore for SqliteStore {
         progress::reset(&self.pool, pipeline).await
     }
 
-    async fn record_facts(&self, pipeline: &str, facts: &[OrderFact]) -> Result<(), StateError> {
+    async fn record_facts(
+        &self,
+        pipeline: &str,
+        facts: &[OrderFact],
+    ) -> Result<HashMap<String, PersonTotals>, StateError> {
         facts::record_facts(&self.pool, pipeline, facts).await
     }
 

@@ -46,6 +46,7 @@ pub(crate) async fn reset(pool: &SqlitePool, pipeline: &str) -> Result<(), State
         "checkpoints WHERE pipeline",
         "ledger WHERE pipeline",
         "order_facts WHERE pipeline",
+        "person_totals WHERE pipeline",
         "orders_read WHERE pipeline",
         "pipelines WHERE name",
     ] {

@@ -115,7 +115,27 @@ CREATE TABLE forgotten (
     forgotten_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // Each person's running totals, kept with the facts (built from them when
+    // this migration runs), and the person index ordered by time so the
+    // latest counted order is one step away.
+    r#"
+CREATE TABLE person_totals (
+    pipeline TEXT NOT NULL,
+    person TEXT NOT NULL,
+    revenue TEXT NOT NULL,
+    orders INTEGER NOT NULL,
+    last_at INTEGER,
+    currency TEXT,
+    PRIMARY KEY (pipeline, person)
+) WITHOUT ROWID;
+DROP INDEX order_facts_by_person;
+CREATE INDEX order_facts_by_person ON order_facts (pipeline, person, at);
+"#,
 ];
+
+/// The version whose migration creates `person_totals`: migrating to it
+/// also fills the table from the facts already recorded.
+const RUNNING_TOTALS: usize = 7;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -140,6 +160,9 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StateE
             .execute(&mut *transaction)
             .await
             .map_err(error("migrate"))?;
+        if index + 1 == RUNNING_TOTALS {
+            crate::facts::rebuild_totals(&mut transaction).await?;
+        }
         transaction.commit().await.map_err(error("migrate"))?;
         tracing::info!(version = index + 1, "state schema migrated");
     }

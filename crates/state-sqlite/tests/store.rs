@@ -196,3 +196,53 @@ async fn done_webhooks_move_a_watermark_and_stop_being_scanned() {
     let late = store.inbox_push("shop", &headers, b"{}", jiff::Timestamp::now()).await.unwrap();
     assert_eq!(pending("p", "shop").await, [late], "a webhook arriving later is pending");
 }
+
+#[tokio::test]
+async fn a_state_from_before_running_totals_gets_them_built_from_its_facts() {
+    use tillflow_core::model::{Currency, OrderFact, sum_facts};
+    use tillflow_core::rust_decimal::Decimal;
+    let dir = tempfile::tempdir().unwrap();
+    let fact = |order: &str, fact_id: &str, person: &str, counted: bool, cents: i64, second: i64| OrderFact {
+        order_id: order.into(),
+        fact_id: fact_id.into(),
+        person: person.into(),
+        counted,
+        amount: Decimal::new(cents, 2),
+        currency: Currency::new("EUR").unwrap(),
+        at: jiff::Timestamp::from_second(1_700_000_000 + second).unwrap(),
+    };
+    let facts = vec![
+        fact("1", "order", "a", true, 1000, 1),
+        fact("2", "order", "a", true, 500, 2),
+        fact("1", "refund:1", "a", false, 200, 3),
+        fact("3", "order", "b", true, 700, 4),
+        fact("4", "order", "b", false, 900, 5),
+    ];
+    {
+        let store = open(&dir).await;
+        store.record_facts("p", &facts).await.unwrap();
+        store.record_facts("q", &facts[3..]).await.unwrap();
+        store.close().await;
+    }
+    // Back to the schema before running totals, facts kept: what an older
+    // tillflow left.
+    {
+        let mut connection: sqlx::SqliteConnection =
+            sqlx::Connection::connect(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
+        sqlx::raw_sql(
+            "DROP TABLE person_totals; DROP INDEX order_facts_by_person; \
+             CREATE INDEX order_facts_by_person ON order_facts (pipeline, person); PRAGMA user_version = 6;",
+        )
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    }
+    let store = open(&dir).await;
+    for (pipeline, facts) in [("p", &facts[..]), ("q", &facts[3..])] {
+        let totals = store.person_totals(pipeline, &["a", "b"]).await.unwrap();
+        for person in ["a", "b"] {
+            let mine: Vec<&OrderFact> = facts.iter().filter(|fact| fact.person == person).collect();
+            assert_eq!(totals.get(person).cloned(), (!mine.is_empty()).then(|| sum_facts(mine)), "{pipeline} {person}");
+        }
+    }
+}

@@ -279,12 +279,19 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    async fn record_facts(&self, pipeline: &str, facts: &[OrderFact]) -> Result<(), StateError> {
-        let mut inner = self.inner.lock().unwrap();
-        for fact in facts {
-            inner.facts.insert((pipeline.to_owned(), fact.order_id.clone(), fact.fact_id.clone()), fact.clone());
+    async fn record_facts(
+        &self,
+        pipeline: &str,
+        facts: &[OrderFact],
+    ) -> Result<HashMap<String, PersonTotals>, StateError> {
+        {
+            let mut inner = self.inner.lock().unwrap();
+            for fact in facts {
+                inner.facts.insert((pipeline.to_owned(), fact.order_id.clone(), fact.fact_id.clone()), fact.clone());
+            }
         }
-        Ok(())
+        let people: Vec<&str> = facts.iter().map(|fact| fact.person.as_str()).collect();
+        self.person_totals(pipeline, &people).await
     }
 
     async fn person_totals(

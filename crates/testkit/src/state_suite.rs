@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use tillflow_core::events::EventKind;
 use tillflow_core::keys::IdempotencyKey;
-use tillflow_core::model::{Currency, OrderFact, SourceIdentity};
+use tillflow_core::model::{Currency, OrderFact, SourceIdentity, sum_facts};
 use tillflow_core::source::Checkpoint;
 use tillflow_core::state::{
     Commit, DeadLetterStage, EventCount, LedgerRow, NewDeadLetter, Outcome, OutcomeKind, StateStore,
@@ -75,6 +75,7 @@ where
     source_state_is_kept_per_source(fresh().await).await;
     tombstones_are_kept_for_good(fresh().await).await;
     person_totals_are_summed_from_order_facts(fresh().await).await;
+    person_totals_follow_every_kind_of_change(fresh().await).await;
     report_times_are_filtered_by_kind_outcome_and_time(fresh().await).await;
     reset_forgets_progress_and_keeps_dead_letters_and_webhooks(fresh().await).await;
 }
@@ -265,6 +266,49 @@ pub async fn person_totals_are_summed_from_order_facts(store: Arc<dyn StateStore
     assert_eq!(seven.currency.as_ref().map(Currency::as_str), Some("EUR"));
     assert_eq!(totals["email:ann@example.com"].revenue, Decimal::new(1000, 2));
     assert!(store.person_totals("q", &["id:7"]).await.unwrap().is_empty(), "facts are per pipeline");
+}
+
+/// Kept current a page at a time, the totals must still equal the sum of
+/// every fact recorded, through each kind of change a source can make.
+pub async fn person_totals_follow_every_kind_of_change(store: Arc<dyn StateStore>) {
+    let mut usd = fact("9", "order", "a", true, 300, 3);
+    usd.currency = Currency::new("USD").unwrap();
+    let pages = vec![
+        vec![fact("1", "order", "a", true, 1000, 10), fact("2", "order", "a", true, 500, 21), usd],
+        // A refund of a counted order, and one that arrives before its order.
+        vec![fact("1", "refund:1", "a", false, 200, 30), fact("3", "refund:9", "a", false, 100, 31)],
+        vec![fact("3", "order", "a", true, 700, 5)],
+        // The latest order cancelled: the one before it is the latest again.
+        vec![fact("2", "order", "a", false, 500, 21)],
+        // An order moves to another person; its refund stays with the first.
+        vec![fact("1", "order", "b", true, 1000, 10)],
+        // A total corrected, the same fact twice in one page (the last wins).
+        vec![fact("3", "order", "a", true, 800, 5), fact("3", "order", "a", true, 900, 5)],
+        // Every counted order of b gone, and a's too.
+        vec![
+            fact("1", "order", "b", false, 1000, 10),
+            fact("3", "order", "a", false, 900, 5),
+            fact("9", "order", "a", false, 300, 3),
+        ],
+    ];
+    let mut recorded: Vec<OrderFact> = Vec::new();
+    for page in pages {
+        store.record_facts("p", &page).await.unwrap();
+        for fact in &page {
+            recorded.retain(|old| {
+                (old.order_id.as_str(), old.fact_id.as_str()) != (fact.order_id.as_str(), fact.fact_id.as_str())
+            });
+            recorded.push(fact.clone());
+        }
+        let totals = store.person_totals("p", &["a", "b"]).await.unwrap();
+        for person in ["a", "b"] {
+            let mine: Vec<&OrderFact> = recorded.iter().filter(|fact| fact.person == person).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            assert_eq!(totals.get(person), Some(&sum_facts(mine)), "{person} after {page:?}");
+        }
+    }
 }
 
 pub async fn report_times_are_filtered_by_kind_outcome_and_time(store: Arc<dyn StateStore>) {

@@ -1,6 +1,7 @@
 //! Person totals for sinks that keep purchase aggregates as attributes: each
-//! page's order and refund facts upserted in the state store, then one totals
-//! event per person touched.
+//! page's order and refund facts upserted in the state store, which answers
+//! the touched people's running totals in the same round trip, then one
+//! totals event per person touched.
 
 use super::{Pipeline, PipelineError};
 use crate::events::{DeriveContext, Event, EventKind, Subject};
@@ -33,9 +34,7 @@ impl Pipeline {
         if facts.is_empty() {
             return Ok(Vec::new());
         }
-        self.state.record_facts(&self.name, &facts).await?;
-        let keys: Vec<&str> = people.keys().map(String::as_str).collect();
-        let mut totals = self.state.person_totals(&self.name, &keys).await?;
+        let mut totals = self.state.record_facts(&self.name, &facts).await?;
         let mut events = Vec::with_capacity(people.len());
         for (key, (person, identity, at)) in people {
             let Some(totals) = totals.remove(&key) else { continue };

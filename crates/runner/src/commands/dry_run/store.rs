@@ -140,7 +140,11 @@ impl StateStore for DryRunStore {
         self.copy.reset(pipeline).await
     }
 
-    async fn record_facts(&self, pipeline: &str, facts: &[OrderFact]) -> Result<(), StateError> {
+    async fn record_facts(
+        &self,
+        pipeline: &str,
+        facts: &[OrderFact],
+    ) -> Result<HashMap<String, PersonTotals>, StateError> {
         self.copy.record_facts(pipeline, facts).await
     }
 

@@ -1,0 +1,225 @@
+//! Person totals kept current a page at a time, so an order costs the same
+//! whatever its buyer's past: a store keeps each person's running totals
+//! beside the order facts, and a page of facts changes them by what changed
+//! — the old contribution of each touched order taken out, the new one put
+//! in — read from the stored facts of those orders alone. The result always
+//! equals [`sum_facts`](crate::model::sum_facts) over every fact, which the
+//! state suite checks.
+
+use crate::model::{Currency, OrderFact, PersonTotals, sum_facts};
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashMap};
+
+/// What one order (its order fact and its refunds) adds to its buyer's
+/// totals: nothing unless the order counts; its refunds count against it
+/// when they are the same person's (as `sum_facts` has it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contribution {
+    pub person: String,
+    pub revenue: Decimal,
+    pub at: Timestamp,
+    pub currency: Currency,
+}
+
+/// The contribution of one order, from all of its facts.
+pub fn contribution<'a>(facts: impl IntoIterator<Item = &'a OrderFact> + Clone) -> Option<Contribution> {
+    let order = facts.clone().into_iter().find(|fact| fact.fact_id == "order" && fact.counted)?;
+    let refunded: Decimal = facts
+        .into_iter()
+        .filter(|fact| fact.fact_id != "order" && fact.person == order.person)
+        .map(|fact| fact.amount)
+        .sum();
+    Some(Contribution {
+        person: order.person.clone(),
+        revenue: order.amount - refunded,
+        at: order.at,
+        currency: order.currency.clone(),
+    })
+}
+
+/// How a page of facts changes one person's totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    pub revenue: Decimal,
+    pub orders: i64,
+    /// The newest counted order the page adds.
+    pub newest: Option<(Timestamp, Currency)>,
+    /// The newest counted order the page takes away: when it is not older
+    /// than the stored latest, the latest must be read again.
+    pub newest_removed: Option<Timestamp>,
+}
+
+/// The deltas that upserting `page` makes, per person, given `stored`: every
+/// stored fact of the orders `page` touches. Every person a page fact names
+/// gets an entry, so each has a totals row even before an order counts.
+pub fn deltas(stored: Vec<OrderFact>, page: &[OrderFact]) -> BTreeMap<String, Delta> {
+    let mut orders: HashMap<String, BTreeMap<String, OrderFact>> = HashMap::new();
+    for fact in stored {
+        orders.entry(fact.order_id.clone()).or_default().insert(fact.fact_id.clone(), fact);
+    }
+    let before: HashMap<String, Option<Contribution>> =
+        orders.iter().map(|(order, facts)| (order.clone(), contribution(facts.values()))).collect();
+    let mut deltas: BTreeMap<String, Delta> = BTreeMap::new();
+    for fact in page {
+        deltas.entry(fact.person.clone()).or_default();
+        orders.entry(fact.order_id.clone()).or_default().insert(fact.fact_id.clone(), fact.clone());
+    }
+    let touched: Vec<&String> = {
+        let mut ids: Vec<&String> = page.iter().map(|fact| &fact.order_id).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    for order in touched {
+        let old = before.get(order).cloned().flatten();
+        let new = contribution(orders[order].values());
+        if old == new {
+            continue;
+        }
+        if let Some(old) = old {
+            let delta = deltas.entry(old.person).or_default();
+            delta.revenue -= old.revenue;
+            delta.orders -= 1;
+            delta.newest_removed = delta.newest_removed.max(Some(old.at));
+        }
+        if let Some(new) = new {
+            let delta = deltas.entry(new.person).or_default();
+            delta.revenue += new.revenue;
+            delta.orders += 1;
+            if delta.newest.as_ref().is_none_or(|(at, _)| new.at > *at) {
+                delta.newest = Some((new.at, new.currency));
+            }
+        }
+    }
+    deltas
+}
+
+/// `stored` (a person's running totals, zero when they had none) changed by
+/// `delta`; `true` when the latest counted order must be read again (the
+/// page took away an order at least as new as the latest one).
+pub fn apply(stored: PersonTotals, delta: &Delta) -> (PersonTotals, bool) {
+    let mut totals = stored;
+    totals.revenue += delta.revenue;
+    totals.orders = (totals.orders as i64 + delta.orders).max(0) as u64;
+    let reread = match (delta.newest_removed, totals.last_order_at) {
+        (Some(removed), Some(latest)) => removed >= latest,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if let Some((at, currency)) = &delta.newest
+        && totals.last_order_at.is_none_or(|latest| *at > latest)
+    {
+        totals.last_order_at = Some(*at);
+        totals.currency = Some(currency.clone());
+    }
+    (totals, reread)
+}
+
+/// Totals of someone with no counted order yet.
+pub fn zero() -> PersonTotals {
+    PersonTotals { revenue: Decimal::ZERO, currency: None, orders: 0, last_order_at: None }
+}
+
+/// Running totals built from every fact of a store, read in (pipeline,
+/// person) order: what the migration that adds them fills them with.
+/// Memory holds one person's facts and the totals, not the history.
+#[derive(Default)]
+pub struct Rebuild {
+    group: Vec<OrderFact>,
+    pipeline: String,
+    built: Vec<(String, String, PersonTotals)>,
+}
+
+impl Rebuild {
+    pub fn push(&mut self, pipeline: String, fact: OrderFact) {
+        if pipeline != self.pipeline || self.group.first().is_some_and(|first| first.person != fact.person) {
+            self.close_group();
+            self.pipeline = pipeline;
+        }
+        self.group.push(fact);
+    }
+
+    fn close_group(&mut self) {
+        if let Some(first) = self.group.first() {
+            self.built.push((self.pipeline.clone(), first.person.clone(), sum_facts(&self.group)));
+        }
+        self.group.clear();
+    }
+
+    /// (pipeline, person, totals) of everyone pushed.
+    pub fn finish(mut self) -> Vec<(String, String, PersonTotals)> {
+        self.close_group();
+        self.built
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fact(order: &str, fact_id: &str, person: &str, counted: bool, cents: i64, second: i64) -> OrderFact {
+        OrderFact {
+            order_id: order.into(),
+            fact_id: fact_id.into(),
+            person: person.into(),
+            counted,
+            amount: Decimal::new(cents, 2),
+            currency: Currency::new(if second % 2 == 0 { "EUR" } else { "USD" }).unwrap(),
+            at: Timestamp::from_second(second).unwrap(),
+        }
+    }
+
+    /// Plays `pages` through `deltas` and `apply` the way a store does
+    /// (re-reading the latest from all facts when asked) and compares each
+    /// step with `sum_facts` over everything recorded.
+    fn replay(pages: &[Vec<OrderFact>]) {
+        let mut all: BTreeMap<(String, String), OrderFact> = BTreeMap::new();
+        let mut running: BTreeMap<String, PersonTotals> = BTreeMap::new();
+        for page in pages {
+            let stored: Vec<OrderFact> = all
+                .values()
+                .filter(|stored| page.iter().any(|fact| fact.order_id == stored.order_id))
+                .cloned()
+                .collect();
+            let deltas = deltas(stored, page);
+            for fact in page {
+                all.insert((fact.order_id.clone(), fact.fact_id.clone()), fact.clone());
+            }
+            for (person, delta) in deltas {
+                let (mut totals, reread) = apply(running.remove(&person).unwrap_or_else(zero), &delta);
+                if reread {
+                    let latest = all
+                        .values()
+                        .filter(|f| f.person == person && f.fact_id == "order" && f.counted)
+                        .max_by_key(|f| f.at);
+                    totals.last_order_at = latest.map(|f| f.at);
+                    totals.currency = latest.map(|f| f.currency.clone());
+                }
+                running.insert(person, totals);
+            }
+            for (person, totals) in &running {
+                let expected = sum_facts(all.values().filter(|f| &f.person == person));
+                assert_eq!(totals, &expected, "{person} after {page:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn running_totals_equal_the_sum_of_every_fact_through_every_kind_of_change() {
+        replay(&[
+            vec![fact("1", "order", "a", true, 1000, 10), fact("2", "order", "a", true, 500, 21)],
+            // A refund of a counted order, and one that arrives before its order.
+            vec![fact("1", "refund:1", "a", false, 200, 30), fact("3", "refund:9", "a", false, 100, 31)],
+            vec![fact("3", "order", "a", true, 700, 5)],
+            // The latest order cancelled: the latest is read again.
+            vec![fact("2", "order", "a", false, 500, 21)],
+            // An order moves to another person; its refund stays with the first.
+            vec![fact("1", "order", "b", true, 1000, 10)],
+            // A total corrected, the same fact twice in a page (the last wins).
+            vec![fact("3", "order", "a", true, 800, 5), fact("3", "order", "a", true, 900, 5)],
+            // Every counted order gone.
+            vec![fact("3", "order", "a", false, 900, 5), fact("1", "order", "b", false, 1000, 10)],
+        ]);
+    }
+}
