@@ -1,32 +1,11 @@
 //! The durable webhook inbox: stored before the 2xx, pending per pipeline
 //! past its watermark, deleted once every reader's watermark has passed it.
 
-use crate::sql::{error, millis};
-use jiff::Timestamp;
+use crate::sql::error;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tillflow_core::StateError;
 use tillflow_core::source::InboxItem;
 use tillflow_core::stored;
-
-pub(crate) async fn push(
-    pool: &SqlitePool,
-    source: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-    received_at: Timestamp,
-) -> Result<i64, StateError> {
-    let headers = serde_json::to_string(headers).expect("headers serialize");
-    let id = sqlx::query("INSERT INTO inbox (source, received_at, headers, body) VALUES (?, ?, ?, ?)")
-        .bind(source)
-        .bind(millis(received_at))
-        .bind(headers)
-        .bind(body)
-        .execute(pool)
-        .await
-        .map_err(error("store webhook"))?
-        .last_insert_rowid();
-    Ok(id)
-}
 
 pub(crate) async fn pending(
     pool: &SqlitePool,

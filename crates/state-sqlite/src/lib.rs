@@ -8,8 +8,9 @@
 //! built under a temporary name and renamed into place whole. A process that
 //! writes (`open_exclusive`) holds the file's writer lock. One concern per
 //! module: `file`, `writer_lock`, `schema`, `commit`, `ledger`, `progress`,
-//! `inbox`, `dead_letters`, `secrets`, `facts`, `source_state`, `forgotten`, `reporting`,
-//! `integrity`, and `sql` (shared helpers).
+//! `inbox`, `inbox_writer` (webhooks that arrive together stored in one
+//! transaction), `dead_letters`, `secrets`, `facts`, `source_state`,
+//! `forgotten`, `reporting`, `integrity`, and `sql` (shared helpers).
 
 mod commit;
 mod dead_letters;
@@ -17,6 +18,7 @@ mod facts;
 mod file;
 mod forgotten;
 mod inbox;
+mod inbox_writer;
 mod integrity;
 mod ledger;
 mod progress;
@@ -53,6 +55,7 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Held by a writing process for as long as any clone of the store lives.
     _writer: Option<Arc<WriterLock>>,
+    inbox_writer: inbox_writer::InboxWriter,
 }
 
 impl SqliteStore {
@@ -88,7 +91,7 @@ impl SqliteStore {
             file::StateFile::Database { .. } => {}
         }
         let pool = connect(path, false).await?;
-        let store = Self { pool, path: path.to_owned(), _writer: None };
+        let store = Self { pool, path: path.to_owned(), _writer: None, inbox_writer: Default::default() };
         schema::migrate(&store.pool, &store.path).await?;
         Ok(store)
     }
@@ -143,8 +146,14 @@ async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StateError> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true);
+    // One connection: the process's readers and writers take turns on it
+    // (an async queue) instead of meeting at the file's locks, where with a
+    // rollback journal a reader holds off a committing writer and SQLite's
+    // busy handler sleeps in steps of up to 100 ms — seconds of latency for
+    // webhooks stored while a pass commits. Other processes (`status`) still
+    // read through the file's locks.
     SqlitePoolOptions::new()
-        .max_connections(4)
+        .max_connections(1)
         .connect_with(options)
         .await
         .map_err(|e| StateError::new(format!("cannot open {}: {}", path.display(), sql::describe(&e))))
@@ -203,7 +212,7 @@ impl StateStore for SqliteStore {
         body: &[u8],
         received_at: Timestamp,
     ) -> Result<i64, StateError> {
-        inbox::push(&self.pool, source, headers, body, received_at).await
+        self.inbox_writer.push(&self.pool, source, headers, body, received_at).await
     }
 
     async fn inbox_pending(&self, pipeline: &str, source: &str, limit: u32) -> Result<Vec<InboxItem>, StateError> {

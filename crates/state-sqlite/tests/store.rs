@@ -246,3 +246,29 @@ async fn a_state_from_before_running_totals_gets_them_built_from_its_facts() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_stored_at_once_each_get_their_own_id_and_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let mut pushes = tokio::task::JoinSet::new();
+    for n in 0..64u32 {
+        let store = store.clone();
+        pushes.spawn(async move {
+            let body = format!("{{\"n\":{n}}}");
+            let headers = [("x-n".to_owned(), n.to_string())];
+            let id = store.inbox_push("shop", &headers, body.as_bytes(), jiff::Timestamp::now()).await.unwrap();
+            (id, body)
+        });
+    }
+    let mut answered = std::collections::BTreeMap::new();
+    while let Some(joined) = pushes.join_next().await {
+        let (id, body) = joined.unwrap();
+        assert!(answered.insert(id, body).is_none(), "two webhooks were given id {id}");
+    }
+    let stored = store.inbox_pending("p", "shop", 100).await.unwrap();
+    assert_eq!(stored.len(), 64);
+    for item in stored {
+        assert_eq!(answered[&item.id].as_bytes(), &item.body[..], "webhook {} holds another's body", item.id);
+    }
+}

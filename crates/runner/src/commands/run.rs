@@ -176,6 +176,7 @@ pub async fn pass_once(path: &Path, only: Option<&str>, show_progress: bool) -> 
         leasing.join(false).await.map_err(Failure::pipeline)?;
         leasing.round().await.map_err(Failure::pipeline)?;
     }
+    let passes = pass_slots();
     let mut tasks = tokio::task::JoinSet::new();
     for Ready { mut pipeline, source, readers, .. } in prepared.ready {
         if let Some(leasing) = &prepared.leasing
@@ -185,7 +186,9 @@ pub async fn pass_once(path: &Path, only: Option<&str>, show_progress: bool) -> 
             continue;
         }
         let state = prepared.state.clone();
+        let passes = passes.clone();
         tasks.spawn(async move {
+            let _slot = passes.acquire_owned().await.expect("the pass slots are never closed");
             let result = pipeline.run_pass().await;
             if result.is_ok() {
                 prune_inbox(state.as_ref(), &source, &readers).await;
@@ -266,8 +269,10 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
     let header_timeout = config.server.limits.read_timeout;
     let server = tokio::spawn(crate::listener::serve(listener, router, cap, header_timeout, shutdown.clone()));
 
+    let passes = pass_slots();
     let mut tasks = tokio::task::JoinSet::new();
     for (Ready { mut pipeline, poll_interval, source, readers }, notify) in pipelines {
+        let passes = passes.clone();
         let metrics = metrics.clone();
         let state = state.clone();
         let mut shutdown = shutdown.clone();
@@ -294,8 +299,12 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                 if leasing.as_ref().is_some_and(|leasing| !leasing.holds(&name)) {
                     continue;
                 }
-                let result =
-                    if full_pass_due { pipeline.run_pass().await } else { pipeline.process_inbox_only().await };
+                let result = if full_pass_due {
+                    let _slot = passes.clone().acquire_owned().await.expect("the pass slots are never closed");
+                    pipeline.run_pass().await
+                } else {
+                    pipeline.process_inbox_only().await
+                };
                 drop(busy);
                 match result {
                     Ok(report) => {
@@ -335,6 +344,16 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
     server.abort();
     state.close().await;
     outcome
+}
+
+/// How many full passes run at once. Each holds a page or two read ahead
+/// and a sink batch being built, so an agency's hundreds of stores in one
+/// process would otherwise hold hundreds of those at once for no more
+/// throughput than the cores give; the rest wait their turn. Webhooks (an
+/// inbox-only pass) never wait for a slot.
+fn pass_slots() -> Arc<tokio::sync::Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Arc::new(tokio::sync::Semaphore::new((4 * cores).max(4)))
 }
 
 /// The next lease round (never, without leases).
