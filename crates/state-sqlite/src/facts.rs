@@ -3,7 +3,7 @@
 //! touched person's totals by what changed (`core::running_totals`), in one
 //! transaction — so an order costs the same whatever its buyer's past.
 
-use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, millis};
+use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, begin_writing, error, millis};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
@@ -34,10 +34,7 @@ pub(crate) async fn record_facts(
     if facts.is_empty() {
         return Ok(HashMap::new());
     }
-    // IMMEDIATE: the transaction reads before it writes, and a read lock
-    // cannot be raised to a write lock while another pipeline writes (SQLite
-    // answers "locked" at once); taking the write lock first waits its turn.
-    let mut transaction = pool.begin_with("BEGIN IMMEDIATE").await.map_err(error("record facts"))?;
+    let mut transaction = begin_writing(pool, "record facts").await?;
     let stored = stored_facts_of_orders(&mut transaction, pipeline, facts).await?;
     let deltas = deltas(stored, facts);
     upsert_facts(&mut transaction, pipeline, facts).await?;

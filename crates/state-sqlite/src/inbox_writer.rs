@@ -5,7 +5,7 @@
 //! writes everything queued, its own webhook included, and hands each waiter
 //! its id; nobody waits for a timer, so a lone webhook is written at once.
 
-use crate::sql::{error, millis};
+use crate::sql::{begin_writing, error, millis};
 use jiff::Timestamp;
 use sqlx::SqlitePool;
 use std::sync::{Arc, Mutex};
@@ -74,7 +74,7 @@ impl InboxWriter {
 
 /// Every queued webhook in one transaction; their ids in order.
 async fn write(pool: &SqlitePool, batch: &[Queued]) -> Result<Vec<i64>, StateError> {
-    let mut transaction = pool.begin_with("BEGIN IMMEDIATE").await.map_err(error("store webhook"))?;
+    let mut transaction = begin_writing(pool, "store webhook").await?;
     let mut ids = Vec::with_capacity(batch.len());
     for item in batch {
         let id = sqlx::query("INSERT INTO inbox (source, received_at, headers, body) VALUES (?, ?, ?, ?)")

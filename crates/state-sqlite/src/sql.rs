@@ -54,3 +54,19 @@ fn primary_code(error: &sqlx::Error) -> Option<i32> {
 pub(crate) fn is_damage(error: &sqlx::Error) -> bool {
     matches!(primary_code(error), Some(11) | Some(26))
 }
+
+/// A transaction that holds the write lock from its start, for one that
+/// reads before it writes: a read lock cannot be raised to a write lock
+/// while another connection writes (SQLite answers "locked" at once, the
+/// busy timeout notwithstanding), whereas taking the write lock first waits
+/// its turn. Done with a write that changes nothing rather than `BEGIN
+/// IMMEDIATE`, which sqlx refuses on a connection whose failed transaction
+/// it has yet to roll back — the one connection would stay unusable.
+pub(crate) async fn begin_writing(
+    pool: &sqlx::SqlitePool,
+    context: &'static str,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StateError> {
+    let mut transaction = pool.begin().await.map_err(error(context))?;
+    sqlx::query("UPDATE pipelines SET name = name WHERE 0").execute(&mut *transaction).await.map_err(error(context))?;
+    Ok(transaction)
+}
