@@ -63,7 +63,10 @@ pub fn deltas(stored: Vec<OrderFact>, page: &[OrderFact]) -> BTreeMap<String, De
     let mut deltas: BTreeMap<String, Delta> = BTreeMap::new();
     for fact in page {
         deltas.entry(fact.person.clone()).or_default();
-        orders.entry(fact.order_id.clone()).or_default().insert(fact.fact_id.clone(), fact.clone());
+        // As stored: to the millisecond, so an order read again unchanged
+        // changes nothing, and the totals answered are the totals kept.
+        let stored = OrderFact { at: to_the_millisecond(fact.at), ..fact.clone() };
+        orders.entry(fact.order_id.clone()).or_default().insert(fact.fact_id.clone(), stored);
     }
     let touched: Vec<&String> = {
         let mut ids: Vec<&String> = page.iter().map(|fact| &fact.order_id).collect();
@@ -95,12 +98,22 @@ pub fn deltas(stored: Vec<OrderFact>, page: &[OrderFact]) -> BTreeMap<String, De
     deltas
 }
 
+/// A time as the stores keep it (UNIX milliseconds).
+fn to_the_millisecond(at: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(at.as_millisecond()).unwrap_or(at)
+}
+
 /// `stored` (a person's running totals, zero when they had none) changed by
 /// `delta`; `true` when the latest counted order must be read again (the
 /// page took away an order at least as new as the latest one).
 pub fn apply(stored: PersonTotals, delta: &Delta) -> (PersonTotals, bool) {
     let mut totals = stored;
-    totals.revenue += delta.revenue;
+    // Only a change is added: rust_decimal answers `0.00 + 0` with `0`, and
+    // a revenue whose scale changed would read as a changed profile and be
+    // sent again.
+    if !delta.revenue.is_zero() {
+        totals.revenue += delta.revenue;
+    }
     totals.orders = (totals.orders as i64 + delta.orders).max(0) as u64;
     let reread = match (delta.newest_removed, totals.last_order_at) {
         (Some(removed), Some(latest)) => removed >= latest,

@@ -76,6 +76,7 @@ where
     tombstones_are_kept_for_good(fresh().await).await;
     person_totals_are_summed_from_order_facts(fresh().await).await;
     person_totals_follow_every_kind_of_change(fresh().await).await;
+    the_totals_answered_are_the_totals_kept(fresh().await).await;
     report_times_are_filtered_by_kind_outcome_and_time(fresh().await).await;
     reset_forgets_progress_and_keeps_dead_letters_and_webhooks(fresh().await).await;
 }
@@ -309,6 +310,27 @@ pub async fn person_totals_follow_every_kind_of_change(store: Arc<dyn StateStore
             assert_eq!(totals.get(person), Some(&sum_facts(mine)), "{person} after {page:?}");
         }
     }
+}
+
+/// A source's times may be finer than a store keeps them: the totals a
+/// write answers must be those a later read gives (else a totals event
+/// would differ from its own ledger entry and go out again), and an order
+/// read again unchanged must change nothing.
+pub async fn the_totals_answered_are_the_totals_kept(store: Arc<dyn StateStore>) {
+    let mut fine = fact("1", "order", "a", true, 1000, 10);
+    fine.at = at(10) + jiff::SignedDuration::from_micros(123_456);
+    let answered = store.record_facts("p", std::slice::from_ref(&fine)).await.unwrap();
+    let kept = store.person_totals("p", &["a"]).await.unwrap();
+    assert_eq!(answered, kept, "what a write answers is what a read gives");
+    let again = store.record_facts("p", &[fine]).await.unwrap();
+    assert_eq!(again, kept, "an order read again unchanged changes nothing");
+    // Revenue that nets to zero keeps its form when read again: 0.00 stays
+    // 0.00 (a changed form would send the profile again).
+    let refunded = [fact("2", "order", "b", true, 2250, 20), fact("2", "refund:9", "b", false, 2250, 21)];
+    let first = store.record_facts("p", &refunded).await.unwrap();
+    let again = store.record_facts("p", &refunded).await.unwrap();
+    assert_eq!(first["b"].revenue.to_string(), again["b"].revenue.to_string());
+    assert_eq!(again, store.person_totals("p", &["b"]).await.unwrap());
 }
 
 pub async fn report_times_are_filtered_by_kind_outcome_and_time(store: Arc<dyn StateStore>) {
