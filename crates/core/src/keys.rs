@@ -82,18 +82,48 @@ fn crockford_base32(mut value: u128) -> String {
 /// bytes of SHA-256 over its JSON). serde_json writes struct fields in
 /// declaration order and maps sorted (BTreeMap), so equal values hash equally.
 pub fn content_hash<T: Serialize + ?Sized>(value: &T) -> String {
-    let json = serde_json::to_vec(value).expect("model values always serialize");
-    let digest = Sha256::digest(&json);
+    // The JSON goes straight into the hash as it is written: the same bytes
+    // as serializing it whole first (so every stored hash still matches),
+    // without holding a copy of each record.
+    let mut hasher = Hashing(Sha256::new());
+    serde_json::to_writer(&mut hasher, value).expect("model values always serialize");
+    let digest = hasher.0.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(32);
     for byte in &digest[..16] {
-        hex.push_str(&format!("{byte:02x}"));
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
     hex
+}
+
+/// A SHA-256 that serde_json writes into.
+struct Hashing(Sha256);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_content_hash_is_the_one_every_stored_ledger_row_holds() {
+        // The definition the ledger was written with: hex of the first 16
+        // bytes of SHA-256 over the whole JSON.
+        let value = serde_json::json!({"id": 727, "lines": [{"sku": "SKU-1", "total": "12.50"}], "note": "é \"q\""});
+        let json = serde_json::to_vec(&value).unwrap();
+        let expected: String = Sha256::digest(&json)[..16].iter().map(|byte| format!("{byte:02x}")).collect();
+        assert_eq!(content_hash(&value), expected);
+    }
 
     fn identity(id: &str) -> SourceIdentity {
         SourceIdentity { platform: "woocommerce".into(), source: "shop".into(), id: id.into() }
