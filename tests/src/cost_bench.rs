@@ -126,6 +126,16 @@ pub fn cpu_us_per_order(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
     cost.cpu.as_secs_f64() * 1e6 / orders as f64
 }
 
+/// Peak resident memory (MB) of `tillflow run --once` importing `orders`.
+pub fn peak_rss_mb(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (woo, cio) = runtime.block_on(async { (store(orders).await, customerio().await) });
+    let config = config(dir, &[woo.base_url()], &cio.base_url(), None, &format!("rss-{}.db", free_port()));
+    let cost = run_once_measured(tillflow, &config);
+    drop((woo, cio));
+    cost.peak_rss_mb
+}
+
 /// `stores` WooCommerce stores of `orders_each` orders, one pipeline each,
 /// in one `tillflow run --once`: orders/s and peak RSS (MB); beside it, one
 /// store of all those orders in one pipeline: orders/s.

@@ -230,48 +230,6 @@ fn config_validation_ms(tillflow: &Path, pipelines: usize, dir: &Path) -> f64 {
     elapsed
 }
 
-/// Peak resident memory (MB) of `tillflow run --once` importing `orders`.
-fn peak_rss_mb(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    runtime.block_on(async {
-        let woo = WooSandbox::start("ck_bench", "cs_bench").await.unwrap();
-        woo.seed(orders / 4, orders);
-        let cio = CustomerIoSandbox::start("site_bench", "key_bench").await.unwrap();
-        cio.world().lock().unwrap().keep_event_data = false;
-        let config = write_config(dir, &woo.base_url(), &cio.base_url(), None);
-        let tillflow = tillflow.to_owned();
-        let peak = tokio::task::spawn_blocking(move || {
-            let mut child = Command::new(&tillflow)
-                .args(["run", "--once", "--config"])
-                .arg(&config)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let status_path = format!("/proc/{}/status", child.id());
-            let mut peak_kb = 0u64;
-            loop {
-                if let Ok(status) = std::fs::read_to_string(&status_path)
-                    && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
-                {
-                    let kb: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-                    peak_kb = peak_kb.max(kb);
-                }
-                if let Some(status) = child.try_wait().unwrap() {
-                    assert!(status.success(), "tillflow run --once failed during the RSS benchmark");
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            peak_kb
-        })
-        .await
-        .unwrap();
-        peak as f64 / 1024.0
-    })
-}
-
 /// A resident-memory figure of a process (`VmRSS` or `VmHWM`), in MB.
 fn memory_mb(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -396,7 +354,7 @@ fn main() {
                 let (many, rss, one) = cost::many_pipelines(&tillflow, stores, 1000, &dir);
                 format!("{many:.0} orders/s in {stores} pipelines, peak {rss:.1} MB; {one:.0} orders/s in one")
             }
-            "rss" => format!("{:.1} MB", peak_rss_mb(&tillflow, large, &dir)),
+            "rss" => format!("{:.1} MB", cost::peak_rss_mb(&tillflow, large, &dir)),
             "flood" => {
                 let (before, peak, after) = webhook_flood_rss_mb(&tillflow, 200, &dir);
                 format!(
@@ -432,8 +390,8 @@ fn main() {
     let (_, walkin_p99) = cost::webhook_latency(&tillflow, 50, webhook_seconds, walkin_history, &dir);
     let cpu = cost::cpu_us_per_order(&tillflow, cpu_orders, &dir);
     let (many, many_rss, one_pipeline) = cost::many_pipelines(&tillflow, stores, 1000, &dir);
-    let rss_small = peak_rss_mb(&tillflow, small, &dir);
-    let rss_large = peak_rss_mb(&tillflow, large, &dir);
+    let rss_small = cost::peak_rss_mb(&tillflow, small, &dir);
+    let rss_large = cost::peak_rss_mb(&tillflow, large, &dir);
     let config_small = config_validation_ms(&tillflow, 10_000, &dir);
     let (flood_before, flood_peak, flood_after) = webhook_flood_rss_mb(&tillflow, 200, &dir);
     let config_large = config_validation_ms(&tillflow, 40_000, &dir);
