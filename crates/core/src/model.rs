@@ -71,14 +71,28 @@ pub fn parse_decimal(text: &str) -> Option<Decimal> {
 /// A decimal as a JSON number for a platform's wire format: an integer when it
 /// has no fraction, else the nearest double. Amounts stay decimals until here.
 pub fn json_number(value: Decimal) -> serde_json::Value {
-    use rust_decimal::prelude::ToPrimitive;
-    let normalized = value.normalize();
-    if normalized.scale() == 0
-        && let Some(integer) = normalized.to_i64()
-    {
-        return serde_json::Value::from(integer);
+    serde_json::to_value(JsonNumber(value)).expect("a number serializes")
+}
+
+/// [`json_number`] written straight into a serializer, for encoders that do
+/// not build a `serde_json::Value` first; the same text either way.
+#[derive(Clone, Copy, Debug)]
+pub struct JsonNumber(pub Decimal);
+
+impl Serialize for JsonNumber {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use rust_decimal::prelude::ToPrimitive;
+        let normalized = self.0.normalize();
+        if normalized.scale() == 0
+            && let Some(integer) = normalized.to_i64()
+        {
+            return serializer.serialize_i64(integer);
+        }
+        match normalized.to_f64().filter(|float| float.is_finite()) {
+            Some(float) => serializer.serialize_f64(float),
+            None => serializer.serialize_unit(),
+        }
     }
-    normalized.to_f64().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null)
 }
 
 /// An amount of money: a decimal with its currency.
@@ -566,6 +580,25 @@ impl Record {
             Self::Refund(r) => Some(&r.person),
             Self::Shipment(r) => Some(&r.person),
             Self::Product(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decimals_become_exact_json_numbers_whichever_way_they_are_written() {
+        for (decimal, expected) in [
+            (Decimal::new(2935, 2), json!(29.35)),
+            (Decimal::new(1000, 2), json!(10)),
+            (Decimal::new(-5, 1), json!(-0.5)),
+            (Decimal::MAX, json!(79228162514264337593543950335.0)),
+        ] {
+            assert_eq!(json_number(decimal), expected);
+            assert_eq!(serde_json::to_string(&JsonNumber(decimal)).unwrap(), expected.to_string());
         }
     }
 }

@@ -1,12 +1,13 @@
 //! tillflow-sink-customerio: the Customer.io Track API as a tillflow sink.
 //!
 //! Anatomy (every sink has it): `config` (operator keys), `request` (events →
-//! Track API v2 batch operations), `service` (one batch request), `response`
+//! Track API v2 batch requests, each event one `operation`), `service` (one batch request), `response`
 //! (200/207/400 → per-operation outcomes), `sink` (the declaration, the
 //! descriptor and the account on the kit's sink loop), `sandbox` (feature
 //! `sandbox`).
 
 pub mod config;
+pub mod operation;
 pub mod request;
 pub mod response;
 #[cfg(feature = "sandbox")]
