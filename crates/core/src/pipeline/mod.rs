@@ -1,9 +1,9 @@
 //! The pipeline engine: source pages → events → ledger dedupe → rules → sink
 //! batches → commit (ledger + checkpoint) only after the sink acknowledged.
 //!
-//! Memory is bounded by a page and a batch: a reader task reads ahead at most
-//! `read_ahead_pages` pages through a bounded channel, whatever the history
-//! size. One concern per module: `pass` (streams, pages, the inbox),
+//! Memory is bounded by a few pages and a batch: a reader task reads ahead at
+//! most `read_ahead_pages` pages through a bounded channel, whatever the
+//! history size, and the pages waiting there are processed together. One concern per module: `pass` (streams, pages, the inbox),
 //! `totals`, `forgotten`, `select`, `pending`, `deliver`, `replay`, `report`, `error`.
 
 mod deliver;
@@ -42,7 +42,7 @@ impl Default for PipelineOptions {
         // A sender that is never used: the pipeline just never sees a shutdown.
         let (_sender, receiver) = watch::channel(false);
         Self {
-            read_ahead_pages: 2,
+            read_ahead_pages: 9,
             failpoint: Arc::new(Failpoint::disarmed()),
             shutdown: receiver,
             progress: Arc::new(NoProgress),

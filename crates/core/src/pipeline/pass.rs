@@ -1,7 +1,7 @@
 //! A pass: pending webhooks first, then every stream from its checkpoint to
 //! its end, pages read ahead by a task of their own (bounded, so memory does
-//! not grow with the history), each page's records turned into events and
-//! queued with the page's commit.
+//! not grow with the history), the pages waiting (up to 1,000 records) taken
+//! together, their records turned into events and queued with one commit.
 
 use super::pending::Pending;
 use super::{PassReport, Pipeline, PipelineError};
@@ -13,6 +13,11 @@ use crate::source::{BadRecord, Page, SourceItem, WEBHOOK_STREAM};
 use crate::state::{Commit, DeadLetterStage, NewDeadLetter};
 use std::time::Instant;
 use tokio::sync::mpsc;
+
+/// Records processed together when pages are already waiting: enough to
+/// spread a transaction's fixed cost (its fsyncs, the pages every commit
+/// rewrites) thin, few enough to keep a pass's memory small.
+const MERGED_RECORDS: usize = 1000;
 
 impl Pipeline {
     /// One full pass: pending webhooks, then every stream from its checkpoint
@@ -70,14 +75,30 @@ impl Pipeline {
         // what is still queued when the stream ends goes out then.
         let mut pending = Pending::default();
         let mut outcome = Ok(());
+        let mut read_error: Option<PipelineError> = None;
         while let Some(page) = pages.recv().await {
             let step = match page {
-                Ok(Page { items, checkpoint, last: _ }) => {
+                Ok(Page { mut items, mut checkpoint, last: _ }) => {
+                    // Pages already read wait together: one state round trip
+                    // and one facts transaction for all of them, not one each.
+                    while items.len() < MERGED_RECORDS {
+                        match pages.try_recv() {
+                            Ok(Ok(next)) => {
+                                items.extend(next.items);
+                                checkpoint = next.checkpoint;
+                            }
+                            Ok(Err(error)) => {
+                                read_error = Some(PipelineError::from(error.context(format!("reading {stream}"))));
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     let records = items.len();
                     let tail = Commit { checkpoint: Some((stream.to_owned(), checkpoint)), ..Commit::default() };
                     let result = self.process_items(items, tail, context, &mut report, &mut pending).await;
                     self.options.progress.page(&self.name, stream, records, report.delivered_total());
-                    result
+                    result.and(read_error.take().map_or(Ok(()), Err))
                 }
                 Err(error) => Err(PipelineError::from(error.context(format!("reading {stream}")))),
             };
