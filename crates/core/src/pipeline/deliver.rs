@@ -36,8 +36,7 @@ impl Pipeline {
             }
             self.options.failpoint.pass("before-deliver").await;
             let first_number = pending.first;
-            let batch = pending.take(run);
-            let events: Vec<Event> = batch.iter().map(|(event, _)| event.clone()).collect();
+            let (events, letters): (Vec<Event>, Vec<Option<i64>>) = pending.take(run).into_iter().unzip();
             let outcomes = match self.sink.deliver(&events, is_history).await {
                 Ok(outcomes) => outcomes,
                 Err(error) if error.class == ErrorClass::Permanent => {
@@ -56,31 +55,31 @@ impl Pipeline {
                 )));
             }
             self.options.failpoint.pass("after-ack").await;
-            let mut rows = Vec::with_capacity(batch.len());
+            let mut rows = Vec::with_capacity(events.len());
             let mut commit = Commit::default();
-            let mut acknowledged = Vec::with_capacity(batch.len());
-            for (offset, ((event, dead_letter_id), outcome)) in batch.into_iter().zip(outcomes).enumerate() {
+            let mut acknowledged = Vec::with_capacity(events.len());
+            for (offset, ((event, dead_letter_id), outcome)) in events.iter().zip(letters).zip(outcomes).enumerate() {
                 let number = first_number + offset as u64;
                 commit.dead_letters_resolved.extend(dead_letter_id);
                 match outcome {
                     ItemOutcome::Delivered => {
                         acknowledged.push(offset);
                         *report.delivered.entry(event.kind).or_default() += 1;
-                        rows.push((number, ledger_row(&event, Outcome::Delivered)));
+                        rows.push((number, ledger_row(event, Outcome::Delivered)));
                     }
                     ItemOutcome::Skipped { reason } => {
                         *report.skipped.entry(reason.clone()).or_default() += 1;
-                        rows.push((number, ledger_row(&event, Outcome::Skipped(reason))));
+                        rows.push((number, ledger_row(event, Outcome::Skipped(reason))));
                     }
                     ItemOutcome::Rejected { reason } => {
                         tracing::warn!(pipeline = %self.name, key = %event.key, %reason, "event dead-lettered");
                         report.dead_lettered += 1;
-                        rows.push((number, ledger_row(&event, Outcome::DeadLettered)));
+                        rows.push((number, ledger_row(event, Outcome::DeadLettered)));
                         commit.dead_letters.push(NewDeadLetter {
                             key: Some(event.key.clone()),
                             stage: DeadLetterStage::Sink,
                             reason,
-                            payload: persist::event_document(&event),
+                            payload: persist::event_document(event),
                         });
                     }
                 }
