@@ -2,7 +2,7 @@
 //! inbox marks (moving each source's watermark), resolved letters and orders
 //! read, in one transaction.
 
-use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, millis};
+use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, kept, millis};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use tillflow_core::StateError;
@@ -107,7 +107,7 @@ async fn write_commit(
              outcome = excluded.outcome, reason = excluded.reason, occurred_at = excluded.occurred_at, \
              recorded_at = excluded.recorded_at",
         );
-        insert.build().persistent(false).execute(&mut **transaction).await?;
+        insert.build().persistent(kept(rows)).execute(&mut **transaction).await?;
     }
     for letter in &commit.dead_letters {
         sqlx::query(
@@ -145,7 +145,7 @@ async fn write_commit(
             values.push_bind(pipeline).push_bind(id.as_str()).push_bind(millis(*at));
         });
         insert.push(" ON CONFLICT (pipeline, order_id) DO UPDATE SET created_at = excluded.created_at");
-        insert.build().persistent(false).execute(&mut **transaction).await?;
+        insert.build().persistent(kept(rows)).execute(&mut **transaction).await?;
     }
     if let Some((stream, checkpoint)) = &commit.checkpoint {
         sqlx::query(

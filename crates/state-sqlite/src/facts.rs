@@ -3,7 +3,7 @@
 //! touched person's totals by what changed (`core::running_totals`), in one
 //! transaction — so an order costs the same whatever its buyer's past.
 
-use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, begin_writing, error, millis};
+use crate::sql::{INSERT_CHUNK, begin_writing, error, json_list, kept, millis};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
@@ -63,20 +63,16 @@ async fn stored_facts_of_orders(
     let mut orders: Vec<&str> = facts.iter().map(|fact| fact.order_id.as_str()).collect();
     orders.sort_unstable();
     orders.dedup();
-    let mut stored = Vec::new();
-    for chunk in orders.chunks(LOOKUP_CHUNK) {
-        let mut query =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {FACT_COLUMNS} FROM order_facts WHERE pipeline = "));
-        query.push_bind(pipeline).push(" AND order_id IN (");
-        let mut separated = query.separated(", ");
-        for order in chunk {
-            separated.push_bind(*order);
-        }
-        query.push(")");
-        for row in query.build().persistent(false).fetch_all(&mut *connection).await.map_err(error("record facts"))? {
-            stored.push(fact(&row)?);
-        }
-    }
+    let sql = format!(
+        "SELECT {FACT_COLUMNS} FROM order_facts WHERE pipeline = ? AND order_id IN (SELECT value FROM json_each(?))"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(pipeline)
+        .bind(json_list(orders.into_iter()))
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(error("record facts"))?;
+    let stored = rows.iter().map(fact).collect::<Result<Vec<_>, _>>()?;
     Ok(stored)
 }
 
@@ -102,7 +98,7 @@ async fn upsert_facts(
             " ON CONFLICT (pipeline, order_id, fact_id) DO UPDATE SET person = excluded.person, \
              counted = excluded.counted, amount = excluded.amount, currency = excluded.currency, at = excluded.at",
         );
-        insert.build().persistent(false).execute(&mut *connection).await.map_err(error("record facts"))?;
+        insert.build().persistent(kept(rows)).execute(&mut *connection).await.map_err(error("record facts"))?;
     }
     Ok(())
 }
@@ -134,26 +130,27 @@ async fn read_totals(
     pipeline: &str,
     people: &[&str],
 ) -> Result<HashMap<String, PersonTotals>, StateError> {
-    let mut found = HashMap::new();
-    for chunk in people.chunks(LOOKUP_CHUNK) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT person, revenue, orders, last_at, currency FROM person_totals WHERE pipeline = ",
-        );
-        query.push_bind(pipeline).push(" AND person IN (");
-        let mut separated = query.separated(", ");
-        for person in chunk {
-            separated.push_bind(*person);
-        }
-        query.push(")");
-        for row in query.build().persistent(false).fetch_all(&mut *connection).await.map_err(error("person totals"))? {
-            let totals = PersonTotals::try_from(PersonTotalsRow {
-                revenue: row.get(1),
-                orders: row.get(2),
-                last_at: row.get(3),
-                currency: row.get(4),
-            })?;
-            found.insert(row.get(0), totals);
-        }
+    let mut found = HashMap::with_capacity(people.len());
+    if people.is_empty() {
+        return Ok(found);
+    }
+    let rows = sqlx::query(
+        "SELECT person, revenue, orders, last_at, currency FROM person_totals \
+         WHERE pipeline = ? AND person IN (SELECT value FROM json_each(?))",
+    )
+    .bind(pipeline)
+    .bind(json_list(people.iter().copied()))
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(error("person totals"))?;
+    for row in rows {
+        let totals = PersonTotals::try_from(PersonTotalsRow {
+            revenue: row.get(1),
+            orders: row.get(2),
+            last_at: row.get(3),
+            currency: row.get(4),
+        })?;
+        found.insert(row.get(0), totals);
     }
     Ok(found)
 }
@@ -181,7 +178,7 @@ async fn write_totals(
             " ON CONFLICT (pipeline, person) DO UPDATE SET revenue = excluded.revenue, orders = excluded.orders, \
              last_at = excluded.last_at, currency = excluded.currency",
         );
-        insert.build().persistent(false).execute(&mut *connection).await.map_err(error("person totals"))?;
+        insert.build().persistent(kept(rows)).execute(&mut *connection).await.map_err(error("person totals"))?;
     }
     Ok(())
 }

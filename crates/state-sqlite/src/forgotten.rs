@@ -1,6 +1,6 @@
 //! Tombstones of people who asked to be forgotten, shared by every pipeline.
 
-use crate::sql::{LOOKUP_CHUNK, error, millis};
+use crate::sql::{error, json_list, millis};
 use jiff::Timestamp;
 use sqlx::SqlitePool;
 use std::collections::HashSet;
@@ -23,15 +23,14 @@ pub(crate) async fn record(pool: &SqlitePool, subjects: &[String], at: Timestamp
 }
 
 pub(crate) async fn lookup(pool: &SqlitePool, subjects: &[String]) -> Result<HashSet<String>, StateError> {
-    let mut found = HashSet::new();
-    for chunk in subjects.chunks(LOOKUP_CHUNK) {
-        let placeholders = vec!["?"; chunk.len()].join(",");
-        let sql = format!("SELECT subject FROM forgotten WHERE subject IN ({placeholders})");
-        let mut query = sqlx::query_scalar::<_, String>(&sql).persistent(false);
-        for subject in chunk {
-            query = query.bind(subject);
-        }
-        found.extend(query.fetch_all(pool).await.map_err(error("read tombstones"))?);
+    if subjects.is_empty() {
+        return Ok(HashSet::new());
     }
-    Ok(found)
+    let found: Vec<String> =
+        sqlx::query_scalar("SELECT subject FROM forgotten WHERE subject IN (SELECT value FROM json_each(?))")
+            .bind(json_list(subjects.iter().map(String::as_str)))
+            .fetch_all(pool)
+            .await
+            .map_err(error("read tombstones"))?;
+    Ok(found.into_iter().collect())
 }

@@ -1,7 +1,7 @@
-//! The delivered-event ledger: what became of each event key, looked up in chunks.
+//! The delivered-event ledger: what became of each event key, looked up in one statement.
 
-use crate::sql::{LOOKUP_CHUNK, error};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use crate::sql::{error, json_list};
+use sqlx::{Row, SqlitePool};
 use std::collections::HashMap;
 use tillflow_core::StateError;
 use tillflow_core::keys::IdempotencyKey;
@@ -13,22 +13,23 @@ pub(crate) async fn lookup(
     pipeline: &str,
     keys: &[&IdempotencyKey],
 ) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError> {
-    let mut found = HashMap::new();
-    for chunk in keys.chunks(LOOKUP_CHUNK) {
-        let mut query =
-            QueryBuilder::<Sqlite>::new("SELECT key, content_hash, outcome, reason FROM ledger WHERE pipeline = ");
-        query.push_bind(pipeline).push(" AND key IN (");
-        let mut separated = query.separated(", ");
-        for key in chunk {
-            separated.push_bind(key.as_str());
-        }
-        query.push(")");
-        let rows = query.build().persistent(false).fetch_all(pool).await.map_err(error("ledger lookup"))?;
-        for row in rows {
-            let (outcome, reason): (String, String) = (row.get(2), row.get(3));
-            let (key, entry) = stored::ledger_entry(row.get(0), row.get(1), &outcome, &reason)?;
-            found.insert(key, entry);
-        }
+    let mut found = HashMap::with_capacity(keys.len());
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    let rows = sqlx::query(
+        "SELECT key, content_hash, outcome, reason FROM ledger \
+         WHERE pipeline = ? AND key IN (SELECT value FROM json_each(?))",
+    )
+    .bind(pipeline)
+    .bind(json_list(keys.iter().map(|key| key.as_str())))
+    .fetch_all(pool)
+    .await
+    .map_err(error("ledger lookup"))?;
+    for row in rows {
+        let (outcome, reason): (String, String) = (row.get(2), row.get(3));
+        let (key, entry) = stored::ledger_entry(row.get(0), row.get(1), &outcome, &reason)?;
+        found.insert(key, entry);
     }
     Ok(found)
 }
