@@ -69,7 +69,12 @@ struct AnchorFields {
     date_modified_gmt: Loose,
 }
 
-fn anchor(raw: &RawValue) -> String {
+/// `id@date_modified_gmt`: from the order already decoded, else read
+/// leniently from its JSON (the same text either way).
+fn anchor(raw: &RawValue, decoded: Option<&WooOrder>) -> String {
+    if let Some(order) = decoded {
+        return format!("{}@{}", order.id, order.date_modified_gmt.as_deref().unwrap_or_default());
+    }
     match serde_json::from_str::<AnchorFields>(raw.get()) {
         Ok(fields) => format!("{}@{}", fields.id.as_str(), fields.date_modified_gmt.as_str()),
         Err(_) => String::from("?"),
@@ -93,8 +98,13 @@ impl WooCommerceSource {
     }
 
     /// Maps one order and fetches its refunds when it has any.
-    async fn order_items(&self, raw: &RawValue, stream: &str) -> Result<Vec<SourceItem>, ConnectorError> {
-        let wire: WooOrder = match serde_json::from_str(raw.get()) {
+    async fn order_items(
+        &self,
+        raw: &RawValue,
+        decoded: serde_json::Result<WooOrder>,
+        stream: &str,
+    ) -> Result<Vec<SourceItem>, ConnectorError> {
+        let wire = match decoded {
             Ok(wire) => wire,
             Err(e) => return Ok(vec![bad(stream, format!("order is not WooCommerce order JSON: {e}"), raw)]),
         };
@@ -148,7 +158,11 @@ impl WooCommerceSource {
                 query.push(("modified_after", after.clone()));
             }
             let (headers, listed): (_, Vec<Box<RawValue>>) = self.client.get("/orders", &query).await?;
-            let anchors: Vec<String> = listed.iter().map(|raw| anchor(raw)).collect();
+            // Each order is decoded once, for its anchor and its record.
+            let decoded: Vec<serde_json::Result<WooOrder>> =
+                listed.iter().map(|raw| serde_json::from_str(raw.get())).collect();
+            let anchors: Vec<String> =
+                listed.iter().zip(&decoded).map(|(raw, order)| anchor(raw, order.as_ref().ok())).collect();
             let start = if cursor.anchors.is_empty() {
                 0
             } else {
@@ -172,8 +186,8 @@ impl WooCommerceSource {
             cursor.anchors = anchors.iter().rev().take(ANCHORS).cloned().collect();
             let last = listed.len() < PER_PAGE || cursor.offset >= total;
             let mut items = Vec::new();
-            for raw in listed.iter().skip(start) {
-                items.extend(self.order_items(raw, "orders").await?);
+            for (raw, order) in listed.iter().zip(decoded).skip(start) {
+                items.extend(self.order_items(raw, order, "orders").await?);
             }
             let next = if last {
                 let overlap = jiff::SignedDuration::try_from(self.client.overlap).unwrap_or_default();
@@ -238,7 +252,9 @@ impl Source for WooCommerceSource {
         match topic {
             // Deletions carry only {"id": N}; nothing to send for them.
             "order.deleted" | "customer.deleted" => Ok(Vec::new()),
-            topic if topic.starts_with("order.") => self.order_items(&body, "orders").await,
+            topic if topic.starts_with("order.") => {
+                self.order_items(&body, serde_json::from_str(body.get()), "orders").await
+            }
             topic if topic.starts_with("customer.") => Ok(vec![self.customer_item(&body, "customers")]),
             other => Err(ConnectorError::permanent(format!("webhook topic `{other}` is not synced"))),
         }
@@ -248,8 +264,29 @@ impl Source for WooCommerceSource {
         let raw = serde_json::value::to_raw_value(raw).expect("JSON values serialize");
         match stream {
             "customers" => Ok(vec![self.customer_item(&raw, stream)]),
-            "orders" => self.order_items(&raw, stream).await,
+            "orders" => self.order_items(&raw, serde_json::from_str(raw.get()), stream).await,
             other => Err(ConnectorError::permanent(format!("woocommerce has no stream `{other}`"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anchor_from_the_decoded_order_is_the_one_read_from_its_json() {
+        // Checkpoints hold anchors written either way; they must match.
+        for json in [
+            r#"{"id": 727, "date_modified_gmt": "2026-03-01T10:00:00"}"#,
+            r#"{"id": 728, "date_modified_gmt": null}"#,
+            r#"{"id": 729}"#,
+        ] {
+            let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
+            let order: WooOrder = serde_json::from_str(json).unwrap();
+            assert_eq!(anchor(&raw, Some(&order)), anchor(&raw, None), "{json}");
+        }
+        let undecodable: Box<RawValue> = serde_json::from_str(r#"{"id": "730", "total": []}"#).unwrap();
+        assert_eq!(anchor(&undecodable, None), "730@");
     }
 }
