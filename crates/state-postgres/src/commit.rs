@@ -4,9 +4,9 @@
 //! the pipeline's lease under the token it was given (see `leases`).
 
 use crate::leases::Fencing;
-use crate::sql::{INSERT_CHUNK, error, last_of_each, millis};
+use crate::sql::{error, last_of_each, millis};
 use jiff::Timestamp;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use tillflow_core::StateError;
 use tillflow_core::keys::IdempotencyKey;
@@ -100,27 +100,28 @@ async fn advance_inbox_watermarks(
 async fn write_commit(connection: &mut PgConnection, pipeline: &str, commit: &Commit) -> Result<(), sqlx::Error> {
     let now = millis(Timestamp::now());
     let ledger = last_of_each(&commit.ledger, |row| row.key.as_str());
-    for rows in ledger.chunks(INSERT_CHUNK) {
-        let mut insert = QueryBuilder::<Postgres>::new(
-            "INSERT INTO ledger (pipeline, key, kind, content_hash, outcome, reason, occurred_at, recorded_at) ",
-        );
-        insert.push_values(rows, |mut values, row| {
-            values
-                .push_bind(pipeline)
-                .push_bind(row.key.as_str())
-                .push_bind(row.kind.as_str())
-                .push_bind(row.content_hash.as_str())
-                .push_bind(row.outcome.as_str())
-                .push_bind(row.outcome.reason())
-                .push_bind(millis(row.occurred_at))
-                .push_bind(now);
-        });
-        insert.push(
-            " ON CONFLICT (pipeline, key) DO UPDATE SET kind = excluded.kind, content_hash = excluded.content_hash, \
+    if !ledger.is_empty() {
+        // One array per column: one statement, prepared once, whatever the
+        // number of rows.
+        sqlx::query(
+            "INSERT INTO ledger (pipeline, key, kind, content_hash, outcome, reason, occurred_at, recorded_at) \
+             SELECT $1, key, kind, content_hash, outcome, reason, occurred_at, $2 \
+             FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[]) \
+               AS row (key, kind, content_hash, outcome, reason, occurred_at) \
+             ON CONFLICT (pipeline, key) DO UPDATE SET kind = excluded.kind, content_hash = excluded.content_hash, \
              outcome = excluded.outcome, reason = excluded.reason, occurred_at = excluded.occurred_at, \
              recorded_at = excluded.recorded_at",
-        );
-        insert.build().persistent(false).execute(&mut *connection).await?;
+        )
+        .bind(pipeline)
+        .bind(now)
+        .bind(ledger.iter().map(|row| row.key.as_str()).collect::<Vec<_>>())
+        .bind(ledger.iter().map(|row| row.kind.as_str()).collect::<Vec<_>>())
+        .bind(ledger.iter().map(|row| row.content_hash.as_str()).collect::<Vec<_>>())
+        .bind(ledger.iter().map(|row| row.outcome.as_str()).collect::<Vec<_>>())
+        .bind(ledger.iter().map(|row| row.outcome.reason()).collect::<Vec<_>>())
+        .bind(ledger.iter().map(|row| millis(row.occurred_at)).collect::<Vec<_>>())
+        .execute(&mut *connection)
+        .await?;
     }
     for letter in &commit.dead_letters {
         sqlx::query(
@@ -154,13 +155,17 @@ async fn write_commit(connection: &mut PgConnection, pipeline: &str, commit: &Co
         advance_inbox_watermarks(connection, pipeline, &commit.inbox_done).await?;
     }
     let orders_read = last_of_each(&commit.orders_read, |(id, _)| id.as_str());
-    for rows in orders_read.chunks(INSERT_CHUNK) {
-        let mut insert = QueryBuilder::<Postgres>::new("INSERT INTO orders_read (pipeline, order_id, created_at) ");
-        insert.push_values(rows, |mut values, (id, at)| {
-            values.push_bind(pipeline).push_bind(id.as_str()).push_bind(millis(*at));
-        });
-        insert.push(" ON CONFLICT (pipeline, order_id) DO UPDATE SET created_at = excluded.created_at");
-        insert.build().persistent(false).execute(&mut *connection).await?;
+    if !orders_read.is_empty() {
+        sqlx::query(
+            "INSERT INTO orders_read (pipeline, order_id, created_at) \
+             SELECT $1, order_id, created_at FROM UNNEST($2::TEXT[], $3::BIGINT[]) AS row (order_id, created_at) \
+             ON CONFLICT (pipeline, order_id) DO UPDATE SET created_at = excluded.created_at",
+        )
+        .bind(pipeline)
+        .bind(orders_read.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
+        .bind(orders_read.iter().map(|(_, at)| millis(*at)).collect::<Vec<_>>())
+        .execute(&mut *connection)
+        .await?;
     }
     if let Some((stream, checkpoint)) = &commit.checkpoint {
         sqlx::query(

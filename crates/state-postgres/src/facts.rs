@@ -4,9 +4,9 @@
 //! caller's (fenced) transaction — so an order costs the same whatever its
 //! buyer's past.
 
-use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, last_of_each, millis};
+use crate::sql::{LOOKUP_CHUNK, error, last_of_each, millis};
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use std::collections::HashMap;
 use tillflow_core::StateError;
 use tillflow_core::model::{Currency, OrderFact, PersonTotals};
@@ -70,25 +70,27 @@ pub(crate) async fn record_facts(
 
 async fn upsert_facts(connection: &mut PgConnection, pipeline: &str, facts: &[OrderFact]) -> Result<(), sqlx::Error> {
     let facts = last_of_each(facts, |fact| (fact.order_id.as_str(), fact.fact_id.as_str()));
-    for rows in facts.chunks(INSERT_CHUNK) {
-        let mut insert = QueryBuilder::<Postgres>::new(format!("INSERT INTO order_facts (pipeline, {FACT_COLUMNS}) "));
-        insert.push_values(rows, |mut values, fact| {
-            values
-                .push_bind(pipeline)
-                .push_bind(fact.order_id.as_str())
-                .push_bind(fact.fact_id.as_str())
-                .push_bind(fact.person.as_str())
-                .push_bind(fact.counted)
-                .push_bind(fact.amount.to_string())
-                .push_bind(fact.currency.as_str())
-                .push_bind(millis(fact.at));
-        });
-        insert.push(
-            " ON CONFLICT (pipeline, order_id, fact_id) DO UPDATE SET person = excluded.person, \
-             counted = excluded.counted, amount = excluded.amount, currency = excluded.currency, at = excluded.at",
-        );
-        insert.build().persistent(false).execute(&mut *connection).await?;
+    if facts.is_empty() {
+        return Ok(());
     }
+    sqlx::query(&format!(
+        "INSERT INTO order_facts (pipeline, {FACT_COLUMNS}) \
+         SELECT $1, {FACT_COLUMNS} \
+         FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BOOLEAN[], $6::TEXT[], $7::TEXT[], $8::BIGINT[]) \
+           AS row ({FACT_COLUMNS}) \
+         ON CONFLICT (pipeline, order_id, fact_id) DO UPDATE SET person = excluded.person, \
+         counted = excluded.counted, amount = excluded.amount, currency = excluded.currency, at = excluded.at"
+    ))
+    .bind(pipeline)
+    .bind(facts.iter().map(|fact| fact.order_id.as_str()).collect::<Vec<_>>())
+    .bind(facts.iter().map(|fact| fact.fact_id.as_str()).collect::<Vec<_>>())
+    .bind(facts.iter().map(|fact| fact.person.as_str()).collect::<Vec<_>>())
+    .bind(facts.iter().map(|fact| fact.counted).collect::<Vec<_>>())
+    .bind(facts.iter().map(|fact| fact.amount.to_string()).collect::<Vec<_>>())
+    .bind(facts.iter().map(|fact| fact.currency.as_str()).collect::<Vec<_>>())
+    .bind(facts.iter().map(|fact| millis(fact.at)).collect::<Vec<_>>())
+    .execute(&mut *connection)
+    .await?;
     Ok(())
 }
 
@@ -145,26 +147,26 @@ async fn write_totals(
     pipeline: &str,
     totals: &[(&str, PersonTotals)],
 ) -> Result<(), sqlx::Error> {
-    for rows in totals.chunks(INSERT_CHUNK) {
-        let mut insert = QueryBuilder::<Postgres>::new(
-            "INSERT INTO person_totals (pipeline, person, revenue, orders, last_at, currency) ",
-        );
-        insert.push_values(rows, |mut values, (person, totals)| {
-            let row = PersonTotalsRow::from(totals);
-            values
-                .push_bind(pipeline)
-                .push_bind(*person)
-                .push_bind(row.revenue)
-                .push_bind(row.orders)
-                .push_bind(row.last_at)
-                .push_bind(row.currency);
-        });
-        insert.push(
-            " ON CONFLICT (pipeline, person) DO UPDATE SET revenue = excluded.revenue, orders = excluded.orders, \
-             last_at = excluded.last_at, currency = excluded.currency",
-        );
-        insert.build().persistent(false).execute(&mut *connection).await?;
+    if totals.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<PersonTotalsRow> = totals.iter().map(|(_, totals)| PersonTotalsRow::from(totals)).collect();
+    sqlx::query(
+        "INSERT INTO person_totals (pipeline, person, revenue, orders, last_at, currency) \
+         SELECT $1, person, revenue, orders, last_at, currency \
+         FROM UNNEST($2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[]) \
+           AS row (person, revenue, orders, last_at, currency) \
+         ON CONFLICT (pipeline, person) DO UPDATE SET revenue = excluded.revenue, orders = excluded.orders, \
+         last_at = excluded.last_at, currency = excluded.currency",
+    )
+    .bind(pipeline)
+    .bind(totals.iter().map(|(person, _)| *person).collect::<Vec<_>>())
+    .bind(rows.iter().map(|row| row.revenue.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|row| row.orders).collect::<Vec<_>>())
+    .bind(rows.iter().map(|row| row.last_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|row| row.currency.as_deref()).collect::<Vec<_>>())
+    .execute(&mut *connection)
+    .await?;
     Ok(())
 }
 

@@ -4,14 +4,12 @@
 use jiff::Timestamp;
 use tillflow_core::StateError;
 
-// Statements built with a varying number of parameters are not kept as
-// prepared statements (`persistent(false)`), or every distinct shape would
-// stay cached per connection and memory would grow with a history import.
+// Lookups bind one array (`= ANY($n)`) and inserts one array per column
+// (`UNNEST`): each statement's text is the same whatever the number of rows,
+// so the server plans it once and the connection keeps it prepared.
 
 /// Postgres allows 65,535 bound parameters; lookups stay far below that.
 pub(crate) const LOOKUP_CHUNK: usize = 500;
-/// Rows per multi-row INSERT (8 parameters each).
-pub(crate) const INSERT_CHUNK: usize = 1000;
 
 pub(crate) fn error(context: &str) -> impl Fn(sqlx::Error) -> StateError + '_ {
     move |e| StateError::new(format!("{context}: {}", describe(&e)))
