@@ -115,25 +115,25 @@ fn clock_ticks() -> u64 {
         .unwrap_or(100)
 }
 
-/// tillflow's own CPU per order (µs) importing `orders` WooCommerce orders
+/// What `tillflow run --once` costs importing `orders` WooCommerce orders
 /// into Customer.io, the sandboxes in this process.
-pub fn cpu_us_per_order(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
+fn import_measured(tillflow: &Path, orders: u64, dir: &Path, figure: &str) -> Cost {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let (woo, cio) = runtime.block_on(async { (store(orders).await, customerio().await) });
-    let config = config(dir, &[woo.base_url()], &cio.base_url(), None, &format!("cpu-{}.db", free_port()));
+    let config = config(dir, &[woo.base_url()], &cio.base_url(), None, &format!("{figure}-{}.db", free_port()));
     let cost = run_once_measured(tillflow, &config);
     drop((woo, cio));
-    cost.cpu.as_secs_f64() * 1e6 / orders as f64
+    cost
+}
+
+/// tillflow's own CPU per order (µs) importing `orders` WooCommerce orders.
+pub fn cpu_us_per_order(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
+    import_measured(tillflow, orders, dir, "cpu").cpu.as_secs_f64() * 1e6 / orders as f64
 }
 
 /// Peak resident memory (MB) of `tillflow run --once` importing `orders`.
 pub fn peak_rss_mb(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let (woo, cio) = runtime.block_on(async { (store(orders).await, customerio().await) });
-    let config = config(dir, &[woo.base_url()], &cio.base_url(), None, &format!("rss-{}.db", free_port()));
-    let cost = run_once_measured(tillflow, &config);
-    drop((woo, cio));
-    cost.peak_rss_mb
+    import_measured(tillflow, orders, dir, "rss").peak_rss_mb
 }
 
 /// `stores` WooCommerce stores of `orders_each` orders, one pipeline each,

@@ -3,8 +3,9 @@
 //!
 //! Memory is bounded by a few pages and a batch: a reader task reads ahead at
 //! most `read_ahead_pages` pages through a bounded channel, whatever the
-//! history size, and the pages waiting there are processed together. One concern per module: `pass` (streams, pages, the inbox),
-//! `totals`, `forgotten`, `select`, `pending`, `deliver`, `replay`, `report`, `error`.
+//! history size, and the pages waiting there are processed together. One
+//! concern per module: `pass` (streams, pages, the inbox), `totals`,
+//! `forgotten`, `select`, `pending`, `deliver`, `replay`, `report`, `error`.
 
 mod deliver;
 mod error;

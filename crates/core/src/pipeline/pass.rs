@@ -75,12 +75,12 @@ impl Pipeline {
         // what is still queued when the stream ends goes out then.
         let mut pending = Pending::default();
         let mut outcome = Ok(());
-        let mut read_error: Option<PipelineError> = None;
         while let Some(page) = pages.recv().await {
             let step = match page {
                 Ok(Page { mut items, mut checkpoint, last: _ }) => {
                     // Pages already read wait together: one state round trip
                     // and one facts transaction for all of them, not one each.
+                    let mut read_error = None;
                     while items.len() < MERGED_RECORDS {
                         match pages.try_recv() {
                             Ok(Ok(next)) => {
@@ -98,7 +98,7 @@ impl Pipeline {
                     let tail = Commit { checkpoint: Some((stream.to_owned(), checkpoint)), ..Commit::default() };
                     let result = self.process_items(items, tail, context, &mut report, &mut pending).await;
                     self.options.progress.page(&self.name, stream, records, report.delivered_total());
-                    result.and(read_error.take().map_or(Ok(()), Err))
+                    result.and(read_error.map_or(Ok(()), Err))
                 }
                 Err(error) => Err(PipelineError::from(error.context(format!("reading {stream}")))),
             };
