@@ -74,18 +74,27 @@ pub(crate) async fn event_times(
     outcome: OutcomeKind,
     since: Timestamp,
 ) -> Result<Vec<Timestamp>, StateError> {
-    let rows: Vec<i64> = sqlx::query_scalar(
-        "SELECT occurred_at FROM ledger WHERE pipeline = $1 AND kind = $2 AND outcome = $3 \
-         AND occurred_at >= $4 ORDER BY occurred_at",
-    )
-    .bind(pipeline)
-    .bind(kind.as_str())
-    .bind(outcome.as_str())
-    .bind(millis(since))
-    .fetch_all(pool)
-    .await
-    .map_err(error("report"))?;
+    let rows: Vec<i64> = sqlx::query_scalar(&event_times_sql(kind))
+        .bind(pipeline)
+        .bind(outcome.as_str())
+        .bind(millis(since))
+        .fetch_all(pool)
+        .await
+        .map_err(error("report"))?;
     Ok(rows.into_iter().map(from_millis).collect())
+}
+
+/// The kind is written into the statement, not bound: a prepared statement's
+/// generic plan cannot use the partial index `ledger_placed_by_time`, which
+/// only a statement saying `kind = 'placed'` itself matches. (Kinds are fixed
+/// names, nothing an operator or a platform writes.) Any other kind is
+/// answered by reading the pipeline's rows.
+pub(crate) fn event_times_sql(kind: EventKind) -> String {
+    format!(
+        "SELECT occurred_at FROM ledger WHERE pipeline = $1 AND kind = '{}' AND outcome = $2 \
+         AND occurred_at >= $3 ORDER BY occurred_at",
+        kind.as_str()
+    )
 }
 
 pub(crate) async fn orders_read_times(
@@ -102,4 +111,37 @@ pub(crate) async fn orders_read_times(
     .await
     .map_err(error("report"))?;
     Ok(rows.into_iter().map(from_millis).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_times_sql;
+    use tillflow_core::events::EventKind;
+
+    /// The ledger indexes placed events alone by time, and the report's
+    /// statement for them is one Postgres can answer from that index (a
+    /// bound kind would not match the index's condition).
+    #[tokio::test]
+    async fn placed_times_are_read_from_an_index_of_placed_events_alone() {
+        let Some(url) = tillflow_testkit::postgres::fresh_database("placedindex").await else { return };
+        let store = crate::PgStore::open(&url).await.unwrap();
+        let definitions: Vec<String> = sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE tablename = 'ledger'")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let placed: Vec<&String> = definitions.iter().filter(|d| d.contains("ledger_placed_by_time")).collect();
+        assert_eq!(placed.len(), 1, "{definitions:?}");
+        assert!(placed[0].ends_with("WHERE (kind = 'placed'::text)"), "{definitions:?}");
+        assert_eq!(definitions.len(), 2, "the primary key and the placed index alone: {definitions:?}");
+        let mut connection = store.pool().acquire().await.unwrap();
+        sqlx::query("SET enable_seqscan = off").execute(&mut *connection).await.unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {}", event_times_sql(EventKind::Placed)))
+            .bind("p")
+            .bind("delivered")
+            .bind(0_i64)
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap();
+        assert!(plan.iter().any(|step| step.contains("ledger_placed_by_time")), "{plan:?}");
+    }
 }

@@ -231,7 +231,10 @@ async fn a_state_from_before_running_totals_gets_them_built_from_its_facts() {
             sqlx::Connection::connect(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
         sqlx::raw_sql(
             "DROP TABLE person_totals; DROP INDEX order_facts_by_person; \
-             CREATE INDEX order_facts_by_person ON order_facts (pipeline, person); PRAGMA user_version = 6;",
+             CREATE INDEX order_facts_by_person ON order_facts (pipeline, person); \
+             DROP INDEX ledger_placed_by_time; \
+             CREATE INDEX ledger_by_kind_and_time ON ledger (pipeline, kind, outcome, occurred_at); \
+             PRAGMA user_version = 6;",
         )
         .execute(&mut connection)
         .await
