@@ -34,7 +34,7 @@ pub fn contribution<'a>(facts: impl IntoIterator<Item = &'a OrderFact> + Clone) 
         person: order.person.clone(),
         revenue: order.amount - refunded,
         at: order.at,
-        currency: order.currency.clone(),
+        currency: order.currency,
     })
 }
 
@@ -124,7 +124,7 @@ pub fn apply(stored: PersonTotals, delta: &Delta) -> (PersonTotals, bool) {
         && totals.last_order_at.is_none_or(|latest| *at > latest)
     {
         totals.last_order_at = Some(*at);
-        totals.currency = Some(currency.clone());
+        totals.currency = Some(*currency);
     }
     (totals, reread)
 }
@@ -207,7 +207,7 @@ mod tests {
                         .filter(|f| f.person == person && f.fact_id == "order" && f.counted)
                         .max_by_key(|f| f.at);
                     totals.last_order_at = latest.map(|f| f.at);
-                    totals.currency = latest.map(|f| f.currency.clone());
+                    totals.currency = latest.map(|f| f.currency);
                 }
                 running.insert(person, totals);
             }

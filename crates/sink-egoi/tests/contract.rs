@@ -515,7 +515,7 @@ fn an_order_is_sent_again_exactly_when_what_e_goi_keeps_of_it_changed() {
     order.status = OrderStatus::Completed;
     assert_ne!(print(&order), processing, "completed");
     let completed = print(&order);
-    order.refunded = Some(tillflow_core::model::Money::new(rust_decimal::Decimal::from(5), order.currency().clone()));
+    order.refunded = Some(tillflow_core::model::Money::new(rust_decimal::Decimal::from(5), *order.currency()));
     assert_eq!(print(&order), completed, "gross revenue does not follow refunds");
     let mut net = config("http://127.0.0.1:9");
     net.revenue = Revenue::Net;

@@ -175,7 +175,7 @@ pub fn product(source: &str, wire: &wire::Product, currency: &Currency) -> Resul
     let updated_at = timestamp(&wire.last_modified, &what("lastModifiedDateUTC"))?.unwrap_or(Timestamp::UNIX_EPOCH);
     let price_text = wire.rec_price.text().or_else(|| wire.price.text());
     let price = match price_text {
-        Some(text) => Some(Money::new(decimal(&text, &what("price"))?, currency.clone())),
+        Some(text) => Some(Money::new(decimal(&text, &what("price"))?, *currency)),
         None => None,
     };
     let info = product_info(wire);
@@ -246,8 +246,7 @@ pub fn transaction(context: &TransactionContext<'_>, wire: &wire::Transaction) -
     let transaction_id = id(&wire.transaction_id).ok_or("a transaction without transactionId")?;
     let what = |field: &str| format!("transaction {transaction_id} {field}");
     let currency = context.currency;
-    let money =
-        |value: &Loose, field: &str| decimal(value.as_str(), &what(field)).map(|d| Money::new(d, currency.clone()));
+    let money = |value: &Loose, field: &str| decimal(value.as_str(), &what(field)).map(|d| Money::new(d, *currency));
     let placed_at =
         timestamp(&wire.transaction_date, &what("transactionDate"))?.ok_or_else(|| what("has no transactionDate"))?;
     let updated_at = timestamp(&wire.last_modified, &what("lastModifiedDateUTC"))?.unwrap_or(placed_at);
@@ -306,7 +305,7 @@ pub fn transaction(context: &TransactionContext<'_>, wire: &wire::Transaction) -
             name,
             quantity,
             unit_price,
-            total: Money::new((total_price.amount - line_discount).max(Decimal::ZERO), currency.clone()),
+            total: Money::new((total_price.amount - line_discount).max(Decimal::ZERO), *currency),
             categories: info.category.into_iter().collect(),
             coupon,
             properties,
@@ -320,7 +319,7 @@ pub fn transaction(context: &TransactionContext<'_>, wire: &wire::Transaction) -
             identity: identity(context.source, local_id(context.location, &transaction_id)),
             order_id: local_id(context.location, &original),
             person,
-            amount: Money::new(amount.amount.abs(), currency.clone()),
+            amount: Money::new(amount.amount.abs(), *currency),
             reason: wire.items.iter().find_map(|item| item.return_reason.text()),
             lines: lines
                 .iter()
@@ -329,7 +328,7 @@ pub fn transaction(context: &TransactionContext<'_>, wire: &wire::Transaction) -
                     product_id: line.product_id.clone(),
                     name: Some(line.name.clone()),
                     quantity: line.quantity.abs(),
-                    amount: Money::new(line.total.amount.abs(), currency.clone()),
+                    amount: Money::new(line.total.amount.abs(), *currency),
                     categories: line.categories.clone(),
                 })
                 .collect(),
@@ -368,7 +367,7 @@ pub fn transaction(context: &TransactionContext<'_>, wire: &wire::Transaction) -
         totals: OrderTotals {
             subtotal: money(&wire.subtotal, "subtotal")?,
             discount: money(&wire.total_discount, "totalDiscount")?,
-            shipping: Money::zero(currency.clone()),
+            shipping: Money::zero(*currency),
             tax: money(&wire.tax, "tax")?,
             total,
         },

@@ -144,7 +144,7 @@ pub fn sale(source: &str, sale: &wire::Sale, lookups: &Lookups, currency: &Curre
         return Ok(Mapped::NeedsParent(parents));
     }
     let context = format!("sale {sale_id}");
-    let money = |value: &Loose, key: &str| amount(value, key, &context).map(|a| Money::new(a, currency.clone()));
+    let money = |value: &Loose, key: &str| amount(value, key, &context).map(|a| Money::new(a, *currency));
     let created_at =
         timestamp(&sale.create_time, "createTime")?.ok_or_else(|| format!("{context}: createTime is missing"))?;
     let updated_at = timestamp(&sale.time_stamp, "timeStamp")?.unwrap_or(created_at);
@@ -167,7 +167,7 @@ pub fn sale(source: &str, sale: &wire::Sale, lookups: &Lookups, currency: &Curre
             name: line_name(line),
             quantity,
             unit_price: money(&line.unit_price, "unitPrice")?,
-            total: Money::new(total, currency.clone()),
+            total: Money::new(total, *currency),
             categories: line_categories(line, lookups),
             coupon: false,
             properties: Default::default(),
@@ -178,7 +178,7 @@ pub fn sale(source: &str, sale: &wire::Sale, lookups: &Lookups, currency: &Curre
             discounts.push(Discount {
                 code: discount.name.text(),
                 name: discount.name.text(),
-                amount: Money::new(line_discount, currency.clone()),
+                amount: Money::new(line_discount, *currency),
             });
         }
     }
@@ -211,8 +211,8 @@ pub fn sale(source: &str, sale: &wire::Sale, lookups: &Lookups, currency: &Curre
         totals: OrderTotals {
             subtotal: money(&sale.calc_subtotal, "calcSubtotal")?,
             discount: money(&sale.calc_discount, "calcDiscount")?,
-            shipping: Money::zero(currency.clone()),
-            tax: Money::new(tax, currency.clone()),
+            shipping: Money::zero(*currency),
+            tax: Money::new(tax, *currency),
             total: money(&sale.calc_total, "calcTotal")?,
         },
         payment_method: sale
@@ -273,7 +273,7 @@ pub fn refund(
                 product_id: line.item_id.id(),
                 name: Some(line_name(line)),
                 quantity: amount(&line.unit_quantity, "unitQuantity", &context)?.abs(),
-                amount: Money::new(amount(&line.calc_total, "calcTotal", &context)?.abs(), currency.clone()),
+                amount: Money::new(amount(&line.calc_total, "calcTotal", &context)?.abs(), *currency),
                 categories: line_categories(line, lookups),
             })
         })
@@ -284,7 +284,7 @@ pub fn refund(
         identity: identity(source, &sale_id),
         order_id: original_sale_id.to_owned(),
         person,
-        amount: Money::new(amount(&sale.calc_total, "calcTotal", &context)?.abs(), currency.clone()),
+        amount: Money::new(amount(&sale.calc_total, "calcTotal", &context)?.abs(), *currency),
         reason: None,
         lines,
         created_at,

@@ -183,8 +183,8 @@ pub fn sale(context: &SaleContext<'_>, sale: &wire::Sale) -> Result<Option<Recor
     let id = sale.id.id().ok_or("a sale without an id")?;
     let status = sale.status.as_str().trim().to_ascii_uppercase();
     let outlet = sale.outlet_id.id().and_then(|id| context.outlets.get(&id));
-    let currency = outlet.and_then(|o| o.currency.clone()).unwrap_or_else(|| context.currency.clone());
-    let money = |value: Decimal| Money::new(value, currency.clone());
+    let currency = outlet.and_then(|o| o.currency).unwrap_or(*context.currency);
+    let money = |value: Decimal| Money::new(value, currency);
     let created_at =
         timestamp_with_offset(sale.created_at.as_str(), "created_at")?.ok_or("a sale without created_at")?;
     let updated_at = timestamp_with_offset(sale.updated_at.as_str(), "updated_at")?.unwrap_or(created_at);

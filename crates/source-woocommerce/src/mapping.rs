@@ -98,7 +98,7 @@ fn line(item: &WooLineItem, currency: &Currency, order_id: u64) -> Result<OrderL
     let quantity = decimal(item.quantity.as_str(), &context("quantity"))?;
     let total = money(&item.total, currency, &context("total"))?;
     let unit_price = if item.price.as_str().trim().is_empty() && !quantity.is_zero() {
-        Money::new(total.amount / quantity, currency.clone())
+        Money::new(total.amount / quantity, *currency)
     } else {
         money(&item.price, currency, &context("price"))?
     };
@@ -126,7 +126,7 @@ fn refunded(wire: &WooOrder, currency: &Currency) -> Result<Option<Money>, Strin
     for refund in &wire.refunds {
         sum += decimal(refund.total.as_str(), &format!("order {} refund total", wire.id))?.abs();
     }
-    Ok(Some(Money::new(sum, currency.clone())))
+    Ok(Some(Money::new(sum, *currency)))
 }
 
 pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
@@ -149,7 +149,7 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
             .iter()
             .map(|item| decimal(item.subtotal.as_str(), &format!("order {id} line subtotal")))
             .sum::<Result<Decimal, String>>()?;
-        Money::new(if before_discounts.is_zero() { subtotal } else { before_discounts }, currency.clone())
+        Money::new(if before_discounts.is_zero() { subtotal } else { before_discounts }, currency)
     };
     let discounts = wire
         .coupon_lines
@@ -197,7 +197,7 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
 
 /// A refund of `order` (refunds are read per order, so the buyer is known).
 pub fn refund(source: &str, order: &Order, wire: &WooRefund) -> Result<Refund, String> {
-    let currency = order.currency().clone();
+    let currency = *order.currency();
     let id = wire.id;
     let created_at = timestamp(&wire.date_created_gmt, "date_created_gmt")
         .map_err(|e| format!("refund {id}: {e}"))?
@@ -211,10 +211,7 @@ pub fn refund(source: &str, order: &Order, wire: &WooRefund) -> Result<Refund, S
                 product_id: item.product_id.id(),
                 name: non_empty(&item.name),
                 quantity: decimal(item.quantity.as_str(), &format!("refund {id} quantity"))?.abs(),
-                amount: Money::new(
-                    decimal(item.total.as_str(), &format!("refund {id} line total"))?.abs(),
-                    currency.clone(),
-                ),
+                amount: Money::new(decimal(item.total.as_str(), &format!("refund {id} line total"))?.abs(), currency),
                 categories: Vec::new(),
             })
         })

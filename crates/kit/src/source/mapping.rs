@@ -20,7 +20,7 @@ pub fn decimal(text: &str, what: &str) -> Result<Decimal, String> {
 }
 
 pub fn money(text: &str, currency: &Currency, what: &str) -> Result<Money, String> {
-    Ok(Money::new(decimal(text, what)?, currency.clone()))
+    Ok(Money::new(decimal(text, what)?, *currency))
 }
 
 /// A timestamp that must carry its offset (`2016-11-10T13:51:54+00:00`);
