@@ -43,6 +43,10 @@ impl IdempotencyKey {
         }
         Self(key)
     }
+    /// The key's text, given up (what a store binds without copying it).
+    pub fn into_string(self) -> String {
+        self.0
+    }
     /// Rebuilds a key read back from the state store.
     pub fn from_stored(key: String) -> Self {
         Self(key)

@@ -59,6 +59,8 @@ pub enum OutcomeKind {
 }
 
 impl OutcomeKind {
+    pub const ALL: [OutcomeKind; 3] = [Self::Delivered, Self::Skipped, Self::DeadLettered];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Delivered => "delivered",
@@ -68,7 +70,7 @@ impl OutcomeKind {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Delivered, Self::Skipped, Self::DeadLettered].into_iter().find(|kind| kind.as_str() == text)
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 }
 

@@ -15,7 +15,7 @@ use tillflow_core::keys::IdempotencyKey;
 use tillflow_core::model::{Currency, OrderFact, SourceIdentity, sum_facts};
 use tillflow_core::source::Checkpoint;
 use tillflow_core::state::{
-    Commit, DeadLetterStage, EventCount, LedgerRow, NewDeadLetter, Outcome, OutcomeKind, StateStore,
+    Commit, DeadLetterStage, EventCount, LedgerEntry, LedgerRow, NewDeadLetter, Outcome, OutcomeKind, StateStore,
 };
 
 fn at(second: i64) -> Timestamp {
@@ -68,6 +68,7 @@ where
     the_first_start_is_recorded_once(fresh().await).await;
     a_commit_is_read_back_whole(fresh().await).await;
     a_later_outcome_replaces_an_earlier_one_and_skips_count_by_reason(fresh().await).await;
+    every_kind_and_outcome_is_kept_and_a_key_twice_in_one_commit_keeps_the_later(fresh().await).await;
     ledgers_checkpoints_and_inbox_marks_are_per_pipeline(fresh().await).await;
     webhooks_every_reader_has_passed_are_pruned(fresh().await).await;
     dead_letters_are_listed_discarded_and_resolved(fresh().await).await;
@@ -153,6 +154,41 @@ pub async fn a_later_outcome_replaces_an_earlier_one_and_skips_count_by_reason(s
             placed(Outcome::DeadLettered, 1),
         ]
     );
+}
+
+/// A store may write kinds and outcomes in its own terms (SQLite binds
+/// their numbers); each must read back as itself. Within one commit, rows go
+/// in the order given: the engine puts a key's newer outcome last.
+pub async fn every_kind_and_outcome_is_kept_and_a_key_twice_in_one_commit_keeps_the_later(store: Arc<dyn StateStore>) {
+    let outcomes = [Outcome::Delivered, Outcome::Skipped("no email".into()), Outcome::DeadLettered];
+    let mut rows = Vec::new();
+    let mut expected = Vec::new();
+    for (number, kind) in EventKind::ALL.into_iter().enumerate() {
+        for (offset, outcome) in outcomes.iter().enumerate() {
+            let mut row = row((number * outcomes.len() + offset) as u32, outcome.clone());
+            row.kind = kind;
+            rows.push(row);
+            expected.push(EventCount { kind, outcome: outcome.clone(), count: 1 });
+        }
+    }
+    let mut first = row(500, Outcome::Delivered);
+    first.content_hash = "first".into();
+    let mut later = row(500, Outcome::Skipped("zero total".into()));
+    later.content_hash = "later".into();
+    rows.extend([first, later]);
+    expected.push(EventCount { kind: EventKind::Placed, outcome: Outcome::Skipped("zero total".into()), count: 1 });
+    store.commit("p", Commit { ledger: rows, ..Commit::default() }).await.unwrap();
+    let found = store.ledger_lookup("p", &[&key(500, "placed")]).await.unwrap();
+    assert_eq!(
+        found[&key(500, "placed")],
+        LedgerEntry { content_hash: "later".into(), outcome: Outcome::Skipped("zero total".into()) },
+        "the later row of a key wins"
+    );
+    let order = |count: &EventCount| (count.kind, count.outcome.kind(), count.outcome.reason().to_owned());
+    let mut counts = store.status("p").await.unwrap().counts;
+    counts.sort_by_key(order);
+    expected.sort_by_key(order);
+    assert_eq!(counts, expected);
 }
 
 pub async fn ledgers_checkpoints_and_inbox_marks_are_per_pipeline(store: Arc<dyn StateStore>) {
