@@ -93,13 +93,13 @@ async fn state_check_finds_a_page_of_garbage_inside_an_index() {
     assert!(sound.status.success(), "{}", text(&sound));
     assert!(text(&sound).contains("ok (SQLite integrity check passed)"), "{}", text(&sound));
 
-    // Overwrite the root page of the ledger's time index with garbage, as a
+    // Overwrite the root page of the ledger's index of placed events with garbage, as a
     // failing disk or a stray write would.
     let state = world.dir.path().join("state.db");
     let (page, page_size) = {
         let url = format!("sqlite://{}", state.display());
         let mut connection: sqlx::SqliteConnection = sqlx::Connection::connect(&url).await.unwrap();
-        let page: i64 = sqlx::query_scalar("SELECT rootpage FROM sqlite_master WHERE name = 'ledger_by_kind_and_time'")
+        let page: i64 = sqlx::query_scalar("SELECT rootpage FROM sqlite_master WHERE name = 'ledger_placed_by_time'")
             .fetch_one(&mut connection)
             .await
             .unwrap();
