@@ -60,7 +60,9 @@ fn config(data: &[u8]) {
 fn woocommerce_orders(data: &[u8]) {
     use tillflow_source_woocommerce::{mapping, wire};
     for record in records(data, "orders") {
-        if let Ok(order) = serde_json::from_value::<wire::WooOrder>(record) {
+        // As the source reads an order: from its text, borrowing from it.
+        let text = record.to_string();
+        if let Ok(order) = serde_json::from_str::<wire::WooOrder>(&text) {
             let _ = mapping::order("shop", &order);
         }
     }
@@ -69,7 +71,8 @@ fn woocommerce_orders(data: &[u8]) {
 fn woocommerce_customers(data: &[u8]) {
     use tillflow_source_woocommerce::{mapping, wire};
     for record in records(data, "customers") {
-        if let Ok(customer) = serde_json::from_value::<wire::WooCustomer>(record) {
+        let text = record.to_string();
+        if let Ok(customer) = serde_json::from_str::<wire::WooCustomer>(&text) {
             let _ = mapping::customer("shop", &customer);
         }
     }

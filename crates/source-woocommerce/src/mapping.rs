@@ -7,6 +7,7 @@ use crate::wire::{WooAddress, WooCustomer, WooLineItem, WooOrder, WooRefund};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use tillflow_core::model::{
     Address, ChangeKind, Channel, Currency, Customer, Discount, Location, Money, Order, OrderLine, OrderStatus,
     OrderTotals, Person, Refund, RefundLine, SourceIdentity,
@@ -34,7 +35,7 @@ fn money(value: &Loose, currency: &Currency, what: &str) -> Result<Money, String
     tillflow_kit::source::mapping::money(value.as_str(), currency, what)
 }
 
-fn timestamp(value: &Option<String>, what: &str) -> Result<Option<Timestamp>, String> {
+fn timestamp(value: &Option<Cow<'_, str>>, what: &str) -> Result<Option<Timestamp>, String> {
     timestamp_in_zone(value.as_deref().unwrap_or(""), &TimeZone::UTC, what)
 }
 
@@ -107,7 +108,7 @@ fn line(item: &WooLineItem, currency: &Currency, order_id: u64) -> Result<OrderL
         product_id: item.product_id.id(),
         variant_id: item.variation_id.id(),
         sku: item.sku.as_deref().and_then(non_empty),
-        name: item.name.clone(),
+        name: item.name.to_string(),
         quantity,
         unit_price,
         total,
@@ -167,7 +168,7 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
     Ok(Order {
         identity: identity(source, id),
         change: if updated_at == created_at { ChangeKind::Created } else { ChangeKind::Updated },
-        number: wire.number.clone().filter(|n| !n.is_empty()),
+        number: wire.number.as_deref().filter(|n| !n.is_empty()).map(str::to_owned),
         person: person(wire.customer_id.id(), &wire.billing, None),
         cancelled_at: (status == OrderStatus::Cancelled).then_some(updated_at),
         status,

@@ -101,7 +101,7 @@ impl WooCommerceSource {
     async fn order_items(
         &self,
         raw: &RawValue,
-        decoded: serde_json::Result<WooOrder>,
+        decoded: serde_json::Result<WooOrder<'_>>,
         stream: &str,
     ) -> Result<Vec<SourceItem>, ConnectorError> {
         let wire = match decoded {

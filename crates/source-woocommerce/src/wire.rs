@@ -1,52 +1,70 @@
 //! The WooCommerce JSON as it arrives, deserialized leniently: unknown fields
 //! are ignored, missing ones default, and money/quantity fields accept strings
 //! or numbers (plugins differ: the kit's `Loose`). Validation happens in
-//! `mapping`.
+//! `mapping`. Text borrows from the page's JSON where it has no escapes
+//! (`Cow`): an order is read once, mapped and dropped, and a copy of each of
+//! its strings first was a quarter of a history import's allocations.
 
 use serde::Deserialize;
+use std::borrow::Cow;
 use tillflow_kit::source::Loose;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct WooAddress {
-    pub first_name: String,
-    pub last_name: String,
-    pub company: String,
-    pub address_1: String,
-    pub address_2: String,
-    pub city: String,
-    pub state: String,
-    pub postcode: String,
-    pub country: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
+pub struct WooAddress<'a> {
+    #[serde(borrow)]
+    pub first_name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub last_name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub company: Cow<'a, str>,
+    #[serde(borrow)]
+    pub address_1: Cow<'a, str>,
+    #[serde(borrow)]
+    pub address_2: Cow<'a, str>,
+    #[serde(borrow)]
+    pub city: Cow<'a, str>,
+    #[serde(borrow)]
+    pub state: Cow<'a, str>,
+    #[serde(borrow)]
+    pub postcode: Cow<'a, str>,
+    #[serde(borrow)]
+    pub country: Cow<'a, str>,
+    #[serde(borrow)]
+    pub email: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub phone: Option<Cow<'a, str>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
-pub struct WooMeta {
-    pub key: String,
+pub struct WooMeta<'a> {
+    #[serde(borrow)]
+    pub key: Cow<'a, str>,
     #[serde(default)]
     pub value: serde_json::Value,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct WooLineItem {
+pub struct WooLineItem<'a> {
     pub id: Loose,
-    pub name: String,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
     pub product_id: Loose,
     pub variation_id: Loose,
     pub quantity: Loose,
     pub subtotal: Loose,
     pub total: Loose,
-    pub sku: Option<String>,
+    #[serde(borrow)]
+    pub sku: Option<Cow<'a, str>>,
     pub price: Loose,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct WooCouponLine {
-    pub code: String,
+pub struct WooCouponLine<'a> {
+    #[serde(borrow)]
+    pub code: Cow<'a, str>,
     pub discount: Loose,
 }
 
@@ -58,20 +76,26 @@ pub struct WooRefundSummary {
 }
 
 #[derive(Clone, Debug, Deserialize)]
-pub struct WooOrder {
+pub struct WooOrder<'a> {
     pub id: u64,
     #[serde(default)]
-    pub number: Option<String>,
+    #[serde(borrow)]
+    pub number: Option<Cow<'a, str>>,
     #[serde(default)]
-    pub status: String,
+    #[serde(borrow)]
+    pub status: Cow<'a, str>,
     #[serde(default)]
-    pub currency: String,
+    #[serde(borrow)]
+    pub currency: Cow<'a, str>,
     #[serde(default)]
-    pub date_created_gmt: Option<String>,
+    #[serde(borrow)]
+    pub date_created_gmt: Option<Cow<'a, str>>,
     #[serde(default)]
-    pub date_modified_gmt: Option<String>,
+    #[serde(borrow)]
+    pub date_modified_gmt: Option<Cow<'a, str>>,
     #[serde(default)]
-    pub date_completed_gmt: Option<String>,
+    #[serde(borrow)]
+    pub date_completed_gmt: Option<Cow<'a, str>>,
     #[serde(default)]
     pub discount_total: Loose,
     #[serde(default)]
@@ -83,47 +107,62 @@ pub struct WooOrder {
     #[serde(default)]
     pub customer_id: Loose,
     #[serde(default)]
-    pub billing: WooAddress,
+    #[serde(borrow)]
+    pub billing: WooAddress<'a>,
     #[serde(default)]
-    pub payment_method: String,
+    #[serde(borrow)]
+    pub payment_method: Cow<'a, str>,
     #[serde(default)]
-    pub meta_data: Vec<WooMeta>,
+    #[serde(borrow)]
+    pub meta_data: Vec<WooMeta<'a>>,
     #[serde(default)]
-    pub line_items: Vec<WooLineItem>,
+    #[serde(borrow)]
+    pub line_items: Vec<WooLineItem<'a>>,
     #[serde(default)]
-    pub coupon_lines: Vec<WooCouponLine>,
+    #[serde(borrow)]
+    pub coupon_lines: Vec<WooCouponLine<'a>>,
     #[serde(default)]
     pub refunds: Vec<WooRefundSummary>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
-pub struct WooRefund {
+pub struct WooRefund<'a> {
     pub id: u64,
     #[serde(default)]
-    pub date_created_gmt: Option<String>,
+    #[serde(borrow)]
+    pub date_created_gmt: Option<Cow<'a, str>>,
     #[serde(default)]
     pub amount: Loose,
     #[serde(default)]
-    pub reason: String,
+    #[serde(borrow)]
+    pub reason: Cow<'a, str>,
     #[serde(default)]
-    pub line_items: Vec<WooLineItem>,
+    #[serde(borrow)]
+    pub line_items: Vec<WooLineItem<'a>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
-pub struct WooCustomer {
+pub struct WooCustomer<'a> {
     pub id: u64,
     #[serde(default)]
-    pub date_created_gmt: Option<String>,
+    #[serde(borrow)]
+    pub date_created_gmt: Option<Cow<'a, str>>,
     #[serde(default)]
-    pub date_modified_gmt: Option<String>,
+    #[serde(borrow)]
+    pub date_modified_gmt: Option<Cow<'a, str>>,
     #[serde(default)]
-    pub email: String,
+    #[serde(borrow)]
+    pub email: Cow<'a, str>,
     #[serde(default)]
-    pub first_name: String,
+    #[serde(borrow)]
+    pub first_name: Cow<'a, str>,
     #[serde(default)]
-    pub last_name: String,
+    #[serde(borrow)]
+    pub last_name: Cow<'a, str>,
     #[serde(default)]
-    pub role: String,
+    #[serde(borrow)]
+    pub role: Cow<'a, str>,
     #[serde(default)]
-    pub billing: WooAddress,
+    #[serde(borrow)]
+    pub billing: WooAddress<'a>,
 }
