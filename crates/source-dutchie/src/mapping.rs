@@ -405,6 +405,6 @@ mod tests {
         assert_eq!(loose_json(&Loose("19.999999".into())), Some(json!(19.999999)));
         assert_eq!(loose_json(&Loose("true".into())), Some(json!(true)));
         assert_eq!(loose_json(&Loose("Indica".into())), Some(json!("Indica")));
-        assert_eq!(loose_json(&Loose(String::new())), None);
+        assert_eq!(loose_json(&Loose::default()), None);
     }
 }

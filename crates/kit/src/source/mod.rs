@@ -10,7 +10,9 @@
 
 pub mod checkpoint;
 pub mod mapping;
+pub mod short_text;
 pub mod wire;
 
 pub use checkpoint::{Cursor, decode, encode, plausible_seconds, plausible_time};
+pub use short_text::ShortText;
 pub use wire::{Loose, Many, Maybe, raw_records, raw_value};

@@ -4,6 +4,7 @@
 //! has none ([`Many`]); an object that may be replaced by `""` or `null`
 //! ([`Maybe`]).
 
+use crate::source::short_text::ShortText;
 use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -11,30 +12,30 @@ use std::fmt;
 use std::marker::PhantomData;
 
 /// A scalar that may arrive as a string, a number, a boolean or null; kept as
-/// its text ("" for null or absent).
+/// its text ("" for null or absent), inline when short (most are).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct Loose(pub String);
+pub struct Loose(pub ShortText);
 
 impl Loose {
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
     /// The text trimmed, `None` when empty.
     pub fn text(&self) -> Option<String> {
-        crate::source::mapping::non_empty(&self.0)
+        crate::source::mapping::non_empty(self.as_str())
     }
 
     /// An id: `None` for "", "0" and null (platforms write 0 for "none").
     pub fn id(&self) -> Option<String> {
-        let text = self.0.trim();
+        let text = self.as_str().trim();
         (!text.is_empty() && text != "0").then(|| text.to_owned())
     }
 
     /// `true` or `"true"`.
     pub fn is_true(&self) -> bool {
-        self.0.trim().eq_ignore_ascii_case("true")
+        self.as_str().trim().eq_ignore_ascii_case("true")
     }
 }
 
@@ -47,23 +48,23 @@ impl<'de> Deserialize<'de> for Loose {
                 f.write_str("a string, number, boolean or null")
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Loose, E> {
-                Ok(Loose(text.to_owned()))
+                Ok(Loose(ShortText::new(text)))
             }
             fn visit_string<E: de::Error>(self, text: String) -> Result<Loose, E> {
-                Ok(Loose(text))
+                Ok(Loose(text.into()))
             }
             fn visit_u64<E: de::Error>(self, number: u64) -> Result<Loose, E> {
-                Ok(Loose(number.to_string()))
+                Ok(Loose(ShortText::display(number)))
             }
             fn visit_i64<E: de::Error>(self, number: i64) -> Result<Loose, E> {
-                Ok(Loose(number.to_string()))
+                Ok(Loose(ShortText::display(number)))
             }
             fn visit_f64<E: de::Error>(self, number: f64) -> Result<Loose, E> {
                 // serde_json prints the shortest text that reads back as this double.
-                Ok(Loose(serde_json::Number::from_f64(number).map(|n| n.to_string()).unwrap_or_default()))
+                Ok(Loose(serde_json::Number::from_f64(number).map(ShortText::display).unwrap_or_default()))
             }
             fn visit_bool<E: de::Error>(self, flag: bool) -> Result<Loose, E> {
-                Ok(Loose(flag.to_string()))
+                Ok(Loose(ShortText::new(if flag { "true" } else { "false" })))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
                 Ok(Loose::default())
