@@ -42,7 +42,7 @@ pub fn timestamp(value: &Loose, key: &str) -> Result<Option<Timestamp>, String> 
 }
 
 fn amount(value: &Loose, key: &str, context: &str) -> Result<rust_decimal::Decimal, String> {
-    decimal(value.as_str(), &format!("{context} {key}"))
+    decimal(value.as_str(), format_args!("{context} {key}"))
 }
 
 /// A customer with its `Contact`: primary email, phones, address, company, title.

@@ -31,7 +31,7 @@ fn identity(source: &str, id: impl ToString) -> SourceIdentity {
     tillflow_kit::source::mapping::identity(PLATFORM, source, id)
 }
 
-fn money(value: &Loose, currency: &Currency, what: &str) -> Result<Money, String> {
+fn money(value: &Loose, currency: &Currency, what: impl std::fmt::Display) -> Result<Money, String> {
     tillflow_kit::source::mapping::money(value.as_str(), currency, what)
 }
 
@@ -95,13 +95,12 @@ pub fn person(customer_id: Option<String>, billing: &WooAddress, email: Option<&
 
 fn line(item: &WooLineItem, currency: &Currency, order_id: u64) -> Result<OrderLine, String> {
     let line_id = item.id.id().ok_or_else(|| format!("order {order_id}: a line item has no id"))?;
-    let context = |field: &str| format!("order {order_id} line {line_id} {field}");
-    let quantity = decimal(item.quantity.as_str(), &context("quantity"))?;
-    let total = money(&item.total, currency, &context("total"))?;
+    let quantity = decimal(item.quantity.as_str(), format_args!("order {order_id} line {line_id} quantity"))?;
+    let total = money(&item.total, currency, format_args!("order {order_id} line {line_id} total"))?;
     let unit_price = if item.price.as_str().trim().is_empty() && !quantity.is_zero() {
         Money::new(total.amount / quantity, *currency)
     } else {
-        money(&item.price, currency, &context("price"))?
+        money(&item.price, currency, format_args!("order {order_id} line {line_id} price"))?
     };
     Ok(OrderLine {
         line_id: line_id.clone(),
@@ -125,7 +124,7 @@ fn refunded(wire: &WooOrder, currency: &Currency) -> Result<Option<Money>, Strin
     }
     let mut sum = Decimal::ZERO;
     for refund in &wire.refunds {
-        sum += decimal(refund.total.as_str(), &format!("order {} refund total", wire.id))?.abs();
+        sum += decimal(refund.total.as_str(), format_args!("order {} refund total", wire.id))?.abs();
     }
     Ok(Some(Money::new(sum, *currency)))
 }
@@ -142,13 +141,13 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
     let completed_at =
         timestamp(&wire.date_completed_gmt, "date_completed_gmt").map_err(|e| format!("order {id}: {e}"))?;
     let lines = wire.line_items.iter().map(|item| line(item, &currency, id)).collect::<Result<Vec<_>, _>>()?;
-    let field = |value: &Loose, name: &str| money(value, &currency, &format!("order {id} {name}"));
+    let field = |value: &Loose, name: &str| money(value, &currency, format_args!("order {id} {name}"));
     let subtotal = lines.iter().map(|l| l.total.amount).sum::<Decimal>();
     let subtotal = {
         let before_discounts = wire
             .line_items
             .iter()
-            .map(|item| decimal(item.subtotal.as_str(), &format!("order {id} line subtotal")))
+            .map(|item| decimal(item.subtotal.as_str(), format_args!("order {id} line subtotal")))
             .sum::<Result<Decimal, String>>()?;
         Money::new(if before_discounts.is_zero() { subtotal } else { before_discounts }, currency)
     };
@@ -159,7 +158,7 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
             Ok(Discount {
                 code: non_empty(&coupon.code),
                 name: None,
-                amount: money(&coupon.discount, &currency, &format!("order {id} coupon {}", coupon.code))?,
+                amount: money(&coupon.discount, &currency, format_args!("order {id} coupon {}", coupon.code))?,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -211,8 +210,11 @@ pub fn refund(source: &str, order: &Order, wire: &WooRefund) -> Result<Refund, S
                 order_line_id: None,
                 product_id: item.product_id.id(),
                 name: non_empty(&item.name),
-                quantity: decimal(item.quantity.as_str(), &format!("refund {id} quantity"))?.abs(),
-                amount: Money::new(decimal(item.total.as_str(), &format!("refund {id} line total"))?.abs(), currency),
+                quantity: decimal(item.quantity.as_str(), format_args!("refund {id} quantity"))?.abs(),
+                amount: Money::new(
+                    decimal(item.total.as_str(), format_args!("refund {id} line total"))?.abs(),
+                    currency,
+                ),
                 categories: Vec::new(),
             })
         })
@@ -221,7 +223,7 @@ pub fn refund(source: &str, order: &Order, wire: &WooRefund) -> Result<Refund, S
         identity: identity(source, id),
         order_id: order.identity.id.clone(),
         person: order.person.clone(),
-        amount: Money::new(decimal(wire.amount.as_str(), &format!("refund {id} amount"))?.abs(), currency),
+        amount: Money::new(decimal(wire.amount.as_str(), format_args!("refund {id} amount"))?.abs(), currency),
         reason: non_empty(&wire.reason),
         lines,
         created_at,

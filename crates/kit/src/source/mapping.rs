@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
+use std::fmt;
 use tillflow_core::model::{Currency, Money, SourceIdentity, parse_decimal};
 
 /// The text trimmed, `None` when empty.
@@ -14,12 +15,14 @@ pub fn non_empty(text: &str) -> Option<String> {
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
 
-/// A platform's decimal text ("" is zero); the error names `what`.
-pub fn decimal(text: &str, what: &str) -> Result<Decimal, String> {
+/// A platform's decimal text ("" is zero); the error names `what`, which is
+/// only written out on an error (callers pass `format_args!`: a context
+/// formatted for every field read was a tenth of an order's mapping).
+pub fn decimal(text: &str, what: impl fmt::Display) -> Result<Decimal, String> {
     parse_decimal(text).ok_or_else(|| format!("{what} `{}` is not a decimal number", text.trim()))
 }
 
-pub fn money(text: &str, currency: &Currency, what: &str) -> Result<Money, String> {
+pub fn money(text: &str, currency: &Currency, what: impl fmt::Display) -> Result<Money, String> {
     Ok(Money::new(decimal(text, what)?, *currency))
 }
 
@@ -80,6 +83,23 @@ mod tests {
         assert!(timestamp_in_zone("yesterday", &utc, "date_created").unwrap_err().contains("date_created `yesterday`"));
         assert_eq!(timestamp_with_offset("", "x").unwrap(), None);
         assert!(timestamp_with_offset("2016-11-10T13:51:54", "createTime").is_err(), "an offset is required");
+    }
+
+    #[test]
+    fn a_field_is_written_out_only_when_it_failed() {
+        struct Counted(std::cell::Cell<u32>);
+        impl fmt::Display for Counted {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.set(self.0.get() + 1);
+                f.write_str("order 7 total")
+            }
+        }
+        let what = Counted(std::cell::Cell::new(0));
+        let usd = Currency::new("USD").unwrap();
+        assert_eq!(money("12.50", &usd, &what).unwrap().amount, Decimal::new(1250, 2));
+        assert_eq!(what.0.get(), 0, "nothing written for a field that read");
+        assert_eq!(money("twelve", &usd, &what).unwrap_err(), "order 7 total `twelve` is not a decimal number");
+        assert_eq!(what.0.get(), 1);
     }
 
     #[test]
