@@ -8,9 +8,9 @@
 //! back from the state. A customer id seen on such an order is tombstoned
 //! too, so a later record that carries only the id is recognised as well.
 
+use crate::keys::push_hex;
 use crate::model::Person;
 use sha2::{Digest, Sha256};
-use std::fmt::Write;
 
 /// The reason counted for events about a forgotten person.
 pub const FORGOTTEN: &str = "forgotten";
@@ -21,9 +21,7 @@ pub fn email_subject(email: &str) -> String {
     let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
     let mut subject = String::with_capacity(6 + 64);
     subject.push_str("email:");
-    for byte in digest {
-        let _ = write!(subject, "{byte:02x}");
-    }
+    push_hex(&mut subject, &digest);
     subject
 }
 
@@ -82,6 +80,9 @@ mod tests {
         assert_ne!(subject, email_subject("ana@example.org"));
         assert!(!subject.contains("ana"), "{subject}");
         assert_eq!(subject.len(), "email:".len() + 64);
+        // The definition stored tombstones were written with.
+        let written: String = Sha256::digest(b"ana@example.com").iter().map(|byte| format!("{byte:02x}")).collect();
+        assert_eq!(subject, format!("email:{written}"));
     }
 
     #[test]

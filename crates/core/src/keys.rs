@@ -114,13 +114,19 @@ pub fn content_hash<T: Serialize + ?Sized>(value: &T) -> String {
     let mut hasher = Hashing(Sha256::new());
     serde_json::to_writer(&mut hasher, value).expect("model values always serialize");
     let digest = hasher.0.finalize();
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(32);
-    for byte in &digest[..16] {
-        hex.push(char::from(HEX[usize::from(byte >> 4)]));
-        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
+    push_hex(&mut hex, &digest[..16]);
     hex
+}
+
+/// Appends `bytes` as lower-case hex: a table lookup per nibble, where
+/// `write!("{byte:02x}")` went through the formatting machinery per byte.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
 }
 
 /// A SHA-256 that serde_json writes into.
