@@ -175,7 +175,7 @@ pub fn product(source: &str, wire: &wire::Product, currency: &Currency) -> Resul
     let updated_at = timestamp(&wire.last_modified, &what("lastModifiedDateUTC"))?.unwrap_or(Timestamp::UNIX_EPOCH);
     let price_text = wire.rec_price.text().or_else(|| wire.price.text());
     let price = match price_text {
-        Some(text) => Some(Money::new(decimal(&text, what("price"))?, *currency)),
+        Some(text) => Some(Money::new(decimal(&text, format_args!("product {product_id} price"))?, *currency)),
         None => None,
     };
     let info = product_info(wire);
@@ -246,7 +246,9 @@ pub fn transaction(context: &TransactionContext<'_>, wire: &wire::Transaction) -
     let transaction_id = id(&wire.transaction_id).ok_or("a transaction without transactionId")?;
     let what = |field: &str| format!("transaction {transaction_id} {field}");
     let currency = context.currency;
-    let money = |value: &Loose, field: &str| decimal(value.as_str(), what(field)).map(|d| Money::new(d, *currency));
+    let money = |value: &Loose, field: &str| {
+        decimal(value.as_str(), format_args!("transaction {transaction_id} {field}")).map(|d| Money::new(d, *currency))
+    };
     let placed_at =
         timestamp(&wire.transaction_date, &what("transactionDate"))?.ok_or_else(|| what("has no transactionDate"))?;
     let updated_at = timestamp(&wire.last_modified, &what("lastModifiedDateUTC"))?.unwrap_or(placed_at);
@@ -258,10 +260,11 @@ pub fn transaction(context: &TransactionContext<'_>, wire: &wire::Transaction) -
         let line_id = id(&item.transaction_item_id).ok_or_else(|| what("has an item without transactionItemId"))?;
         let product_id = id(&item.product_id);
         let info = product_id.as_ref().and_then(|p| context.products.get(p)).cloned().unwrap_or_default();
-        let quantity = decimal(item.quantity.as_str(), what("item quantity"))?;
+        let quantity = decimal(item.quantity.as_str(), format_args!("transaction {transaction_id} item quantity"))?;
         let unit_price = money(&item.unit_price, "item unitPrice")?;
         let total_price = money(&item.total_price, "item totalPrice")?;
-        let line_discount = decimal(item.total_discount.as_str(), what("item totalDiscount"))?;
+        let line_discount =
+            decimal(item.total_discount.as_str(), format_args!("transaction {transaction_id} item totalDiscount"))?;
         let name = info.name.clone().unwrap_or_else(|| format!("Product {}", product_id.as_deref().unwrap_or("?")));
         let coupon = item.is_coupon.is_true();
         let mut properties = Properties::new();

@@ -5,7 +5,9 @@
 use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, kept, millis};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use std::borrow::Cow;
 use std::fmt::Write;
+use std::sync::OnceLock;
 use tillflow_core::StateError;
 use tillflow_core::events::EventKind;
 use tillflow_core::keys::IdempotencyKey;
@@ -88,7 +90,7 @@ async fn write_commit(
     let mut ledger = commit.ledger.into_iter().peekable();
     while ledger.peek().is_some() {
         let rows: Vec<LedgerRow> = ledger.by_ref().take(INSERT_CHUNK).collect();
-        let statement = ledger_upsert(rows.len());
+        let statement = upsert_of(rows.len(), &FULL_LEDGER_UPSERT, ledger_upsert);
         let mut insert = sqlx::query(&statement).bind(pipeline).bind(now);
         let kept = kept(&rows);
         for row in rows {
@@ -141,7 +143,7 @@ async fn write_commit(
     let mut orders_read = commit.orders_read.into_iter().peekable();
     while orders_read.peek().is_some() {
         let rows: Vec<(String, Timestamp)> = orders_read.by_ref().take(INSERT_CHUNK).collect();
-        let statement = orders_read_upsert(rows.len());
+        let statement = upsert_of(rows.len(), &FULL_ORDERS_READ_UPSERT, orders_read_upsert);
         let mut insert = sqlx::query(&statement).bind(pipeline);
         let kept = kept(&rows);
         for (id, at) in rows {
@@ -162,6 +164,18 @@ async fn write_commit(
         .await?;
     }
     Ok(())
+}
+
+/// The text of a full chunk's statement, written once per process: SQLite
+/// keeps the statement prepared, and writing its kilobytes again for every
+/// commit only to look it up was work for nothing.
+static FULL_LEDGER_UPSERT: OnceLock<String> = OnceLock::new();
+static FULL_ORDERS_READ_UPSERT: OnceLock<String> = OnceLock::new();
+
+/// The upsert of `rows` rows: a full chunk's text from `full`, a shorter
+/// chunk's (not kept) written by `write`.
+fn upsert_of(rows: usize, full: &'static OnceLock<String>, write: fn(usize) -> String) -> Cow<'static, str> {
+    if rows == INSERT_CHUNK { Cow::Borrowed(full.get_or_init(|| write(INSERT_CHUNK))) } else { Cow::Owned(write(rows)) }
 }
 
 /// The ledger's upsert of `rows` rows. The pipeline and the time recorded are
