@@ -16,16 +16,24 @@ const TILLFLOW: &str = env!("CARGO_BIN_EXE_tillflow-under-test");
 /// Three tenths of the demo's stores: 600 WooCommerce orders, 450 Lightspeed sales.
 const SIZE: DemoSize = DemoSize { fraction: 0.3 };
 
-fn run_once(config: &Path) -> Command {
+/// A `run --once` whose errors go to `log` (shown when a run fails).
+fn run_once(config: &Path, log: &Path) -> Command {
     let mut command = Command::new(TILLFLOW);
     command
         .args(["run", "--once", "--config"])
         .arg(config)
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
         .kill_on_drop(true);
     command
+}
+
+/// The end of a run's error log, for a failure message.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 fn write_config(world: &DemoWorld, dir: &Path, name: &str) -> std::path::PathBuf {
@@ -40,8 +48,9 @@ async fn every_event_arrives_exactly_once_through_a_fault_storm_and_a_kill() {
 
     // The reference: the same seeded shops, nothing failing.
     let calm = DemoWorld::start(SIZE).await.unwrap();
-    let status = run_once(&write_config(&calm, dir.path(), "calm")).status().await.unwrap();
-    assert!(status.success(), "the run without faults failed: {status}");
+    let log = dir.path().join("calm.log");
+    let status = run_once(&write_config(&calm, dir.path(), "calm"), &log).status().await.unwrap();
+    assert!(status.success(), "the run without faults failed: {status}\n{}", tail(&log));
     let reference = calm.received();
     assert!(reference.total_events() > 1_000, "{reference:?}");
     assert_eq!(reference.repeats_ignored, 0);
@@ -58,14 +67,15 @@ async fn every_event_arrives_exactly_once_through_a_fault_storm_and_a_kill() {
     let config = write_config(&stormy, dir.path(), "stormy");
 
     // Killed (SIGKILL) once a third of the events have arrived.
-    let mut first = run_once(&config).spawn().unwrap();
+    let log = dir.path().join("stormy.log");
+    let mut first = run_once(&config, &log).spawn().unwrap();
     let kill_point = reference.total_events() / 3;
     loop {
         if stormy.received().total_events() >= kill_point {
             break;
         }
         if let Some(status) = first.try_wait().unwrap() {
-            panic!("the first run ended ({status}) before a third of the events had arrived");
+            panic!("the first run ended ({status}) before a third of the events had arrived\n{}", tail(&log));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -85,11 +95,11 @@ async fn every_event_arrives_exactly_once_through_a_fault_storm_and_a_kill() {
     let mut runs = 0;
     loop {
         runs += 1;
-        let status = run_once(&config).status().await.unwrap();
+        let status = run_once(&config, &log).status().await.unwrap();
         if status.success() {
             break;
         }
-        assert!(runs < 8, "no run completed in {runs} attempts (last: {status})");
+        assert!(runs < 8, "no run completed in {runs} attempts (last: {status})\n{}", tail(&log));
     }
 
     let received = stormy.received();

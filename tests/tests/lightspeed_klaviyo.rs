@@ -207,3 +207,29 @@ async fn history_by_bulk_jobs_then_live_sales_with_rotating_tokens_and_429s_wait
     assert_eq!(world.lightspeed.faults().counts().too_many_requests, 2);
     assert_eq!(k.duplicate_events, 0);
 }
+
+/// Lightspeed revokes a refresh token once an access token it bought is
+/// used: a refresh whose answers were lost (applied, the new tokens never
+/// seen) leaves the token tillflow holds valid, however many times in a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_answers_lost_twice_in_a_row_leave_the_grant_working() {
+    let world = World::start().await;
+    world.lightspeed.faults().inject_next(Fault::LostAnswer, 2);
+    world.run_once().await;
+    assert_eq!(world.lightspeed.faults().counts().lost_answers, 2);
+    assert_eq!(world.lightspeed.world().lock().unwrap().refreshes, 3, "two refreshes lost, the third seen");
+    assert!(!world.klaviyo.world().lock().unwrap().events.is_empty());
+
+    // The access token the third refresh bought is in use: the configured
+    // refresh token that bought it is revoked, and the next run refreshes
+    // with the stored one.
+    let refused = tillflow_http::reqwest::Client::new()
+        .post(world.lightspeed.token_url())
+        .json(&json!({"grant_type": "refresh_token", "client_id": "tillflow", "client_secret": "ls_secret", "refresh_token": "rt-0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400, "rt-0 is revoked once an access token it bought is used");
+    world.run_once().await;
+    assert_eq!(world.lightspeed.world().lock().unwrap().refreshes, 4);
+}

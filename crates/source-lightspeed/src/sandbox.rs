@@ -28,15 +28,19 @@ pub struct LightspeedWorld {
     /// saleLineID → saleID.
     pub lines: HashMap<String, String>,
     client_secret: String,
-    refresh_token: String,
-    /// The refresh token the account started with (what an operator configures).
+    /// Refresh tokens that still buy access tokens: every one issued, until
+    /// an access token bought with it is used (Lightspeed's rule: "once the
+    /// new access token is used to authenticate a request, the old refresh
+    /// token will be revoked"). A refresh whose answer was lost thus leaves
+    /// the token the client holds valid.
+    refresh_tokens: HashSet<String>,
+    /// The refresh token the account started with the account started with (what an operator configures).
     first_refresh_token: String,
     /// How many sales `seed` made (refunds not counted).
     pub seeded_sales: u64,
-    /// The refresh token to revoke once the newest access token is used.
-    previous_refresh: Option<String>,
     access_tokens: HashSet<String>,
-    newest_access: String,
+    /// Access token → the refresh token that bought it, revoked at its first use.
+    revokes_on_use: HashMap<String, String>,
     next_token: u64,
     pub refreshes: u64,
     pub requests: u64,
@@ -274,12 +278,11 @@ impl LightspeedSandbox {
             customers: Vec::new(),
             lines: HashMap::new(),
             client_secret: client_secret.to_owned(),
-            refresh_token: refresh_token.to_owned(),
+            refresh_tokens: HashSet::from([refresh_token.to_owned()]),
             first_refresh_token: refresh_token.to_owned(),
             seeded_sales: 0,
-            previous_refresh: None,
             access_tokens: HashSet::new(),
-            newest_access: String::new(),
+            revokes_on_use: HashMap::new(),
             next_token: 0,
             refreshes: 0,
             requests: 0,
@@ -373,9 +376,8 @@ fn admit(world: &mut LightspeedWorld, headers: &HeaderMap) -> Result<(f64, f64),
         )
             .into_response());
     }
-    if token == world.newest_access {
-        // Using the new access token revokes the refresh token it replaced.
-        world.previous_refresh = None;
+    if let Some(spent) = world.revokes_on_use.remove(token) {
+        world.refresh_tokens.remove(&spent);
     }
     world.admit_bucket().map_err(too_many)
 }
@@ -451,7 +453,7 @@ async fn token(State(world): Shared, body: Bytes) -> Response {
     let mut world = world.lock().expect("world");
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let given = body["refresh_token"].as_str().unwrap_or("");
-    let valid = given == world.refresh_token || world.previous_refresh.as_deref() == Some(given);
+    let valid = world.refresh_tokens.contains(given);
     if body["grant_type"] != "refresh_token" || body["client_secret"] != json!(world.client_secret) || !valid {
         return (
             StatusCode::BAD_REQUEST,
@@ -463,9 +465,9 @@ async fn token(State(world): Shared, body: Bytes) -> Response {
     world.next_token += 1;
     let refresh = format!("rt-{}", world.next_token);
     let access = format!("at-{}", world.next_token);
-    world.previous_refresh = Some(std::mem::replace(&mut world.refresh_token, refresh.clone()));
+    world.refresh_tokens.insert(refresh.clone());
     world.access_tokens.insert(access.clone());
-    world.newest_access = access.clone();
+    world.revokes_on_use.insert(access.clone(), given.to_owned());
     axum::Json(json!({"token_type": "Bearer", "expires_in": 1800, "access_token": access, "refresh_token": refresh}))
         .into_response()
 }
