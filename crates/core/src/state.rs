@@ -4,7 +4,7 @@
 
 use crate::error::StateError;
 use crate::events::EventKind;
-use crate::keys::IdempotencyKey;
+use crate::keys::{IdempotencyKey, KeyMap};
 use crate::model::{OrderFact, PersonTotals};
 use crate::source::{Checkpoint, InboxItem};
 use async_trait::async_trait;
@@ -215,11 +215,7 @@ pub trait StateStore: Send + Sync {
     async fn checkpoint(&self, pipeline: &str, stream: &str) -> Result<Option<Checkpoint>, StateError>;
 
     /// Ledger entries for the keys that have one.
-    async fn ledger_lookup(
-        &self,
-        pipeline: &str,
-        keys: &[&IdempotencyKey],
-    ) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError>;
+    async fn ledger_lookup(&self, pipeline: &str, keys: &[&IdempotencyKey]) -> Result<KeyMap<LedgerEntry>, StateError>;
 
     /// Writes ledger rows, dead letters, the checkpoint and inbox marks in one
     /// transaction.

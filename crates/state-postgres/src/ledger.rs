@@ -2,9 +2,8 @@
 
 use crate::sql::{LOOKUP_CHUNK, error};
 use sqlx::{PgPool, Row};
-use std::collections::HashMap;
 use tillflow_core::StateError;
-use tillflow_core::keys::IdempotencyKey;
+use tillflow_core::keys::{IdempotencyKey, KeyMap};
 use tillflow_core::state::LedgerEntry;
 use tillflow_core::stored;
 
@@ -12,8 +11,8 @@ pub(crate) async fn lookup(
     pool: &PgPool,
     pipeline: &str,
     keys: &[&IdempotencyKey],
-) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError> {
-    let mut found = HashMap::new();
+) -> Result<KeyMap<LedgerEntry>, StateError> {
+    let mut found = KeyMap::default();
     for chunk in keys.chunks(LOOKUP_CHUNK) {
         let chunk: Vec<&str> = chunk.iter().map(|key| key.as_str()).collect();
         let rows =

@@ -145,7 +145,7 @@ impl StateStore for PgStore {
         &self,
         pipeline: &str,
         keys: &[&IdempotencyKey],
-    ) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError> {
+    ) -> Result<tillflow_core::keys::KeyMap<LedgerEntry>, StateError> {
         ledger::lookup(&self.pool, pipeline, keys).await
     }
 

@@ -2,9 +2,8 @@
 
 use crate::sql::{error, json_list};
 use sqlx::{Row, SqlitePool};
-use std::collections::HashMap;
 use tillflow_core::StateError;
-use tillflow_core::keys::IdempotencyKey;
+use tillflow_core::keys::{IdempotencyKey, KeyMap};
 use tillflow_core::state::LedgerEntry;
 use tillflow_core::stored;
 
@@ -12,8 +11,8 @@ pub(crate) async fn lookup(
     pool: &SqlitePool,
     pipeline: &str,
     keys: &[&IdempotencyKey],
-) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError> {
-    let mut found = HashMap::with_capacity(keys.len());
+) -> Result<KeyMap<LedgerEntry>, StateError> {
+    let mut found = KeyMap::with_capacity_and_hasher(keys.len(), Default::default());
     if keys.is_empty() {
         return Ok(found);
     }

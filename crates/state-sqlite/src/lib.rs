@@ -194,7 +194,7 @@ impl StateStore for SqliteStore {
         &self,
         pipeline: &str,
         keys: &[&IdempotencyKey],
-    ) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError> {
+    ) -> Result<tillflow_core::keys::KeyMap<LedgerEntry>, StateError> {
         ledger::lookup(&self.pool, pipeline, keys).await
     }
 

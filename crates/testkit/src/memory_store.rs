@@ -63,7 +63,7 @@ impl StateStore for MemoryStore {
         &self,
         pipeline: &str,
         keys: &[&IdempotencyKey],
-    ) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError> {
+    ) -> Result<tillflow_core::keys::KeyMap<LedgerEntry>, StateError> {
         let inner = self.inner.lock().unwrap();
         Ok(keys
             .iter()

@@ -3,9 +3,9 @@
 //! so a checkpoint never passes an unsent event.
 
 use crate::events::Event;
-use crate::keys::IdempotencyKey;
+use crate::keys::{IdempotencyKey, KeyMap};
 use crate::state::{Commit, LedgerRow};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// An event to send and, when it is a replay, the dead letter it resolves.
 pub(super) type EventAndLetter = (Event, Option<i64>);
@@ -22,7 +22,7 @@ pub(super) struct Pending {
     /// Each page's commit with the number one past its last event.
     pages: VecDeque<(u64, Commit)>,
     /// Queued keys and their numbers.
-    planned: HashMap<IdempotencyKey, u64>,
+    planned: KeyMap<u64>,
 }
 
 impl Pending {

@@ -61,7 +61,7 @@ impl StateStore for DryRunStore {
         &self,
         pipeline: &str,
         keys: &[&IdempotencyKey],
-    ) -> Result<HashMap<IdempotencyKey, LedgerEntry>, StateError> {
+    ) -> Result<tillflow_core::keys::KeyMap<LedgerEntry>, StateError> {
         self.copy.ledger_lookup(pipeline, keys).await
     }
 
