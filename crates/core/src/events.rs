@@ -5,7 +5,7 @@
 //! takes effect once. That is what lets a status transition produce its event
 //! exactly once however many times the record is re-read.
 
-use crate::keys::{IdempotencyKey, content_hash};
+use crate::keys::{IdempotencyKey, content_hash, content_hash_v1, is_format_2};
 use crate::model::{Address, Customer, Order, OrderStatus, Person, PersonTotals, Product, Record, Refund, Shipment};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -160,6 +160,45 @@ impl Event {
         match &self.subject {
             Subject::Order { order } | Subject::OrderLine { order, .. } => Some(order),
             _ => None,
+        }
+    }
+}
+
+/// The record an event came from, borrowed, written as `Record` writes it:
+/// what a format-1 hash of the record is taken over.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum RecordRef<'a> {
+    Customer(&'a Customer),
+    Order(&'a Order),
+    Refund(&'a Refund),
+    Shipment(&'a Shipment),
+    Product(&'a Product),
+}
+
+impl Event {
+    /// Whether `stored` (a ledger row's hash) names this event's content.
+    /// A format-1 hash, written before format 2, is compared with the
+    /// format-1 hash of what the event was derived from, so an upgrade
+    /// resends nothing unchanged and misses no change.
+    pub fn has_content(&self, stored: &str) -> bool {
+        if is_format_2(stored) || !is_format_2(&self.content_hash) {
+            return stored == self.content_hash;
+        }
+        stored == self.format_1_hash()
+    }
+
+    /// The format-1 hash this event would have carried: its record's (or,
+    /// for a person's totals, its subject's), as `derive_events` and the
+    /// totals took them.
+    fn format_1_hash(&self) -> String {
+        match &self.subject {
+            Subject::Order { order } | Subject::OrderLine { order, .. } => content_hash_v1(&RecordRef::Order(order)),
+            Subject::Refund { refund } => content_hash_v1(&RecordRef::Refund(refund)),
+            Subject::Shipment { shipment } => content_hash_v1(&RecordRef::Shipment(shipment)),
+            Subject::Customer { customer } => content_hash_v1(&RecordRef::Customer(customer)),
+            Subject::Product { product } => content_hash_v1(&RecordRef::Product(product)),
+            Subject::PersonTotals { .. } => content_hash_v1(&self.subject),
         }
     }
 }

@@ -111,35 +111,66 @@ fn crockford_base32(mut value: u128) -> String {
     String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
 }
 
-/// A short, stable fingerprint of a serializable value (hex of the first 16
-/// bytes of SHA-256 over its JSON). serde_json writes struct fields in
-/// declaration order and maps sorted (BTreeMap), so equal values hash equally.
+/// What a format-2 content hash starts with; a hash without it is format 1.
+const FORMAT_2: &str = "v2";
+
+/// A short, stable fingerprint of a serializable value, format 2: `v2` and
+/// the hex of the first 15 bytes of SHA-256 over its fingerprint encoding
+/// (`crate::fingerprint`: binary, positional, no field names), 32
+/// characters like format 1. The encoding is a third of the value's JSON and
+/// needs no escaping: on a CPU without SHA instructions hashing each record's
+/// JSON was a quarter of a history import.
 pub fn content_hash<T: Serialize + ?Sized>(value: &T) -> String {
-    // The JSON is written into a buffer this thread keeps and hashed in one
-    // call: the same bytes as before (so every stored hash still matches),
-    // without an allocation per record and without feeding SHA-256 the
-    // hundreds of small pieces serde_json writes (a quote, a colon, a name),
-    // each of which went through the hasher's block buffer.
-    thread_local! {
-        static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let digest = JSON.with(|json| match json.try_borrow_mut() {
-        Ok(mut json) => {
-            json.clear();
-            serde_json::to_writer(&mut *json, value).expect("model values always serialize");
-            let digest = Sha256::digest(json.as_slice());
-            // A rare huge record does not keep its buffer for the thread's life.
-            if json.capacity() > 1 << 20 {
-                *json = Vec::new();
-            }
-            digest
-        }
-        // Hashed while hashing (a Serialize impl that hashes): a buffer of its own.
-        Err(_) => Sha256::digest(serde_json::to_vec(value).expect("model values always serialize")),
+    let digest = with_buffer(|buffer| {
+        crate::fingerprint::write(buffer, value);
+        Sha256::digest(buffer.as_slice())
+    });
+    let mut hex = String::with_capacity(32);
+    hex.push_str(FORMAT_2);
+    push_hex(&mut hex, &digest[..15]);
+    hex
+}
+
+/// Format 1, what every ledger row written before format 2 holds: hex of the
+/// first 16 bytes of SHA-256 over the value's JSON. serde_json writes struct
+/// fields in declaration order and maps sorted (BTreeMap), so equal values
+/// hash equally. Still what a sink's own fingerprint is, where one is kept
+/// (E-goi's order facts): the rows it wrote stay comparable.
+pub fn content_hash_v1<T: Serialize + ?Sized>(value: &T) -> String {
+    let digest = with_buffer(|buffer| {
+        serde_json::to_writer(&mut *buffer, value).expect("model values always serialize");
+        Sha256::digest(buffer.as_slice())
     });
     let mut hex = String::with_capacity(32);
     push_hex(&mut hex, &digest[..16]);
     hex
+}
+
+/// Whether a stored hash is format 2 (else it is format 1).
+pub fn is_format_2(hash: &str) -> bool {
+    hash.starts_with(FORMAT_2)
+}
+
+/// Runs `hash` over a buffer this thread keeps (cleared first): a value is
+/// encoded whole and hashed in one call, with no allocation per record and
+/// without feeding SHA-256 the hundreds of small pieces an encoder writes.
+fn with_buffer<R>(hash: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+        Ok(mut buffer) => {
+            buffer.clear();
+            let result = hash(&mut buffer);
+            // A rare huge record does not keep its buffer for the thread's life.
+            if buffer.capacity() > 1 << 20 {
+                *buffer = Vec::new();
+            }
+            result
+        }
+        // Hashed while hashing (a Serialize impl that hashes): a buffer of its own.
+        Err(_) => hash(&mut Vec::new()),
+    })
 }
 
 /// Appends `bytes` as lower-case hex: a table lookup per nibble, where
@@ -157,13 +188,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_content_hash_is_the_one_every_stored_ledger_row_holds() {
+    fn a_format_1_hash_is_the_one_every_older_ledger_row_holds() {
         // The definition the ledger was written with: hex of the first 16
         // bytes of SHA-256 over the whole JSON.
         let value = serde_json::json!({"id": 727, "lines": [{"sku": "SKU-1", "total": "12.50"}], "note": "é \"q\""});
         let json = serde_json::to_vec(&value).unwrap();
         let expected: String = Sha256::digest(&json)[..16].iter().map(|byte| format!("{byte:02x}")).collect();
-        assert_eq!(content_hash(&value), expected);
+        assert_eq!(content_hash_v1(&value), expected);
+        assert!(!is_format_2(&expected), "format 1 is hex alone");
+    }
+
+    #[test]
+    fn a_format_2_hash_says_so_and_is_as_long_as_format_1() {
+        let value = serde_json::json!({"id": 727});
+        let hash = content_hash(&value);
+        assert!(is_format_2(&hash) && hash.len() == 32, "{hash}");
+        assert!(hash[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(content_hash(&serde_json::json!({"id": 728})), hash);
     }
 
     /// The definition stored hashes were made with.
@@ -175,22 +216,22 @@ mod tests {
     #[test]
     fn the_buffer_a_thread_reuses_leaves_nothing_of_the_last_value() {
         let long = "x".repeat(5_000);
-        assert_eq!(content_hash(&long), hash_of_json(&long));
-        assert_eq!(content_hash("short"), hash_of_json(&"short"));
+        assert_eq!(content_hash_v1(&long), hash_of_json(&long));
+        assert_eq!(content_hash_v1("short"), hash_of_json(&"short"));
     }
 
     /// A value whose serialization hashes something itself.
     struct HashesInside;
     impl Serialize for HashesInside {
         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            serializer.serialize_str(&content_hash(&("inner", 1)))
+            serializer.serialize_str(&content_hash_v1(&("inner", 1)))
         }
     }
 
     #[test]
     fn hashing_while_hashing_uses_a_buffer_of_its_own() {
         let inner = hash_of_json(&("inner", 1));
-        assert_eq!(content_hash(&HashesInside), hash_of_json(&inner));
+        assert_eq!(content_hash_v1(&HashesInside), hash_of_json(&inner));
     }
 
     fn identity(id: &str) -> SourceIdentity {

@@ -8,6 +8,7 @@ pub mod duration;
 pub mod error;
 pub mod events;
 pub mod failpoint;
+pub mod fingerprint;
 pub mod forget;
 pub mod keys;
 pub mod model;

@@ -547,3 +547,76 @@ async fn pages_already_read_are_processed_together_and_each_order_is_still_deliv
     harness.assert_no_duplicates();
     assert_eq!(harness.pass().await.unwrap().delivered_total(), 0, "every checkpoint moved past what was sent");
 }
+
+/// Every event of an order and of a customer knows its record's format-1
+/// hash (what ledgers written before format 2 hold), and no other record's.
+#[test]
+fn an_event_recognises_the_format_1_hash_of_its_record_alone() {
+    use tillflow_core::keys::{content_hash_v1, is_format_2};
+    use tillflow_core::{DeriveContext, derive_events};
+    let context = DeriveContext { pipeline_started_at: jiff::Timestamp::now() };
+    let mut completed = sample_order("shop", 7, 3, tillflow_testkit::fake_source::epoch());
+    completed.status = OrderStatus::Completed;
+    let records = [
+        Record::Order(completed),
+        Record::Order(sample_order("shop", 8, 3, tillflow_testkit::fake_source::epoch())),
+        Record::Customer(sample_customer("shop", 1, tillflow_testkit::fake_source::epoch())),
+    ];
+    for (index, record) in records.iter().enumerate() {
+        let own = content_hash_v1(record);
+        let other = content_hash_v1(&records[(index + 1) % records.len()]);
+        let events = derive_events(record.clone(), &context);
+        assert!(!events.is_empty());
+        for event in &events {
+            assert!(is_format_2(&event.content_hash), "{}", event.content_hash);
+            assert!(event.has_content(&own), "{:?} does not know its record's format-1 hash", event.kind);
+            assert!(!event.has_content(&other), "{:?} took another record's hash for its own", event.kind);
+            assert!(event.has_content(&event.content_hash.clone()));
+        }
+    }
+}
+
+/// A ledger an earlier tillflow wrote (format-1 hashes): a profile read
+/// again unchanged is not resent, a changed one is.
+#[tokio::test]
+async fn format_1_ledger_rows_resend_nothing_unchanged_and_miss_no_change() {
+    use tillflow_core::keys::{IdempotencyKey, content_hash_v1};
+    use tillflow_core::state::{Commit, LedgerRow, Outcome};
+    let harness = Harness::new(2, 0);
+    harness.pass().await.unwrap();
+    let customers: Vec<tillflow_core::model::Customer> = harness
+        .world
+        .lock()
+        .unwrap()
+        .streams
+        .iter()
+        .flat_map(|(_, items)| items.iter())
+        .filter_map(|item| match item {
+            Ok(Record::Customer(customer)) => Some(customer.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(customers.len(), 2);
+    let rows = customers
+        .iter()
+        .map(|customer| LedgerRow {
+            key: IdempotencyKey::new(&customer.identity, "customer", "profile", None),
+            kind: EventKind::ProfileUpdated,
+            content_hash: content_hash_v1(&Record::Customer(customer.clone())),
+            outcome: Outcome::Delivered,
+            occurred_at: customer.updated_at,
+        })
+        .collect();
+    harness.store.commit("p", Commit { ledger: rows, ..Commit::default() }).await.unwrap();
+
+    harness.world.lock().unwrap().push("customers", Ok(Record::Customer(customers[0].clone())));
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.delivered_total(), 0, "an unchanged profile was resent: {:?}", report.delivered);
+    assert!(report.unchanged >= 1);
+
+    let mut changed = customers[1].clone();
+    changed.person.last_name = Some("Married".into());
+    harness.world.lock().unwrap().push("customers", Ok(Record::Customer(changed)));
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.delivered.get(&EventKind::ProfileUpdated), Some(&1), "{:?}", report.delivered);
+}

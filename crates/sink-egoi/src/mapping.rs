@@ -13,7 +13,7 @@ use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use tillflow_core::keys::content_hash;
+use tillflow_core::keys::content_hash_v1;
 use tillflow_core::model::{Customer, Order, OrderStatus, Person, json_number};
 
 /// The buyer's email as E-goi matches contacts: trimmed, lower case.
@@ -144,9 +144,11 @@ pub fn facts(order: &Order, config: &EgoiConfig) -> Result<OrderFacts, String> {
     Ok(OrderFacts { order_id, status, revenue: revenue.normalize(), email, items })
 }
 
-/// The fingerprint the engine keeps instead of the record's hash.
+/// The fingerprint the engine keeps instead of the record's hash: format 1,
+/// the format every row E-goi's pipelines wrote holds (the engine compares
+/// a stored hash with a new one of the same format).
 pub fn fingerprint(facts: &OrderFacts) -> String {
-    content_hash(facts)
+    content_hash_v1(facts)
 }
 
 /// An element of `POST /lists/{list_id}/orders`. Quantities are integers

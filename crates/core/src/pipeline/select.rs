@@ -56,8 +56,8 @@ impl Pipeline {
             if let Some(reason) = verdict {
                 *report.skipped.entry(reason.as_str().to_owned()).or_default() += 1;
                 let unchanged_skip = ledger.get(&event.key).is_some_and(|entry| {
-                    entry.content_hash == event.content_hash
-                        && entry.outcome == Outcome::Skipped(reason.as_str().to_owned())
+                    entry.outcome == Outcome::Skipped(reason.as_str().to_owned())
+                        && event.has_content(&entry.content_hash)
                 });
                 if !unchanged_skip {
                     tail.ledger.push(ledger_row(&event, Outcome::Skipped(reason.as_str().to_owned())));
@@ -75,11 +75,13 @@ impl Pipeline {
 /// Whether an event must be (re)considered given its ledger entry.
 fn needs_action(event: &Event, entry: Option<&LedgerEntry>) -> bool {
     let Some(entry) = entry else { return true };
-    let changed = entry.content_hash != event.content_hash;
+    // Asked only where it matters: a format-1 row makes the answer cost a
+    // second hash of the record.
+    let changed = || !event.has_content(&entry.content_hash);
     match entry.outcome {
-        Outcome::Delivered => changed && event.kind.resend_on_change(),
+        Outcome::Delivered => event.kind.resend_on_change() && changed(),
         // A skipped or dead-lettered event is looked at again once its record
         // changed: the change may be the fix (an email added, a total corrected).
-        Outcome::Skipped(_) | Outcome::DeadLettered => changed,
+        Outcome::Skipped(_) | Outcome::DeadLettered => changed(),
     }
 }
