@@ -240,100 +240,51 @@ impl<'a, 'b> ser::Serializer for &'a mut Fingerprinter<'b> {
     }
 }
 
-impl ser::SerializeSeq for &mut Fingerprinter<'_> {
-    type Ok = ();
-    type Error = Never;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Done {
-        self.tag(END);
-        Ok(())
-    }
+/// A sequence, tuple, map or struct: its parts one after another (each
+/// delimits itself), then the end byte; a struct's fields by position, one
+/// left out as a byte of its own.
+macro_rules! compound {
+    ($trait:ident { $($part:ident),+ }) => {
+        impl ser::$trait for &mut Fingerprinter<'_> {
+            type Ok = ();
+            type Error = Never;
+            $(
+                fn $part<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+                    value.serialize(&mut **self)
+                }
+            )+
+            fn end(self) -> Done {
+                self.tag(END);
+                Ok(())
+            }
+        }
+    };
+    ($trait:ident by field name) => {
+        impl ser::$trait for &mut Fingerprinter<'_> {
+            type Ok = ();
+            type Error = Never;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, _key: &'static str, value: &T) -> Done {
+                value.serialize(&mut **self)
+            }
+            fn skip_field(&mut self, _key: &'static str) -> Done {
+                self.tag(b'k');
+                Ok(())
+            }
+            fn end(self) -> Done {
+                self.tag(END);
+                Ok(())
+            }
+        }
+    };
 }
 
-impl ser::SerializeTuple for &mut Fingerprinter<'_> {
-    type Ok = ();
-    type Error = Never;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Done {
-        self.tag(END);
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for &mut Fingerprinter<'_> {
-    type Ok = ();
-    type Error = Never;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Done {
-        self.tag(END);
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for &mut Fingerprinter<'_> {
-    type Ok = ();
-    type Error = Never;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Done {
-        self.tag(END);
-        Ok(())
-    }
-}
-
-impl ser::SerializeMap for &mut Fingerprinter<'_> {
-    type Ok = ();
-    type Error = Never;
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Done {
-        key.serialize(&mut **self)
-    }
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Done {
-        self.tag(END);
-        Ok(())
-    }
-}
-
-impl ser::SerializeStruct for &mut Fingerprinter<'_> {
-    type Ok = ();
-    type Error = Never;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _key: &'static str, value: &T) -> Done {
-        value.serialize(&mut **self)
-    }
-    fn skip_field(&mut self, _key: &'static str) -> Done {
-        self.tag(b'k');
-        Ok(())
-    }
-    fn end(self) -> Done {
-        self.tag(END);
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for &mut Fingerprinter<'_> {
-    type Ok = ();
-    type Error = Never;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _key: &'static str, value: &T) -> Done {
-        value.serialize(&mut **self)
-    }
-    fn skip_field(&mut self, _key: &'static str) -> Done {
-        self.tag(b'k');
-        Ok(())
-    }
-    fn end(self) -> Done {
-        self.tag(END);
-        Ok(())
-    }
-}
+compound!(SerializeSeq { serialize_element });
+compound!(SerializeTuple { serialize_element });
+compound!(SerializeTupleStruct { serialize_field });
+compound!(SerializeTupleVariant { serialize_field });
+compound!(SerializeMap { serialize_key, serialize_value });
+compound!(SerializeStruct by field name);
+compound!(SerializeStructVariant by field name);
 
 #[cfg(test)]
 mod tests {
@@ -359,6 +310,15 @@ mod tests {
         let first = Two { a: Some("x".into()), b: None };
         let second = Two { a: None, b: Some("x".into()) };
         assert_ne!(bytes(&first), bytes(&second));
+    }
+
+    #[test]
+    fn the_encoding_is_the_one_stored_format_2_hashes_were_taken_over() {
+        let two = Two { a: Some("x".into()), b: None };
+        assert_eq!(bytes(&two), b"rSs\x01xke");
+        let map: std::collections::BTreeMap<&str, Vec<u8>> = [("k", vec![1])].into();
+        assert_eq!(bytes(&map), b"ms\x01kqu\x01\0\0\0\0\0\0\0ee");
+        assert_eq!(bytes(&(true, ())), b"tb\x010e");
     }
 
     #[test]
