@@ -3,6 +3,7 @@
 use crate::answer::Answer;
 use crate::error::HttpError;
 use crate::gate::{Gate, RateSignals};
+use crate::json_array::JsonArray;
 use crate::redact;
 use crate::retry::{RetryConfig, RetryPolicy, WaitTooLong, is_retryable_status};
 use crate::tier::{Attempt, Tier};
@@ -208,22 +209,48 @@ impl HttpClient {
         tier: &Tier,
         request: reqwest::Request,
     ) -> Result<(reqwest::header::HeaderMap, T), HttpError> {
+        let (headers, bytes) = self.send_for_body(tier, request).await?;
+        let value =
+            serde_json::from_slice(&bytes).map_err(|e| self.unexpected_body(&e, &String::from_utf8_lossy(&bytes)))?;
+        Ok((headers, value))
+    }
+
+    /// `send`, keeping a JSON array body (a listing) for
+    /// `JsonArray::decode_each`, which decodes each record once and says
+    /// when the body is malformed: answer `unexpected_body` then.
+    pub async fn send_json_array(
+        &self,
+        tier: &Tier,
+        request: reqwest::Request,
+    ) -> Result<(reqwest::header::HeaderMap, JsonArray), HttpError> {
+        let (headers, bytes) = self.send_for_body(tier, request).await?;
+        Ok((headers, JsonArray::new(bytes)))
+    }
+
+    /// A 200 answer whose body is not what the API documents: refused, not
+    /// retried (the same request gets the same body), with the start of the
+    /// body, redacted, to show what came instead.
+    pub fn unexpected_body(&self, reason: impl std::fmt::Display, body: &str) -> HttpError {
+        HttpError::Rejected {
+            platform: self.platform,
+            status: 200,
+            message: format!("unexpected response body ({reason}): {}", redact::body_snippet(body)),
+            answer: None,
+        }
+    }
+
+    async fn send_for_body(
+        &self,
+        tier: &Tier,
+        request: reqwest::Request,
+    ) -> Result<(reqwest::header::HeaderMap, bytes::Bytes), HttpError> {
         let response = self.send(tier, request).await?;
         let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(|e| HttpError::Unavailable {
             platform: self.platform,
             message: format!("reading the response body: {}", describe(&e)),
         })?;
-        let value = serde_json::from_slice(&bytes).map_err(|e| HttpError::Rejected {
-            platform: self.platform,
-            status: 200,
-            message: format!(
-                "unexpected response body ({e}): {}",
-                redact::body_snippet(&String::from_utf8_lossy(&bytes))
-            ),
-            answer: None,
-        })?;
-        Ok((headers, value))
+        Ok((headers, bytes))
     }
 }
 

@@ -12,6 +12,7 @@ mod client;
 mod error;
 pub mod faults;
 mod gate;
+pub mod json_array;
 pub mod redact;
 mod retry;
 #[cfg(feature = "sandbox")]
@@ -25,6 +26,7 @@ pub use error::HttpError;
 pub use gate::{
     Advertised, RateSignals, StandardRateLimitHeaders, runners_sharing_accounts, share_accounts_among_runners,
 };
+pub use json_array::JsonArray;
 pub use retry::{RetryConfig, parse_retry_after};
 pub use tier::Tier;
 

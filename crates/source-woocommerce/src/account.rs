@@ -90,6 +90,7 @@ impl SourceAccount for WooCommerceAccount {
     }
 
     async fn check(&self) -> Result<(), ConnectorError> {
-        self.client.get::<serde::de::IgnoredAny>("/orders", &[("per_page", "1".to_owned())]).await.map(|_| ())
+        let (_, listing) = self.client.list("/orders", &[("per_page", "1".to_owned())]).await?;
+        self.client.decode_each::<serde::de::IgnoredAny>(&listing).map(|_| ())
     }
 }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use tillflow_core::ConnectorError;
 use tillflow_core::model::Record;
 use tillflow_core::source::{BadRecord, Checkpoint, InboxItem, Page, Source, SourceItem};
+use tillflow_http::json_array::Element;
 use tillflow_kit::source::{Cursor, Loose, decode, encode, plausible_time};
 
 pub const PER_PAGE: usize = 100;
@@ -71,19 +72,20 @@ struct AnchorFields {
 
 /// `id@date_modified_gmt`: from the order already decoded, else read
 /// leniently from its JSON (the same text either way).
-fn anchor(raw: &RawValue, decoded: Option<&WooOrder>) -> String {
+fn anchor(raw: Element<'_>, decoded: Option<&WooOrder>) -> String {
     if let Some(order) = decoded {
         return format!("{}@{}", order.id, order.date_modified_gmt.as_deref().unwrap_or_default());
     }
-    match serde_json::from_str::<AnchorFields>(raw.get()) {
+    match serde_json::from_str::<AnchorFields>(raw.text()) {
         Ok(fields) => format!("{}@{}", fields.id.as_str(), fields.date_modified_gmt.as_str()),
         Err(_) => String::from("?"),
     }
 }
 
 /// A record that could not be read, kept whole for the dead letter.
-fn bad(stream: &str, reason: String, raw: &RawValue) -> SourceItem {
-    let raw = serde_json::from_str(raw.get()).unwrap_or_else(|_| serde_json::Value::String(raw.get().to_owned()));
+fn bad(stream: &str, reason: String, raw: Element<'_>) -> SourceItem {
+    let raw = raw.text();
+    let raw = serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_owned()));
     Err(BadRecord { stream: stream.to_owned(), reason, raw })
 }
 
@@ -100,7 +102,7 @@ impl WooCommerceSource {
     /// Maps one order and fetches its refunds when it has any.
     async fn order_items(
         &self,
-        raw: &RawValue,
+        raw: Element<'_>,
         decoded: serde_json::Result<WooOrder<'_>>,
         stream: &str,
     ) -> Result<Vec<SourceItem>, ConnectorError> {
@@ -114,15 +116,17 @@ impl WooCommerceSource {
         };
         let mut items = Vec::with_capacity(1 + wire.refunds.len());
         if !wire.refunds.is_empty() {
-            let (_, refunds): (_, Vec<Box<RawValue>>) =
-                self.client.get(&format!("/orders/{}/refunds", wire.id), &[("per_page", PER_PAGE.to_string())]).await?;
-            for raw_refund in refunds {
-                let item = serde_json::from_str::<WooRefund>(raw_refund.get())
+            let (_, listing) = self
+                .client
+                .list(&format!("/orders/{}/refunds", wire.id), &[("per_page", PER_PAGE.to_string())])
+                .await?;
+            for (raw_refund, refund) in self.client.decode_each::<WooRefund>(&listing)? {
+                let item = refund
                     .map_err(|e| format!("refund of order {} is not refund JSON: {e}", wire.id))
                     .and_then(|refund| mapping::refund(&self.client.name, &order, &refund));
                 items.push(match item {
                     Ok(refund) => Ok(Record::Refund(refund)),
-                    Err(reason) => bad(stream, reason, &raw_refund),
+                    Err(reason) => bad(stream, reason, raw_refund),
                 });
             }
         }
@@ -130,8 +134,13 @@ impl WooCommerceSource {
         Ok(items)
     }
 
-    fn customer_item(&self, raw: &RawValue, stream: &str) -> SourceItem {
-        match serde_json::from_str::<WooCustomer>(raw.get())
+    fn customer_item(
+        &self,
+        raw: Element<'_>,
+        decoded: serde_json::Result<WooCustomer<'_>>,
+        stream: &str,
+    ) -> SourceItem {
+        match decoded
             .map_err(|e| format!("customer is not WooCommerce customer JSON: {e}"))
             .and_then(|wire| mapping::customer(&self.client.name, &wire))
         {
@@ -157,12 +166,10 @@ impl WooCommerceSource {
             if let Some(after) = &cursor.modified_after {
                 query.push(("modified_after", after.clone()));
             }
-            let (headers, listed): (_, Vec<Box<RawValue>>) = self.client.get("/orders", &query).await?;
+            let (headers, listing) = self.client.list("/orders", &query).await?;
             // Each order is decoded once, for its anchor and its record.
-            let decoded: Vec<serde_json::Result<WooOrder>> =
-                listed.iter().map(|raw| serde_json::from_str(raw.get())).collect();
-            let anchors: Vec<String> =
-                listed.iter().zip(&decoded).map(|(raw, order)| anchor(raw, order.as_ref().ok())).collect();
+            let listed = self.client.decode_each::<WooOrder>(&listing)?;
+            let anchors: Vec<String> = listed.iter().map(|(raw, order)| anchor(*raw, order.as_ref().ok())).collect();
             let start = if cursor.anchors.is_empty() {
                 0
             } else {
@@ -186,7 +193,7 @@ impl WooCommerceSource {
             cursor.anchors = anchors.iter().rev().take(ANCHORS).cloned().collect();
             let last = listed.len() < PER_PAGE || cursor.offset >= total;
             let mut items = Vec::new();
-            for (raw, order) in listed.iter().zip(decoded).skip(start) {
+            for (raw, order) in listed.into_iter().skip(start) {
                 items.extend(self.order_items(raw, order, "orders").await?);
             }
             let next = if last {
@@ -212,14 +219,15 @@ impl WooCommerceSource {
             ("page", page.to_string()),
             ("role", "all".to_owned()),
         ];
-        let (headers, listed): (_, Vec<Box<RawValue>>) = self.client.get("/customers", &query).await?;
+        let (headers, listing) = self.client.list("/customers", &query).await?;
+        let listed = self.client.decode_each::<WooCustomer>(&listing)?;
         let total_pages: u32 = headers
             .get("x-wp-totalpages")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(u32::MAX);
         let last = listed.len() < PER_PAGE || page >= total_pages;
-        let items = listed.iter().map(|raw| self.customer_item(raw, "customers")).collect();
+        let items = listed.into_iter().map(|(raw, customer)| self.customer_item(raw, customer, "customers")).collect();
         // Customers have no modified filter: every pass scans them all and the
         // ledger's content hashes tell which changed.
         let next = CustomersCursor { page: if last { 1 } else { page.saturating_add(1) } };
@@ -253,9 +261,11 @@ impl Source for WooCommerceSource {
             // Deletions carry only {"id": N}; nothing to send for them.
             "order.deleted" | "customer.deleted" => Ok(Vec::new()),
             topic if topic.starts_with("order.") => {
-                self.order_items(&body, serde_json::from_str(body.get()), "orders").await
+                self.order_items(Element::alone(body.get()), serde_json::from_str(body.get()), "orders").await
             }
-            topic if topic.starts_with("customer.") => Ok(vec![self.customer_item(&body, "customers")]),
+            topic if topic.starts_with("customer.") => {
+                Ok(vec![self.customer_item(Element::alone(body.get()), serde_json::from_str(body.get()), "customers")])
+            }
             other => Err(ConnectorError::permanent(format!("webhook topic `{other}` is not synced"))),
         }
     }
@@ -263,8 +273,10 @@ impl Source for WooCommerceSource {
     async fn reparse(&mut self, stream: &str, raw: &serde_json::Value) -> Result<Vec<SourceItem>, ConnectorError> {
         let raw = serde_json::value::to_raw_value(raw).expect("JSON values serialize");
         match stream {
-            "customers" => Ok(vec![self.customer_item(&raw, stream)]),
-            "orders" => self.order_items(&raw, serde_json::from_str(raw.get()), stream).await,
+            "customers" => {
+                Ok(vec![self.customer_item(Element::alone(raw.get()), serde_json::from_str(raw.get()), stream)])
+            }
+            "orders" => self.order_items(Element::alone(raw.get()), serde_json::from_str(raw.get()), stream).await,
             other => Err(ConnectorError::permanent(format!("woocommerce has no stream `{other}`"))),
         }
     }
@@ -282,11 +294,9 @@ mod tests {
             r#"{"id": 728, "date_modified_gmt": null}"#,
             r#"{"id": 729}"#,
         ] {
-            let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
             let order: WooOrder = serde_json::from_str(json).unwrap();
-            assert_eq!(anchor(&raw, Some(&order)), anchor(&raw, None), "{json}");
+            assert_eq!(anchor(Element::alone(json), Some(&order)), anchor(Element::alone(json), None), "{json}");
         }
-        let undecodable: Box<RawValue> = serde_json::from_str(r#"{"id": "730", "total": []}"#).unwrap();
-        assert_eq!(anchor(&undecodable, None), "730@");
+        assert_eq!(anchor(Element::alone(r#"{"id": "730", "total": []}"#), None), "730@");
     }
 }

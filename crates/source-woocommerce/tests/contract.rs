@@ -387,6 +387,34 @@ async fn a_bad_order_becomes_a_bad_record_naming_the_field_and_the_rest_flows() 
 }
 
 #[tokio::test]
+async fn a_listing_that_is_not_json_fails_the_page_and_dead_letters_nothing() {
+    // Each order is decoded by itself; text that is not JSON inside one of
+    // them (its brackets balanced, so only its own decoding can tell) is a
+    // malformed answer, refused as a whole as when the listing was decoded in
+    // one piece, never a bad record that lets the checkpoint move past it.
+    let mut good = example("order_retrieve.json");
+    good["refunds"] = json!([]);
+    let good = good.to_string();
+    let not_json = format!(r#"[{good}, {{"id": 902, "total": 29..35}}]"#);
+    let cut_short = format!("[{good}, {}", &good[..good.len() / 2]);
+    for body in [not_json, cut_short] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wc/v3/orders"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("X-WP-Total", "2")
+                    .set_body_raw(body.clone(), "application/json"),
+            )
+            .mount(&server)
+            .await;
+        let error = source(&server).read("orders", None).await.unwrap_err();
+        assert_eq!(error.class, ErrorClass::Permanent, "{body}");
+        assert!(error.message.contains("unexpected response body"), "{}", error.message);
+    }
+}
+
+#[tokio::test]
 async fn refused_credentials_are_a_configuration_error() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
