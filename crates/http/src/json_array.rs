@@ -251,7 +251,7 @@ mod tests {
                 tried += 1;
             }
         }
-        assert!(tried > 1000, "{tried}");
+        assert!(tried > 2000, "{tried}");
     }
 
     #[test]
