@@ -139,6 +139,67 @@ CREATE INDEX order_facts_by_person ON order_facts (pipeline, person, at);
 DROP INDEX ledger_by_kind_and_time;
 CREATE INDEX ledger_placed_by_time ON ledger (pipeline, outcome, occurred_at) WHERE kind = 'placed';
 "#,
+    // The record's own key before the pipeline's name in every key a page
+    // looks up or writes: a state usually serves one pipeline, so with the
+    // name first every comparison of a B-tree descent found it equal and went
+    // on to SQLite's general comparison of the next column; with the key
+    // first the first column decides, on SQLite's fast path for text. The
+    // rare questions asked per pipeline alone (status counts, reset) scan.
+    r#"
+CREATE TABLE ledger_by_key (
+    pipeline TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    occurred_at INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (key, pipeline)
+) WITHOUT ROWID;
+INSERT INTO ledger_by_key SELECT pipeline, key, kind, content_hash, outcome, reason, occurred_at, recorded_at FROM ledger;
+DROP TABLE ledger;
+ALTER TABLE ledger_by_key RENAME TO ledger;
+CREATE INDEX ledger_placed_by_time ON ledger (pipeline, outcome, occurred_at) WHERE kind = 'placed';
+CREATE TABLE order_facts_by_order (
+    pipeline TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    fact_id TEXT NOT NULL,
+    person TEXT NOT NULL,
+    counted INTEGER NOT NULL,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (order_id, pipeline, fact_id)
+) WITHOUT ROWID;
+INSERT INTO order_facts_by_order
+    SELECT pipeline, order_id, fact_id, person, counted, amount, currency, at FROM order_facts;
+DROP TABLE order_facts;
+ALTER TABLE order_facts_by_order RENAME TO order_facts;
+CREATE INDEX order_facts_by_person ON order_facts (person, pipeline, at);
+CREATE TABLE person_totals_by_person (
+    pipeline TEXT NOT NULL,
+    person TEXT NOT NULL,
+    revenue TEXT NOT NULL,
+    orders INTEGER NOT NULL,
+    last_at INTEGER,
+    currency TEXT,
+    PRIMARY KEY (person, pipeline)
+) WITHOUT ROWID;
+INSERT INTO person_totals_by_person SELECT pipeline, person, revenue, orders, last_at, currency FROM person_totals;
+DROP TABLE person_totals;
+ALTER TABLE person_totals_by_person RENAME TO person_totals;
+CREATE TABLE orders_read_by_order (
+    pipeline TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (order_id, pipeline)
+) WITHOUT ROWID;
+INSERT INTO orders_read_by_order SELECT pipeline, order_id, created_at FROM orders_read;
+DROP TABLE orders_read;
+ALTER TABLE orders_read_by_order RENAME TO orders_read;
+CREATE INDEX orders_read_by_time ON orders_read (pipeline, created_at);
+"#,
 ];
 
 /// The version whose migration creates `person_totals`: migrating to it

@@ -250,6 +250,110 @@ async fn a_state_from_before_running_totals_gets_them_built_from_its_facts() {
     }
 }
 
+/// The column each table's primary key begins with.
+async fn first_key_columns(dir: &tempfile::TempDir) -> Vec<String> {
+    let mut connection: sqlx::SqliteConnection =
+        sqlx::Connection::connect(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
+    let mut first = Vec::new();
+    for table in ["ledger", "order_facts", "person_totals", "orders_read"] {
+        let column: String = sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}') WHERE pk = 1"))
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+        first.push(column);
+    }
+    first
+}
+
+#[tokio::test]
+async fn a_state_keyed_by_pipeline_first_is_rekeyed_by_record_and_keeps_every_row() {
+    use tillflow_core::model::{Currency, OrderFact};
+    use tillflow_core::rust_decimal::Decimal;
+    let dir = tempfile::tempdir().unwrap();
+    let fact = |order: &str, fact_id: &str, person: &str, cents: i64| OrderFact {
+        order_id: order.into(),
+        fact_id: fact_id.into(),
+        person: person.into(),
+        counted: true,
+        amount: Decimal::new(cents, 2),
+        currency: Currency::new("EUR").unwrap(),
+        at: jiff::Timestamp::from_second(1_700_000_000 + cents).unwrap(),
+    };
+    let placed = |second: i64| jiff::Timestamp::from_second(1_700_000_000 + second).unwrap();
+    let keys = [key(1), key(2), key(3)];
+    let keys: Vec<&IdempotencyKey> = keys.iter().collect();
+    let since = placed(0);
+    let store = open(&dir).await;
+    let p_rows =
+        vec![row(1, Outcome::Delivered), row(2, Outcome::Skipped("no identifier".into())), row(3, Outcome::Delivered)];
+    let orders_read = vec![("1".to_owned(), placed(1)), ("2".to_owned(), placed(2))];
+    store.commit("p", Commit { ledger: p_rows, orders_read, ..Commit::default() }).await.unwrap();
+    store.commit("q", Commit { ledger: vec![row(2, Outcome::DeadLettered)], ..Commit::default() }).await.unwrap();
+    store.record_facts("p", &[fact("1", "order", "a", 1000), fact("2", "order", "b", 500)]).await.unwrap();
+    store.record_facts("q", &[fact("1", "order", "a", 700)]).await.unwrap();
+    async fn read(store: SqliteStore, keys: &[&IdempotencyKey], since: jiff::Timestamp) -> Vec<String> {
+        let mut seen = Vec::new();
+        for pipeline in ["p", "q"] {
+            let mut ledger: Vec<_> = store.ledger_lookup(pipeline, keys).await.unwrap().into_iter().collect();
+            ledger.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+            let totals: std::collections::BTreeMap<_, _> =
+                store.person_totals(pipeline, &["a", "b"]).await.unwrap().into_iter().collect();
+            let times = store.orders_read_times(pipeline, since).await.unwrap();
+            let counts = store.status(pipeline).await.unwrap().counts;
+            seen.push(format!("{pipeline}: {ledger:?} {totals:?} {times:?} {counts:?}"));
+        }
+        store.close().await;
+        seen
+    }
+    let before = read(store, &keys, since).await;
+    // Back to the keys an older tillflow wrote: the pipeline's name first.
+    {
+        let mut connection: sqlx::SqliteConnection =
+            sqlx::Connection::connect(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE old_ledger (pipeline TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, \
+               content_hash TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', \
+               occurred_at INTEGER NOT NULL, recorded_at INTEGER NOT NULL, PRIMARY KEY (pipeline, key)) WITHOUT ROWID; \
+             INSERT INTO old_ledger SELECT pipeline, key, kind, content_hash, outcome, reason, occurred_at, recorded_at FROM ledger; \
+             DROP TABLE ledger; ALTER TABLE old_ledger RENAME TO ledger; \
+             CREATE INDEX ledger_placed_by_time ON ledger (pipeline, outcome, occurred_at) WHERE kind = 'placed'; \
+             CREATE TABLE old_facts (pipeline TEXT NOT NULL, order_id TEXT NOT NULL, fact_id TEXT NOT NULL, \
+               person TEXT NOT NULL, counted INTEGER NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, \
+               at INTEGER NOT NULL, PRIMARY KEY (pipeline, order_id, fact_id)) WITHOUT ROWID; \
+             INSERT INTO old_facts SELECT pipeline, order_id, fact_id, person, counted, amount, currency, at FROM order_facts; \
+             DROP TABLE order_facts; ALTER TABLE old_facts RENAME TO order_facts; \
+             CREATE INDEX order_facts_by_person ON order_facts (pipeline, person, at); \
+             CREATE TABLE old_totals (pipeline TEXT NOT NULL, person TEXT NOT NULL, revenue TEXT NOT NULL, \
+               orders INTEGER NOT NULL, last_at INTEGER, currency TEXT, PRIMARY KEY (pipeline, person)) WITHOUT ROWID; \
+             INSERT INTO old_totals SELECT pipeline, person, revenue, orders, last_at, currency FROM person_totals; \
+             DROP TABLE person_totals; ALTER TABLE old_totals RENAME TO person_totals; \
+             CREATE TABLE old_read (pipeline TEXT NOT NULL, order_id TEXT NOT NULL, created_at INTEGER NOT NULL, \
+               PRIMARY KEY (pipeline, order_id)) WITHOUT ROWID; \
+             INSERT INTO old_read SELECT pipeline, order_id, created_at FROM orders_read; \
+             DROP TABLE orders_read; ALTER TABLE old_read RENAME TO orders_read; \
+             CREATE INDEX orders_read_by_time ON orders_read (pipeline, created_at); \
+             PRAGMA user_version = 8;",
+        )
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    }
+    assert_eq!(first_key_columns(&dir).await, ["pipeline"; 4]);
+    assert_eq!(read(open(&dir).await, &keys, since).await, before, "every row read back as it was");
+    assert_eq!(first_key_columns(&dir).await, ["key", "order_id", "person", "order_id"]);
+    // Rows written after land where the old ones are: an upsert replaces.
+    let store = open(&dir).await;
+    store.commit("p", Commit { ledger: vec![row(2, Outcome::Delivered)], ..Commit::default() }).await.unwrap();
+    store.record_facts("p", &[fact("2", "order", "b", 600)]).await.unwrap();
+    let ledger = store.ledger_lookup("p", &keys).await.unwrap();
+    assert_eq!(ledger.len(), 3);
+    assert_eq!(ledger[&key(2)].outcome, Outcome::Delivered);
+    assert_eq!(store.ledger_lookup("q", &keys).await.unwrap()[&key(2)].outcome, Outcome::DeadLettered);
+    let totals = store.person_totals("p", &["b"]).await.unwrap();
+    assert_eq!(totals["b"].revenue, Decimal::new(600, 2));
+    assert_eq!(totals["b"].orders, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_stored_at_once_each_get_their_own_id_and_body() {
     let dir = tempfile::tempdir().unwrap();
