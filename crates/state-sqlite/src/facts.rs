@@ -64,11 +64,12 @@ async fn stored_facts_of_orders(
     orders.sort_unstable();
     orders.dedup();
     let sql = format!(
-        "SELECT {FACT_COLUMNS} FROM order_facts WHERE pipeline = ? AND order_id IN (SELECT value FROM json_each(?))"
+        "SELECT {FACT_COLUMNS} FROM json_each(?) AS asked \
+         JOIN order_facts ON order_facts.order_id = asked.value AND order_facts.pipeline = ?"
     );
     let rows = sqlx::query(&sql)
-        .bind(pipeline)
         .bind(json_list(orders.into_iter()))
+        .bind(pipeline)
         .fetch_all(&mut *connection)
         .await
         .map_err(error("record facts"))?;
@@ -135,11 +136,11 @@ async fn read_totals(
         return Ok(found);
     }
     let rows = sqlx::query(
-        "SELECT person, revenue, orders, last_at, currency FROM person_totals \
-         WHERE pipeline = ? AND person IN (SELECT value FROM json_each(?))",
+        "SELECT person, revenue, orders, last_at, currency FROM json_each(?) AS asked \
+         JOIN person_totals ON person_totals.person = asked.value AND person_totals.pipeline = ?",
     )
-    .bind(pipeline)
     .bind(json_list(people.iter().copied()))
+    .bind(pipeline)
     .fetch_all(&mut *connection)
     .await
     .map_err(error("person totals"))?;

@@ -26,11 +26,12 @@ pub(crate) async fn lookup(pool: &SqlitePool, subjects: &[String]) -> Result<Has
     if subjects.is_empty() {
         return Ok(HashSet::new());
     }
-    let found: Vec<String> =
-        sqlx::query_scalar("SELECT subject FROM forgotten WHERE subject IN (SELECT value FROM json_each(?))")
-            .bind(json_list(subjects.iter().map(String::as_str)))
-            .fetch_all(pool)
-            .await
-            .map_err(error("read tombstones"))?;
+    let found: Vec<String> = sqlx::query_scalar(
+        "SELECT subject FROM json_each(?) AS asked JOIN forgotten ON forgotten.subject = asked.value",
+    )
+    .bind(json_list(subjects.iter().map(String::as_str)))
+    .fetch_all(pool)
+    .await
+    .map_err(error("read tombstones"))?;
     Ok(found.into_iter().collect())
 }

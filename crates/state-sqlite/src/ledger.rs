@@ -17,11 +17,11 @@ pub(crate) async fn lookup(
         return Ok(found);
     }
     let rows = sqlx::query(
-        "SELECT key, content_hash, outcome, reason FROM ledger \
-         WHERE pipeline = ? AND key IN (SELECT value FROM json_each(?))",
+        "SELECT ledger.key, ledger.content_hash, ledger.outcome, ledger.reason \
+         FROM json_each(?) AS asked JOIN ledger ON ledger.key = asked.value AND ledger.pipeline = ?",
     )
-    .bind(pipeline)
     .bind(json_list(keys.iter().map(|key| key.as_str())))
+    .bind(pipeline)
     .fetch_all(pool)
     .await
     .map_err(error("ledger lookup"))?;
