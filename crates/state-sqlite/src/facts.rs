@@ -65,7 +65,7 @@ async fn stored_facts_of_orders(
     orders.dedup();
     let sql = format!(
         "SELECT {FACT_COLUMNS} FROM json_each(?) AS asked \
-         JOIN order_facts ON order_facts.order_id = asked.value AND order_facts.pipeline = ?"
+         CROSS JOIN order_facts ON order_facts.order_id = asked.value AND order_facts.pipeline = ?"
     );
     let rows = sqlx::query(&sql)
         .bind(json_list(orders.into_iter()))
@@ -137,7 +137,7 @@ async fn read_totals(
     }
     let rows = sqlx::query(
         "SELECT person, revenue, orders, last_at, currency FROM json_each(?) AS asked \
-         JOIN person_totals ON person_totals.person = asked.value AND person_totals.pipeline = ?",
+         CROSS JOIN person_totals ON person_totals.person = asked.value AND person_totals.pipeline = ?",
     )
     .bind(json_list(people.iter().copied()))
     .bind(pipeline)

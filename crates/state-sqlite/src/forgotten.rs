@@ -27,7 +27,7 @@ pub(crate) async fn lookup(pool: &SqlitePool, subjects: &[String]) -> Result<Has
         return Ok(HashSet::new());
     }
     let found: Vec<String> = sqlx::query_scalar(
-        "SELECT subject FROM json_each(?) AS asked JOIN forgotten ON forgotten.subject = asked.value",
+        "SELECT subject FROM json_each(?) AS asked CROSS JOIN forgotten ON forgotten.subject = asked.value",
     )
     .bind(json_list(subjects.iter().map(String::as_str)))
     .fetch_all(pool)

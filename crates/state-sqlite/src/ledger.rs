@@ -18,7 +18,7 @@ pub(crate) async fn lookup(
     }
     let rows = sqlx::query(
         "SELECT ledger.key, ledger.content_hash, ledger.outcome, ledger.reason \
-         FROM json_each(?) AS asked JOIN ledger ON ledger.key = asked.value AND ledger.pipeline = ?",
+         FROM json_each(?) AS asked CROSS JOIN ledger ON ledger.key = asked.value AND ledger.pipeline = ?",
     )
     .bind(json_list(keys.iter().map(|key| key.as_str())))
     .bind(pipeline)

@@ -5,8 +5,10 @@ use jiff::Timestamp;
 use tillflow_core::StateError;
 
 /// Strings as one JSON array for one parameter, which a lookup joins the
-/// table to (`FROM json_each(?) AS asked JOIN t ON t.k = asked.value`), so
-/// each value probes the table's key directly: `k IN (SELECT value FROM
+/// table to (`FROM json_each(?) AS asked CROSS JOIN t ON t.k = asked.value`:
+/// CROSS JOIN keeps the asked values outside, or SQLite may scan the
+/// pipeline's rows and the list for each, as it chose for a ledger keyed by
+/// the pipeline first), so each value probes the table's key directly: `k IN (SELECT value FROM
 /// json_each(?))` first copied every value into a temporary index, 3% of a
 /// history import's instructions for the ledger alone. A value asked twice
 /// answers twice; callers keep answers in maps. The statement's text is the same

@@ -250,6 +250,60 @@ async fn a_state_from_before_running_totals_gets_them_built_from_its_facts() {
     }
 }
 
+#[tokio::test]
+async fn status_counts_a_pipelines_ledger_without_reading_the_other_pipelines() {
+    // The status page counts every pipeline's ledger on each view: a scan of
+    // the whole ledger per pipeline would be pipelines × rows.
+    let dir = tempfile::tempdir().unwrap();
+    open(&dir).await.close().await;
+    let mut connection: sqlx::SqliteConnection =
+        sqlx::Connection::connect(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
+    for question in [
+        "SELECT kind, outcome, reason, COUNT(*) FROM ledger WHERE pipeline = 'p' GROUP BY kind, outcome, reason",
+        "SELECT MAX(recorded_at) FROM ledger WHERE pipeline = 'p' AND outcome = 'delivered'",
+    ] {
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {question}"))
+            .fetch_all(&mut connection)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, 3))
+            .collect();
+        assert!(plan.iter().any(|step| step.starts_with("SEARCH ledger")), "{question}: {plan:?}");
+        assert!(!plan.iter().any(|step| step.starts_with("SCAN ledger")), "{question}: {plan:?}");
+    }
+    // A page's lookups, as the store asks them: the asked keys outside, each
+    // probing the table's whole key. Joined without CROSS, SQLite chose to
+    // walk the pipeline's ledger and scan the list for every row of it.
+    for (question, table) in [
+        (
+            "SELECT ledger.key FROM json_each('[\"k\"]') AS asked CROSS JOIN ledger ON ledger.key = asked.value AND ledger.pipeline = 'p'",
+            "ledger",
+        ),
+        (
+            "SELECT order_facts.at FROM json_each('[\"1\"]') AS asked CROSS JOIN order_facts ON order_facts.order_id = asked.value AND order_facts.pipeline = 'p'",
+            "order_facts",
+        ),
+        (
+            "SELECT person_totals.orders FROM json_each('[\"a\"]') AS asked CROSS JOIN person_totals ON person_totals.person = asked.value AND person_totals.pipeline = 'p'",
+            "person_totals",
+        ),
+    ] {
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {question}"))
+            .fetch_all(&mut connection)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, 3))
+            .collect();
+        assert!(plan[0].starts_with("SCAN asked"), "{question}: {plan:?}");
+        assert!(
+            plan[1].starts_with(&format!("SEARCH {table} USING PRIMARY KEY (")) && plan[1].contains(" AND "),
+            "{plan:?}"
+        );
+    }
+}
+
 /// The column each table's primary key begins with.
 async fn first_key_columns(dir: &tempfile::TempDir) -> Vec<String> {
     let mut connection: sqlx::SqliteConnection =
@@ -340,7 +394,8 @@ async fn a_state_keyed_by_pipeline_first_is_rekeyed_by_record_and_keeps_every_ro
     }
     assert_eq!(first_key_columns(&dir).await, ["pipeline"; 4]);
     assert_eq!(read(open(&dir).await, &keys, since).await, before, "every row read back as it was");
-    assert_eq!(first_key_columns(&dir).await, ["key", "order_id", "person", "order_id"]);
+    // The ledger stays keyed by the pipeline first: status counts it per pipeline.
+    assert_eq!(first_key_columns(&dir).await, ["pipeline", "order_id", "person", "order_id"]);
     // Rows written after land where the old ones are: an upsert replaces.
     let store = open(&dir).await;
     store.commit("p", Commit { ledger: vec![row(2, Outcome::Delivered)], ..Commit::default() }).await.unwrap();
