@@ -139,30 +139,15 @@ CREATE INDEX order_facts_by_person ON order_facts (pipeline, person, at);
 DROP INDEX ledger_by_kind_and_time;
 CREATE INDEX ledger_placed_by_time ON ledger (pipeline, outcome, occurred_at) WHERE kind = 'placed';
 "#,
-    // The record's own key before the pipeline's name in every key a page
+    // The record's own key before the pipeline's name in the keys a page
     // looks up or writes: a state usually serves one pipeline, so with the
     // name first every comparison of a B-tree descent found it equal and went
     // on to SQLite's general comparison of the next column; with the key
     // first the first column decides, on SQLite's fast path for text. A
-    // reset, asked per pipeline alone, scans. (The ledger, whose counts every
-    // view of the status page asks per pipeline, is keyed by the pipeline
-    // first again by the next migration.)
+    // reset, asked per pipeline alone, scans. The ledger stays keyed by the
+    // pipeline first: the status page counts it per pipeline on every view,
+    // and with the key first each count scanned every pipeline's rows.
     r#"
-CREATE TABLE ledger_by_key (
-    pipeline TEXT NOT NULL,
-    key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    occurred_at INTEGER NOT NULL,
-    recorded_at INTEGER NOT NULL,
-    PRIMARY KEY (key, pipeline)
-) WITHOUT ROWID;
-INSERT INTO ledger_by_key SELECT pipeline, key, kind, content_hash, outcome, reason, occurred_at, recorded_at FROM ledger;
-DROP TABLE ledger;
-ALTER TABLE ledger_by_key RENAME TO ledger;
-CREATE INDEX ledger_placed_by_time ON ledger (pipeline, outcome, occurred_at) WHERE kind = 'placed';
 CREATE TABLE order_facts_by_order (
     pipeline TEXT NOT NULL,
     order_id TEXT NOT NULL,
@@ -201,31 +186,6 @@ INSERT INTO orders_read_by_order SELECT pipeline, order_id, created_at FROM orde
 DROP TABLE orders_read;
 ALTER TABLE orders_read_by_order RENAME TO orders_read;
 CREATE INDEX orders_read_by_time ON orders_read (pipeline, created_at);
-"#,
-    // The ledger keyed by the pipeline first again: the status page and
-    // `tillflow status` count each pipeline's ledger, and with the record's
-    // key first each count scanned every pipeline's rows, one page view
-    // reading the ledger once per pipeline (with hundreds of pipelines,
-    // seconds on the one connection every pipeline shares). Facts, totals
-    // and orders read, never asked per pipeline alone but by a reset, stay
-    // keyed by the record.
-    r#"
-CREATE TABLE ledger_by_pipeline (
-    pipeline TEXT NOT NULL,
-    key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    occurred_at INTEGER NOT NULL,
-    recorded_at INTEGER NOT NULL,
-    PRIMARY KEY (pipeline, key)
-) WITHOUT ROWID;
-INSERT INTO ledger_by_pipeline
-    SELECT pipeline, key, kind, content_hash, outcome, reason, occurred_at, recorded_at FROM ledger;
-DROP TABLE ledger;
-ALTER TABLE ledger_by_pipeline RENAME TO ledger;
-CREATE INDEX ledger_placed_by_time ON ledger (pipeline, outcome, occurred_at) WHERE kind = 'placed';
 "#,
 ];
 

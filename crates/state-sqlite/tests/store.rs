@@ -227,8 +227,7 @@ async fn a_state_from_before_running_totals_gets_them_built_from_its_facts() {
     // Back to the schema before running totals, facts kept: what an older
     // tillflow left.
     {
-        let mut connection: sqlx::SqliteConnection =
-            sqlx::Connection::connect(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
+        let mut connection = connect(&dir).await;
         sqlx::raw_sql(
             "DROP TABLE person_totals; DROP INDEX order_facts_by_person; \
              CREATE INDEX order_facts_by_person ON order_facts (pipeline, person); \
@@ -250,25 +249,34 @@ async fn a_state_from_before_running_totals_gets_them_built_from_its_facts() {
     }
 }
 
+/// A connection of its own to the state file, around the store.
+async fn connect(dir: &tempfile::TempDir) -> sqlx::SqliteConnection {
+    sqlx::Connection::connect(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap()
+}
+
+/// The steps SQLite plans for `question`, as `EXPLAIN QUERY PLAN` words them.
+async fn query_plan(connection: &mut sqlx::SqliteConnection, question: &str) -> Vec<String> {
+    sqlx::query(&format!("EXPLAIN QUERY PLAN {question}"))
+        .fetch_all(connection)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| sqlx::Row::get::<String, _>(row, 3))
+        .collect()
+}
+
 #[tokio::test]
 async fn status_counts_a_pipelines_ledger_without_reading_the_other_pipelines() {
     // The status page counts every pipeline's ledger on each view: a scan of
     // the whole ledger per pipeline would be pipelines × rows.
     let dir = tempfile::tempdir().unwrap();
     open(&dir).await.close().await;
-    let mut connection: sqlx::SqliteConnection =
-        sqlx::Connection::connect(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
+    let mut connection = connect(&dir).await;
     for question in [
         "SELECT kind, outcome, reason, COUNT(*) FROM ledger WHERE pipeline = 'p' GROUP BY kind, outcome, reason",
         "SELECT MAX(recorded_at) FROM ledger WHERE pipeline = 'p' AND outcome = 'delivered'",
     ] {
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {question}"))
-            .fetch_all(&mut connection)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| sqlx::Row::get::<String, _>(row, 3))
-            .collect();
+        let plan = query_plan(&mut connection, question).await;
         assert!(plan.iter().any(|step| step.starts_with("SEARCH ledger")), "{question}: {plan:?}");
         assert!(!plan.iter().any(|step| step.starts_with("SCAN ledger")), "{question}: {plan:?}");
     }
@@ -289,13 +297,7 @@ async fn status_counts_a_pipelines_ledger_without_reading_the_other_pipelines() 
             "person_totals",
         ),
     ] {
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {question}"))
-            .fetch_all(&mut connection)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| sqlx::Row::get::<String, _>(row, 3))
-            .collect();
+        let plan = query_plan(&mut connection, question).await;
         assert!(plan[0].starts_with("SCAN asked"), "{question}: {plan:?}");
         assert!(
             plan[1].starts_with(&format!("SEARCH {table} USING PRIMARY KEY (")) && plan[1].contains(" AND "),
@@ -306,8 +308,7 @@ async fn status_counts_a_pipelines_ledger_without_reading_the_other_pipelines() 
 
 /// The column each table's primary key begins with.
 async fn first_key_columns(dir: &tempfile::TempDir) -> Vec<String> {
-    let mut connection: sqlx::SqliteConnection =
-        sqlx::Connection::connect(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
+    let mut connection = connect(dir).await;
     let mut first = Vec::new();
     for table in ["ledger", "order_facts", "person_totals", "orders_read"] {
         let column: String = sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}') WHERE pk = 1"))
@@ -362,8 +363,7 @@ async fn a_state_keyed_by_pipeline_first_is_rekeyed_by_record_and_keeps_every_ro
     let before = read(store, &keys, since).await;
     // Back to the keys an older tillflow wrote: the pipeline's name first.
     {
-        let mut connection: sqlx::SqliteConnection =
-            sqlx::Connection::connect(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
+        let mut connection = connect(&dir).await;
         sqlx::raw_sql(
             "CREATE TABLE old_ledger (pipeline TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, \
                content_hash TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', \
