@@ -55,6 +55,11 @@ async fn open_postgres(url: &str) -> Result<PgStore, Failure> {
     PgStore::open(url).await.map_err(Failure::config)
 }
 
+/// The Postgres store for a runner or a one-off command holding leases.
+async fn open_postgres_leasing(url: &str, config: &Config) -> Result<PgStore, Failure> {
+    PgStore::open_leasing(url, config.state.lease_ttl).await.map_err(Failure::config)
+}
+
 /// Opens the state store, creating it when it does not exist yet.
 pub async fn open(config: &Config, access: Access) -> Result<Arc<dyn StateStore>, Failure> {
     Ok(match place(config) {
@@ -72,7 +77,7 @@ pub async fn open_for_run(
     Ok(match place(config) {
         Place::Sqlite(path) => (Arc::new(open_path(&path, Access::Writer).await?), None),
         Place::Postgres(url) => {
-            let store = Arc::new(open_postgres(&url).await?.for_runner(runner));
+            let store = Arc::new(open_postgres_leasing(&url, config).await?.for_runner(runner));
             (store.clone(), Some(store))
         }
     })
@@ -143,7 +148,7 @@ pub async fn open_holding(config: &Config, pipelines: &[String]) -> Result<Optio
     match place(config) {
         Place::Sqlite(_) => open_existing(config, Access::Writer).await,
         Place::Postgres(url) => {
-            let store = open_postgres(&url).await?.for_runner(&runner_id());
+            let store = open_postgres_leasing(&url, config).await?.for_runner(&runner_id());
             store.take_all(pipelines, config.state.lease_ttl).await.map_err(Failure::config)?;
             Ok(Some(Arc::new(store)))
         }

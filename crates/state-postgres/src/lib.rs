@@ -64,8 +64,28 @@ fn place_of(options: &PgConnectOptions) -> String {
 impl PgStore {
     /// Connects to `postgres://…` and migrates the schema forward.
     pub async fn open(url: &str) -> Result<Self, StateError> {
-        let options = PgConnectOptions::from_str(url)
+        Self::connect(url, None).await
+    }
+
+    /// [`PgStore::open`] for a store that takes leases of `lease_ttl`: the
+    /// server ends any of its sessions left idle inside a transaction for
+    /// half a lease. A runner paused (or cut off with its socket still open)
+    /// in the middle of a commit holds its lease row share-locked, and the
+    /// takeover skips locked rows: without this its successor could not take
+    /// the pipeline over until the paused process woke, however long after
+    /// its lease had ended. Of the store's transactions only the secret lock
+    /// waits on anything but the database, and it lifts the limit for itself.
+    pub async fn open_leasing(url: &str, lease_ttl: Duration) -> Result<Self, StateError> {
+        Self::connect(url, Some(lease_ttl / 2)).await
+    }
+
+    async fn connect(url: &str, idle_in_transaction_limit: Option<Duration>) -> Result<Self, StateError> {
+        let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| StateError::new(format!("state.url is not a Postgres URL: {e}")))?;
+        if let Some(limit) = idle_in_transaction_limit {
+            let millis = limit.as_millis().max(1).to_string();
+            options = options.options([("idle_in_transaction_session_timeout", millis.as_str())]);
+        }
         let place = place_of(&options);
         let pool = PgPoolOptions::new()
             .max_connections(8)

@@ -34,6 +34,13 @@ pub(crate) async fn put(pool: &PgPool, connector: &str, name: &str, value: &str)
 /// transaction ends, dropped (rolled back) with the guard.
 pub(crate) async fn lock(pool: &PgPool, connector: &str) -> Result<SecretLock, StateError> {
     let mut transaction = pool.begin().await.map_err(error("lock secret"))?;
+    // Held across the platform's token call, so idle by design: a leasing
+    // store's limit on idle transactions (PgStore::open_leasing) would let
+    // the lock go mid-refresh and another runner burn the rotating token.
+    sqlx::query("SET LOCAL idle_in_transaction_session_timeout = 0")
+        .execute(&mut *transaction)
+        .await
+        .map_err(error("lock secret"))?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('tillflow-secret:' || $1, 0))")
         .bind(connector)
         .execute(&mut *transaction)

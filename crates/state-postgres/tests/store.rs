@@ -108,3 +108,57 @@ async fn a_one_off_command_takes_its_pipelines_only_when_no_live_runner_holds_th
     let error = runner.commit("p2", checkpoint(2)).await.unwrap_err().to_string();
     assert!(error.contains("holds no lease"), "{error}");
 }
+
+/// A runner paused inside a commit (its lease row share-locked, its
+/// transaction idle, its socket open) cannot keep its successor off the
+/// pipeline once its lease has ended: the server ends the idle transaction.
+#[tokio::test]
+async fn a_runner_paused_mid_commit_does_not_keep_its_successor_off_the_lease() {
+    let Some(url) = fresh_database("pausedcommit").await else { return };
+    let ttl = Duration::from_secs(1);
+    let paused = PgStore::open_leasing(&url, ttl).await.unwrap().for_runner("paused");
+    let successor = PgStore::open_leasing(&url, ttl).await.unwrap().for_runner("successor");
+    let pipelines = vec!["p1".to_owned()];
+    assert_eq!(paused.claim(&pipelines, ttl).await.unwrap().taken.len(), 1);
+    // What a commit holds while it writes, then nothing more: the process stopped.
+    let mut mid_commit = paused.pool().begin().await.unwrap();
+    sqlx::query("SELECT token FROM leases WHERE pipeline = 'p1' FOR SHARE").execute(&mut *mid_commit).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let limit = 10 * ttl;
+    loop {
+        let claimed = successor.claim(&pipelines, ttl).await.unwrap();
+        if !claimed.taken.is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < limit, "the successor still kept off p1 after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(sqlx::query("SELECT 1").execute(&mut *mid_commit).await.is_err(), "the paused transaction was ended");
+    drop(mid_commit);
+    let error = paused.commit("p1", checkpoint(1)).await.unwrap_err().to_string();
+    assert!(error.contains("has moved on"), "{error}");
+    successor.commit("p1", checkpoint(2)).await.unwrap();
+}
+
+/// The lock around a rotating token's refresh is held across the platform's
+/// call, idle by design: a leasing store's limit on idle transactions does
+/// not let it go.
+#[tokio::test]
+async fn a_secret_lock_outlasts_the_limit_on_idle_transactions() {
+    let Some(url) = fresh_database("secretidle").await else { return };
+    let ttl = Duration::from_secs(1);
+    let store = PgStore::open_leasing(&url, ttl).await.unwrap().for_runner("runner");
+    let lock = store.secret_lock("lightspeed").await.unwrap();
+    // Longer than the limit (half the lease) on an idle transaction.
+    tokio::time::sleep(ttl + ttl / 2).await;
+    let held: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(held, 1, "the secret lock is still held");
+    drop(lock);
+}
