@@ -221,6 +221,8 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
             if order.change == crate::model::ChangeKind::Deleted {
                 return events;
             }
+            // Placed, a line each, completed or canceled, the state.
+            events.reserve_exact(order.lines.len() + 3);
             let placed_key = IdempotencyKey::new(&order.identity, "order", "placed", None);
             if order.status.is_placed() {
                 let at = order.placed_at;

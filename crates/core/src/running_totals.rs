@@ -15,15 +15,17 @@ use std::collections::{BTreeMap, HashMap};
 /// totals: nothing unless the order counts; its refunds count against it
 /// when they are the same person's (as `sum_facts` has it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Contribution {
-    pub person: String,
+pub struct Contribution<'a> {
+    pub person: &'a str,
     pub revenue: Decimal,
+    /// As stored: to the millisecond, so an order read again unchanged
+    /// changes nothing, and the totals answered are the totals kept.
     pub at: Timestamp,
     pub currency: Currency,
 }
 
 /// The contribution of one order, from all of its facts.
-pub fn contribution<'a>(facts: impl IntoIterator<Item = &'a OrderFact> + Clone) -> Option<Contribution> {
+pub fn contribution<'a>(facts: impl IntoIterator<Item = &'a OrderFact> + Clone) -> Option<Contribution<'a>> {
     let order = facts.clone().into_iter().find(|fact| fact.fact_id == "order" && fact.counted)?;
     let refunded: Decimal = facts
         .into_iter()
@@ -31,9 +33,9 @@ pub fn contribution<'a>(facts: impl IntoIterator<Item = &'a OrderFact> + Clone) 
         .map(|fact| fact.amount)
         .sum();
     Some(Contribution {
-        person: order.person.clone(),
+        person: &order.person,
         revenue: order.amount - refunded,
-        at: order.at,
+        at: to_the_millisecond(order.at),
         currency: order.currency,
     })
 }
@@ -53,30 +55,30 @@ pub struct Delta {
 /// The deltas that upserting `page` makes, per person, given `stored`: every
 /// stored fact of the orders `page` touches. Every person a page fact names
 /// gets an entry, so each has a totals row even before an order counts.
-pub fn deltas(stored: Vec<OrderFact>, page: &[OrderFact]) -> BTreeMap<String, Delta> {
-    let mut orders: HashMap<String, BTreeMap<String, OrderFact>> = HashMap::new();
+/// Facts are looked at where they lie, never copied: this runs for every
+/// order read, and copying each fact's four strings (and the order id twice
+/// more as map keys) was six allocations an order.
+pub fn deltas<'a>(stored: &'a [OrderFact], page: &'a [OrderFact]) -> BTreeMap<&'a str, Delta> {
+    let mut orders: HashMap<&str, BTreeMap<&str, &OrderFact>> = HashMap::with_capacity(page.len());
     for fact in stored {
-        orders.entry(fact.order_id.clone()).or_default().insert(fact.fact_id.clone(), fact);
+        orders.entry(&fact.order_id).or_default().insert(&fact.fact_id, fact);
     }
-    let before: HashMap<String, Option<Contribution>> =
-        orders.iter().map(|(order, facts)| (order.clone(), contribution(facts.values()))).collect();
-    let mut deltas: BTreeMap<String, Delta> = BTreeMap::new();
+    let before: HashMap<&str, Option<Contribution>> =
+        orders.iter().map(|(order, facts)| (*order, contribution(facts.values().copied()))).collect();
+    let mut deltas: BTreeMap<&str, Delta> = BTreeMap::new();
     for fact in page {
-        deltas.entry(fact.person.clone()).or_default();
-        // As stored: to the millisecond, so an order read again unchanged
-        // changes nothing, and the totals answered are the totals kept.
-        let stored = OrderFact { at: to_the_millisecond(fact.at), ..fact.clone() };
-        orders.entry(fact.order_id.clone()).or_default().insert(fact.fact_id.clone(), stored);
+        deltas.entry(&fact.person).or_default();
+        orders.entry(&fact.order_id).or_default().insert(&fact.fact_id, fact);
     }
-    let touched: Vec<&String> = {
-        let mut ids: Vec<&String> = page.iter().map(|fact| &fact.order_id).collect();
-        ids.sort();
+    let touched: Vec<&str> = {
+        let mut ids: Vec<&str> = page.iter().map(|fact| fact.order_id.as_str()).collect();
+        ids.sort_unstable();
         ids.dedup();
         ids
     };
     for order in touched {
         let old = before.get(order).cloned().flatten();
-        let new = contribution(orders[order].values());
+        let new = contribution(orders[order].values().copied());
         if old == new {
             continue;
         }
@@ -195,12 +197,12 @@ mod tests {
                 .filter(|stored| page.iter().any(|fact| fact.order_id == stored.order_id))
                 .cloned()
                 .collect();
-            let deltas = deltas(stored, page);
+            let deltas = deltas(&stored, page);
             for fact in page {
                 all.insert((fact.order_id.clone(), fact.fact_id.clone()), fact.clone());
             }
             for (person, delta) in deltas {
-                let (mut totals, reread) = apply(running.remove(&person).unwrap_or_else(zero), &delta);
+                let (mut totals, reread) = apply(running.remove(person).unwrap_or_else(zero), &delta);
                 if reread {
                     let latest = all
                         .values()
@@ -209,7 +211,7 @@ mod tests {
                     totals.last_order_at = latest.map(|f| f.at);
                     totals.currency = latest.map(|f| f.currency);
                 }
-                running.insert(person, totals);
+                running.insert(person.to_owned(), totals);
             }
             for (person, totals) in &running {
                 let expected = sum_facts(all.values().filter(|f| &f.person == person));

@@ -106,32 +106,53 @@ impl WooCommerceSource {
         decoded: serde_json::Result<WooOrder<'_>>,
         stream: &str,
     ) -> Result<Vec<SourceItem>, ConnectorError> {
+        let mut items = Vec::with_capacity(1);
+        self.push_order_items(raw, decoded, stream, &mut items).await?;
+        Ok(items)
+    }
+
+    /// [`Self::order_items`] onto the end of a page's `items`: a listing's
+    /// orders go straight into the page, not each through a vector of its own.
+    async fn push_order_items(
+        &self,
+        raw: Element<'_>,
+        decoded: serde_json::Result<WooOrder<'_>>,
+        stream: &str,
+        items: &mut Vec<SourceItem>,
+    ) -> Result<(), ConnectorError> {
         let wire = match decoded {
             Ok(wire) => wire,
-            Err(e) => return Ok(vec![bad(stream, format!("order is not WooCommerce order JSON: {e}"), raw)]),
+            Err(e) => {
+                items.push(bad(stream, format!("order is not WooCommerce order JSON: {e}"), raw));
+                return Ok(());
+            }
         };
         let order = match mapping::order(&self.client.name, &wire) {
             Ok(order) => order,
-            Err(reason) => return Ok(vec![bad(stream, reason, raw)]),
-        };
-        let mut items = Vec::with_capacity(1 + wire.refunds.len());
-        if !wire.refunds.is_empty() {
-            let (_, listing) = self
-                .client
-                .list(&format!("/orders/{}/refunds", wire.id), &[("per_page", PER_PAGE.to_string())])
-                .await?;
-            for (raw_refund, refund) in self.client.decode_each::<WooRefund>(&listing)? {
-                let item = refund
-                    .map_err(|e| format!("refund of order {} is not refund JSON: {e}", wire.id))
-                    .and_then(|refund| mapping::refund(&self.client.name, &order, &refund));
-                items.push(match item {
-                    Ok(refund) => Ok(Record::Refund(refund)),
-                    Err(reason) => bad(stream, reason, raw_refund),
-                });
+            Err(reason) => {
+                items.push(bad(stream, reason, raw));
+                return Ok(());
             }
+        };
+        if wire.refunds.is_empty() {
+            items.push(Ok(Record::Order(order)));
+            return Ok(());
         }
-        items.insert(0, Ok(Record::Order(order)));
-        Ok(items)
+        let (_, listing) =
+            self.client.list(&format!("/orders/{}/refunds", wire.id), &[("per_page", PER_PAGE.to_string())]).await?;
+        let mut refunds = Vec::with_capacity(wire.refunds.len());
+        for (raw_refund, refund) in self.client.decode_each::<WooRefund>(&listing)? {
+            let item = refund
+                .map_err(|e| format!("refund of order {} is not refund JSON: {e}", wire.id))
+                .and_then(|refund| mapping::refund(&self.client.name, &order, &refund));
+            refunds.push(match item {
+                Ok(refund) => Ok(Record::Refund(refund)),
+                Err(reason) => bad(stream, reason, raw_refund),
+            });
+        }
+        items.push(Ok(Record::Order(order)));
+        items.extend(refunds);
+        Ok(())
     }
 
     fn customer_item(
@@ -192,9 +213,9 @@ impl WooCommerceSource {
             cursor.offset = offset.saturating_add(listed.len());
             cursor.anchors = anchors.iter().rev().take(ANCHORS).cloned().collect();
             let last = listed.len() < PER_PAGE || cursor.offset >= total;
-            let mut items = Vec::new();
+            let mut items = Vec::with_capacity(listed.len());
             for (raw, order) in listed.into_iter().skip(start) {
-                items.extend(self.order_items(raw, order, "orders").await?);
+                self.push_order_items(raw, order, "orders", &mut items).await?;
             }
             let next = if last {
                 let overlap = jiff::SignedDuration::try_from(self.client.overlap).unwrap_or_default();

@@ -51,18 +51,18 @@ pub(crate) async fn record_facts(
             stored.push(fact(row)?);
         }
     }
-    let deltas = deltas(stored, facts);
+    let deltas = deltas(&stored, facts);
     upsert_facts(connection, pipeline, facts).await.map_err(error("record facts"))?;
-    let people: Vec<&str> = deltas.keys().map(String::as_str).collect();
+    let people: Vec<&str> = deltas.keys().copied().collect();
     let mut current = read_totals(connection, pipeline, &people).await?;
     let mut updated = Vec::with_capacity(deltas.len());
     for (person, delta) in &deltas {
-        let stored = current.remove(person).unwrap_or_else(running_totals::zero);
+        let stored = current.remove(*person).unwrap_or_else(running_totals::zero);
         let (mut totals, reread) = running_totals::apply(stored, delta);
         if reread {
             (totals.last_order_at, totals.currency) = latest_counted_order(connection, pipeline, person).await?;
         }
-        updated.push((person.as_str(), totals));
+        updated.push((*person, totals));
     }
     write_totals(connection, pipeline, &updated).await.map_err(error("person totals"))?;
     Ok(updated.into_iter().map(|(person, totals)| (person.to_owned(), totals)).collect())

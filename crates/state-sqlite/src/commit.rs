@@ -2,10 +2,9 @@
 //! inbox marks (moving each source's watermark), resolved letters and orders
 //! read, in one transaction.
 
-use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, kept, millis};
+use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, kept, millis, upsert_of, value_rows};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
-use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::OnceLock;
 use tillflow_core::StateError;
@@ -172,12 +171,6 @@ async fn write_commit(
 static FULL_LEDGER_UPSERT: OnceLock<String> = OnceLock::new();
 static FULL_ORDERS_READ_UPSERT: OnceLock<String> = OnceLock::new();
 
-/// The upsert of `rows` rows: a full chunk's text from `full`, a shorter
-/// chunk's (not kept) written by `write`.
-fn upsert_of(rows: usize, full: &'static OnceLock<String>, write: fn(usize) -> String) -> Cow<'static, str> {
-    if rows == INSERT_CHUNK { Cow::Borrowed(full.get_or_init(|| write(INSERT_CHUNK))) } else { Cow::Owned(write(rows)) }
-}
-
 /// The ledger's upsert of `rows` rows. The pipeline and the time recorded are
 /// bound once and a row's kind and outcome as their numbers, named in the
 /// statement itself; its key, content hash and reason are handed over owned.
@@ -223,15 +216,4 @@ fn orders_read_upsert(rows: usize) -> String {
         ") AS batch WHERE true ON CONFLICT (pipeline, order_id) DO UPDATE SET created_at = excluded.created_at",
     );
     sql
-}
-
-/// `rows` rows of `width` parameters for a VALUES list.
-fn value_rows(sql: &mut String, rows: usize, width: usize) {
-    let row = format!("({})", vec!["?"; width].join(", "));
-    for number in 0..rows {
-        if number > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&row);
-    }
 }

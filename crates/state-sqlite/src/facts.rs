@@ -3,10 +3,11 @@
 //! touched person's totals by what changed (`core::running_totals`), in one
 //! transaction — so an order costs the same whatever its buyer's past.
 
-use crate::sql::{INSERT_CHUNK, begin_writing, error, json_list, kept, millis};
+use crate::sql::{INSERT_CHUNK, begin_writing, error, json_list, kept, millis, upsert_of, value_rows};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use tillflow_core::StateError;
 use tillflow_core::model::{OrderFact, PersonTotals};
 use tillflow_core::running_totals::{self, Rebuild, deltas};
@@ -36,18 +37,18 @@ pub(crate) async fn record_facts(
     }
     let mut transaction = begin_writing(pool, "record facts").await?;
     let stored = stored_facts_of_orders(&mut transaction, pipeline, facts).await?;
-    let deltas = deltas(stored, facts);
+    let deltas = deltas(&stored, facts);
     upsert_facts(&mut transaction, pipeline, facts).await?;
-    let people: Vec<&str> = deltas.keys().map(String::as_str).collect();
+    let people: Vec<&str> = deltas.keys().copied().collect();
     let mut current = read_totals(&mut transaction, pipeline, &people).await?;
     let mut updated = Vec::with_capacity(deltas.len());
     for (person, delta) in &deltas {
-        let stored = current.remove(person).unwrap_or_else(running_totals::zero);
+        let stored = current.remove(*person).unwrap_or_else(running_totals::zero);
         let (mut totals, reread) = running_totals::apply(stored, delta);
         if reread {
             (totals.last_order_at, totals.currency) = latest_counted_order(&mut transaction, pipeline, person).await?;
         }
-        updated.push((person.as_str(), totals));
+        updated.push((*person, totals));
     }
     write_totals(&mut transaction, pipeline, &updated).await?;
     transaction.commit().await.map_err(error("record facts"))?;
@@ -83,25 +84,58 @@ async fn upsert_facts(
     facts: &[OrderFact],
 ) -> Result<(), StateError> {
     for rows in facts.chunks(INSERT_CHUNK) {
-        let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO order_facts (pipeline, {FACT_COLUMNS}) "));
-        insert.push_values(rows, |mut values, fact| {
-            values
-                .push_bind(pipeline)
-                .push_bind(fact.order_id.as_str())
-                .push_bind(fact.fact_id.as_str())
-                .push_bind(fact.person.as_str())
-                .push_bind(fact.counted)
-                .push_bind(fact.amount.to_string())
-                .push_bind(fact.currency.as_str())
-                .push_bind(millis(fact.at));
-        });
-        insert.push(
-            " ON CONFLICT (pipeline, order_id, fact_id) DO UPDATE SET person = excluded.person, \
-             counted = excluded.counted, amount = excluded.amount, currency = excluded.currency, at = excluded.at",
-        );
-        insert.build().persistent(kept(rows)).execute(&mut *connection).await.map_err(error("record facts"))?;
+        let statement = upsert_of(rows.len(), &FULL_FACTS_UPSERT, facts_upsert);
+        let mut insert = sqlx::query(&statement).bind(pipeline);
+        for fact in rows {
+            insert = insert
+                .bind(fact.order_id.as_str())
+                .bind(fact.fact_id.as_str())
+                .bind(fact.person.as_str())
+                .bind(fact.counted)
+                .bind(fact.amount.to_string())
+                .bind(fact.currency.as_str())
+                .bind(millis(fact.at));
+        }
+        insert.persistent(kept(rows)).execute(&mut *connection).await.map_err(error("record facts"))?;
     }
     Ok(())
+}
+
+/// The full chunks' statements, written once per process (see `upsert_of`).
+static FULL_FACTS_UPSERT: OnceLock<String> = OnceLock::new();
+static FULL_TOTALS_UPSERT: OnceLock<String> = OnceLock::new();
+
+/// The upsert of `rows` order facts, the pipeline bound once rather than
+/// once a row: each bound text is copied on its way to SQLite, an
+/// allocation an order for a name every row shares.
+fn facts_upsert(rows: usize) -> String {
+    let mut sql = format!(
+        "INSERT INTO order_facts (pipeline, {FACT_COLUMNS}) SELECT given.pipeline, batch.column1, batch.column2, \
+         batch.column3, batch.column4, batch.column5, batch.column6, batch.column7 \
+         FROM (SELECT ? AS pipeline) AS given, (VALUES "
+    );
+    value_rows(&mut sql, rows, 7);
+    // WHERE true: SQLite's grammar wants one between an INSERT's SELECT and its upsert.
+    sql.push_str(
+        ") AS batch WHERE true ON CONFLICT (pipeline, order_id, fact_id) DO UPDATE SET person = excluded.person, \
+         counted = excluded.counted, amount = excluded.amount, currency = excluded.currency, at = excluded.at",
+    );
+    sql
+}
+
+/// The upsert of `rows` people's totals, the pipeline bound once.
+fn totals_upsert(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO person_totals (pipeline, person, revenue, orders, last_at, currency) \
+         SELECT given.pipeline, batch.column1, batch.column2, batch.column3, batch.column4, batch.column5 \
+         FROM (SELECT ? AS pipeline) AS given, (VALUES ",
+    );
+    value_rows(&mut sql, rows, 5);
+    sql.push_str(
+        ") AS batch WHERE true ON CONFLICT (pipeline, person) DO UPDATE SET revenue = excluded.revenue, \
+         orders = excluded.orders, last_at = excluded.last_at, currency = excluded.currency",
+    );
+    sql
 }
 
 /// The time and currency of the person's latest counted order: one step
@@ -162,24 +196,13 @@ async fn write_totals(
     totals: &[(&str, PersonTotals)],
 ) -> Result<(), StateError> {
     for rows in totals.chunks(INSERT_CHUNK) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO person_totals (pipeline, person, revenue, orders, last_at, currency) ",
-        );
-        insert.push_values(rows, |mut values, (person, totals)| {
+        let statement = upsert_of(rows.len(), &FULL_TOTALS_UPSERT, totals_upsert);
+        let mut insert = sqlx::query(&statement).bind(pipeline);
+        for (person, totals) in rows {
             let row = PersonTotalsRow::from(totals);
-            values
-                .push_bind(pipeline)
-                .push_bind(*person)
-                .push_bind(row.revenue)
-                .push_bind(row.orders)
-                .push_bind(row.last_at)
-                .push_bind(row.currency);
-        });
-        insert.push(
-            " ON CONFLICT (pipeline, person) DO UPDATE SET revenue = excluded.revenue, orders = excluded.orders, \
-             last_at = excluded.last_at, currency = excluded.currency",
-        );
-        insert.build().persistent(kept(rows)).execute(&mut *connection).await.map_err(error("person totals"))?;
+            insert = insert.bind(*person).bind(row.revenue).bind(row.orders).bind(row.last_at).bind(row.currency);
+        }
+        insert.persistent(kept(rows)).execute(&mut *connection).await.map_err(error("person totals"))?;
     }
     Ok(())
 }

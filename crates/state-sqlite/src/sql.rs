@@ -2,6 +2,8 @@
 //! context, and reading stored JSON back.
 
 use jiff::Timestamp;
+use std::borrow::Cow;
+use std::sync::OnceLock;
 use tillflow_core::StateError;
 
 /// Strings as one JSON array for one parameter, which a lookup joins the
@@ -33,6 +35,23 @@ pub(crate) const INSERT_CHUNK: usize = 128;
 /// Whether a chunk of an insert is a full one, whose statement is kept.
 pub(crate) fn kept<T>(rows: &[T]) -> bool {
     rows.len() == INSERT_CHUNK
+}
+
+/// The upsert of `rows` rows: a full chunk's text from `full`, a shorter
+/// chunk's (not kept) written by `write`.
+pub(crate) fn upsert_of(rows: usize, full: &'static OnceLock<String>, write: fn(usize) -> String) -> Cow<'static, str> {
+    if rows == INSERT_CHUNK { Cow::Borrowed(full.get_or_init(|| write(INSERT_CHUNK))) } else { Cow::Owned(write(rows)) }
+}
+
+/// `rows` rows of `width` parameters for a VALUES list.
+pub(crate) fn value_rows(sql: &mut String, rows: usize, width: usize) {
+    let row = format!("({})", vec!["?"; width].join(", "));
+    for number in 0..rows {
+        if number > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&row);
+    }
 }
 
 pub(crate) fn error(context: &str) -> impl Fn(sqlx::Error) -> StateError + '_ {

@@ -159,7 +159,7 @@ impl Pipeline {
         report: &mut PassReport,
         pending: &mut Pending,
     ) -> Result<(), PipelineError> {
-        let mut records = Vec::new();
+        let mut records = Vec::with_capacity(items.len());
         for item in items {
             report.records_read += 1;
             match item {
@@ -190,6 +190,9 @@ impl Pipeline {
         } else {
             Vec::new()
         };
+        // Most records make two or three events (an order: placed, a line
+        // or two, its state); growing one by one copied the list again and again.
+        events.reserve(records.len() * 3);
         for record in records {
             for mut event in derive_events(record, context) {
                 if !self.sink.accepts(event.kind) {
