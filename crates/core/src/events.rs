@@ -212,6 +212,13 @@ pub struct DeriveContext {
 
 /// The events a record's current state implies, in the order they happened.
 pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
+    derive_accepted(record, context, &|_| true)
+}
+
+/// [`derive_events`] for a sink: only the kinds it wants, so an event
+/// it would drop (an order's state for a sink that keeps events) costs no
+/// key and no copy of the record's hash.
+pub fn derive_accepted(record: Record, context: &DeriveContext, wanted: &dyn Fn(EventKind) -> bool) -> Vec<Event> {
     let hash = content_hash(&record);
     let mut events = Vec::new();
     let history = |at: Timestamp| at < context.pipeline_started_at;
@@ -223,25 +230,44 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
             }
             // Placed, a line each, completed or canceled, the state.
             events.reserve_exact(order.lines.len() + 3);
-            let placed_key = IdempotencyKey::new(&order.identity, "order", "placed", None);
+            let placed_key = || IdempotencyKey::new(&order.identity, "order", "placed", None);
             if order.status.is_placed() {
                 let at = order.placed_at;
-                events.push(Event {
-                    key: placed_key.clone(),
-                    kind: EventKind::Placed,
-                    occurred_at: at,
-                    subject: Subject::Order { order: order.clone() },
-                    content_hash: hash.clone(),
-                    history: history(at),
-                    requires: None,
-                    update: false,
-                });
-                for (index, line) in order.lines.iter().enumerate() {
+                if wanted(EventKind::Placed) {
                     events.push(Event {
-                        key: IdempotencyKey::new(&order.identity, "order", "ordered-product", Some(&line.line_id)),
-                        kind: EventKind::OrderedProduct,
+                        key: placed_key(),
+                        kind: EventKind::Placed,
                         occurred_at: at,
-                        subject: Subject::OrderLine { order: order.clone(), line: index },
+                        subject: Subject::Order { order: order.clone() },
+                        content_hash: hash.clone(),
+                        history: history(at),
+                        requires: None,
+                        update: false,
+                    });
+                }
+                for (index, line) in order.lines.iter().enumerate() {
+                    if wanted(EventKind::OrderedProduct) {
+                        events.push(Event {
+                            key: IdempotencyKey::new(&order.identity, "order", "ordered-product", Some(&line.line_id)),
+                            kind: EventKind::OrderedProduct,
+                            occurred_at: at,
+                            subject: Subject::OrderLine { order: order.clone(), line: index },
+                            content_hash: hash.clone(),
+                            history: history(at),
+                            requires: None,
+                            update: false,
+                        });
+                    }
+                }
+            }
+            if order.status == OrderStatus::Completed {
+                let at = order.completed_at.unwrap_or(order.updated_at);
+                if wanted(EventKind::Completed) {
+                    events.push(Event {
+                        key: IdempotencyKey::new(&order.identity, "order", "completed", None),
+                        kind: EventKind::Completed,
+                        occurred_at: at,
+                        subject: Subject::Order { order: order.clone() },
                         content_hash: hash.clone(),
                         history: history(at),
                         requires: None,
@@ -249,89 +275,88 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                     });
                 }
             }
-            if order.status == OrderStatus::Completed {
-                let at = order.completed_at.unwrap_or(order.updated_at);
+            if order.status == OrderStatus::Cancelled {
+                let at = order.cancelled_at.unwrap_or(order.updated_at);
+                if wanted(EventKind::Canceled) {
+                    events.push(Event {
+                        key: IdempotencyKey::new(&order.identity, "order", "canceled", None),
+                        kind: EventKind::Canceled,
+                        occurred_at: at,
+                        subject: Subject::Order { order: order.clone() },
+                        content_hash: hash.clone(),
+                        history: history(at),
+                        requires: Some(placed_key()),
+                        update: false,
+                    });
+                }
+            }
+            // The order as it stands now (after its facts): its time is its
+            // last change.
+            if wanted(EventKind::OrderState) {
                 events.push(Event {
-                    key: IdempotencyKey::new(&order.identity, "order", "completed", None),
-                    kind: EventKind::Completed,
-                    occurred_at: at,
+                    key: IdempotencyKey::new(&order.identity, "order", "state", None),
+                    kind: EventKind::OrderState,
+                    occurred_at: order.updated_at,
                     subject: Subject::Order { order: order.clone() },
-                    content_hash: hash.clone(),
+                    content_hash: hash,
+                    history: history(order.updated_at),
+                    requires: None,
+                    update: false,
+                });
+            }
+        }
+        Record::Refund(refund) => {
+            let at = refund.created_at;
+            if wanted(EventKind::Refunded) {
+                events.push(Event {
+                    key: IdempotencyKey::new(&refund.identity, "refund", "refunded", None),
+                    kind: EventKind::Refunded,
+                    occurred_at: at,
+                    subject: Subject::Refund { refund: Arc::new(refund) },
+                    content_hash: hash,
                     history: history(at),
                     requires: None,
                     update: false,
                 });
             }
-            if order.status == OrderStatus::Cancelled {
-                let at = order.cancelled_at.unwrap_or(order.updated_at);
-                events.push(Event {
-                    key: IdempotencyKey::new(&order.identity, "order", "canceled", None),
-                    kind: EventKind::Canceled,
-                    occurred_at: at,
-                    subject: Subject::Order { order: order.clone() },
-                    content_hash: hash.clone(),
-                    history: history(at),
-                    requires: Some(placed_key),
-                    update: false,
-                });
-            }
-            // The order as it stands now (after its facts): its time is its
-            // last change.
-            events.push(Event {
-                key: IdempotencyKey::new(&order.identity, "order", "state", None),
-                kind: EventKind::OrderState,
-                occurred_at: order.updated_at,
-                subject: Subject::Order { order: order.clone() },
-                content_hash: hash,
-                history: history(order.updated_at),
-                requires: None,
-                update: false,
-            });
-        }
-        Record::Refund(refund) => {
-            let at = refund.created_at;
-            events.push(Event {
-                key: IdempotencyKey::new(&refund.identity, "refund", "refunded", None),
-                kind: EventKind::Refunded,
-                occurred_at: at,
-                subject: Subject::Refund { refund: Arc::new(refund) },
-                content_hash: hash,
-                history: history(at),
-                requires: None,
-                update: false,
-            });
         }
         Record::Shipment(shipment) => {
             let at = shipment.shipped_at;
-            events.push(Event {
-                key: IdempotencyKey::new(&shipment.identity, "shipment", "shipped", None),
-                kind: EventKind::Shipped,
-                occurred_at: at,
-                subject: Subject::Shipment { shipment: Arc::new(shipment) },
-                content_hash: hash,
-                history: history(at),
-                requires: None,
-                update: false,
-            });
+            if wanted(EventKind::Shipped) {
+                events.push(Event {
+                    key: IdempotencyKey::new(&shipment.identity, "shipment", "shipped", None),
+                    kind: EventKind::Shipped,
+                    occurred_at: at,
+                    subject: Subject::Shipment { shipment: Arc::new(shipment) },
+                    content_hash: hash,
+                    history: history(at),
+                    requires: None,
+                    update: false,
+                });
+            }
         }
         Record::Customer(customer) => {
             if customer.change == crate::model::ChangeKind::Deleted {
                 return events;
             }
             let customer = Arc::new(customer);
-            events.push(Event {
-                key: IdempotencyKey::new(&customer.identity, "customer", "profile", None),
-                kind: EventKind::ProfileUpdated,
-                occurred_at: customer.updated_at,
-                subject: Subject::Customer { customer: customer.clone() },
-                content_hash: hash.clone(),
-                history: history(customer.updated_at),
-                requires: None,
-                update: false,
-            });
+            if wanted(EventKind::ProfileUpdated) {
+                events.push(Event {
+                    key: IdempotencyKey::new(&customer.identity, "customer", "profile", None),
+                    kind: EventKind::ProfileUpdated,
+                    occurred_at: customer.updated_at,
+                    subject: Subject::Customer { customer: customer.clone() },
+                    content_hash: hash.clone(),
+                    history: history(customer.updated_at),
+                    requires: None,
+                    update: false,
+                });
+            }
             // A preference or group change is a fact of its own, keyed by
             // what it became and when: the same state read again is the same key.
-            if let (Some(accepts), Some(at)) = (customer.accepts_marketing, customer.consent_changed_at) {
+            if let (Some(accepts), Some(at)) = (customer.accepts_marketing, customer.consent_changed_at)
+                && wanted(EventKind::ConsentChanged)
+            {
                 events.push(Event {
                     key: IdempotencyKey::new(
                         &customer.identity,
@@ -350,20 +375,27 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
             }
             if let Some(at) = customer.group_changed_at {
                 let group = customer.group.as_deref().unwrap_or("");
-                events.push(Event {
-                    key: IdempotencyKey::new(&customer.identity, "customer", "group", Some(&format!("{group}@{at}"))),
-                    kind: EventKind::GroupChanged,
-                    occurred_at: at,
-                    subject: Subject::Customer { customer: customer.clone() },
-                    content_hash: hash.clone(),
-                    history: history(at),
-                    requires: None,
-                    update: false,
-                });
+                if wanted(EventKind::GroupChanged) {
+                    events.push(Event {
+                        key: IdempotencyKey::new(
+                            &customer.identity,
+                            "customer",
+                            "group",
+                            Some(&format!("{group}@{at}")),
+                        ),
+                        kind: EventKind::GroupChanged,
+                        occurred_at: at,
+                        subject: Subject::Customer { customer: customer.clone() },
+                        content_hash: hash.clone(),
+                        history: history(at),
+                        requires: None,
+                        update: false,
+                    });
+                }
             }
             // Customers that existed before the pipeline started are identified,
             // not announced: announcing them would fire every welcome flow at once.
-            if !history(customer.created_at) {
+            if !history(customer.created_at) && wanted(EventKind::CustomerCreated) {
                 events.push(Event {
                     key: IdempotencyKey::new(&customer.identity, "customer", "created", None),
                     kind: EventKind::CustomerCreated,
@@ -381,16 +413,18 @@ pub fn derive_events(record: Record, context: &DeriveContext) -> Vec<Event> {
                 return events;
             }
             let at = product.updated_at;
-            events.push(Event {
-                key: IdempotencyKey::new(&product.identity, "product", "catalog", None),
-                kind: EventKind::CatalogItem,
-                occurred_at: at,
-                subject: Subject::Product { product: Arc::new(product) },
-                content_hash: hash,
-                history: history(at),
-                requires: None,
-                update: false,
-            });
+            if wanted(EventKind::CatalogItem) {
+                events.push(Event {
+                    key: IdempotencyKey::new(&product.identity, "product", "catalog", None),
+                    kind: EventKind::CatalogItem,
+                    occurred_at: at,
+                    subject: Subject::Product { product: Arc::new(product) },
+                    content_hash: hash,
+                    history: history(at),
+                    requires: None,
+                    update: false,
+                });
+            }
         }
     }
     events

@@ -22,7 +22,7 @@ pub mod state;
 pub mod stored;
 
 pub use error::{ConnectorError, ErrorClass, StateError};
-pub use events::{DeriveContext, Event, EventKind, Subject, derive_events};
+pub use events::{DeriveContext, Event, EventKind, Subject, derive_accepted, derive_events};
 pub use keys::{IdempotencyKey, content_hash};
 pub use pipeline::{PassReport, Pipeline, PipelineError, PipelineOptions, Progress};
 pub use rules::{Rules, SkipReason};

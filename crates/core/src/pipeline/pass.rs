@@ -6,7 +6,7 @@
 use super::pending::Pending;
 use super::{PassReport, Pipeline, PipelineError};
 use crate::error::ErrorClass;
-use crate::events::{DeriveContext, derive_events};
+use crate::events::{DeriveContext, derive_accepted};
 use crate::model::Record;
 use crate::persist;
 use crate::source::{BadRecord, Page, SourceItem, WEBHOOK_STREAM};
@@ -194,10 +194,7 @@ impl Pipeline {
         // or two, its state); growing one by one copied the list again and again.
         events.reserve(records.len() * 3);
         for record in records {
-            for mut event in derive_events(record, context) {
-                if !self.sink.accepts(event.kind) {
-                    continue;
-                }
+            for mut event in derive_accepted(record, context, &|kind| self.sink.accepts(kind)) {
                 if let Some(fingerprint) = self.sink.fingerprint(&event) {
                     event.content_hash = fingerprint;
                 }

@@ -44,13 +44,23 @@ pub fn timestamp_in_zone(text: &str, zone: &TimeZone, what: &str) -> Result<Opti
     if text.is_empty() {
         return Ok(None);
     }
-    if let Ok(timestamp) = text.parse::<Timestamp>() {
-        return Ok(Some(timestamp));
-    }
-    text.parse::<DateTime>()
-        .and_then(|civil| civil.to_zoned(zone.clone()))
-        .map(|zoned| Some(zoned.timestamp()))
-        .map_err(|_| format!("{what} `{text}` is not a timestamp"))
+    let in_zone = || text.parse::<DateTime>().and_then(|civil| civil.to_zoned(zone.clone())).map(|z| z.timestamp());
+    // The parse that fails is not tried first: a failed parse builds an
+    // error (an allocation and its message), and most platforms' times are
+    // one kind or the other every time (WooCommerce's `*_gmt` carry none).
+    let parsed = if may_carry_offset(text) {
+        text.parse::<Timestamp>().or_else(|_| in_zone())
+    } else {
+        in_zone().or_else(|_| text.parse::<Timestamp>())
+    };
+    parsed.map(Some).map_err(|_| format!("{what} `{text}` is not a timestamp"))
+}
+
+/// Whether the text after a date could hold an offset (`Z`, `+hh`, `-hh`,
+/// or the minus sign U+2212): a text with none of them cannot be a
+/// timestamp with an offset.
+fn may_carry_offset(text: &str) -> bool {
+    text.get(10..).is_none_or(|time| time.contains(['Z', 'z', '+', '-', '\u{2212}']))
 }
 
 /// Where a record came from: the platform, the configured source name and
@@ -74,6 +84,17 @@ mod tests {
             timestamp_in_zone("2017-03-22T19:28:02+02:00", &utc, "date").unwrap().unwrap().to_string(),
             "2017-03-22T17:28:02Z"
         );
+        // An offset anywhere it may be written is honoured, whichever parse is tried first.
+        for (text, utc_text) in [
+            ("2017-03-22T19:28:02Z", "2017-03-22T19:28:02Z"),
+            ("2017-03-22T19:28:02z", "2017-03-22T19:28:02Z"),
+            ("2017-03-22T19:28:02-05:00", "2017-03-23T00:28:02Z"),
+            ("2017-03-22 19:28:02.5+01", "2017-03-22T18:28:02.5Z"),
+            ("20170322T192802-0500", "2017-03-23T00:28:02Z"),
+            ("20170322T192802", "2017-03-22T19:28:02Z"),
+        ] {
+            assert_eq!(timestamp_in_zone(text, &utc, "date").unwrap().unwrap().to_string(), utc_text, "{text}");
+        }
         let lisbon = TimeZone::get("Europe/Lisbon").unwrap();
         assert_eq!(
             timestamp_in_zone("2026-07-01T12:00:00", &lisbon, "date").unwrap().unwrap().to_string(),
