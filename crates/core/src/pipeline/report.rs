@@ -37,7 +37,9 @@ impl PassReport {
 pub trait Progress: Send + Sync {
     fn page(&self, _pipeline: &str, _stream: &str, _records: usize, _delivered: u64) {}
 
-    /// Events the sink acknowledged, once their batch is committed.
+    /// Events the sink acknowledged, once their batch is committed. Their
+    /// keys and content hashes have gone into the committed ledger rows and
+    /// are empty here: an observer reads kinds, times and subjects.
     fn delivered(&self, _pipeline: &str, _events: &[&crate::events::Event]) {}
 }
 

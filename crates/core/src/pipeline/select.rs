@@ -60,7 +60,8 @@ impl Pipeline {
                         && event.has_content(&entry.content_hash)
                 });
                 if !unchanged_skip {
-                    tail.ledger.push(ledger_row(&event, Outcome::Skipped(reason.as_str().to_owned())));
+                    let mut event = event;
+                    tail.ledger.push(ledger_row(&mut event, Outcome::Skipped(reason.as_str().to_owned())));
                 }
                 continue;
             }
