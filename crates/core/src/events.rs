@@ -203,6 +203,20 @@ impl Event {
     }
 }
 
+impl Event {
+    /// An event as derived: required to follow none, not yet known to the sink.
+    pub fn new(
+        key: IdempotencyKey,
+        kind: EventKind,
+        occurred_at: Timestamp,
+        subject: Subject,
+        content_hash: String,
+        history: bool,
+    ) -> Self {
+        Self { key, kind, occurred_at, subject, content_hash, history, requires: None, update: false }
+    }
+}
+
 /// What derivation needs to know beyond the record.
 #[derive(Clone, Copy, Debug)]
 pub struct DeriveContext {
@@ -234,105 +248,94 @@ pub fn derive_accepted(record: Record, context: &DeriveContext, wanted: &dyn Fn(
             if order.status.is_placed() {
                 let at = order.placed_at;
                 if wanted(EventKind::Placed) {
-                    events.push(Event {
-                        key: placed_key(),
-                        kind: EventKind::Placed,
-                        occurred_at: at,
-                        subject: Subject::Order { order: order.clone() },
-                        content_hash: hash.clone(),
-                        history: history(at),
-                        requires: None,
-                        update: false,
-                    });
+                    events.push(Event::new(
+                        placed_key(),
+                        EventKind::Placed,
+                        at,
+                        Subject::Order { order: order.clone() },
+                        hash.clone(),
+                        history(at),
+                    ));
                 }
                 for (index, line) in order.lines.iter().enumerate() {
                     if wanted(EventKind::OrderedProduct) {
-                        events.push(Event {
-                            key: IdempotencyKey::new(&order.identity, "order", "ordered-product", Some(&line.line_id)),
-                            kind: EventKind::OrderedProduct,
-                            occurred_at: at,
-                            subject: Subject::OrderLine { order: order.clone(), line: index },
-                            content_hash: hash.clone(),
-                            history: history(at),
-                            requires: None,
-                            update: false,
-                        });
+                        events.push(Event::new(
+                            IdempotencyKey::new(&order.identity, "order", "ordered-product", Some(&line.line_id)),
+                            EventKind::OrderedProduct,
+                            at,
+                            Subject::OrderLine { order: order.clone(), line: index },
+                            hash.clone(),
+                            history(at),
+                        ));
                     }
                 }
             }
             if order.status == OrderStatus::Completed {
                 let at = order.completed_at.unwrap_or(order.updated_at);
                 if wanted(EventKind::Completed) {
-                    events.push(Event {
-                        key: IdempotencyKey::new(&order.identity, "order", "completed", None),
-                        kind: EventKind::Completed,
-                        occurred_at: at,
-                        subject: Subject::Order { order: order.clone() },
-                        content_hash: hash.clone(),
-                        history: history(at),
-                        requires: None,
-                        update: false,
-                    });
+                    events.push(Event::new(
+                        IdempotencyKey::new(&order.identity, "order", "completed", None),
+                        EventKind::Completed,
+                        at,
+                        Subject::Order { order: order.clone() },
+                        hash.clone(),
+                        history(at),
+                    ));
                 }
             }
             if order.status == OrderStatus::Cancelled {
                 let at = order.cancelled_at.unwrap_or(order.updated_at);
                 if wanted(EventKind::Canceled) {
                     events.push(Event {
-                        key: IdempotencyKey::new(&order.identity, "order", "canceled", None),
-                        kind: EventKind::Canceled,
-                        occurred_at: at,
-                        subject: Subject::Order { order: order.clone() },
-                        content_hash: hash.clone(),
-                        history: history(at),
                         requires: Some(placed_key()),
-                        update: false,
+                        ..Event::new(
+                            IdempotencyKey::new(&order.identity, "order", "canceled", None),
+                            EventKind::Canceled,
+                            at,
+                            Subject::Order { order: order.clone() },
+                            hash.clone(),
+                            history(at),
+                        )
                     });
                 }
             }
             // The order as it stands now (after its facts): its time is its
             // last change.
             if wanted(EventKind::OrderState) {
-                events.push(Event {
-                    key: IdempotencyKey::new(&order.identity, "order", "state", None),
-                    kind: EventKind::OrderState,
-                    occurred_at: order.updated_at,
-                    subject: Subject::Order { order: order.clone() },
-                    content_hash: hash,
-                    history: history(order.updated_at),
-                    requires: None,
-                    update: false,
-                });
+                events.push(Event::new(
+                    IdempotencyKey::new(&order.identity, "order", "state", None),
+                    EventKind::OrderState,
+                    order.updated_at,
+                    Subject::Order { order: order.clone() },
+                    hash,
+                    history(order.updated_at),
+                ));
             }
         }
         Record::Refund(refund) => {
             let at = refund.created_at;
             if wanted(EventKind::Refunded) {
-                events.push(Event {
-                    key: IdempotencyKey::new(&refund.identity, "refund", "refunded", None),
-                    kind: EventKind::Refunded,
-                    occurred_at: at,
-                    subject: Subject::Refund { refund: Arc::new(refund) },
-                    content_hash: hash,
-                    history: history(at),
-                    requires: None,
-                    update: false,
-                });
+                events.push(Event::new(
+                    IdempotencyKey::new(&refund.identity, "refund", "refunded", None),
+                    EventKind::Refunded,
+                    at,
+                    Subject::Refund { refund: Arc::new(refund) },
+                    hash,
+                    history(at),
+                ));
             }
         }
         Record::Shipment(shipment) => {
             let at = shipment.shipped_at;
             if wanted(EventKind::Shipped) {
-                events.push(Event {
-                    key: IdempotencyKey::new(&shipment.identity, "shipment", "shipped", None),
-                    kind: EventKind::Shipped,
-                    occurred_at: at,
-                    subject: Subject::Shipment { shipment: Arc::new(shipment) },
-                    content_hash: hash,
-                    history: history(at),
-                    requires: None,
-                    update: false,
-                });
+                events.push(Event::new(
+                    IdempotencyKey::new(&shipment.identity, "shipment", "shipped", None),
+                    EventKind::Shipped,
+                    at,
+                    Subject::Shipment { shipment: Arc::new(shipment) },
+                    hash,
+                    history(at),
+                ));
             }
         }
         Record::Customer(customer) => {
@@ -341,71 +344,53 @@ pub fn derive_accepted(record: Record, context: &DeriveContext, wanted: &dyn Fn(
             }
             let customer = Arc::new(customer);
             if wanted(EventKind::ProfileUpdated) {
-                events.push(Event {
-                    key: IdempotencyKey::new(&customer.identity, "customer", "profile", None),
-                    kind: EventKind::ProfileUpdated,
-                    occurred_at: customer.updated_at,
-                    subject: Subject::Customer { customer: customer.clone() },
-                    content_hash: hash.clone(),
-                    history: history(customer.updated_at),
-                    requires: None,
-                    update: false,
-                });
+                events.push(Event::new(
+                    IdempotencyKey::new(&customer.identity, "customer", "profile", None),
+                    EventKind::ProfileUpdated,
+                    customer.updated_at,
+                    Subject::Customer { customer: customer.clone() },
+                    hash.clone(),
+                    history(customer.updated_at),
+                ));
             }
             // A preference or group change is a fact of its own, keyed by
             // what it became and when: the same state read again is the same key.
             if let (Some(accepts), Some(at)) = (customer.accepts_marketing, customer.consent_changed_at)
                 && wanted(EventKind::ConsentChanged)
             {
-                events.push(Event {
-                    key: IdempotencyKey::new(
-                        &customer.identity,
-                        "customer",
-                        "consent",
-                        Some(&format!("{accepts}@{at}")),
-                    ),
-                    kind: EventKind::ConsentChanged,
-                    occurred_at: at,
-                    subject: Subject::Customer { customer: customer.clone() },
-                    content_hash: hash.clone(),
-                    history: history(at),
-                    requires: None,
-                    update: false,
-                });
+                events.push(Event::new(
+                    IdempotencyKey::new(&customer.identity, "customer", "consent", Some(&format!("{accepts}@{at}"))),
+                    EventKind::ConsentChanged,
+                    at,
+                    Subject::Customer { customer: customer.clone() },
+                    hash.clone(),
+                    history(at),
+                ));
             }
             if let Some(at) = customer.group_changed_at {
                 let group = customer.group.as_deref().unwrap_or("");
                 if wanted(EventKind::GroupChanged) {
-                    events.push(Event {
-                        key: IdempotencyKey::new(
-                            &customer.identity,
-                            "customer",
-                            "group",
-                            Some(&format!("{group}@{at}")),
-                        ),
-                        kind: EventKind::GroupChanged,
-                        occurred_at: at,
-                        subject: Subject::Customer { customer: customer.clone() },
-                        content_hash: hash.clone(),
-                        history: history(at),
-                        requires: None,
-                        update: false,
-                    });
+                    events.push(Event::new(
+                        IdempotencyKey::new(&customer.identity, "customer", "group", Some(&format!("{group}@{at}"))),
+                        EventKind::GroupChanged,
+                        at,
+                        Subject::Customer { customer: customer.clone() },
+                        hash.clone(),
+                        history(at),
+                    ));
                 }
             }
             // Customers that existed before the pipeline started are identified,
             // not announced: announcing them would fire every welcome flow at once.
             if !history(customer.created_at) && wanted(EventKind::CustomerCreated) {
-                events.push(Event {
-                    key: IdempotencyKey::new(&customer.identity, "customer", "created", None),
-                    kind: EventKind::CustomerCreated,
-                    occurred_at: customer.created_at,
-                    subject: Subject::Customer { customer },
-                    content_hash: hash,
-                    history: false,
-                    requires: None,
-                    update: false,
-                });
+                events.push(Event::new(
+                    IdempotencyKey::new(&customer.identity, "customer", "created", None),
+                    EventKind::CustomerCreated,
+                    customer.created_at,
+                    Subject::Customer { customer },
+                    hash,
+                    false,
+                ));
             }
         }
         Record::Product(product) => {
@@ -414,16 +399,14 @@ pub fn derive_accepted(record: Record, context: &DeriveContext, wanted: &dyn Fn(
             }
             let at = product.updated_at;
             if wanted(EventKind::CatalogItem) {
-                events.push(Event {
-                    key: IdempotencyKey::new(&product.identity, "product", "catalog", None),
-                    kind: EventKind::CatalogItem,
-                    occurred_at: at,
-                    subject: Subject::Product { product: Arc::new(product) },
-                    content_hash: hash,
-                    history: history(at),
-                    requires: None,
-                    update: false,
-                });
+                events.push(Event::new(
+                    IdempotencyKey::new(&product.identity, "product", "catalog", None),
+                    EventKind::CatalogItem,
+                    at,
+                    Subject::Product { product: Arc::new(product) },
+                    hash,
+                    history(at),
+                ));
             }
         }
     }

@@ -41,16 +41,15 @@ impl Pipeline {
             let subject = Subject::PersonTotals { person: Arc::new(person.clone()), totals };
             let person_identity =
                 SourceIdentity { platform: identity.platform.clone(), source: identity.source.clone(), id: key };
-            events.push(Event {
-                key: IdempotencyKey::new(&person_identity, "person", "totals", None),
-                kind: EventKind::ProfileUpdated,
-                occurred_at: at,
-                content_hash: content_hash(&subject),
+            let hash = content_hash(&subject);
+            events.push(Event::new(
+                IdempotencyKey::new(&person_identity, "person", "totals", None),
+                EventKind::ProfileUpdated,
+                at,
                 subject,
-                history: at < context.pipeline_started_at,
-                requires: None,
-                update: false,
-            });
+                hash,
+                at < context.pipeline_started_at,
+            ));
         }
         Ok(events)
     }
