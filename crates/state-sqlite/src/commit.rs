@@ -2,7 +2,7 @@
 //! inbox marks (moving each source's watermark), resolved letters and orders
 //! read, in one transaction.
 
-use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, kept, millis, upsert_of, value_rows};
+use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, kept, millis, pipeline_upsert, upsert_of, value_rows};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use std::fmt::Write;
@@ -205,15 +205,7 @@ fn ledger_upsert(rows: usize) -> String {
     sql
 }
 
-/// The upsert of `rows` orders read, the pipeline bound once.
+/// The upsert of `rows` orders read.
 fn orders_read_upsert(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO orders_read (pipeline, order_id, created_at) \
-         SELECT given.pipeline, batch.column1, batch.column2 FROM (SELECT ? AS pipeline) AS given, (VALUES ",
-    );
-    value_rows(&mut sql, rows, 2);
-    sql.push_str(
-        ") AS batch WHERE true ON CONFLICT (pipeline, order_id) DO UPDATE SET created_at = excluded.created_at",
-    );
-    sql
+    pipeline_upsert("orders_read", &["order_id", "created_at"], &["order_id"], rows)
 }

@@ -3,7 +3,7 @@
 //! touched person's totals by what changed (`core::running_totals`), in one
 //! transaction — so an order costs the same whatever its buyer's past.
 
-use crate::sql::{INSERT_CHUNK, begin_writing, error, json_list, kept, millis, upsert_of, value_rows};
+use crate::sql::{INSERT_CHUNK, begin_writing, error, json_list, kept, millis, pipeline_upsert, upsert_of};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
@@ -105,37 +105,15 @@ async fn upsert_facts(
 static FULL_FACTS_UPSERT: OnceLock<String> = OnceLock::new();
 static FULL_TOTALS_UPSERT: OnceLock<String> = OnceLock::new();
 
-/// The upsert of `rows` order facts, the pipeline bound once rather than
-/// once a row: each bound text is copied on its way to SQLite, an
-/// allocation an order for a name every row shares.
+/// The upsert of `rows` order facts (`FACT_COLUMNS` a row).
 fn facts_upsert(rows: usize) -> String {
-    let mut sql = format!(
-        "INSERT INTO order_facts (pipeline, {FACT_COLUMNS}) SELECT given.pipeline, batch.column1, batch.column2, \
-         batch.column3, batch.column4, batch.column5, batch.column6, batch.column7 \
-         FROM (SELECT ? AS pipeline) AS given, (VALUES "
-    );
-    value_rows(&mut sql, rows, 7);
-    // WHERE true: SQLite's grammar wants one between an INSERT's SELECT and its upsert.
-    sql.push_str(
-        ") AS batch WHERE true ON CONFLICT (pipeline, order_id, fact_id) DO UPDATE SET person = excluded.person, \
-         counted = excluded.counted, amount = excluded.amount, currency = excluded.currency, at = excluded.at",
-    );
-    sql
+    let columns: Vec<&str> = FACT_COLUMNS.split(", ").collect();
+    pipeline_upsert("order_facts", &columns, &["order_id", "fact_id"], rows)
 }
 
-/// The upsert of `rows` people's totals, the pipeline bound once.
+/// The upsert of `rows` people's totals.
 fn totals_upsert(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO person_totals (pipeline, person, revenue, orders, last_at, currency) \
-         SELECT given.pipeline, batch.column1, batch.column2, batch.column3, batch.column4, batch.column5 \
-         FROM (SELECT ? AS pipeline) AS given, (VALUES ",
-    );
-    value_rows(&mut sql, rows, 5);
-    sql.push_str(
-        ") AS batch WHERE true ON CONFLICT (pipeline, person) DO UPDATE SET revenue = excluded.revenue, \
-         orders = excluded.orders, last_at = excluded.last_at, currency = excluded.currency",
-    );
-    sql
+    pipeline_upsert("person_totals", &["person", "revenue", "orders", "last_at", "currency"], &["person"], rows)
 }
 
 /// The time and currency of the person's latest counted order: one step

@@ -10,8 +10,9 @@ use tillflow_core::StateError;
 /// table to (`FROM json_each(?) AS asked CROSS JOIN t ON t.k = asked.value`:
 /// CROSS JOIN keeps the asked values outside, or SQLite may scan the
 /// pipeline's rows and the list for each, as it chose for a ledger keyed by
-/// the pipeline first), so each value probes the table's key directly: `k IN (SELECT value FROM
-/// json_each(?))` first copied every value into a temporary index, 3% of a
+/// the pipeline first), so each value probes the table's key directly:
+/// `k IN (SELECT value FROM json_each(?))` first copied every value into a
+/// temporary index, 3% of a
 /// history import's instructions for the ledger alone. A value asked twice
 /// answers twice; callers keep answers in maps. The statement's text is the same
 /// whatever the number of values, so it is prepared once and kept, where a
@@ -41,6 +42,30 @@ pub(crate) fn kept<T>(rows: &[T]) -> bool {
 /// chunk's (not kept) written by `write`.
 pub(crate) fn upsert_of(rows: usize, full: &'static OnceLock<String>, write: fn(usize) -> String) -> Cow<'static, str> {
     if rows == INSERT_CHUNK { Cow::Borrowed(full.get_or_init(|| write(INSERT_CHUNK))) } else { Cow::Owned(write(rows)) }
+}
+
+/// The upsert of `rows` rows into `table`, keyed by the pipeline and `key`:
+/// the pipeline is bound once, as the first parameter, then each row's
+/// `columns` in order, and a row already there takes every column but its
+/// key. A name every row shares, bound once a row, was one more copy of it
+/// an order on its way into SQLite.
+pub(crate) fn pipeline_upsert(table: &str, columns: &[&str], key: &[&str], rows: usize) -> String {
+    use std::fmt::Write;
+    let mut sql = format!("INSERT INTO {table} (pipeline, {}) SELECT given.pipeline", columns.join(", "));
+    for number in 1..=columns.len() {
+        let _ = write!(sql, ", batch.column{number}");
+    }
+    sql.push_str(" FROM (SELECT ? AS pipeline) AS given, (VALUES ");
+    value_rows(&mut sql, rows, columns.len());
+    // WHERE true: SQLite's grammar wants one between an INSERT's SELECT and its upsert.
+    let _ = write!(sql, ") AS batch WHERE true ON CONFLICT (pipeline, {}) DO UPDATE SET ", key.join(", "));
+    let updated: Vec<String> = columns
+        .iter()
+        .filter(|column| !key.contains(column))
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect();
+    sql.push_str(&updated.join(", "));
+    sql
 }
 
 /// `rows` rows of `width` parameters for a VALUES list.
