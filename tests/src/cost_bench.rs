@@ -209,7 +209,7 @@ async fn live(tillflow: &Path, dir: &Path, history: u64) -> Live {
             })
             .collect();
         for chunk in facts.chunks(10_000) {
-            store.record_facts(PIPELINE, chunk).await.unwrap();
+            store.record_facts(PIPELINE, chunk.to_vec()).await.unwrap();
         }
         store.close().await;
     }

@@ -297,11 +297,13 @@ pub trait StateStore: Send + Sync {
 
     /// Upserts what orders and refunds contribute to their people's totals;
     /// answers the totals, as they now stand, of every person the facts
-    /// name (what [`person_totals`](Self::person_totals) would answer).
+    /// name (what [`person_totals`](Self::person_totals) would answer). The
+    /// facts are given, not lent: a store may hand them to a writer that
+    /// outlives the call's borrow (SQLite's group commit).
     async fn record_facts(
         &self,
         pipeline: &str,
-        facts: &[OrderFact],
+        facts: Vec<OrderFact>,
     ) -> Result<HashMap<String, PersonTotals>, StateError>;
 
     /// Current totals of the given people (see [`crate::model::sum_facts`]).

@@ -256,9 +256,9 @@ impl StateStore for PgStore {
     async fn record_facts(
         &self,
         pipeline: &str,
-        facts: &[OrderFact],
+        facts: Vec<OrderFact>,
     ) -> Result<HashMap<String, PersonTotals>, StateError> {
-        commit::record_facts(&self.pool, self.fencing.as_deref(), pipeline, facts).await
+        commit::record_facts(&self.pool, self.fencing.as_deref(), pipeline, &facts).await
     }
 
     async fn person_totals(

@@ -4,7 +4,7 @@
 
 use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, kept, millis, pipeline_upsert, upsert_of, value_rows};
 use jiff::Timestamp;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::fmt::Write;
 use std::sync::OnceLock;
 use tillflow_core::StateError;
@@ -12,10 +12,14 @@ use tillflow_core::events::EventKind;
 use tillflow_core::keys::IdempotencyKey;
 use tillflow_core::state::{Commit, LedgerRow, Outcome, OutcomeKind};
 
-pub(crate) async fn commit(pool: &SqlitePool, pipeline: &str, commit: Commit) -> Result<(), StateError> {
-    let mut transaction = pool.begin().await.map_err(error("begin commit"))?;
-    write_commit(&mut transaction, pipeline, commit).await.map_err(error("commit"))?;
-    transaction.commit().await.map_err(error("commit"))
+/// The write a batch makes, in whatever transaction the state's group writer
+/// gives it.
+pub(crate) async fn commit(
+    connection: &mut SqliteConnection,
+    pipeline: &str,
+    commit: Commit,
+) -> Result<(), StateError> {
+    write_commit(connection, pipeline, commit).await.map_err(error("commit"))
 }
 
 /// Moves each touched source's watermark up to just before its first
@@ -23,7 +27,7 @@ pub(crate) async fn commit(pool: &SqlitePool, pipeline: &str, commit: Commit) ->
 /// the done marks the watermark now covers. Inside the commit's write
 /// transaction, so no webhook can be added below the new watermark meanwhile.
 async fn advance_inbox_watermarks(
-    transaction: &mut Transaction<'_, Sqlite>,
+    connection: &mut SqliteConnection,
     pipeline: &str,
     done: &[i64],
 ) -> Result<(), sqlx::Error> {
@@ -35,7 +39,7 @@ async fn advance_inbox_watermarks(
             separated.push_bind(id);
         }
         query.push(")");
-        let found: Vec<String> = query.build_query_scalar().persistent(false).fetch_all(&mut **transaction).await?;
+        let found: Vec<String> = query.build_query_scalar().persistent(false).fetch_all(&mut *connection).await?;
         sources.extend(found);
     }
     for source in sources {
@@ -44,7 +48,7 @@ async fn advance_inbox_watermarks(
         )
         .bind(pipeline)
         .bind(&source)
-        .fetch_one(&mut **transaction)
+        .fetch_one(&mut *connection)
         .await?;
         let advanced: Option<i64> = sqlx::query_scalar(
             "SELECT COALESCE(\
@@ -55,7 +59,7 @@ async fn advance_inbox_watermarks(
         .bind(&source)
         .bind(pipeline)
         .bind(watermark)
-        .fetch_one(&mut **transaction)
+        .fetch_one(&mut *connection)
         .await?;
         let Some(advanced) = advanced.filter(|advanced| *advanced > watermark) else { continue };
         sqlx::query(
@@ -65,7 +69,7 @@ async fn advance_inbox_watermarks(
         .bind(pipeline)
         .bind(&source)
         .bind(advanced)
-        .execute(&mut **transaction)
+        .execute(&mut *connection)
         .await?;
         sqlx::query(
             "DELETE FROM inbox_done WHERE pipeline = ? AND inbox_id <= ? \
@@ -74,17 +78,13 @@ async fn advance_inbox_watermarks(
         .bind(pipeline)
         .bind(advanced)
         .bind(&source)
-        .execute(&mut **transaction)
+        .execute(&mut *connection)
         .await?;
     }
     Ok(())
 }
 
-async fn write_commit(
-    transaction: &mut Transaction<'_, Sqlite>,
-    pipeline: &str,
-    commit: Commit,
-) -> Result<(), sqlx::Error> {
+async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit: Commit) -> Result<(), sqlx::Error> {
     let now = millis(Timestamp::now());
     let mut ledger = commit.ledger.into_iter().peekable();
     while ledger.peek().is_some() {
@@ -107,7 +107,7 @@ async fn write_commit(
                 .bind(reason)
                 .bind(millis(row.occurred_at));
         }
-        insert.persistent(kept).execute(&mut **transaction).await?;
+        insert.persistent(kept).execute(&mut *connection).await?;
     }
     for letter in &commit.dead_letters {
         sqlx::query(
@@ -119,25 +119,25 @@ async fn write_commit(
         .bind(&letter.reason)
         .bind(letter.payload.to_string())
         .bind(now)
-        .execute(&mut **transaction)
+        .execute(&mut *connection)
         .await?;
     }
     for id in &commit.dead_letters_resolved {
         sqlx::query("DELETE FROM dead_letters WHERE id = ? AND pipeline = ?")
             .bind(id)
             .bind(pipeline)
-            .execute(&mut **transaction)
+            .execute(&mut *connection)
             .await?;
     }
     for id in &commit.inbox_done {
         sqlx::query("INSERT OR IGNORE INTO inbox_done (pipeline, inbox_id) VALUES (?, ?)")
             .bind(pipeline)
             .bind(id)
-            .execute(&mut **transaction)
+            .execute(&mut *connection)
             .await?;
     }
     if !commit.inbox_done.is_empty() {
-        advance_inbox_watermarks(transaction, pipeline, &commit.inbox_done).await?;
+        advance_inbox_watermarks(connection, pipeline, &commit.inbox_done).await?;
     }
     let mut orders_read = commit.orders_read.into_iter().peekable();
     while orders_read.peek().is_some() {
@@ -148,7 +148,7 @@ async fn write_commit(
         for (id, at) in rows {
             insert = insert.bind(id).bind(millis(at));
         }
-        insert.persistent(kept).execute(&mut **transaction).await?;
+        insert.persistent(kept).execute(&mut *connection).await?;
     }
     if let Some((stream, checkpoint)) = &commit.checkpoint {
         sqlx::query(
@@ -159,7 +159,7 @@ async fn write_commit(
         .bind(stream)
         .bind(checkpoint.0.to_string())
         .bind(now)
-        .execute(&mut **transaction)
+        .execute(&mut *connection)
         .await?;
     }
     Ok(())

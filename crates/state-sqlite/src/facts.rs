@@ -3,7 +3,7 @@
 //! touched person's totals by what changed (`core::running_totals`), in one
 //! transaction — so an order costs the same whatever its buyer's past.
 
-use crate::sql::{INSERT_CHUNK, begin_writing, error, json_list, kept, millis, pipeline_upsert, upsert_of};
+use crate::sql::{INSERT_CHUNK, error, json_list, kept, millis, pipeline_upsert, upsert_of};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
@@ -27,31 +27,28 @@ fn fact(row: &SqliteRow) -> Result<OrderFact, StateError> {
     })
 }
 
+/// Records a page's facts inside the group writer's transaction (see the
+/// module's opening).
 pub(crate) async fn record_facts(
-    pool: &SqlitePool,
+    connection: &mut SqliteConnection,
     pipeline: &str,
     facts: &[OrderFact],
 ) -> Result<HashMap<String, PersonTotals>, StateError> {
-    if facts.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut transaction = begin_writing(pool, "record facts").await?;
-    let stored = stored_facts_of_orders(&mut transaction, pipeline, facts).await?;
+    let stored = stored_facts_of_orders(connection, pipeline, facts).await?;
     let deltas = deltas(&stored, facts);
-    upsert_facts(&mut transaction, pipeline, facts).await?;
+    upsert_facts(connection, pipeline, facts).await?;
     let people: Vec<&str> = deltas.keys().copied().collect();
-    let mut current = read_totals(&mut transaction, pipeline, &people).await?;
+    let mut current = read_totals(connection, pipeline, &people).await?;
     let mut updated = Vec::with_capacity(deltas.len());
     for (person, delta) in &deltas {
         let stored = current.remove(*person).unwrap_or_else(running_totals::zero);
         let (mut totals, reread) = running_totals::apply(stored, delta);
         if reread {
-            (totals.last_order_at, totals.currency) = latest_counted_order(&mut transaction, pipeline, person).await?;
+            (totals.last_order_at, totals.currency) = latest_counted_order(connection, pipeline, person).await?;
         }
         updated.push((*person, totals));
     }
-    write_totals(&mut transaction, pipeline, &updated).await?;
-    transaction.commit().await.map_err(error("record facts"))?;
+    write_totals(connection, pipeline, &updated).await?;
     Ok(updated.into_iter().map(|(person, totals)| (person.to_owned(), totals)).collect())
 }
 

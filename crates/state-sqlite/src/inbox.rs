@@ -1,11 +1,32 @@
 //! The durable webhook inbox: stored before the 2xx, pending per pipeline
 //! past its watermark, deleted once every reader's watermark has passed it.
 
-use crate::sql::error;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use crate::sql::{error, millis};
+use jiff::Timestamp;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tillflow_core::StateError;
 use tillflow_core::source::InboxItem;
 use tillflow_core::stored;
+
+/// Stores one webhook, in whatever transaction the state's group writer
+/// gives it (webhooks that arrive together share one); answers its id.
+pub(crate) async fn store(
+    connection: &mut SqliteConnection,
+    source: &str,
+    headers: &str,
+    body: &[u8],
+    received_at: Timestamp,
+) -> Result<i64, StateError> {
+    let stored = sqlx::query("INSERT INTO inbox (source, received_at, headers, body) VALUES (?, ?, ?, ?)")
+        .bind(source)
+        .bind(millis(received_at))
+        .bind(headers)
+        .bind(body)
+        .execute(connection)
+        .await
+        .map_err(error("store webhook"))?;
+    Ok(stored.last_insert_rowid())
+}
 
 pub(crate) async fn pending(
     pool: &SqlitePool,

@@ -8,8 +8,8 @@
 //! built under a temporary name and renamed into place whole. A process that
 //! writes (`open_exclusive`) holds the file's writer lock. One concern per
 //! module: `file`, `writer_lock`, `schema`, `commit`, `ledger`, `progress`,
-//! `inbox`, `inbox_writer` (webhooks that arrive together stored in one
-//! transaction), `dead_letters`, `secrets`, `facts`, `source_state`,
+//! `inbox`, `group_writer` (webhooks, facts and commits that arrive together
+//! written in one transaction), `dead_letters`, `secrets`, `facts`, `source_state`,
 //! `forgotten`, `reporting`, `integrity`, and `sql` (shared helpers).
 
 mod commit;
@@ -17,8 +17,8 @@ mod dead_letters;
 mod facts;
 mod file;
 mod forgotten;
+mod group_writer;
 mod inbox;
-mod inbox_writer;
 mod integrity;
 mod ledger;
 mod progress;
@@ -55,7 +55,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Held by a writing process for as long as any clone of the store lives.
     _writer: Option<Arc<WriterLock>>,
-    inbox_writer: inbox_writer::InboxWriter,
+    /// Every webhook, facts and commit write goes through it (see `group_writer`).
+    writer: group_writer::GroupWriter,
 }
 
 impl SqliteStore {
@@ -91,7 +92,7 @@ impl SqliteStore {
             file::StateFile::Database { .. } => {}
         }
         let pool = connect(path, false).await?;
-        let store = Self { pool, path: path.to_owned(), _writer: None, inbox_writer: Default::default() };
+        let store = Self { pool, path: path.to_owned(), _writer: None, writer: Default::default() };
         schema::migrate(&store.pool, &store.path).await?;
         Ok(store)
     }
@@ -199,7 +200,12 @@ impl StateStore for SqliteStore {
     }
 
     async fn commit(&self, pipeline: &str, commit: Commit) -> Result<(), StateError> {
-        commit::commit(&self.pool, pipeline, commit).await
+        let pipeline = pipeline.to_owned();
+        self.writer
+            .write(&self.pool, "commit", move |connection| {
+                Box::pin(async move { commit::commit(connection, &pipeline, commit).await })
+            })
+            .await
     }
 
     async fn dead_letters(&self, pipeline: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>, StateError> {
@@ -217,7 +223,13 @@ impl StateStore for SqliteStore {
         body: &[u8],
         received_at: Timestamp,
     ) -> Result<i64, StateError> {
-        self.inbox_writer.push(&self.pool, source, headers, body, received_at).await
+        let headers = serde_json::to_string(headers).expect("headers serialize");
+        let (source, body) = (source.to_owned(), body.to_vec());
+        self.writer
+            .write(&self.pool, "store webhook", move |connection| {
+                Box::pin(async move { inbox::store(connection, &source, &headers, &body, received_at).await })
+            })
+            .await
     }
 
     async fn inbox_pending(&self, pipeline: &str, source: &str, limit: u32) -> Result<Vec<InboxItem>, StateError> {
@@ -276,9 +288,17 @@ impl StateStore for SqliteStore {
     async fn record_facts(
         &self,
         pipeline: &str,
-        facts: &[OrderFact],
+        facts: Vec<OrderFact>,
     ) -> Result<HashMap<String, PersonTotals>, StateError> {
-        facts::record_facts(&self.pool, pipeline, facts).await
+        if facts.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let pipeline = pipeline.to_owned();
+        self.writer
+            .write(&self.pool, "record facts", move |connection| {
+                Box::pin(async move { facts::record_facts(connection, &pipeline, &facts).await })
+            })
+            .await
     }
 
     async fn person_totals(

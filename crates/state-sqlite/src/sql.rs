@@ -129,9 +129,8 @@ pub(crate) fn is_damage(error: &sqlx::Error) -> bool {
 /// it has yet to roll back — the one connection would stay unusable.
 pub(crate) async fn begin_writing(
     pool: &sqlx::SqlitePool,
-    context: &'static str,
-) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StateError> {
-    let mut transaction = pool.begin().await.map_err(error(context))?;
-    sqlx::query("UPDATE pipelines SET name = name WHERE 0").execute(&mut *transaction).await.map_err(error(context))?;
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("UPDATE pipelines SET name = name WHERE 0").execute(&mut *transaction).await?;
     Ok(transaction)
 }

@@ -220,8 +220,8 @@ async fn a_state_from_before_running_totals_gets_them_built_from_its_facts() {
     ];
     {
         let store = open(&dir).await;
-        store.record_facts("p", &facts).await.unwrap();
-        store.record_facts("q", &facts[3..]).await.unwrap();
+        store.record_facts("p", facts.clone()).await.unwrap();
+        store.record_facts("q", facts[3..].to_vec()).await.unwrap();
         store.close().await;
     }
     // Back to the schema before running totals, facts kept: what an older
@@ -344,8 +344,8 @@ async fn a_state_keyed_by_pipeline_first_is_rekeyed_by_record_and_keeps_every_ro
     let orders_read = vec![("1".to_owned(), placed(1)), ("2".to_owned(), placed(2))];
     store.commit("p", Commit { ledger: p_rows, orders_read, ..Commit::default() }).await.unwrap();
     store.commit("q", Commit { ledger: vec![row(2, Outcome::DeadLettered)], ..Commit::default() }).await.unwrap();
-    store.record_facts("p", &[fact("1", "order", "a", 1000), fact("2", "order", "b", 500)]).await.unwrap();
-    store.record_facts("q", &[fact("1", "order", "a", 700)]).await.unwrap();
+    store.record_facts("p", vec![fact("1", "order", "a", 1000), fact("2", "order", "b", 500)]).await.unwrap();
+    store.record_facts("q", vec![fact("1", "order", "a", 700)]).await.unwrap();
     async fn read(store: SqliteStore, keys: &[&IdempotencyKey], since: jiff::Timestamp) -> Vec<String> {
         let mut seen = Vec::new();
         for pipeline in ["p", "q"] {
@@ -399,7 +399,7 @@ async fn a_state_keyed_by_pipeline_first_is_rekeyed_by_record_and_keeps_every_ro
     // Rows written after land where the old ones are: an upsert replaces.
     let store = open(&dir).await;
     store.commit("p", Commit { ledger: vec![row(2, Outcome::Delivered)], ..Commit::default() }).await.unwrap();
-    store.record_facts("p", &[fact("2", "order", "b", 600)]).await.unwrap();
+    store.record_facts("p", vec![fact("2", "order", "b", 600)]).await.unwrap();
     let ledger = store.ledger_lookup("p", &keys).await.unwrap();
     assert_eq!(ledger.len(), 3);
     assert_eq!(ledger[&key(2)].outcome, Outcome::Delivered);
@@ -432,5 +432,64 @@ async fn webhooks_stored_at_once_each_get_their_own_id_and_body() {
     assert_eq!(stored.len(), 64);
     for item in stored {
         assert_eq!(answered[&item.id].as_bytes(), &item.body[..], "webhook {} holds another's body", item.id);
+    }
+}
+
+/// SQLite's file change counter (header bytes 24..28): one more for every
+/// write transaction committed to a file with a rollback journal.
+fn transactions_committed(dir: &tempfile::TempDir) -> u32 {
+    let header = std::fs::read(dir.path().join("state.db")).unwrap();
+    u32::from_be_bytes(header[24..28].try_into().unwrap())
+}
+
+/// The writes a run makes all the time (webhooks stored, facts, a batch's
+/// commit), arriving while a transaction is being written, share the next
+/// one: on a rollback journal each transaction is five fsyncs, and webhooks
+/// and pipelines meeting on the one connection each paid their own.
+#[tokio::test]
+async fn writes_that_arrive_together_share_one_transaction() {
+    use tillflow_core::model::{Currency, OrderFact};
+    use tillflow_core::rust_decimal::Decimal;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let before = transactions_committed(&dir);
+    let fact = OrderFact {
+        order_id: "1".into(),
+        fact_id: "order".into(),
+        person: "a".into(),
+        counted: true,
+        amount: Decimal::new(1250, 2),
+        currency: Currency::new("EUR").unwrap(),
+        at: jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+    };
+    // On this single-threaded runtime every write below is queued before the
+    // first transaction ends: the first goes alone, the rest together.
+    let mut writes = tokio::task::JoinSet::new();
+    for n in 0..4u32 {
+        let store = store.clone();
+        writes.spawn(async move {
+            store.inbox_push("shop", &[], format!("{{\"n\":{n}}}").as_bytes(), jiff::Timestamp::now()).await.map(|_| ())
+        });
+    }
+    {
+        let store = store.clone();
+        writes.spawn(async move { store.record_facts("q", vec![fact]).await.map(|_| ()) });
+    }
+    for pipeline in ["p", "r"] {
+        let store = store.clone();
+        writes.spawn(async move {
+            let commit = Commit { ledger: vec![row(1, Outcome::Delivered)], ..Commit::default() };
+            store.commit(pipeline, commit).await
+        });
+    }
+    while let Some(written) = writes.join_next().await {
+        written.unwrap().unwrap();
+    }
+    assert_eq!(transactions_committed(&dir) - before, 2, "seven writes, queued together, in how many transactions");
+    // Every write is there, each under its own name.
+    assert_eq!(store.inbox_pending("p", "shop", 100).await.unwrap().len(), 4);
+    assert_eq!(store.person_totals("q", &["a"]).await.unwrap()["a"].orders, 1);
+    for pipeline in ["p", "r"] {
+        assert_eq!(store.ledger_lookup(pipeline, &[&key(1)]).await.unwrap()[&key(1)].outcome, Outcome::Delivered);
     }
 }

@@ -282,11 +282,11 @@ impl StateStore for MemoryStore {
     async fn record_facts(
         &self,
         pipeline: &str,
-        facts: &[OrderFact],
+        facts: Vec<OrderFact>,
     ) -> Result<HashMap<String, PersonTotals>, StateError> {
         {
             let mut inner = self.inner.lock().unwrap();
-            for fact in facts {
+            for fact in &facts {
                 inner.facts.insert((pipeline.to_owned(), fact.order_id.clone(), fact.fact_id.clone()), fact.clone());
             }
         }

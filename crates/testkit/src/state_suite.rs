@@ -296,9 +296,9 @@ pub async fn person_totals_are_summed_from_order_facts(store: Arc<dyn StateStore
         fact("1", "refund:r1", "id:7", false, 500, 40),
         fact("4", "order", "email:ann@example.com", true, 1000, 50),
     ];
-    store.record_facts("p", &facts).await.unwrap();
+    store.record_facts("p", facts.clone()).await.unwrap();
     // A changed order replaces its fact: order 2 is cancelled.
-    store.record_facts("p", &[fact("2", "order", "id:7", false, 1500, 20)]).await.unwrap();
+    store.record_facts("p", vec![fact("2", "order", "id:7", false, 1500, 20)]).await.unwrap();
     let totals = store.person_totals("p", &["id:7", "email:ann@example.com", "id:nobody"]).await.unwrap();
     assert_eq!(totals.len(), 2, "no totals for a person without facts");
     let seven = &totals["id:7"];
@@ -334,7 +334,7 @@ pub async fn person_totals_follow_every_kind_of_change(store: Arc<dyn StateStore
     ];
     let mut recorded: Vec<OrderFact> = Vec::new();
     for page in pages {
-        store.record_facts("p", &page).await.unwrap();
+        store.record_facts("p", page.clone()).await.unwrap();
         for fact in &page {
             recorded.retain(|old| {
                 (old.order_id.as_str(), old.fact_id.as_str()) != (fact.order_id.as_str(), fact.fact_id.as_str())
@@ -359,16 +359,16 @@ pub async fn person_totals_follow_every_kind_of_change(store: Arc<dyn StateStore
 pub async fn the_totals_answered_are_the_totals_kept(store: Arc<dyn StateStore>) {
     let mut fine = fact("1", "order", "a", true, 1000, 10);
     fine.at = at(10) + jiff::SignedDuration::from_micros(123_456);
-    let answered = store.record_facts("p", std::slice::from_ref(&fine)).await.unwrap();
+    let answered = store.record_facts("p", vec![fine.clone()]).await.unwrap();
     let kept = store.person_totals("p", &["a"]).await.unwrap();
     assert_eq!(answered, kept, "what a write answers is what a read gives");
-    let again = store.record_facts("p", &[fine]).await.unwrap();
+    let again = store.record_facts("p", vec![fine]).await.unwrap();
     assert_eq!(again, kept, "an order read again unchanged changes nothing");
     // Revenue that nets to zero keeps its form when read again: 0.00 stays
     // 0.00 (a changed form would send the profile again).
     let refunded = [fact("2", "order", "b", true, 2250, 20), fact("2", "refund:9", "b", false, 2250, 21)];
-    let first = store.record_facts("p", &refunded).await.unwrap();
-    let again = store.record_facts("p", &refunded).await.unwrap();
+    let first = store.record_facts("p", refunded.to_vec()).await.unwrap();
+    let again = store.record_facts("p", refunded.to_vec()).await.unwrap();
     assert_eq!(first["b"].revenue.to_string(), again["b"].revenue.to_string());
     assert_eq!(again, store.person_totals("p", &["b"]).await.unwrap());
 }
@@ -404,7 +404,7 @@ pub async fn report_times_are_filtered_by_kind_outcome_and_time(store: Arc<dyn S
 pub async fn reset_forgets_progress_and_keeps_dead_letters_and_webhooks(store: Arc<dyn StateStore>) {
     store.pipeline_started_at("p", at(1)).await.unwrap();
     store.inbox_push("shop", &[], b"1", at(1)).await.unwrap();
-    store.record_facts("p", &[fact("1", "order", "id:7", true, 100, 1)]).await.unwrap();
+    store.record_facts("p", vec![fact("1", "order", "id:7", true, 100, 1)]).await.unwrap();
     store
         .commit(
             "p",

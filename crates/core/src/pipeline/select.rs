@@ -26,8 +26,12 @@ impl Pipeline {
         }
         let mut keys: Vec<&IdempotencyKey> = events.iter().map(|e| &e.key).collect();
         keys.extend(events.iter().filter_map(|e| e.requires.as_ref()));
-        let ledger = self.state.ledger_lookup(&self.name, &keys).await?;
-        let forgotten = self.forgotten_people(&events).await?;
+        // Asked together: on a store with one connection (SQLite) the second
+        // question then follows the first instead of waiting for whatever
+        // write (a webhook's) took the connection in between.
+        let (ledger, forgotten) =
+            tokio::join!(self.state.ledger_lookup(&self.name, &keys), self.forgotten_people(&events));
+        let (ledger, forgotten) = (ledger?, forgotten?);
         for (event, forgotten) in events.into_iter().zip(forgotten) {
             if pending.is_planned(&event.key) {
                 // Queued from an earlier page and not yet sent: a newer

@@ -34,7 +34,7 @@ impl Pipeline {
         if facts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut totals = self.state.record_facts(&self.name, &facts).await?;
+        let mut totals = self.state.record_facts(&self.name, facts).await?;
         let mut events = Vec::with_capacity(people.len());
         for (key, (person, identity, at)) in people {
             let Some(totals) = totals.remove(&key) else { continue };

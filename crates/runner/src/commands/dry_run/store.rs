@@ -143,7 +143,7 @@ impl StateStore for DryRunStore {
     async fn record_facts(
         &self,
         pipeline: &str,
-        facts: &[OrderFact],
+        facts: Vec<OrderFact>,
     ) -> Result<HashMap<String, PersonTotals>, StateError> {
         self.copy.record_facts(pipeline, facts).await
     }
