@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// What a platform's own integrations show of a record, under the names
 /// they use (Dutchie's `Dutchie customerId`, `strain`, `locationName`…):
@@ -410,7 +411,9 @@ pub struct Order {
     pub change: ChangeKind,
     /// The number a customer sees, when it differs from the id.
     pub number: Option<String>,
-    pub person: Person,
+    /// Shared, not copied, by the order's refunds and its buyer's totals
+    /// event: a person is a dozen strings.
+    pub person: Arc<Person>,
     pub status: OrderStatus,
     pub channel: Channel,
     pub location: Option<Location>,
@@ -490,7 +493,7 @@ pub struct RefundLine {
 pub struct Refund {
     pub identity: SourceIdentity,
     pub order_id: String,
-    pub person: Person,
+    pub person: Arc<Person>,
     pub amount: Money,
     pub reason: Option<String>,
     pub lines: Vec<RefundLine>,
@@ -583,6 +586,16 @@ impl Record {
             Self::Product(r) => r.updated_at,
         }
     }
+    /// The buyer of an order or refund, to share (not copy) into another
+    /// event about them.
+    pub fn buyer(&self) -> Option<&Arc<Person>> {
+        match self {
+            Self::Order(r) => Some(&r.person),
+            Self::Refund(r) => Some(&r.person),
+            Self::Customer(_) | Self::Shipment(_) | Self::Product(_) => None,
+        }
+    }
+
     pub fn person(&self) -> Option<&Person> {
         match self {
             Self::Customer(r) => Some(&r.person),

@@ -182,8 +182,8 @@ async fn zero_total_orders_and_unidentifiable_people_are_skipped_by_reason() {
         free.totals.total.amount = rust_decimal::Decimal::ZERO;
         world.push("orders", Ok(Record::Order(free)));
         let mut anonymous = sample_order("shop", 11, 2, tillflow_testkit::fake_source::epoch());
-        anonymous.person.customer_id = None;
-        anonymous.person.email = None;
+        std::sync::Arc::make_mut(&mut anonymous.person).customer_id = None;
+        std::sync::Arc::make_mut(&mut anonymous.person).email = None;
         world.push("orders", Ok(Record::Order(anonymous)));
     }
     let report = harness.pass().await.unwrap();
@@ -516,7 +516,7 @@ async fn a_forgotten_person_is_never_sent_again_even_when_known_only_by_customer
     assert_eq!(learned.unwrap().into_iter().collect::<Vec<_>>(), vec![customer_subject("shop", "1")]);
     // A later order that carries only the customer id is recognised too.
     let mut by_id_only = sample_order("shop", 6, 2, tillflow_testkit::fake_source::epoch());
-    by_id_only.person.email = None;
+    std::sync::Arc::make_mut(&mut by_id_only.person).email = None;
     assert_eq!(by_id_only.person.customer_id.as_deref(), Some("1"));
     harness.world.lock().unwrap().push("orders", Ok(Record::Order(by_id_only)));
     let later = harness.pass().await.unwrap();

@@ -60,13 +60,13 @@ fn events() -> Vec<Event> {
     events.extend(derived(Record::Order(order)));
 
     let mut guest = sample_order("shop", 8, 3, epoch());
-    guest.person.customer_id = None;
+    Arc::make_mut(&mut guest.person).customer_id = None;
     guest.number = None;
     guest.payment_method = None;
     events.extend(derived(Record::Order(guest)));
 
     let mut nobody = sample_order("shop", 9, 3, epoch());
-    nobody.person = Person::default();
+    nobody.person = Person::default().into();
     events.extend(derived(Record::Order(nobody)));
 
     events.extend(derived(Record::Refund(Refund {
@@ -81,7 +81,7 @@ fn events() -> Vec<Event> {
     events.extend(derived(Record::Shipment(Shipment {
         identity: identity("s-1"),
         order_id: "7".into(),
-        person: sample_order("shop", 7, 3, epoch()).person,
+        person: (*sample_order("shop", 7, 3, epoch()).person).clone(),
         items: vec!["Product 1".into(), "Ünïcode ✓".into()],
         categories: Vec::new(),
         discount_codes: Vec::new(),
@@ -102,7 +102,7 @@ fn events() -> Vec<Event> {
     customer.properties.insert("email".into(), json!("override@example.com"));
     events.extend(derived(Record::Customer(customer)));
 
-    let registered = sample_order("shop", 7, 3, epoch()).person;
+    let registered = (*sample_order("shop", 7, 3, epoch()).person).clone();
     events.push(totals_event(registered, "woocommerce:shop:person:2:totals"));
     let guest_person =
         Person { email: Some("guest@example.com".into()), first_name: Some("Ann".into()), ..Person::default() };

@@ -242,7 +242,7 @@ async fn history_adds_the_buyers_then_imports_the_orders_in_the_documented_shape
     let orders_seen = Seen::default();
     record(&server, ("POST", "/lists/1/orders", "/lists/{list_id}/orders"), &orders_seen, accepted()).await;
     let mut orders: Vec<_> = (1..=3).map(|n| sample_order("shop", n, 2, epoch())).collect();
-    orders[0].person.email = Some("  Ana.Silva@Example.COM ".into());
+    std::sync::Arc::make_mut(&mut orders[0].person).email = Some("  Ana.Silva@Example.COM ".into());
     orders[0].lines[0].quantity = rust_decimal::Decimal::from(3);
     orders[0].lines[0].total.amount = rust_decimal::Decimal::new(2997, 2);
     orders[1].lines[0].quantity = rust_decimal::Decimal::new(15, 1);
@@ -291,9 +291,9 @@ async fn a_live_order_carries_its_date_its_buyer_and_its_products() {
     record(&server, ("POST", "/shop.example.com/orders", "/{domain}/orders"), &orders_seen, accepted()).await;
     let mut order = sample_order("shop", 7, 3, epoch());
     order.status = OrderStatus::Completed;
-    order.person.phone = Some("912 345 678".into());
-    order.person.address.country = Some("PT".into());
-    order.person.address.city = Some("Lisboa".into());
+    std::sync::Arc::make_mut(&mut order.person).phone = Some("912 345 678".into());
+    std::sync::Arc::make_mut(&mut order.person).address.country = Some("PT".into());
+    std::sync::Arc::make_mut(&mut order.person).address.city = Some("Lisboa".into());
     order.lines[0].sku = Some("SKU-1".into());
     order.lines[0].categories = vec!["Clothing>Shirts".into()];
     order.placed_at = "2026-11-22T10:15:00Z".parse().unwrap();

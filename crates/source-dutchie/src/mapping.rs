@@ -321,7 +321,7 @@ pub fn transaction(context: &TransactionContext<'_>, wire: &wire::Transaction) -
         return Ok(Record::Refund(Refund {
             identity: identity(context.source, local_id(context.location, &transaction_id)),
             order_id: local_id(context.location, &original),
-            person,
+            person: person.into(),
             amount: Money::new(amount.amount.abs(), *currency),
             reason: wire.items.iter().find_map(|item| item.return_reason.text()),
             lines: lines
@@ -360,7 +360,7 @@ pub fn transaction(context: &TransactionContext<'_>, wire: &wire::Transaction) -
         identity: identity(context.source, local_id(context.location, &transaction_id)),
         change: if updated_at > placed_at { ChangeKind::Updated } else { ChangeKind::Created },
         number: Some(transaction_id.clone()),
-        person,
+        person: person.into(),
         status: if voided { OrderStatus::Cancelled } else { OrderStatus::Completed },
         channel: if online { Channel::Online } else { Channel::InStore },
         location: Some(Location { id: context.location.id.clone(), name: Some(context.location.name.clone()) }),

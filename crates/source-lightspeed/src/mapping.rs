@@ -201,7 +201,7 @@ pub fn sale(source: &str, sale: &wire::Sale, lookups: &Lookups, currency: &Curre
         identity: identity(source, &sale_id),
         change: if updated_at == created_at { ChangeKind::Created } else { ChangeKind::Updated },
         number: sale.ticket_number.text(),
-        person: Person { customer_id: person.customer_id.clone().or_else(|| sale.customer_id.id()), ..person },
+        person: Person { customer_id: person.customer_id.clone().or_else(|| sale.customer_id.id()), ..person }.into(),
         status: if voided { OrderStatus::Cancelled } else { OrderStatus::Completed },
         channel: Channel::InStore,
         location: shop_id.map(|id| Location { id, name: shop_name }),
@@ -237,7 +237,7 @@ pub fn sale(source: &str, sale: &wire::Sale, lookups: &Lookups, currency: &Curre
         records.push(Record::Shipment(Shipment {
             identity: identity(source, ship_to.ship_to_id.id().unwrap_or_else(|| sale_id.clone())),
             order_id: sale_id.clone(),
-            person: order.person.clone(),
+            person: (*order.person).clone(),
             items: order.lines.iter().map(|l| l.name.clone()).collect(),
             categories: order.categories(),
             discount_codes: order.discount_codes(),
@@ -283,7 +283,7 @@ pub fn refund(
     Ok(Refund {
         identity: identity(source, &sale_id),
         order_id: original_sale_id.to_owned(),
-        person,
+        person: person.into(),
         amount: Money::new(amount(&sale.calc_total, "calcTotal", &context)?.abs(), *currency),
         reason: None,
         lines,

@@ -218,7 +218,7 @@ pub fn sale(context: &SaleContext<'_>, sale: &wire::Sale) -> Result<Option<Recor
         return Ok(Some(Record::Refund(Refund {
             identity: identity(crate::PLATFORM, context.source, &id),
             order_id: original,
-            person,
+            person: person.into(),
             amount: money(total.abs()),
             reason: None,
             lines: lines
@@ -274,7 +274,7 @@ pub fn sale(context: &SaleContext<'_>, sale: &wire::Sale) -> Result<Option<Recor
         identity: identity(crate::PLATFORM, context.source, &id),
         change: ChangeKind::Updated,
         number: sale.invoice_number.text(),
-        person,
+        person: person.into(),
         status: order_status.clone(),
         channel: if sale.source.as_str().eq_ignore_ascii_case("ECOMMERCE") {
             Channel::Online

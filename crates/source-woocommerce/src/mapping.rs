@@ -168,7 +168,7 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
         identity: identity(source, id),
         change: if updated_at == created_at { ChangeKind::Created } else { ChangeKind::Updated },
         number: wire.number.as_deref().filter(|n| !n.is_empty()).map(str::to_owned),
-        person: person(wire.customer_id.id(), &wire.billing, None),
+        person: person(wire.customer_id.id(), &wire.billing, None).into(),
         cancelled_at: (status == OrderStatus::Cancelled).then_some(updated_at),
         status,
         channel,

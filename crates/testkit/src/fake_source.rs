@@ -57,7 +57,8 @@ pub fn sample_order(source: &str, n: u64, customers: u64, at: Timestamp) -> Orde
             last_name: Some("Last".into()),
             address: Address { country: Some("US".into()), ..Address::default() },
             ..Person::default()
-        },
+        }
+        .into(),
         status: OrderStatus::Processing,
         channel: if n.is_multiple_of(2) { Channel::InStore } else { Channel::Online },
         location: None,

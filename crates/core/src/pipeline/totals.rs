@@ -21,10 +21,10 @@ impl Pipeline {
         context: &DeriveContext,
     ) -> Result<Vec<Event>, PipelineError> {
         let mut facts = Vec::new();
-        let mut people: BTreeMap<String, (&Person, &SourceIdentity, Timestamp)> = BTreeMap::new();
+        let mut people: BTreeMap<String, (&Arc<Person>, &SourceIdentity, Timestamp)> = BTreeMap::new();
         for record in records {
             let Some(fact) = OrderFact::of(record) else { continue };
-            let person = record.person().expect("orders and refunds have a person");
+            let person = record.buyer().expect("facts come of orders and refunds, which have a buyer");
             let latest = people.entry(fact.person.clone()).or_insert((person, record.identity(), fact.at));
             if record.changed_at() >= latest.2 {
                 *latest = (person, record.identity(), record.changed_at());
@@ -38,7 +38,7 @@ impl Pipeline {
         let mut events = Vec::with_capacity(people.len());
         for (key, (person, identity, at)) in people {
             let Some(totals) = totals.remove(&key) else { continue };
-            let subject = Subject::PersonTotals { person: Arc::new(person.clone()), totals };
+            let subject = Subject::PersonTotals { person: Arc::clone(person), totals };
             let person_identity =
                 SourceIdentity { platform: identity.platform.clone(), source: identity.source.clone(), id: key };
             let hash = content_hash(&subject);
