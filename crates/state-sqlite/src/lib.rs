@@ -9,8 +9,9 @@
 //! writes (`open_exclusive`) holds the file's writer lock. One concern per
 //! module: `file`, `writer_lock`, `schema`, `commit`, `ledger`, `progress`,
 //! `inbox`, `group_writer` (webhooks, facts and commits that arrive together
-//! written in one transaction), `dead_letters`, `secrets`, `facts`, `source_state`,
-//! `forgotten`, `reporting`, `integrity`, and `sql` (shared helpers).
+//! written in one transaction), `dead_letters`, `secrets`, `facts`,
+//! `source_state`, `forgotten`, `reporting`, `integrity`, and `sql` (shared
+//! helpers).
 
 mod commit;
 mod dead_letters;

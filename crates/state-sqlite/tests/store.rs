@@ -438,7 +438,9 @@ async fn webhooks_stored_at_once_each_get_their_own_id_and_body() {
 /// SQLite's file change counter (header bytes 24..28): one more for every
 /// write transaction committed to a file with a rollback journal.
 fn transactions_committed(dir: &tempfile::TempDir) -> u32 {
-    let header = std::fs::read(dir.path().join("state.db")).unwrap();
+    use std::io::Read;
+    let mut header = [0; 28];
+    std::fs::File::open(dir.path().join("state.db")).unwrap().read_exact(&mut header).unwrap();
     u32::from_be_bytes(header[24..28].try_into().unwrap())
 }
 
