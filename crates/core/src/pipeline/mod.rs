@@ -5,8 +5,10 @@
 //! most `read_ahead_pages` pages through a bounded channel, whatever the
 //! history size, and the pages waiting there are processed together. One
 //! concern per module: `pass` (streams, pages, the inbox), `totals`,
-//! `forgotten`, `select`, `pending`, `deliver`, `replay`, `report`, `error`.
+//! `forgotten`, `select`, `pending`, `deliver`, `committing`, `replay`,
+//! `report`, `error`.
 
+mod committing;
 mod deliver;
 mod error;
 mod forgotten;
@@ -59,6 +61,7 @@ pub struct Pipeline {
     state: Arc<dyn StateStore>,
     rules: Rules,
     options: PipelineOptions,
+    committing: Option<committing::InFlightCommit>,
 }
 
 impl Pipeline {
@@ -71,7 +74,16 @@ impl Pipeline {
         rules: Rules,
         options: PipelineOptions,
     ) -> Self {
-        Self { name: name.into(), source_name: source_name.into(), source: Some(source), sink, state, rules, options }
+        Self {
+            name: name.into(),
+            source_name: source_name.into(),
+            source: Some(source),
+            sink,
+            state,
+            rules,
+            options,
+            committing: None,
+        }
     }
 
     pub fn name(&self) -> &str {
