@@ -171,8 +171,10 @@ fn klaviyo_rate_ratio(orders: u64, dir: &Path) -> (f64, u64) {
 }
 
 /// Orders/s through the engine alone (fake source and sink, SQLite state),
-/// to separate the engine from HTTP and JSON.
-fn engine_alone(orders: u64, dir: &Path) -> f64 {
+/// to separate the engine from HTTP and JSON; and the share of that time
+/// SQLite's worker threads spent on a CPU, which tells a bound of the state
+/// store (near 1) from one of the engine's own thread.
+fn engine_alone(orders: u64, dir: &Path) -> (f64, f64) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let world = Arc::new(Mutex::new(FakeWorld::sample("shop", orders / 4, orders)));
@@ -187,10 +189,46 @@ fn engine_alone(orders: u64, dir: &Path) -> f64 {
             Rules::default(),
             PipelineOptions::default(),
         );
-        let started = Instant::now();
+        let (started, worker_before) = (Instant::now(), state_worker_cpu_ns());
         pipeline.run_pass().await.unwrap();
-        orders as f64 / started.elapsed().as_secs_f64()
+        let elapsed = started.elapsed();
+        let worker = state_worker_cpu_ns().saturating_sub(worker_before);
+        (orders as f64 / elapsed.as_secs_f64(), worker as f64 / elapsed.as_nanos() as f64)
     })
+}
+
+/// Nanoseconds on a CPU, so far, of this process's SQLite worker threads
+/// (sqlx runs each connection's statements on a thread of its own).
+fn state_worker_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.starts_with("sqlx-sqlite-wor"))
+        })
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The median milliseconds of a 4 KiB write and fsync in `dir`: every state
+/// commit waits for several, so the latency figures follow this disk's
+/// speed, which moves by ten times on a shared host within an hour.
+fn disk_fsync_ms(dir: &Path) -> f64 {
+    use std::os::unix::fs::FileExt;
+    let path = dir.join("fsync-probe");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut times: Vec<Duration> = (0..200)
+        .map(|_| {
+            let started = Instant::now();
+            file.write_all_at(&[7u8; 4096], 0).unwrap();
+            file.sync_all().unwrap();
+            started.elapsed()
+        })
+        .collect();
+    let _ = std::fs::remove_file(path);
+    times.sort();
+    times[times.len() / 2].as_secs_f64() * 1000.0
 }
 
 fn write_config(dir: &Path, woo: &str, cio: &str, listen: Option<u16>) -> PathBuf {
@@ -343,7 +381,11 @@ fn main() {
         let started = Instant::now();
         let figure = match name.as_str() {
             "engine" => format!("{:.0} orders/s", engine_with_sandboxes(engine_orders, &dir)),
-            "alone" => format!("{:.0} orders/s", engine_alone(engine_orders, &dir)),
+            "alone" => {
+                let (rate, worker) = engine_alone(engine_orders, &dir);
+                format!("{rate:.0} orders/s, SQLite worker on a CPU {:.0}% of the time", worker * 100.0)
+            }
+            "fsync" => format!("{:.2} ms", disk_fsync_ms(&dir)),
             "klaviyo" => format!("{:?}", klaviyo_rate_ratio(klaviyo_orders, &dir)),
             "customerio" => format!("{:?}", customerio_budget_ratio(budget_orders, budget, &dir)),
             "webhook" => format!("{:?}", cost::webhook_latency(&tillflow, 200, webhook_seconds, 0, &dir)),
@@ -372,7 +414,7 @@ fn main() {
             ),
             other => {
                 panic!(
-                    "--only: unknown figure {other} (engine, alone, cpu, many, klaviyo, customerio, webhook, webhook1000, walkin, rss, config, flood, runners)"
+                    "--only: unknown figure {other} (engine, alone, cpu, many, klaviyo, customerio, webhook, webhook1000, walkin, rss, config, flood, runners, fsync)"
                 )
             }
         };
@@ -384,7 +426,8 @@ fn main() {
     let (customerio_ratio, throttled) = customerio_budget_ratio(budget_orders, budget, &dir);
     let (klaviyo_ratio, klaviyo_throttled) = klaviyo_rate_ratio(klaviyo_orders, &dir);
     let engine = engine_with_sandboxes(engine_orders, &dir);
-    let alone = engine_alone(engine_orders, &dir);
+    let (alone, alone_worker) = engine_alone(engine_orders, &dir);
+    let fsync = disk_fsync_ms(&dir);
     let (p50, p99) = cost::webhook_latency(&tillflow, 200, webhook_seconds, 0, &dir);
     let (_, p99_1000) = cost::webhook_latency(&tillflow, 1000, webhook_seconds, 0, &dir);
     let (_, walkin_p99) = cost::webhook_latency(&tillflow, 50, webhook_seconds, walkin_history, &dir);
@@ -404,6 +447,8 @@ fn main() {
             json!({
                 "engine_orders_per_s": engine.round(),
                 "engine_alone_orders_per_s": alone.round(),
+                "engine_alone_state_worker_busy": (alone_worker * 100.0).round() / 100.0,
+                "disk_fsync_ms": (fsync * 100.0).round() / 100.0,
                 "cpu_us_per_order": (cpu * 10.0).round() / 10.0,
                 "walkin_webhook_p99_ms": (walkin_p99 * 10.0).round() / 10.0,
                 "webhook_p99_ms_1000": (p99_1000 * 10.0).round() / 10.0,
@@ -441,6 +486,8 @@ fn main() {
         format!("engine alone, fake source and sink, {engine_orders} orders/s"),
         alone
     );
+    println!("{:<58} {:>14.2}  ", "  share of it SQLite's worker spent on a CPU", alone_worker);
+    println!("{:<58} {:>14.2}  ", "this disk's 4 KiB write + fsync, median (ms)", fsync);
     println!(
         "{:<58} {:>14.2}  ≥ 0.95",
         format!("Klaviyo bulk events/s ÷ steady limit ({klaviyo_throttled} refused)"),
