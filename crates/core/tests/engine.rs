@@ -428,13 +428,10 @@ async fn the_reader_never_runs_more_than_the_read_ahead_in_front_of_delivery() {
     pipeline.run_pass().await.unwrap();
     let observations = observations.lock().unwrap();
     // While the engine delivers events of page k, the reader has served at
-    // most k and the pages that were waiting when the engine took it (2, taken
-    // together with it), + 2 (the channel, refilled while the engine derives
-    // and writes) + 1 (blocked in send): a bound that the history's size
-    // does not move.
+    // most k (in hand) + 2 (channel) + 1 (blocked in send).
     for (served, page_number) in observations.iter() {
         assert!(
-            *served <= page_number + 5,
+            *served <= page_number + 3,
             "reader ran ahead: {served} pages served while delivering page {page_number}"
         );
     }
@@ -622,44 +619,4 @@ async fn format_1_ledger_rows_resend_nothing_unchanged_and_miss_no_change() {
     harness.world.lock().unwrap().push("customers", Ok(Record::Customer(changed)));
     let report = harness.pass().await.unwrap();
     assert_eq!(report.delivered.get(&EventKind::ProfileUpdated), Some(&1), "{:?}", report.delivered);
-}
-
-#[tokio::test]
-async fn the_next_pages_are_worked_on_while_a_commit_is_written_and_no_lookup_reads_before_it() {
-    use tillflow_testkit::StoreCall;
-    use tokio::sync::Semaphore;
-    let mut harness = Harness::new(20, 300);
-    harness.totals = true;
-    harness.batch = 100;
-    // Every commit is held until the releaser has had twenty turns: a slow disk.
-    let gate = Arc::new(Semaphore::new(0));
-    harness.store = Arc::new(MemoryStore::gating_commits(gate.clone()));
-    let releasing = gate.clone();
-    let releaser = tokio::spawn(async move {
-        loop {
-            for _ in 0..20 {
-                tokio::task::yield_now().await;
-            }
-            releasing.add_permits(1);
-        }
-    });
-    let report = harness.pass().await.unwrap();
-    releaser.abort();
-    let calls = harness.store.calls();
-    assert!(
-        calls.iter().any(|call| matches!(call, StoreCall::RecordFacts { commits_unwritten } if *commits_unwritten > 0)),
-        "a later page's facts were written only after every commit before them: {calls:?}"
-    );
-    assert!(
-        calls
-            .iter()
-            .all(|call| !matches!(call, StoreCall::LedgerLookup { commits_unwritten } if *commits_unwritten > 0)),
-        "a ledger lookup ran while a commit was still being written: {calls:?}"
-    );
-    harness.assert_no_duplicates();
-    let lines: u64 = (1..=300u64).map(|n| n % 3 + 1).sum();
-    assert!(report.delivered_total() >= 300 + lines + 20, "every order, line and customer: {report:?}");
-    // Every checkpoint was written: a second pass finds nothing to send.
-    gate.add_permits(Semaphore::MAX_PERMITS / 2);
-    assert_eq!(harness.pass().await.unwrap().delivered_total(), 0);
 }

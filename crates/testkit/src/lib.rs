@@ -15,5 +15,5 @@ pub mod state_suite;
 
 pub use fake_sink::{FakeSink, FakeSinkLog};
 pub use fake_source::{FakeSource, FakeWorld};
-pub use memory_store::{MemoryStore, StoreCall};
+pub use memory_store::MemoryStore;
 pub use mock::{Fault, MockPlatform};

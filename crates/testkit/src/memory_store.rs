@@ -4,8 +4,7 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use tillflow_core::StateError;
 use tillflow_core::events::EventKind;
 use tillflow_core::keys::IdempotencyKey;
@@ -15,7 +14,6 @@ use tillflow_core::state::{
     Commit, DeadLetter, EventCount, LedgerEntry, LedgerRow, Outcome, OutcomeKind, PipelineStatus, StateStore,
     StreamStatus,
 };
-use tokio::sync::Semaphore;
 
 #[derive(Default)]
 struct Inner {
@@ -38,53 +36,15 @@ struct Inner {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
-    /// When set, each commit waits for a permit before it is written.
-    commit_gate: Option<Arc<Semaphore>>,
-    /// Commits begun and not yet written.
-    unwritten: AtomicU32,
-    calls: Mutex<Vec<StoreCall>>,
-}
-
-/// A call that must see (a ledger lookup) or may overlap (a facts write) the
-/// commits before it, with the number of commits begun and not yet written
-/// when it came.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreCall {
-    LedgerLookup { commits_unwritten: u32 },
-    RecordFacts { commits_unwritten: u32 },
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
-
-    /// A store whose every commit waits for one permit of `gate` before it is
-    /// written, so a test sees what the engine does while a commit is slow.
-    pub fn gating_commits(gate: Arc<Semaphore>) -> Self {
-        Self { commit_gate: Some(gate), ..Self::default() }
-    }
-
-    /// Ledger lookups and facts writes so far, in order.
-    pub fn calls(&self) -> Vec<StoreCall> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    fn unwritten(&self) -> u32 {
-        self.unwritten.load(Ordering::SeqCst)
-    }
     /// How many commits were written (to check batching in tests).
     pub fn commits(&self) -> u64 {
         self.inner.lock().unwrap().commits
-    }
-}
-
-/// Counts a commit written when it ends, whichever way it ends.
-struct Written<'a>(&'a AtomicU32);
-
-impl Drop for Written<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -104,7 +64,6 @@ impl StateStore for MemoryStore {
         pipeline: &str,
         keys: &[&IdempotencyKey],
     ) -> Result<tillflow_core::keys::KeyMap<LedgerEntry>, StateError> {
-        self.calls.lock().unwrap().push(StoreCall::LedgerLookup { commits_unwritten: self.unwritten() });
         let inner = self.inner.lock().unwrap();
         Ok(keys
             .iter()
@@ -120,11 +79,6 @@ impl StateStore for MemoryStore {
     }
 
     async fn commit(&self, pipeline: &str, commit: Commit) -> Result<(), StateError> {
-        self.unwritten.fetch_add(1, Ordering::SeqCst);
-        if let Some(gate) = &self.commit_gate {
-            gate.acquire().await.expect("the gate stays open").forget();
-        }
-        let _written = Written(&self.unwritten);
         let mut inner = self.inner.lock().unwrap();
         inner.commits += 1;
         let now = Timestamp::now();
@@ -330,7 +284,6 @@ impl StateStore for MemoryStore {
         pipeline: &str,
         facts: Vec<OrderFact>,
     ) -> Result<HashMap<String, PersonTotals>, StateError> {
-        self.calls.lock().unwrap().push(StoreCall::RecordFacts { commits_unwritten: self.unwritten() });
         {
             let mut inner = self.inner.lock().unwrap();
             for fact in &facts {

@@ -35,9 +35,6 @@ impl Pipeline {
             if *self.options.shutdown.borrow() {
                 return Err(PipelineError::Interrupted);
             }
-            // A crash between an acknowledgement and its commit resends that
-            // batch alone: nothing more goes out before it is written.
-            self.settle_commit().await?;
             self.options.failpoint.pass("before-deliver").await;
             let first_number = pending.first;
             let (events, letters): (Vec<Event>, Vec<Option<i64>>) = pending.take(run).into_iter().unzip();
@@ -91,25 +88,16 @@ impl Pipeline {
                 }
             }
             pending.attach_finished_pages(&mut commit, rows);
-            let mut acknowledged = acknowledged.into_iter().peekable();
-            let acknowledged: Vec<Event> = events
-                .into_iter()
-                .enumerate()
-                .filter(|(offset, _)| acknowledged.next_if_eq(offset).is_some())
-                .map(|(_, event)| event)
-                .collect();
-            self.start_commit(commit, acknowledged).await?;
+            self.state.commit(&self.name, commit).await?;
+            let acknowledged: Vec<&Event> = acknowledged.into_iter().map(|offset| &events[offset]).collect();
+            self.options.progress.delivered(&self.name, &acknowledged);
+            self.options.failpoint.pass("after-batch-commit").await;
         }
         // Pages with nothing left to send before them commit now.
         let mut commit = Commit::default();
         pending.attach_finished_pages(&mut commit, Vec::new());
         if !commit.is_empty() {
-            self.start_commit(commit, Vec::new()).await?;
-        }
-        if everything {
-            // What comes next (a new pass, the next inbox round) reads state
-            // this commit writes.
-            self.settle_commit().await?;
+            self.state.commit(&self.name, commit).await?;
         }
         Ok(())
     }

@@ -5,10 +5,8 @@
 //! most `read_ahead_pages` pages through a bounded channel, whatever the
 //! history size, and the pages waiting there are processed together. One
 //! concern per module: `pass` (streams, pages, the inbox), `totals`,
-//! `forgotten`, `select`, `pending`, `deliver`, `committing`, `replay`,
-//! `report`, `error`.
+//! `forgotten`, `select`, `pending`, `deliver`, `replay`, `report`, `error`.
 
-mod committing;
 mod deliver;
 mod error;
 mod forgotten;
@@ -61,7 +59,6 @@ pub struct Pipeline {
     state: Arc<dyn StateStore>,
     rules: Rules,
     options: PipelineOptions,
-    committing: Option<committing::InFlightCommit>,
 }
 
 impl Pipeline {
@@ -74,16 +71,7 @@ impl Pipeline {
         rules: Rules,
         options: PipelineOptions,
     ) -> Self {
-        Self {
-            name: name.into(),
-            source_name: source_name.into(),
-            source: Some(source),
-            sink,
-            state,
-            rules,
-            options,
-            committing: None,
-        }
+        Self { name: name.into(), source_name: source_name.into(), source: Some(source), sink, state, rules, options }
     }
 
     pub fn name(&self) -> &str {

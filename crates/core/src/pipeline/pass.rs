@@ -4,10 +4,9 @@
 //! together, their records turned into events and queued with one commit.
 
 use super::pending::Pending;
-use super::totals;
 use super::{PassReport, Pipeline, PipelineError};
 use crate::error::ErrorClass;
-use crate::events::{DeriveContext, Event, derive_accepted};
+use crate::events::{DeriveContext, derive_accepted};
 use crate::model::Record;
 use crate::persist;
 use crate::source::{BadRecord, Page, SourceItem, WEBHOOK_STREAM};
@@ -19,9 +18,6 @@ use tokio::sync::mpsc;
 /// spread a transaction's fixed cost (its fsyncs, the pages every commit
 /// rewrites) thin, few enough to keep a pass's memory small.
 const MERGED_RECORDS: usize = 1000;
-
-/// Records derived between two chances for a commit in flight to go on.
-const YIELD_EVERY: usize = 32;
 
 impl Pipeline {
     /// One full pass: pending webhooks, then every stream from its checkpoint
@@ -114,7 +110,6 @@ impl Pipeline {
         if outcome.is_ok() {
             outcome = self.deliver_ready(&mut pending, true, &mut report).await;
         }
-        let outcome = self.settled(outcome).await;
         // Dropping the receiver stops the reader at its next send.
         drop(pages);
         let source = reader.await.map_err(|e| PipelineError::Transient(format!("source reader task failed: {e}")))?;
@@ -123,11 +118,6 @@ impl Pipeline {
     }
 
     pub(super) async fn process_inbox(&mut self, context: &DeriveContext) -> Result<PassReport, PipelineError> {
-        let outcome = self.process_inbox_rounds(context).await;
-        self.settled(outcome).await
-    }
-
-    async fn process_inbox_rounds(&mut self, context: &DeriveContext) -> Result<PassReport, PipelineError> {
         let mut report = PassReport::default();
         loop {
             let items = self.state.inbox_pending(&self.name, &self.source_name, 100).await?;
@@ -195,34 +185,15 @@ impl Pipeline {
                 _ => None,
             })
             .collect();
-        let asked = if self.sink.wants_person_totals() { totals::asked(&records) } else { None };
-        // The facts are written while the events are derived.
-        let (totals, derived) =
-            tokio::join!(self.person_totals_events(asked, context), self.derive_events(records, context));
-        let mut events = totals?;
-        if events.is_empty() {
-            events = derived;
+        let mut events = if self.sink.wants_person_totals() {
+            self.person_totals_events(&records, context).await?
         } else {
-            events.extend(derived);
-        }
-        self.select(events, &mut tail, report, pending).await?;
-        pending.close_page(tail);
-        self.deliver_ready(pending, false, report).await
-    }
-
-    /// The events of `records` the sink takes, each with what the sink sends
-    /// of it as its content hash.
-    async fn derive_events(&self, records: Vec<Record>, context: &DeriveContext) -> Vec<Event> {
+            Vec::new()
+        };
         // Most records make two or three events (an order: placed, a line
         // or two, its state); growing one by one copied the list again and again.
-        let mut events = Vec::with_capacity(records.len() * 3);
-        for (number, record) in records.into_iter().enumerate() {
-            if number % YIELD_EVERY == YIELD_EVERY - 1 {
-                // The writes in flight (a commit, this page's facts) move a
-                // statement on: on a runtime of one thread they would
-                // otherwise wait for the whole page.
-                tokio::task::yield_now().await;
-            }
+        events.reserve(records.len() * 3);
+        for record in records {
             for mut event in derive_accepted(record, context, &|kind| self.sink.accepts(kind)) {
                 if let Some(fingerprint) = self.sink.fingerprint(&event) {
                     event.content_hash = fingerprint;
@@ -230,6 +201,8 @@ impl Pipeline {
                 events.push(event);
             }
         }
-        events
+        self.select(events, &mut tail, report, pending).await?;
+        pending.close_page(tail);
+        self.deliver_ready(pending, false, report).await
     }
 }

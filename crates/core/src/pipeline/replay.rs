@@ -16,11 +16,6 @@ impl Pipeline {
     /// dedupe), their letters resolved in that page's commit. What fails
     /// again stays a dead letter with the new reason.
     pub async fn replay_dead_letters(&mut self) -> Result<PassReport, PipelineError> {
-        let outcome = self.replay().await;
-        self.settled(outcome).await
-    }
-
-    async fn replay(&mut self) -> Result<PassReport, PipelineError> {
         let started = Instant::now();
         let context = self.context().await?;
         let mut report = PassReport::default();

@@ -24,8 +24,6 @@ impl Pipeline {
         if events.is_empty() {
             return Ok(());
         }
-        // The ledger answers for every batch acknowledged so far.
-        self.settle_commit().await?;
         let mut keys: Vec<&IdempotencyKey> = events.iter().map(|e| &e.key).collect();
         keys.extend(events.iter().filter_map(|e| e.requires.as_ref()));
         // Asked together: on a store with one connection (SQLite) the second
