@@ -238,6 +238,11 @@ pub trait StateStore: Send + Sync {
     /// Webhooks of `source` not yet processed by `pipeline`, oldest first.
     async fn inbox_pending(&self, pipeline: &str, source: &str, limit: u32) -> Result<Vec<InboxItem>, StateError>;
 
+    /// How many webhooks of `source` `pipeline` has yet to process, counted
+    /// without reading them (a backlog of large bodies is what a status view
+    /// is looked at for).
+    async fn inbox_pending_count(&self, pipeline: &str, source: &str) -> Result<u64, StateError>;
+
     /// Deletes the webhooks of `source` that every one of `pipelines` (all
     /// the configured pipelines reading it) has processed; returns how many.
     /// A listed pipeline that has processed none keeps them all, so the inbox

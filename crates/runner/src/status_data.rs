@@ -24,7 +24,7 @@ pub async fn documents(
         let (status, pending, notices) = match state {
             Some(state) => (
                 state.status(&spec.name).await.map_err(Failure::pipeline)?,
-                state.inbox_pending(&spec.name, &spec.source, 10_000).await.map_err(Failure::pipeline)?.len(),
+                state.inbox_pending_count(&spec.name, &spec.source).await.map_err(Failure::pipeline)?,
                 state
                     .source_state_scan(&spec.source, SOURCE_NOTICE_PREFIX, NOTICES_SHOWN)
                     .await

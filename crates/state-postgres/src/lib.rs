@@ -195,6 +195,10 @@ impl StateStore for PgStore {
         inbox::pending(&self.pool, pipeline, source, limit).await
     }
 
+    async fn inbox_pending_count(&self, pipeline: &str, source: &str) -> Result<u64, StateError> {
+        inbox::pending_count(&self.pool, pipeline, source).await
+    }
+
     async fn inbox_prune(&self, source: &str, pipelines: &[String]) -> Result<u64, StateError> {
         inbox::prune(&self.pool, source, pipelines).await
     }

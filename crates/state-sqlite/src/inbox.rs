@@ -28,24 +28,35 @@ pub(crate) async fn store(
     Ok(stored.last_insert_rowid())
 }
 
+/// The webhooks of source ?1 that pipeline ?2 has yet to process: above its
+/// watermark and not marked done.
+const PENDING: &str = "FROM inbox i WHERE source = ?1 \
+     AND id > COALESCE((SELECT done_through FROM inbox_watermarks WHERE pipeline = ?2 AND source = ?1), 0) \
+     AND NOT EXISTS (SELECT 1 FROM inbox_done d WHERE d.pipeline = ?2 AND d.inbox_id = i.id)";
+
+pub(crate) async fn pending_count(pool: &SqlitePool, pipeline: &str, source: &str) -> Result<u64, StateError> {
+    let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {PENDING}"))
+        .bind(source)
+        .bind(pipeline)
+        .fetch_one(pool)
+        .await
+        .map_err(error("count inbox"))?;
+    Ok(count as u64)
+}
+
 pub(crate) async fn pending(
     pool: &SqlitePool,
     pipeline: &str,
     source: &str,
     limit: u32,
 ) -> Result<Vec<InboxItem>, StateError> {
-    let rows = sqlx::query(
-        "SELECT id, source, received_at, headers, body FROM inbox i WHERE source = ?1 \
-         AND id > COALESCE((SELECT done_through FROM inbox_watermarks WHERE pipeline = ?2 AND source = ?1), 0) \
-         AND NOT EXISTS (SELECT 1 FROM inbox_done d WHERE d.pipeline = ?2 AND d.inbox_id = i.id) \
-         ORDER BY id LIMIT ?3",
-    )
-    .bind(source)
-    .bind(pipeline)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await
-    .map_err(error("read inbox"))?;
+    let rows = sqlx::query(&format!("SELECT id, source, received_at, headers, body {PENDING} ORDER BY id LIMIT ?3"))
+        .bind(source)
+        .bind(pipeline)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(error("read inbox"))?;
     rows.into_iter()
         .map(|row| {
             let headers: String = row.get(3);

@@ -164,6 +164,15 @@ impl StateStore for MemoryStore {
             .collect())
     }
 
+    async fn inbox_pending_count(&self, pipeline: &str, source: &str) -> Result<u64, StateError> {
+        let inner = self.inner.lock().unwrap();
+        let pending = inner
+            .inbox
+            .iter()
+            .filter(|item| item.source == source && !inner.inbox_done.contains(&(pipeline.to_owned(), item.id)));
+        Ok(pending.count() as u64)
+    }
+
     async fn inbox_prune(&self, source: &str, pipelines: &[String]) -> Result<u64, StateError> {
         let mut inner = self.inner.lock().unwrap();
         let Inner { inbox, inbox_done, .. } = &mut *inner;

@@ -220,6 +220,11 @@ pub async fn ledgers_checkpoints_and_inbox_marks_are_per_pipeline(store: Arc<dyn
     };
     assert_eq!(pending("p").await, vec![second], "p is done with the first webhook only");
     assert_eq!(pending("q").await, vec![first, second], "q reads the same source on its own");
+    let counted = |pipeline: &'static str| {
+        let store = store.clone();
+        async move { store.inbox_pending_count(pipeline, "shop").await.unwrap() }
+    };
+    assert_eq!((counted("p").await, counted("q").await), (1, 2), "counted as listed, other sources left out");
     let items = store.inbox_pending("q", "shop", 1).await.unwrap();
     assert_eq!(items.len(), 1, "the limit holds");
     assert_eq!((items[0].body.as_slice(), items[0].source.as_str()), (&b"1"[..], "shop"));
@@ -227,6 +232,8 @@ pub async fn ledgers_checkpoints_and_inbox_marks_are_per_pipeline(store: Arc<dyn
     let third = store.inbox_push("shop", &[], b"3", at(4)).await.unwrap();
     store.commit("q", Commit { inbox_done: vec![third, first], ..Commit::default() }).await.unwrap();
     assert_eq!(pending("q").await, vec![second]);
+    assert_eq!(counted("q").await, 1, "the gap below a mark done out of order is counted");
+    assert_eq!(counted("p").await, 2);
 }
 
 pub async fn webhooks_every_reader_has_passed_are_pruned(store: Arc<dyn StateStore>) {

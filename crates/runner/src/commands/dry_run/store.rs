@@ -91,6 +91,10 @@ impl StateStore for DryRunStore {
         self.copy.inbox_pending(pipeline, source, limit).await
     }
 
+    async fn inbox_pending_count(&self, pipeline: &str, source: &str) -> Result<u64, StateError> {
+        self.copy.inbox_pending_count(pipeline, source).await
+    }
+
     async fn inbox_prune(&self, source: &str, pipelines: &[String]) -> Result<u64, StateError> {
         self.copy.inbox_prune(source, pipelines).await
     }
