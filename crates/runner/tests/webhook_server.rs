@@ -57,8 +57,8 @@ impl Server {
         Self { address, state, _stop: stop }
     }
 
-    async fn stored(&self) -> usize {
-        self.state.inbox_pending("p", "shop", 1000).await.unwrap().len()
+    async fn stored(&self) -> u64 {
+        self.state.inbox_pending_count("p", "shop").await.unwrap()
     }
 
     fn connect(&self) -> TcpStream {

@@ -33,6 +33,15 @@ struct Inner {
     commits: u64,
 }
 
+impl Inner {
+    /// The webhooks of `source` that `pipeline` has yet to process, oldest first.
+    fn pending<'a>(&'a self, pipeline: &'a str, source: &'a str) -> impl Iterator<Item = &'a InboxItem> + 'a {
+        self.inbox
+            .iter()
+            .filter(move |item| item.source == source && !self.inbox_done.contains(&(pipeline.to_owned(), item.id)))
+    }
+}
+
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -155,22 +164,11 @@ impl StateStore for MemoryStore {
 
     async fn inbox_pending(&self, pipeline: &str, source: &str, limit: u32) -> Result<Vec<InboxItem>, StateError> {
         let inner = self.inner.lock().unwrap();
-        Ok(inner
-            .inbox
-            .iter()
-            .filter(|item| item.source == source && !inner.inbox_done.contains(&(pipeline.to_owned(), item.id)))
-            .take(limit as usize)
-            .cloned()
-            .collect())
+        Ok(inner.pending(pipeline, source).take(limit as usize).cloned().collect())
     }
 
     async fn inbox_pending_count(&self, pipeline: &str, source: &str) -> Result<u64, StateError> {
-        let inner = self.inner.lock().unwrap();
-        let pending = inner
-            .inbox
-            .iter()
-            .filter(|item| item.source == source && !inner.inbox_done.contains(&(pipeline.to_owned(), item.id)));
-        Ok(pending.count() as u64)
+        Ok(self.inner.lock().unwrap().pending(pipeline, source).count() as u64)
     }
 
     async fn inbox_prune(&self, source: &str, pipelines: &[String]) -> Result<u64, StateError> {
