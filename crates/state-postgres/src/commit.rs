@@ -84,13 +84,17 @@ async fn advance_inbox_watermarks(
         .bind(advanced)
         .execute(&mut *connection)
         .await?;
+        // Marks at or below the old watermark went when it was set: only the
+        // ids it now passes are looked at, not every webhook still stored
+        // (under a steady stream none are pruned until the stream pauses).
         sqlx::query(
-            "DELETE FROM inbox_done WHERE pipeline = $1 AND inbox_id <= $2 \
-             AND inbox_id IN (SELECT id FROM inbox WHERE source = $3)",
+            "DELETE FROM inbox_done WHERE pipeline = $1 AND inbox_id > $4 AND inbox_id <= $2 \
+             AND inbox_id IN (SELECT id FROM inbox WHERE source = $3 AND id > $4 AND id <= $2)",
         )
         .bind(pipeline)
         .bind(advanced)
         .bind(&source)
+        .bind(watermark)
         .execute(&mut *connection)
         .await?;
     }

@@ -22,6 +22,14 @@ pub(crate) async fn commit(
     write_commit(connection, pipeline, commit).await.map_err(error("commit"))
 }
 
+/// Forgets pipeline ?1's done marks of source ?4's webhooks that its
+/// watermark, moved from ?2 to ?3, now covers. Marks at or below the old
+/// watermark went when it was set, so only the ids it passes are looked at,
+/// not every webhook still stored: under a steady stream none are pruned
+/// until the stream pauses, and each commit read them all.
+const FORGET_PASSED_MARKS: &str = "DELETE FROM inbox_done WHERE pipeline = ?1 AND inbox_id > ?2 AND inbox_id <= ?3 \
+     AND inbox_id IN (SELECT id FROM inbox WHERE source = ?4 AND id > ?2 AND id <= ?3)";
+
 /// Moves each touched source's watermark up to just before its first
 /// webhook not yet done for `pipeline` (or to its newest one), and forgets
 /// the done marks the watermark now covers. Inside the commit's write
@@ -71,15 +79,13 @@ async fn advance_inbox_watermarks(
         .bind(advanced)
         .execute(&mut *connection)
         .await?;
-        sqlx::query(
-            "DELETE FROM inbox_done WHERE pipeline = ? AND inbox_id <= ? \
-             AND inbox_id IN (SELECT id FROM inbox WHERE source = ?)",
-        )
-        .bind(pipeline)
-        .bind(advanced)
-        .bind(&source)
-        .execute(&mut *connection)
-        .await?;
+        sqlx::query(FORGET_PASSED_MARKS)
+            .bind(pipeline)
+            .bind(watermark)
+            .bind(advanced)
+            .bind(&source)
+            .execute(&mut *connection)
+            .await?;
     }
     Ok(())
 }
@@ -129,12 +135,13 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
             .execute(&mut *connection)
             .await?;
     }
-    for id in &commit.inbox_done {
-        sqlx::query("INSERT OR IGNORE INTO inbox_done (pipeline, inbox_id) VALUES (?, ?)")
-            .bind(pipeline)
-            .bind(id)
-            .execute(&mut *connection)
-            .await?;
+    for ids in commit.inbox_done.chunks(INSERT_CHUNK) {
+        let statement = inbox_done_insert(ids.len());
+        let mut insert = sqlx::query(&statement).bind(pipeline);
+        for id in ids {
+            insert = insert.bind(id);
+        }
+        insert.persistent(kept(ids)).execute(&mut *connection).await?;
     }
     if !commit.inbox_done.is_empty() {
         advance_inbox_watermarks(connection, pipeline, &commit.inbox_done).await?;
@@ -163,6 +170,19 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
         .await?;
     }
     Ok(())
+}
+
+/// Marks `rows` webhooks done for the pipeline bound first, in one statement
+/// (a round's webhooks were a statement each, every one a round trip to the
+/// connection's thread).
+fn inbox_done_insert(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT OR IGNORE INTO inbox_done (pipeline, inbox_id) SELECT given.pipeline, batch.column1 \
+         FROM (SELECT ? AS pipeline) AS given, (VALUES ",
+    );
+    value_rows(&mut sql, rows, 1);
+    sql.push_str(") AS batch");
+    sql
 }
 
 /// The text of a full chunk's statement, written once per process: SQLite
@@ -208,4 +228,31 @@ fn ledger_upsert(rows: usize) -> String {
 /// The upsert of `rows` orders read.
 fn orders_read_upsert(rows: usize) -> String {
     pipeline_upsert("orders_read", &["order_id", "created_at"], &["order_id"], rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    /// Moving a watermark reads the webhooks it passes through the source's
+    /// index, between the old watermark and the new one, however many
+    /// webhooks are stored below them.
+    #[tokio::test]
+    async fn forgetting_passed_marks_reads_only_the_webhooks_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", super::FORGET_PASSED_MARKS))
+            .bind("p")
+            .bind(10_i64)
+            .bind(20_i64)
+            .bind("s")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(3))
+            .collect();
+        let inbox = plan.iter().find(|step| step.contains("inbox_by_source")).expect("the source's index is used");
+        assert!(inbox.contains("source=? AND id>? AND id<?"), "{plan:?}");
+    }
 }

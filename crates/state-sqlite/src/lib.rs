@@ -161,6 +161,14 @@ async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StateError> {
     // read through the file's locks.
     SqlitePoolOptions::new()
         .max_connections(1)
+        // sqlx pings a connection each time it hands it out, by default: on
+        // SQLite one more round trip to the connection's thread before every
+        // read and every transaction, checking a file handle that cannot go
+        // stale. Its lifetime limits would likewise close the one connection
+        // every half hour and drop its page cache and prepared statements.
+        .test_before_acquire(false)
+        .max_lifetime(None)
+        .idle_timeout(None)
         .connect_with(options)
         .await
         .map_err(|e| StateError::new(format!("cannot open {}: {}", path.display(), sql::describe(&e))))
