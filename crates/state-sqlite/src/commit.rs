@@ -232,8 +232,6 @@ fn orders_read_upsert(rows: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::Row;
-
     /// Moving a watermark reads the webhooks it passes through the source's
     /// index, between the old watermark and the new one, however many
     /// webhooks are stored below them.
@@ -241,17 +239,10 @@ mod tests {
     async fn forgetting_passed_marks_reads_only_the_webhooks_passed() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", super::FORGET_PASSED_MARKS))
-            .bind("p")
-            .bind(10_i64)
-            .bind(20_i64)
-            .bind("s")
-            .fetch_all(&store.pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>(3))
-            .collect();
+        let plan = crate::sql::query_plan(&store.pool, super::FORGET_PASSED_MARKS, |query| {
+            query.bind("p").bind(10_i64).bind(20_i64).bind("s")
+        })
+        .await;
         let inbox = plan.iter().find(|step| step.contains("inbox_by_source")).expect("the source's index is used");
         assert!(inbox.contains("source=? AND id>? AND id<?"), "{plan:?}");
     }

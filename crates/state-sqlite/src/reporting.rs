@@ -115,7 +115,6 @@ pub(crate) async fn orders_read_times(
 #[cfg(test)]
 mod tests {
     use super::event_times_sql;
-    use sqlx::Row;
     use tillflow_core::events::EventKind;
 
     /// The ledger indexes placed events alone by time, and the report's
@@ -138,16 +137,10 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(ledger_indexes, ["ledger_placed_by_time"]);
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", event_times_sql(EventKind::Placed)))
-            .bind("p")
-            .bind("delivered")
-            .bind(0_i64)
-            .fetch_all(&store.pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>(3))
-            .collect();
+        let plan = crate::sql::query_plan(&store.pool, &event_times_sql(EventKind::Placed), |query| {
+            query.bind("p").bind("delivered").bind(0_i64)
+        })
+        .await;
         assert!(plan.iter().any(|step| step.contains("INDEX ledger_placed_by_time")), "{plan:?}");
     }
 }

@@ -134,3 +134,21 @@ pub(crate) async fn begin_writing(
     sqlx::query("UPDATE pipelines SET name = name WHERE 0").execute(&mut *transaction).await?;
     Ok(transaction)
 }
+
+/// A statement being built, its parameters not all bound yet.
+#[cfg(test)]
+pub(crate) type Statement<'a> = sqlx::query::Query<'a, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'a>>;
+
+/// The steps of SQLite's plan for `sql`, its parameters bound by `bind`:
+/// what the tests that a statement uses an index read.
+#[cfg(test)]
+pub(crate) async fn query_plan(
+    pool: &sqlx::SqlitePool,
+    sql: &str,
+    bind: impl for<'a> FnOnce(Statement<'a>) -> Statement<'a>,
+) -> Vec<String> {
+    use sqlx::Row;
+    let explained = format!("EXPLAIN QUERY PLAN {sql}");
+    let rows = bind(sqlx::query(&explained)).fetch_all(pool).await.unwrap();
+    rows.iter().map(|row| row.get::<String, _>(3)).collect()
+}
