@@ -620,3 +620,94 @@ async fn format_1_ledger_rows_resend_nothing_unchanged_and_miss_no_change() {
     let report = harness.pass().await.unwrap();
     assert_eq!(report.delivered.get(&EventKind::ProfileUpdated), Some(&1), "{:?}", report.delivered);
 }
+
+/// Under a steady stream of webhooks a round still ends: it takes what is
+/// waiting a page at a time and stops at a page that is not full, and a full
+/// pass goes on to read its pages. One that arrives meanwhile waits for the
+/// next round (the server wakes the pipeline for it).
+#[tokio::test]
+async fn a_round_ends_while_webhooks_keep_arriving() {
+    use tillflow_core::source::{Checkpoint, InboxItem, Page, SourceItem};
+    use tillflow_testkit::fake_source::epoch;
+    /// Reading each webhook, another one arrives (ten in all, so that a
+    /// round waiting for an empty inbox ends too, and fails below).
+    struct Arriving {
+        inner: FakeSource,
+        store: Arc<MemoryStore>,
+        next_order: u64,
+    }
+    impl Arriving {
+        async fn arrive(store: &MemoryStore, order: u64) {
+            let body = serde_json::to_vec(&Record::Order(sample_order("shop", order, 1, epoch()))).unwrap();
+            store.inbox_push("shop", &[], &body, epoch()).await.unwrap();
+        }
+    }
+    #[async_trait::async_trait]
+    impl tillflow_core::Source for Arriving {
+        fn platform(&self) -> &'static str {
+            self.inner.platform()
+        }
+        fn streams(&self) -> Vec<String> {
+            self.inner.streams()
+        }
+        async fn read(&mut self, stream: &str, checkpoint: Option<&Checkpoint>) -> Result<Page, ConnectorError> {
+            self.inner.read(stream, checkpoint).await
+        }
+        async fn parse_webhook(&mut self, item: &InboxItem) -> Result<Vec<SourceItem>, ConnectorError> {
+            if self.next_order < 1010 {
+                Self::arrive(&self.store, self.next_order).await;
+                self.next_order += 1;
+            }
+            self.inner.parse_webhook(item).await
+        }
+    }
+    let harness = Harness::new(2, 3);
+    Arriving::arrive(&harness.store, 1000).await;
+    let source =
+        Arriving { inner: FakeSource::new(harness.world.clone(), 10), store: harness.store.clone(), next_order: 1001 };
+    let (sink, _) = FakeSink::new(25);
+    let mut pipeline = Pipeline::new(
+        "p",
+        "shop",
+        Box::new(source),
+        Box::new(FakeSink { log: harness.log.clone(), ..sink }),
+        harness.store.clone(),
+        Rules::default(),
+        PipelineOptions::default(),
+    );
+    pipeline.run_pass().await.unwrap();
+    assert!(delivered_has(&harness, 1000), "the webhook waiting is processed");
+    assert!(delivered_has(&harness, 3), "the pass read its pages");
+    assert_eq!(harness.store.inbox_pending_count("p", "shop").await.unwrap(), 1, "the one that arrived waits");
+    for round in 1..=3 {
+        pipeline.process_inbox_only().await.unwrap();
+        assert!(
+            delivered_has(&harness, 1000 + round),
+            "round {round} takes the webhook that arrived in the one before"
+        );
+        assert_eq!(harness.store.inbox_pending_count("p", "shop").await.unwrap(), 1);
+    }
+}
+
+fn delivered_has(harness: &Harness, order: u64) -> bool {
+    harness.delivered().contains(&format!("fake:shop:order:{order}:placed"))
+}
+
+/// A backlog larger than a round takes goes in rounds of a thousand, each
+/// saying whether webhooks are left, so the pipeline goes round again at
+/// once rather than at its next poll.
+#[tokio::test]
+async fn a_backlog_goes_in_rounds_that_say_whether_webhooks_are_left() {
+    use tillflow_testkit::fake_source::epoch;
+    let harness = Harness::new(1, 0);
+    for order in 0..1050 {
+        let body = serde_json::to_vec(&Record::Order(sample_order("shop", order, 1, epoch()))).unwrap();
+        harness.store.inbox_push("shop", &[], &body, epoch()).await.unwrap();
+    }
+    let mut pipeline = harness.pipeline(PipelineOptions::default());
+    let first = pipeline.process_inbox_only().await.unwrap();
+    assert_eq!((first.records_read, first.webhooks_left), (1000, true));
+    let second = pipeline.process_inbox_only().await.unwrap();
+    assert_eq!((second.records_read, second.webhooks_left), (50, false));
+    assert_eq!(harness.store.inbox_pending_count("p", "shop").await.unwrap(), 0);
+}

@@ -19,6 +19,13 @@ use tokio::sync::mpsc;
 /// rewrites) thin, few enough to keep a pass's memory small.
 const MERGED_RECORDS: usize = 1000;
 
+/// Webhooks taken from the inbox at a time.
+const INBOX_PAGE: u32 = 100;
+
+/// Full pages of webhooks a round takes at most before it lets the pipeline
+/// poll, prune and report.
+const INBOX_PAGES_PER_ROUND: usize = 10;
+
 impl Pipeline {
     /// One full pass: pending webhooks, then every stream from its checkpoint
     /// to the end.
@@ -117,12 +124,20 @@ impl Pipeline {
         outcome.map(|()| report)
     }
 
+    /// Processes the webhooks waiting in the inbox, a page at a time, while
+    /// the pages come back full and at most `INBOX_PAGES_PER_ROUND` of them.
+    /// Not until the inbox is empty: under a steady stream it never is, and
+    /// a round waiting for that never ended — no pages read, no poll, no
+    /// prune, no report. Every webhook stored meanwhile has woken the
+    /// pipeline again, and a round that stopped at its limit says so
+    /// (`webhooks_left`), so what is left gets the next round.
     pub(super) async fn process_inbox(&mut self, context: &DeriveContext) -> Result<PassReport, PipelineError> {
         let mut report = PassReport::default();
-        loop {
-            let items = self.state.inbox_pending(&self.name, &self.source_name, 100).await?;
+        for _ in 0..INBOX_PAGES_PER_ROUND {
+            let items = self.state.inbox_pending(&self.name, &self.source_name, INBOX_PAGE).await?;
+            report.webhooks_left = items.len() == INBOX_PAGE as usize;
             if items.is_empty() {
-                return Ok(report);
+                break;
             }
             let mut records: Vec<SourceItem> = Vec::new();
             let mut done = Vec::new();
@@ -145,7 +160,11 @@ impl Pipeline {
             let tail = Commit { inbox_done: done, ..Commit::default() };
             self.process_items(records, tail, context, &mut report, &mut pending).await?;
             self.deliver_ready(&mut pending, true, &mut report).await?;
+            if !report.webhooks_left {
+                break;
+            }
         }
+        Ok(report)
     }
 
     /// Derives and filters the events of `items` and queues them in

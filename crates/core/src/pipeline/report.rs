@@ -14,6 +14,9 @@ pub struct PassReport {
     /// Events the ledger had already seen with the same content.
     pub unchanged: u64,
     pub elapsed: Duration,
+    /// The round stopped at its limit with webhooks still waiting: the
+    /// pipeline goes round again at once.
+    pub webhooks_left: bool,
 }
 
 impl PassReport {
@@ -30,6 +33,7 @@ impl PassReport {
         }
         self.dead_lettered += other.dead_lettered;
         self.unchanged += other.unchanged;
+        self.webhooks_left |= other.webhooks_left;
     }
 }
 

@@ -4,6 +4,7 @@
 //! Postgres state a run is one of several runners: it runs the pipelines it
 //! holds the lease of (`leasing`).
 
+use super::rounds::{Wake, Wakeups, next_round};
 use super::{PassResult, failpoint, load, open_accounts, outcome_of, pipeline, selected, summary_line};
 use crate::exit::{CommandResult, Failure};
 use crate::leasing::Leasing;
@@ -275,12 +276,13 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
         let passes = passes.clone();
         let metrics = metrics.clone();
         let state = state.clone();
-        let mut shutdown = shutdown.clone();
+        let shutdown = shutdown.clone();
         let leasing = leasing.clone();
         tasks.spawn(async move {
             let name = pipeline.name().to_owned();
             let mut full_pass_due = true;
-            let mut rounds = leasing.as_ref().map(|leasing| leasing.subscribe());
+            let rounds = leasing.as_ref().map(|leasing| leasing.subscribe());
+            let mut wakeups = Wakeups::new(notify, rounds, shutdown);
             loop {
                 // On Postgres: run only while this runner holds the lease,
                 // and keep the pipeline busy for the pass.
@@ -289,8 +291,8 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                         // Taken (again) later, it starts with a full pass.
                         full_pass_due = true;
                         tokio::select! {
-                            _ = next_round(&mut rounds) => continue,
-                            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                            _ = next_round(&mut wakeups.rounds) => continue,
+                            _ = wakeups.shutdown.wait_for(|stop| *stop) => return Ok(()),
                         }
                     }
                     Some(leasing) => Some(leasing.busy(&name).await),
@@ -301,7 +303,9 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                 }
                 let result = if full_pass_due {
                     let _slot = passes.clone().acquire_owned().await.expect("the pass slots are never closed");
-                    pipeline.run_pass().await
+                    let result = pipeline.run_pass().await;
+                    wakeups.full_pass_ended(poll_interval);
+                    result
                 } else {
                     pipeline.process_inbox_only().await
                 };
@@ -309,7 +313,13 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                 match result {
                     Ok(report) => {
                         record_metrics(&metrics, &name, &report);
-                        prune_inbox(state.as_ref(), &source, &readers).await;
+                        if report.webhooks_left {
+                            wakeups.notify.notify_one();
+                        }
+                        if wakeups.round_ended(full_pass_due) {
+                            wakeups.pruning();
+                            prune_inbox(state.as_ref(), &source, &readers).await;
+                        }
                         if report.records_read > 0 || full_pass_due {
                             tracing::info!("{}", summary_line(&name, &report));
                         }
@@ -321,13 +331,17 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                     }
                     Err(error) => tracing::warn!(pipeline = %name, %error, "pass failed; retrying at the next poll"),
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(poll_interval) => full_pass_due = true,
-                    _ = notify.notified() => full_pass_due = false,
-                    // Webhooks another runner's server stored: looked for every round.
-                    _ = next_round(&mut rounds) => full_pass_due = false,
-                    _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
-                }
+                full_pass_due = loop {
+                    match wakeups.next().await {
+                        Wake::FullPass => break true,
+                        Wake::Webhooks => break false,
+                        Wake::Prune => {
+                            wakeups.pruning();
+                            prune_inbox(state.as_ref(), &source, &readers).await;
+                        }
+                        Wake::Shutdown => return Ok(()),
+                    }
+                };
             }
         });
     }
@@ -354,12 +368,4 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
 fn pass_slots() -> Arc<tokio::sync::Semaphore> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     Arc::new(tokio::sync::Semaphore::new((4 * cores).max(4)))
-}
-
-/// The next lease round (never, without leases).
-async fn next_round(rounds: &mut Option<watch::Receiver<std::collections::BTreeSet<String>>>) {
-    let Some(rounds) = rounds else { return std::future::pending().await };
-    if rounds.changed().await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
