@@ -1,5 +1,5 @@
 //! Group commit for the writes a run makes all the time (webhooks stored, a
-//! page's facts, a batch's commit): on a rollback journal a commit costs five
+//! page's facts, a batch's commit, the inbox prune): on a rollback journal a commit costs five
 //! fsyncs whether it holds one write or twenty, and every write waits its
 //! turn on the one connection, so writes that arrive while a transaction is
 //! being written wait for the next one and share it. Whoever finds the writer

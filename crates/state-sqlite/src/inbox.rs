@@ -65,11 +65,14 @@ pub(crate) async fn pending(
         .collect()
 }
 
-pub(crate) async fn prune(pool: &SqlitePool, source: &str, pipelines: &[String]) -> Result<u64, StateError> {
+pub(crate) async fn prune(
+    connection: &mut SqliteConnection,
+    source: &str,
+    pipelines: &[String],
+) -> Result<u64, StateError> {
     if pipelines.is_empty() {
         return Ok(0);
     }
-    let mut transaction = pool.begin().await.map_err(error("prune inbox"))?;
     // Below every reader's watermark; 0 while one of them has none yet.
     let mut bound = QueryBuilder::<Sqlite>::new("SELECT CASE WHEN COUNT(*) = ");
     bound.push_bind(pipelines.len() as i64);
@@ -81,12 +84,8 @@ pub(crate) async fn prune(pool: &SqlitePool, source: &str, pipelines: &[String])
         separated.push_bind(pipeline);
     }
     bound.push(")");
-    let bound: i64 = bound
-        .build_query_scalar()
-        .persistent(false)
-        .fetch_one(&mut *transaction)
-        .await
-        .map_err(error("prune inbox"))?;
+    let bound: i64 =
+        bound.build_query_scalar().persistent(false).fetch_one(&mut *connection).await.map_err(error("prune inbox"))?;
     if bound <= 0 {
         return Ok(0);
     }
@@ -94,16 +93,15 @@ pub(crate) async fn prune(pool: &SqlitePool, source: &str, pipelines: &[String])
     sqlx::query("DELETE FROM inbox_done WHERE inbox_id IN (SELECT id FROM inbox WHERE source = ? AND id <= ?)")
         .bind(source)
         .bind(bound)
-        .execute(&mut *transaction)
+        .execute(&mut *connection)
         .await
         .map_err(error("prune inbox"))?;
     let deleted = sqlx::query("DELETE FROM inbox WHERE source = ? AND id <= ?")
         .bind(source)
         .bind(bound)
-        .execute(&mut *transaction)
+        .execute(&mut *connection)
         .await
         .map_err(error("prune inbox"))?
         .rows_affected();
-    transaction.commit().await.map_err(error("prune inbox"))?;
     Ok(deleted)
 }

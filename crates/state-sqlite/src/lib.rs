@@ -250,7 +250,14 @@ impl StateStore for SqliteStore {
     }
 
     async fn inbox_prune(&self, source: &str, pipelines: &[String]) -> Result<u64, StateError> {
-        inbox::prune(&self.pool, source, pipelines).await
+        // Through the group writer: a webhook stored while it runs shares
+        // its transaction instead of waiting for a commit of its own.
+        let (source, pipelines) = (source.to_owned(), pipelines.to_vec());
+        self.writer
+            .write(&self.pool, "prune inbox", move |connection| {
+                Box::pin(async move { inbox::prune(connection, &source, &pipelines).await })
+            })
+            .await
     }
 
     async fn secret_get(&self, connector: &str, name: &str) -> Result<Option<String>, StateError> {

@@ -495,3 +495,37 @@ async fn writes_that_arrive_together_share_one_transaction() {
         assert_eq!(store.ledger_lookup(pipeline, &[&key(1)]).await.unwrap()[&key(1)].outcome, Outcome::Delivered);
     }
 }
+
+/// The inbox prune goes through the group writer: queued behind a webhook's
+/// transaction with more webhooks, it is written with them, not in a
+/// transaction (five fsyncs) of its own that they would wait for.
+#[tokio::test]
+async fn a_prune_shares_the_transaction_of_the_webhooks_queued_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let done = store.inbox_push("shop", &[], b"{}", jiff::Timestamp::now()).await.unwrap();
+    store.commit("p", Commit { inbox_done: vec![done], ..Commit::default() }).await.unwrap();
+    let before = transactions_committed(&dir);
+    let mut writes = tokio::task::JoinSet::new();
+    for n in 0..3u32 {
+        let store = store.clone();
+        writes.spawn(async move {
+            store.inbox_push("shop", &[], format!("{{\"n\":{n}}}").as_bytes(), jiff::Timestamp::now()).await.map(|_| 0)
+        });
+    }
+    {
+        let store = store.clone();
+        writes.spawn(async move { store.inbox_prune("shop", &["p".to_owned()]).await });
+    }
+    let mut deleted = 0;
+    while let Some(written) = writes.join_next().await {
+        deleted += written.unwrap().unwrap();
+    }
+    assert_eq!(deleted, 1, "the webhook done is pruned");
+    assert_eq!(
+        transactions_committed(&dir) - before,
+        2,
+        "the first webhook alone, the other two and the prune together"
+    );
+    assert_eq!(store.inbox_pending_count("p", "shop").await.unwrap(), 3);
+}
