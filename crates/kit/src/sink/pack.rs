@@ -69,13 +69,21 @@ pub fn pack(items: Vec<(usize, &str, Vec<u8>)>, packing: &Packing) -> (Vec<Packe
     let mut body: Vec<u8> = Vec::new();
     let mut positions: Vec<usize> = Vec::new();
     let mut keys: HashSet<&str> = HashSet::new();
+    // Bytes of the items before each one: a body is given, when it starts,
+    // room for the most it can hold from there, instead of doubling its way
+    // up through a dozen copies of itself.
+    let mut before = Vec::with_capacity(items.len() + 1);
+    before.push(0usize);
+    for (_, _, item) in &items {
+        before.push(before.last().copied().unwrap_or(0) + item.len() + envelope.separator.len());
+    }
     let finish = |body: &mut Vec<u8>, positions: &mut Vec<usize>, requests: &mut Vec<Packed>| {
         if !positions.is_empty() {
             body.extend_from_slice(&envelope.close);
             requests.push(Packed { positions: std::mem::take(positions), body: std::mem::take(body) });
         }
     };
-    for (position, key, item) in items {
+    for (index, (position, key, item)) in items.into_iter().enumerate() {
         let limit = packing.max_item_bytes.min(packing.max_bytes.saturating_sub(fixed));
         if item.len() > limit {
             refused.push((
@@ -91,6 +99,8 @@ pub fn pack(items: Vec<(usize, &str, Vec<u8>)>, packing: &Packing) -> (Vec<Packe
             keys.clear();
         }
         if positions.is_empty() {
+            let most = before[index.saturating_add(packing.max_items).min(before.len() - 1)] - before[index];
+            body.reserve((most + fixed).min(packing.max_bytes));
             body.extend_from_slice(&envelope.open);
         } else {
             body.extend_from_slice(envelope.separator);
