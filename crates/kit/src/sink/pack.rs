@@ -72,11 +72,13 @@ pub fn pack(items: Vec<(usize, &str, Vec<u8>)>, packing: &Packing) -> (Vec<Packe
     // Bytes of the items before each one: a body is given, when it starts,
     // room for the most it can hold from there, instead of doubling its way
     // up through a dozen copies of itself.
-    let mut before = Vec::with_capacity(items.len() + 1);
-    before.push(0usize);
-    for (_, _, item) in &items {
-        before.push(before.last().copied().unwrap_or(0) + item.len() + envelope.separator.len());
-    }
+    let mut bytes = 0;
+    let before: Vec<usize> = std::iter::once(0)
+        .chain(items.iter().map(|(_, _, item)| {
+            bytes += item.len() + envelope.separator.len();
+            bytes
+        }))
+        .collect();
     let finish = |body: &mut Vec<u8>, positions: &mut Vec<usize>, requests: &mut Vec<Packed>| {
         if !positions.is_empty() {
             body.extend_from_slice(&envelope.close);

@@ -8,8 +8,8 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 /// How often a pipeline deletes the webhooks every reader has processed:
-/// a prune is a transaction of its own, and after every round of a steady
-/// stream it was one more commit for the next round to wait behind.
+/// a prune is a write on the state's one writer, and after every round of a
+/// steady stream it was one more for the next round to wait behind.
 pub(super) const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// What a pipeline is to do next.
@@ -27,18 +27,18 @@ pub(super) enum Wake {
 /// What a pipeline waits on between rounds.
 pub(super) struct Wakeups {
     /// Rung by this runner's server for every webhook it stores.
-    pub(super) notify: Arc<Notify>,
+    notify: Arc<Notify>,
     /// On Postgres: the lease rounds, after which webhooks another runner's
     /// server stored are looked for.
-    pub(super) rounds: Option<watch::Receiver<BTreeSet<String>>>,
-    pub(super) shutdown: watch::Receiver<bool>,
+    rounds: Option<watch::Receiver<BTreeSet<String>>>,
+    shutdown: watch::Receiver<bool>,
     /// A poll interval after the last full pass ended, however many webhook
     /// rounds run meanwhile: under a steady stream a wake-up is always
     /// waiting, and a timer started afresh after each round never ran out.
-    pub(super) next_full_pass: Instant,
-    pub(super) last_prune: Instant,
+    next_full_pass: Instant,
+    last_prune: Instant,
     /// Rounds have run since the last prune.
-    pub(super) prune_due: bool,
+    prune_due: bool,
 }
 
 impl Wakeups {
@@ -52,7 +52,8 @@ impl Wakeups {
     }
 
     /// Waits for the next thing to do. Webhooks that wake the pipeline once
-    /// its poll interval has run out get a full pass, which takes them too.
+    /// its poll interval has run out get a full pass, which takes them too;
+    /// a `Wake::Prune` counts as the prune done.
     pub(super) async fn next(&mut self) -> Wake {
         let woke = tokio::select! {
             _ = tokio::time::sleep_until(self.next_full_pass) => Wake::FullPass,
@@ -63,8 +64,26 @@ impl Wakeups {
         };
         match woke {
             Wake::Webhooks if Instant::now() >= self.next_full_pass => Wake::FullPass,
+            Wake::Prune => {
+                self.pruned();
+                Wake::Prune
+            }
             woke => woke,
         }
+    }
+
+    /// Waits, while another runner holds the pipeline's lease, for the next
+    /// lease round: false when the process is stopping instead.
+    pub(super) async fn next_lease_round(&mut self) -> bool {
+        tokio::select! {
+            _ = next_round(&mut self.rounds) => true,
+            _ = self.shutdown.wait_for(|stop| *stop) => false,
+        }
+    }
+
+    /// The last round stopped with webhooks left: the next wake-up is at once.
+    pub(super) fn go_again(&self) {
+        self.notify.notify_one();
     }
 
     /// A full pass has just ended.
@@ -72,22 +91,25 @@ impl Wakeups {
         self.next_full_pass = Instant::now() + poll_interval;
     }
 
-    /// A round has just ended: whether to prune now, or leave it to the
-    /// timer (`Wake::Prune`).
+    /// A round has just ended: whether to prune now (counted as done), or
+    /// leave it to the timer (`Wake::Prune`).
     pub(super) fn round_ended(&mut self, full_pass: bool) -> bool {
+        if full_pass || self.last_prune.elapsed() >= PRUNE_EVERY {
+            self.pruned();
+            return true;
+        }
         self.prune_due = true;
-        full_pass || self.last_prune.elapsed() >= PRUNE_EVERY
+        false
     }
 
-    /// A prune is starting.
-    pub(super) fn pruning(&mut self) {
+    fn pruned(&mut self) {
         self.last_prune = Instant::now();
         self.prune_due = false;
     }
 }
 
 /// The next lease round (never, without leases).
-pub(super) async fn next_round(rounds: &mut Option<watch::Receiver<BTreeSet<String>>>) {
+async fn next_round(rounds: &mut Option<watch::Receiver<BTreeSet<String>>>) {
     let Some(rounds) = rounds else { return std::future::pending().await };
     if rounds.changed().await.is_err() {
         std::future::pending::<()>().await;
@@ -129,13 +151,11 @@ mod tests {
         let (mut wakeups, _stop) = wakeups();
         wakeups.full_pass_ended(Duration::from_secs(3600));
         assert!(wakeups.round_ended(true), "a full pass prunes");
-        wakeups.pruning();
         tokio::time::advance(Duration::from_millis(300)).await;
         assert!(!wakeups.round_ended(false), "a round 300 ms later leaves it");
         let waited = Instant::now();
         assert_eq!(wakeups.next().await, Wake::Prune);
         assert_eq!(waited.elapsed(), Duration::from_millis(700), "a second after the last prune");
-        wakeups.pruning();
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(wakeups.round_ended(false), "a round a second after it prunes");
     }

@@ -4,7 +4,7 @@
 //! Postgres state a run is one of several runners: it runs the pipelines it
 //! holds the lease of (`leasing`).
 
-use super::rounds::{Wake, Wakeups, next_round};
+use super::rounds::{Wake, Wakeups};
 use super::{PassResult, failpoint, load, open_accounts, outcome_of, pipeline, selected, summary_line};
 use crate::exit::{CommandResult, Failure};
 use crate::leasing::Leasing;
@@ -290,10 +290,10 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                     Some(leasing) if !leasing.holds(&name) => {
                         // Taken (again) later, it starts with a full pass.
                         full_pass_due = true;
-                        tokio::select! {
-                            _ = next_round(&mut wakeups.rounds) => continue,
-                            _ = wakeups.shutdown.wait_for(|stop| *stop) => return Ok(()),
+                        if wakeups.next_lease_round().await {
+                            continue;
                         }
+                        return Ok(());
                     }
                     Some(leasing) => Some(leasing.busy(&name).await),
                     None => None,
@@ -314,10 +314,9 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                     Ok(report) => {
                         record_metrics(&metrics, &name, &report);
                         if report.webhooks_left {
-                            wakeups.notify.notify_one();
+                            wakeups.go_again();
                         }
                         if wakeups.round_ended(full_pass_due) {
-                            wakeups.pruning();
                             prune_inbox(state.as_ref(), &source, &readers).await;
                         }
                         if report.records_read > 0 || full_pass_due {
@@ -335,10 +334,7 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                     match wakeups.next().await {
                         Wake::FullPass => break true,
                         Wake::Webhooks => break false,
-                        Wake::Prune => {
-                            wakeups.pruning();
-                            prune_inbox(state.as_ref(), &source, &readers).await;
-                        }
+                        Wake::Prune => prune_inbox(state.as_ref(), &source, &readers).await,
                         Wake::Shutdown => return Ok(()),
                     }
                 };
