@@ -18,6 +18,7 @@ use tillflow_core::state::{
 #[derive(Default)]
 struct Inner {
     started: HashMap<String, Timestamp>,
+    start_reads: u64,
     checkpoints: BTreeMap<(String, String), (Checkpoint, Timestamp)>,
     ledger: HashMap<(String, IdempotencyKey), LedgerRow>,
     dead_letters: Vec<DeadLetter>,
@@ -55,12 +56,18 @@ impl MemoryStore {
     pub fn commits(&self) -> u64 {
         self.inner.lock().unwrap().commits
     }
+    /// How many times a pipeline's first start was asked for.
+    pub fn start_reads(&self) -> u64 {
+        self.inner.lock().unwrap().start_reads
+    }
 }
 
 #[async_trait]
 impl StateStore for MemoryStore {
     async fn pipeline_started_at(&self, pipeline: &str, now: Timestamp) -> Result<Timestamp, StateError> {
-        Ok(*self.inner.lock().unwrap().started.entry(pipeline.to_owned()).or_insert(now))
+        let mut inner = self.inner.lock().unwrap();
+        inner.start_reads += 1;
+        Ok(*inner.started.entry(pipeline.to_owned()).or_insert(now))
     }
 
     async fn checkpoint(&self, pipeline: &str, stream: &str) -> Result<Option<Checkpoint>, StateError> {

@@ -59,6 +59,11 @@ pub struct Pipeline {
     state: Arc<dyn StateStore>,
     rules: Rules,
     options: PipelineOptions,
+    /// Asked of the state once: the moment a pipeline first started never
+    /// moves while it runs. Only `tillflow state reset` forgets it, and that
+    /// must hold the pipeline first (SQLite's writer lock, Postgres' lease),
+    /// which a running pipeline does not let go.
+    context: Option<DeriveContext>,
 }
 
 impl Pipeline {
@@ -71,19 +76,36 @@ impl Pipeline {
         rules: Rules,
         options: PipelineOptions,
     ) -> Self {
-        Self { name: name.into(), source_name: source_name.into(), source: Some(source), sink, state, rules, options }
+        Self {
+            name: name.into(),
+            source_name: source_name.into(),
+            source: Some(source),
+            sink,
+            state,
+            rules,
+            options,
+            context: None,
+        }
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    pub(super) async fn context(&self) -> Result<DeriveContext, PipelineError> {
+    /// What derivation needs, asked of the state on the first pass only: a
+    /// webhook round asked it every time, a write and a read that waited
+    /// their turn on SQLite's one connection behind the webhooks being stored.
+    pub(super) async fn context(&mut self) -> Result<DeriveContext, PipelineError> {
+        if let Some(context) = self.context {
+            return Ok(context);
+        }
         // Whole seconds: platforms stamp records to the second, so anything
         // stamped in the second the pipeline first started counts as live.
         let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now());
         let pipeline_started_at = self.state.pipeline_started_at(&self.name, now).await?;
-        Ok(DeriveContext { pipeline_started_at })
+        let context = DeriveContext { pipeline_started_at };
+        self.context = Some(context);
+        Ok(context)
     }
 
     pub(super) fn source_mut(&mut self) -> &mut Box<dyn Source> {
