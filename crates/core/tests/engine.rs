@@ -731,3 +731,22 @@ async fn webhook_rounds_ask_the_pipelines_first_start_once() {
     pipeline.run_pass().await.unwrap();
     assert_eq!(harness.store.start_reads(), 1);
 }
+
+/// A page's facts are written while its ledger entries are read: neither
+/// waits for the other, so on SQLite's one connection they follow each other
+/// instead of each waiting again behind the webhooks stored meanwhile. The
+/// store here makes each wait until the other is under way: an engine that
+/// reads the ledger only after the facts never finishes its first page.
+#[tokio::test(start_paused = true)]
+async fn a_pages_facts_are_written_while_its_ledger_is_read() {
+    // Orders only (a customer page would read the ledger with no facts).
+    let mut harness = Harness::new(0, 30);
+    harness.totals = true;
+    harness.store = Arc::new(MemoryStore::with_facts_meeting_ledger_reads());
+    let mut pipeline = harness.pipeline(PipelineOptions::default());
+    let pass = tokio::time::timeout(std::time::Duration::from_secs(60), pipeline.run_pass()).await;
+    assert!(pass.expect("the pass finished").is_ok());
+    assert!(delivered_has(&harness, 30), "every page went out");
+    assert!(harness.delivered().iter().any(|key| key.ends_with(":totals")), "totals went out");
+    harness.assert_no_duplicates();
+}

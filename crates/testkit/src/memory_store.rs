@@ -46,6 +46,8 @@ impl Inner {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Set by [`MemoryStore::with_facts_meeting_ledger_reads`].
+    facts_and_reads: Option<tokio::sync::Barrier>,
 }
 
 impl MemoryStore {
@@ -56,6 +58,14 @@ impl MemoryStore {
     pub fn commits(&self) -> u64 {
         self.inner.lock().unwrap().commits
     }
+    /// A store where recording facts and reading the ledger each wait until
+    /// the other is under way too: a pipeline that reads the ledger only
+    /// once a page's facts are written (or the reverse) never finishes the
+    /// page.
+    pub fn with_facts_meeting_ledger_reads() -> Self {
+        Self { facts_and_reads: Some(tokio::sync::Barrier::new(2)), ..Self::default() }
+    }
+
     /// How many times a pipeline's first start was asked for.
     pub fn start_reads(&self) -> u64 {
         self.inner.lock().unwrap().start_reads
@@ -80,6 +90,9 @@ impl StateStore for MemoryStore {
         pipeline: &str,
         keys: &[&IdempotencyKey],
     ) -> Result<tillflow_core::keys::KeyMap<LedgerEntry>, StateError> {
+        if let Some(barrier) = &self.facts_and_reads {
+            barrier.wait().await;
+        }
         let inner = self.inner.lock().unwrap();
         Ok(keys
             .iter()
@@ -298,6 +311,9 @@ impl StateStore for MemoryStore {
         pipeline: &str,
         facts: Vec<OrderFact>,
     ) -> Result<HashMap<String, PersonTotals>, StateError> {
+        if let Some(barrier) = &self.facts_and_reads {
+            barrier.wait().await;
+        }
         {
             let mut inner = self.inner.lock().unwrap();
             for fact in &facts {

@@ -4,6 +4,7 @@
 //! together, their records turned into events and queued with one commit.
 
 use super::pending::Pending;
+use super::totals::{TotalsPlan, fill_totals};
 use super::{PassReport, Pipeline, PipelineError};
 use crate::error::ErrorClass;
 use crate::events::{DeriveContext, derive_accepted};
@@ -204,11 +205,9 @@ impl Pipeline {
                 _ => None,
             })
             .collect();
-        let mut events = if self.sink.wants_person_totals() {
-            self.person_totals_events(&records, context).await?
-        } else {
-            Vec::new()
-        };
+        let TotalsPlan { facts, mut events, people } =
+            if self.sink.wants_person_totals() { self.totals_plan(&records, context) } else { TotalsPlan::default() };
+        let planned = events.len();
         // Most records make two or three events (an order: placed, a line
         // or two, its state); growing one by one copied the list again and again.
         events.reserve(records.len() * 3);
@@ -220,7 +219,19 @@ impl Pipeline {
                 events.push(event);
             }
         }
-        self.select(events, &mut tail, report, pending).await?;
+        // The facts are written while the ledger and the tombstones are read:
+        // neither read depends on the facts, and on a store with one
+        // connection (SQLite) the three then follow each other instead of
+        // each waiting again behind whatever write (a webhook's) came between.
+        let (totals, lookups) = tokio::join!(self.record_facts(facts), self.lookups(&events));
+        let (totals, (ledger, mut forgotten)) = (totals?, lookups?);
+        let kept = fill_totals(people, &mut events[..planned], totals);
+        if kept.contains(&false) {
+            let keep = kept.into_iter().chain(std::iter::repeat(true));
+            (events, forgotten) =
+                events.into_iter().zip(forgotten).zip(keep).filter_map(|(pair, keep)| keep.then_some(pair)).unzip();
+        }
+        self.select(events, &ledger, forgotten, &mut tail, report, pending);
         pending.close_page(tail);
         self.deliver_ready(pending, false, report).await
     }

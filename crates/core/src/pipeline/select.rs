@@ -1,28 +1,23 @@
-//! Selection: what the ledger already has is dropped, events about a
-//! forgotten person and what the pipeline's rules refuse are skipped (counted
-//! by reason), the rest is queued.
+//! Selection: a page's ledger entries and forgotten people looked up in one
+//! go; then what the ledger already has is dropped, events about a forgotten
+//! person and what the pipeline's rules refuse are skipped (counted by
+//! reason), the rest is queued.
 
 use super::deliver::ledger_row;
 use super::pending::Pending;
 use super::{PassReport, Pipeline, PipelineError};
 use crate::events::Event;
 use crate::forget;
-use crate::keys::IdempotencyKey;
+use crate::keys::{IdempotencyKey, KeyMap};
 use crate::rules::SkipReason;
 use crate::state::{Commit, LedgerEntry, Outcome};
 
 impl Pipeline {
-    /// Drops what the ledger already has, applies the rules, and queues what
-    /// must be sent in `pending`; skip rows go into `tail`.
-    pub(super) async fn select(
-        &mut self,
-        events: Vec<Event>,
-        tail: &mut Commit,
-        report: &mut PassReport,
-        pending: &mut Pending,
-    ) -> Result<(), PipelineError> {
+    /// The ledger entries of `events` (and of the events they require) and,
+    /// for each event, whether it is about a forgotten person.
+    pub(super) async fn lookups(&self, events: &[Event]) -> Result<(KeyMap<LedgerEntry>, Vec<bool>), PipelineError> {
         if events.is_empty() {
-            return Ok(());
+            return Ok((KeyMap::default(), Vec::new()));
         }
         let mut keys: Vec<&IdempotencyKey> = events.iter().map(|e| &e.key).collect();
         keys.extend(events.iter().filter_map(|e| e.requires.as_ref()));
@@ -30,8 +25,22 @@ impl Pipeline {
         // question then follows the first instead of waiting for whatever
         // write (a webhook's) took the connection in between.
         let (ledger, forgotten) =
-            tokio::join!(self.state.ledger_lookup(&self.name, &keys), self.forgotten_people(&events));
-        let (ledger, forgotten) = (ledger?, forgotten?);
+            tokio::join!(self.state.ledger_lookup(&self.name, &keys), self.forgotten_people(events));
+        Ok((ledger?, forgotten?))
+    }
+
+    /// Drops what the ledger already has, applies the rules, and queues what
+    /// must be sent in `pending`; skip rows go into `tail`. `forgotten` says
+    /// for each event whether it is about a forgotten person.
+    pub(super) fn select(
+        &self,
+        events: Vec<Event>,
+        ledger: &KeyMap<LedgerEntry>,
+        forgotten: Vec<bool>,
+        tail: &mut Commit,
+        report: &mut PassReport,
+        pending: &mut Pending,
+    ) {
         for (event, forgotten) in events.into_iter().zip(forgotten) {
             if pending.is_planned(&event.key) {
                 // Queued from an earlier page and not yet sent: a newer
@@ -73,7 +82,6 @@ impl Pipeline {
             event.update = ledger.get(&event.key).is_some_and(|entry| entry.outcome == Outcome::Delivered);
             pending.push(event, None);
         }
-        Ok(())
     }
 }
 
