@@ -23,7 +23,8 @@ impl PassReport {
     pub fn delivered_total(&self) -> u64 {
         self.delivered.values().sum()
     }
-    pub(super) fn merge(&mut self, other: &PassReport) {
+    /// Adds `other`'s counts (not its time) to these.
+    pub fn merge(&mut self, other: &PassReport) {
         self.records_read += other.records_read;
         for (kind, count) in &other.delivered {
             *self.delivered.entry(*kind).or_default() += count;

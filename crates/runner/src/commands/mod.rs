@@ -7,6 +7,7 @@ mod dead_letters;
 mod dry_run;
 mod forget;
 mod report;
+mod round_summary;
 mod rounds;
 mod run;
 mod state;

@@ -21,6 +21,8 @@ pub(super) enum Wake {
     Webhooks,
     /// Rounds have run since the last prune, and `PRUNE_EVERY` has passed.
     Prune,
+    /// The time given to `next` has come (webhook rounds are to be told).
+    Tell,
     Shutdown,
 }
 
@@ -51,16 +53,17 @@ impl Wakeups {
         Self { notify, rounds, shutdown, next_full_pass: now, last_prune: now, prune_due: false }
     }
 
-    /// Waits for the next thing to do. Webhooks that wake the pipeline once
-    /// its poll interval has run out get a full pass, which takes them too;
-    /// a `Wake::Prune` counts as the prune done.
-    pub(super) async fn next(&mut self) -> Wake {
+    /// Waits for the next thing to do, or until `tell_at` if given. Webhooks
+    /// that wake the pipeline once its poll interval has run out get a full
+    /// pass, which takes them too; a `Wake::Prune` counts as the prune done.
+    pub(super) async fn next(&mut self, tell_at: Option<Instant>) -> Wake {
         let woke = tokio::select! {
             _ = tokio::time::sleep_until(self.next_full_pass) => Wake::FullPass,
             _ = self.notify.notified() => Wake::Webhooks,
             _ = next_round(&mut self.rounds) => Wake::Webhooks,
             _ = tokio::time::sleep_until(self.last_prune + PRUNE_EVERY), if self.prune_due => Wake::Prune,
             _ = self.shutdown.wait_for(|stop| *stop) => Wake::Shutdown,
+            _ = tokio::time::sleep_until(tell_at.unwrap_or_else(Instant::now)), if tell_at.is_some() => Wake::Tell,
         };
         match woke {
             Wake::Webhooks if Instant::now() >= self.next_full_pass => Wake::FullPass,
@@ -135,13 +138,13 @@ mod tests {
         for _ in 0..7 {
             tokio::time::advance(Duration::from_secs(600)).await;
             wakeups.notify.notify_one();
-            woken.push(wakeups.next().await);
+            woken.push(wakeups.next(None).await);
         }
         assert_eq!(woken[..5], [Wake::Webhooks, Wake::Webhooks, Wake::Webhooks, Wake::Webhooks, Wake::Webhooks]);
         assert_eq!(woken[5..], [Wake::FullPass, Wake::FullPass]);
         wakeups.full_pass_ended(Duration::from_secs(3600));
         wakeups.notify.notify_one();
-        assert_eq!(wakeups.next().await, Wake::Webhooks);
+        assert_eq!(wakeups.next(None).await, Wake::Webhooks);
     }
 
     /// Rounds prune at most every `PRUNE_EVERY`; what the last of them left
@@ -154,7 +157,7 @@ mod tests {
         tokio::time::advance(Duration::from_millis(300)).await;
         assert!(!wakeups.round_ended(false), "a round 300 ms later leaves it");
         let waited = Instant::now();
-        assert_eq!(wakeups.next().await, Wake::Prune);
+        assert_eq!(wakeups.next(None).await, Wake::Prune);
         assert_eq!(waited.elapsed(), Duration::from_millis(700), "a second after the last prune");
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(wakeups.round_ended(false), "a round a second after it prunes");
@@ -165,6 +168,6 @@ mod tests {
         let (mut wakeups, stop) = wakeups();
         wakeups.full_pass_ended(Duration::from_secs(3600));
         stop.send(true).unwrap();
-        assert_eq!(wakeups.next().await, Wake::Shutdown);
+        assert_eq!(wakeups.next(None).await, Wake::Shutdown);
     }
 }

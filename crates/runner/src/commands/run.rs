@@ -4,6 +4,7 @@
 //! Postgres state a run is one of several runners: it runs the pipelines it
 //! holds the lease of (`leasing`).
 
+use super::round_summary::RoundSummary;
 use super::rounds::{Wake, Wakeups};
 use super::{PassResult, failpoint, load, open_accounts, outcome_of, pipeline, selected, summary_line};
 use crate::exit::{CommandResult, Failure};
@@ -283,6 +284,7 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
             let mut full_pass_due = true;
             let rounds = leasing.as_ref().map(|leasing| leasing.subscribe());
             let mut wakeups = Wakeups::new(notify, rounds, shutdown);
+            let mut webhook_rounds = RoundSummary::default();
             loop {
                 // On Postgres: run only while this runner holds the lease,
                 // and keep the pipeline busy for the pass.
@@ -319,11 +321,17 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                         if wakeups.round_ended(full_pass_due) {
                             prune_inbox(state.as_ref(), &source, &readers).await;
                         }
-                        if report.records_read > 0 || full_pass_due {
+                        if full_pass_due {
+                            tell(webhook_rounds.told(&name));
                             tracing::info!("{}", summary_line(&name, &report));
+                        } else if report.records_read > 0 {
+                            tell(webhook_rounds.add(&name, &report));
                         }
                     }
-                    Err(PipelineError::Interrupted) => return Ok(()),
+                    Err(PipelineError::Interrupted) => {
+                        tell(webhook_rounds.told(&name));
+                        return Ok(());
+                    }
                     Err(PipelineError::Config(message)) => {
                         tracing::error!(pipeline = %name, "stopped: {message}");
                         return Err(Failure::config(format!("pipeline {name}: {message}")));
@@ -331,11 +339,15 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                     Err(error) => tracing::warn!(pipeline = %name, %error, "pass failed; retrying at the next poll"),
                 }
                 full_pass_due = loop {
-                    match wakeups.next().await {
+                    match wakeups.next(webhook_rounds.tell_at()).await {
                         Wake::FullPass => break true,
                         Wake::Webhooks => break false,
                         Wake::Prune => prune_inbox(state.as_ref(), &source, &readers).await,
-                        Wake::Shutdown => return Ok(()),
+                        Wake::Tell => tell(webhook_rounds.told(&name)),
+                        Wake::Shutdown => {
+                            tell(webhook_rounds.told(&name));
+                            return Ok(());
+                        }
                     }
                 };
             }
@@ -354,6 +366,12 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
     server.abort();
     state.close().await;
     outcome
+}
+
+fn tell(line: Option<String>) {
+    if let Some(line) = line {
+        tracing::info!("{line}");
+    }
 }
 
 /// How many full passes run at once. Each holds a page or two read ahead
