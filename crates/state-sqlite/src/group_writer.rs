@@ -10,10 +10,13 @@
 //!
 //! In a group each write runs inside a savepoint of its own: a write that
 //! fails is rolled back alone and answers its own error, the others still
-//! commit. A write is answered `Ok` only once the transaction holding it is
+//! commit. A write of one statement (a webhook stored) needs none: SQLite
+//! undoes a failed statement alone, and where the failure may have cost the
+//! whole transaction (a full disk, an I/O error) the group fails with it. A
+//! write is answered `Ok` only once the transaction holding it is
 //! committed; if the commit fails, every write in it answers that failure.
 
-use crate::sql::{begin_writing, describe};
+use crate::sql::{begin_writing, describe, fails_statement_alone};
 use futures_util::future::BoxFuture;
 use sqlx::{SqliteConnection, SqlitePool};
 use std::any::Any;
@@ -25,11 +28,22 @@ use tokio::sync::oneshot;
 type Answer = Box<dyn Any + Send>;
 
 /// A write, given the group's connection inside its transaction.
-type Work = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Answer, StateError>> + Send>;
+type Work = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<Answer, Refusal>> + Send>;
+
+/// Why a write failed.
+enum Refusal {
+    /// Its own error: the transaction goes on without what it wrote.
+    Write(StateError),
+    /// The failure may have cost the whole transaction (a write run without
+    /// a savepoint): the group fails with it.
+    Transaction(String),
+}
 
 struct Queued {
     context: &'static str,
     work: Work,
+    /// The write is one statement, run without a savepoint.
+    one_statement: bool,
     answer: oneshot::Sender<Result<Answer, StateError>>,
 }
 
@@ -55,15 +69,50 @@ impl GroupWriter {
         W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StateError>> + Send + 'static,
     {
         let work: Work = Box::new(move |connection| {
-            Box::pin(async move { work(connection).await.map(|done| Box::new(done) as Answer) })
+            Box::pin(async move { work(connection).await.map(|done| Box::new(done) as Answer).map_err(Refusal::Write) })
         });
-        let answer = self.write_boxed(pool, context, work).await;
+        let answer = self.write_boxed(pool, context, work, false).await;
         answer.map(|done| *done.downcast::<T>().expect("a write answers its own type"))
     }
 
-    async fn write_boxed(&self, pool: &SqlitePool, context: &'static str, work: Work) -> Result<Answer, StateError> {
+    /// Runs `statement`, which must be exactly one SQL statement, in the next
+    /// write transaction without a savepoint around it: in a group of
+    /// webhooks stored, the savepoint and its release were two more round
+    /// trips to the connection's thread for each.
+    pub(crate) async fn write_statement<T, W>(
+        &self,
+        pool: &SqlitePool,
+        context: &'static str,
+        statement: W,
+    ) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, sqlx::Error>> + Send + 'static,
+    {
+        let work: Work = Box::new(move |connection| {
+            Box::pin(async move {
+                match statement(connection).await {
+                    Ok(done) => Ok(Box::new(done) as Answer),
+                    Err(error) if fails_statement_alone(&error) => {
+                        Err(Refusal::Write(StateError::new(format!("{context}: {}", describe(&error)))))
+                    }
+                    Err(error) => Err(Refusal::Transaction(describe(&error))),
+                }
+            })
+        });
+        let answer = self.write_boxed(pool, context, work, true).await;
+        answer.map(|done| *done.downcast::<T>().expect("a write answers its own type"))
+    }
+
+    async fn write_boxed(
+        &self,
+        pool: &SqlitePool,
+        context: &'static str,
+        work: Work,
+        one_statement: bool,
+    ) -> Result<Answer, StateError> {
         let (answer, mut answered) = oneshot::channel();
-        self.queue.lock().expect("write queue").push(Queued { context, work, answer });
+        self.queue.lock().expect("write queue").push(Queued { context, work, one_statement, answer });
         let writing = self.writer.clone().lock_owned().await;
         // A writer before us may have taken ours along: it answers before it
         // lets the writer go.
@@ -86,7 +135,8 @@ impl GroupWriter {
 /// Writes `group` in one transaction and answers each of its writes.
 async fn write_group(pool: &SqlitePool, group: Vec<Queued>) {
     let contexts: Vec<&'static str> = group.iter().map(|queued| queued.context).collect();
-    let (senders, works): (Vec<_>, Vec<_>) = group.into_iter().map(|queued| (queued.answer, queued.work)).unzip();
+    let (senders, works): (Vec<_>, Vec<_>) =
+        group.into_iter().map(|queued| (queued.answer, (queued.work, queued.one_statement))).unzip();
     let answers = written(pool, works).await.unwrap_or_else(|problem| {
         contexts.iter().map(|context| Err(StateError::new(format!("{context}: {problem}")))).collect()
     });
@@ -96,21 +146,24 @@ async fn write_group(pool: &SqlitePool, group: Vec<Queued>) {
 }
 
 /// Each write's answer, or why the transaction holding them all failed.
-async fn written(pool: &SqlitePool, works: Vec<Work>) -> Result<Vec<Result<Answer, StateError>>, String> {
+async fn written(pool: &SqlitePool, works: Vec<(Work, bool)>) -> Result<Vec<Result<Answer, StateError>>, String> {
     let mut transaction = begin_writing(pool).await.map_err(|e| describe(&e))?;
-    if works.len() == 1 {
-        // Alone, a write needs no savepoint: if it fails, the transaction
-        // (dropped) rolls back.
-        let work = works.into_iter().next().expect("one write");
-        let answer = work(&mut transaction).await;
-        if answer.is_ok() {
-            transaction.commit().await.map_err(|e| describe(&e))?;
-        }
-        return Ok(vec![answer]);
-    }
+    let alone = works.len() == 1;
     let mut answers = Vec::with_capacity(works.len());
-    for work in works {
-        answers.push(in_savepoint(&mut transaction, work).await?);
+    for (work, one_statement) in works {
+        // Alone, a write needs no savepoint either: if it fails, the
+        // transaction (dropped) rolls back.
+        let answer = if alone || one_statement {
+            match work(&mut transaction).await {
+                Ok(done) => Ok(done),
+                Err(Refusal::Write(error)) if !alone => Err(error),
+                Err(Refusal::Write(error)) => return Ok(vec![Err(error)]),
+                Err(Refusal::Transaction(problem)) => return Err(problem),
+            }
+        } else {
+            in_savepoint(&mut transaction, work).await?
+        };
+        answers.push(answer);
     }
     transaction.commit().await.map_err(|e| describe(&e))?;
     Ok(answers)
@@ -123,7 +176,11 @@ async fn written(pool: &SqlitePool, works: Vec<Work>) -> Result<Vec<Result<Answe
 async fn in_savepoint(connection: &mut SqliteConnection, work: Work) -> Result<Result<Answer, StateError>, String> {
     let run = |sql: &'static str| sqlx::query(sql);
     run("SAVEPOINT grouped_write").execute(&mut *connection).await.map_err(|e| describe(&e))?;
-    let answer = work(&mut *connection).await;
+    let answer = match work(&mut *connection).await {
+        Ok(done) => Ok(done),
+        Err(Refusal::Write(error)) => Err(error),
+        Err(Refusal::Transaction(problem)) => return Err(problem),
+    };
     if answer.is_err() {
         run("ROLLBACK TO grouped_write").execute(&mut *connection).await.map_err(|e| describe(&e))?;
     }
@@ -197,5 +254,55 @@ mod tests {
         assert!(failing.unwrap_err().0.contains("UNIQUE"), "the failing write answers its own error");
         let kept: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n").fetch_all(&pool).await.unwrap();
         assert_eq!(kept, [1, 3], "the failed write's first insert is undone, the others kept");
+    }
+
+    /// A one-statement write (a webhook stored) in a group runs without a
+    /// savepoint, and when a constraint refuses it, it answers its own
+    /// error alone: SQLite undid the statement, the others commit.
+    #[tokio::test]
+    async fn a_one_statement_write_in_a_group_has_no_savepoint_and_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir).await;
+        let writer = GroupWriter::default();
+        let holding = writer.writer.clone().lock_owned().await;
+        let queue = writer.queue.clone();
+        let (first, probed, refused, last, ()) = tokio::join!(
+            writer.write(&pool, "first", insert(1)),
+            writer.write_statement(
+                &pool,
+                "probed",
+                |connection: &mut SqliteConnection| -> BoxFuture<'_, Result<bool, sqlx::Error>> {
+                    Box::pin(async move {
+                        // Releasing the group's savepoint works only inside one.
+                        let in_savepoint = sqlx::query("RELEASE grouped_write").execute(&mut *connection).await.is_ok();
+                        sqlx::query("INSERT INTO t (n) VALUES (2)").execute(connection).await?;
+                        Ok(in_savepoint)
+                    })
+                }
+            ),
+            writer.write_statement(
+                &pool,
+                "refused",
+                |connection: &mut SqliteConnection| -> BoxFuture<'_, Result<i64, sqlx::Error>> {
+                    // 1 again: the UNIQUE constraint refuses it.
+                    Box::pin(
+                        async move { sqlx::query("INSERT INTO t (n) VALUES (1)").execute(connection).await.map(|_| 1) },
+                    )
+                }
+            ),
+            writer.write(&pool, "last", insert(3)),
+            async move {
+                while queue.lock().unwrap().len() < 4 {
+                    tokio::task::yield_now().await;
+                }
+                drop(holding);
+            }
+        );
+        assert_eq!((first.unwrap(), last.unwrap()), (1, 3));
+        assert!(!probed.unwrap(), "no savepoint around a one-statement write");
+        let refused = refused.unwrap_err().0;
+        assert!(refused.starts_with("refused: ") && refused.contains("UNIQUE"), "{refused}");
+        let kept: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n").fetch_all(&pool).await.unwrap();
+        assert_eq!(kept, [1, 2, 3]);
     }
 }

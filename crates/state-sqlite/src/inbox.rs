@@ -16,15 +16,15 @@ pub(crate) async fn store(
     headers: &str,
     body: &[u8],
     received_at: Timestamp,
-) -> Result<i64, StateError> {
+) -> Result<i64, sqlx::Error> {
+    // One statement: the group writer runs it without a savepoint.
     let stored = sqlx::query("INSERT INTO inbox (source, received_at, headers, body) VALUES (?, ?, ?, ?)")
         .bind(source)
         .bind(millis(received_at))
         .bind(headers)
         .bind(body)
         .execute(connection)
-        .await
-        .map_err(error("store webhook"))?;
+        .await?;
     Ok(stored.last_insert_rowid())
 }
 

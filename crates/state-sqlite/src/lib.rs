@@ -235,7 +235,7 @@ impl StateStore for SqliteStore {
         let headers = serde_json::to_string(headers).expect("headers serialize");
         let (source, body) = (source.to_owned(), body.to_vec());
         self.writer
-            .write(&self.pool, "store webhook", move |connection| {
+            .write_statement(&self.pool, "store webhook", move |connection| {
                 Box::pin(async move { inbox::store(connection, &source, &headers, &body, received_at).await })
             })
             .await

@@ -115,6 +115,14 @@ fn primary_code(error: &sqlx::Error) -> Option<i32> {
         .map(|code| code & 0xff)
 }
 
+/// Whether SQLite undid the failed statement alone and the transaction
+/// around it goes on: a constraint refused, a value too big, of the wrong
+/// type or out of range. On anything else (a full disk, an I/O error, no
+/// memory, a busy file) SQLite may have rolled the whole transaction back.
+pub(crate) fn fails_statement_alone(error: &sqlx::Error) -> bool {
+    matches!(primary_code(error), Some(18) | Some(19) | Some(20) | Some(25))
+}
+
 /// SQLITE_CORRUPT or SQLITE_NOTADB: the file itself is damaged.
 pub(crate) fn is_damage(error: &sqlx::Error) -> bool {
     matches!(primary_code(error), Some(11) | Some(26))
