@@ -5,7 +5,7 @@
 //! takes effect once. That is what lets a status transition produce its event
 //! exactly once however many times the record is re-read.
 
-use crate::keys::{IdempotencyKey, content_hash, content_hash_v1, is_format_2};
+use crate::keys::{IdempotencyKey, content_hash, content_hash_v1, content_hash_v2, hash_format};
 use crate::model::{Address, Customer, Order, OrderStatus, Person, PersonTotals, Product, Record, Refund, Shipment};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -165,7 +165,7 @@ impl Event {
 }
 
 /// The record an event came from, borrowed, written as `Record` writes it:
-/// what a format-1 hash of the record is taken over.
+/// what a format-1 or format-2 hash of the record is taken over.
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum RecordRef<'a> {
@@ -178,27 +178,32 @@ enum RecordRef<'a> {
 
 impl Event {
     /// Whether `stored` (a ledger row's hash) names this event's content.
-    /// A format-1 hash, written before format 2, is compared with the
-    /// format-1 hash of what the event was derived from, so an upgrade
-    /// resends nothing unchanged and misses no change.
+    /// A row written in an older format is compared with that format's hash
+    /// of what the event was derived from, so an upgrade resends nothing
+    /// unchanged and misses no change. (A sink's own fingerprint, E-goi's,
+    /// is format 1 and compared as it is.)
     pub fn has_content(&self, stored: &str) -> bool {
-        if is_format_2(stored) || !is_format_2(&self.content_hash) {
+        let (stored_format, own_format) = (hash_format(stored), hash_format(&self.content_hash));
+        if stored_format >= own_format {
             return stored == self.content_hash;
         }
-        stored == self.format_1_hash()
+        stored == self.older_hash(stored_format)
     }
 
-    /// The format-1 hash this event would have carried: its record's (or,
-    /// for a person's totals, its subject's), as `derive_events` and the
+    /// The hash format 1 or 2 took of what this event came from: its record
+    /// (or, for a person's totals, its subject), as `derive_events` and the
     /// totals took them.
-    fn format_1_hash(&self) -> String {
+    fn older_hash(&self, format: u8) -> String {
+        fn hash<T: Serialize + ?Sized>(format: u8, value: &T) -> String {
+            if format == 1 { content_hash_v1(value) } else { content_hash_v2(value) }
+        }
         match &self.subject {
-            Subject::Order { order } | Subject::OrderLine { order, .. } => content_hash_v1(&RecordRef::Order(order)),
-            Subject::Refund { refund } => content_hash_v1(&RecordRef::Refund(refund)),
-            Subject::Shipment { shipment } => content_hash_v1(&RecordRef::Shipment(shipment)),
-            Subject::Customer { customer } => content_hash_v1(&RecordRef::Customer(customer)),
-            Subject::Product { product } => content_hash_v1(&RecordRef::Product(product)),
-            Subject::PersonTotals { .. } => content_hash_v1(&self.subject),
+            Subject::Order { order } | Subject::OrderLine { order, .. } => hash(format, &RecordRef::Order(order)),
+            Subject::Refund { refund } => hash(format, &RecordRef::Refund(refund)),
+            Subject::Shipment { shipment } => hash(format, &RecordRef::Shipment(shipment)),
+            Subject::Customer { customer } => hash(format, &RecordRef::Customer(customer)),
+            Subject::Product { product } => hash(format, &RecordRef::Product(product)),
+            Subject::PersonTotals { .. } => hash(format, &self.subject),
         }
     }
 }

@@ -548,11 +548,12 @@ async fn pages_already_read_are_processed_together_and_each_order_is_still_deliv
     assert_eq!(harness.pass().await.unwrap().delivered_total(), 0, "every checkpoint moved past what was sent");
 }
 
-/// Every event of an order and of a customer knows its record's format-1
-/// hash (what ledgers written before format 2 hold), and no other record's.
+/// Every event of an order and of a customer knows its record's format-1 and
+/// format-2 hashes (what ledgers written before formats 2 and 3 hold), and
+/// no other record's.
 #[test]
-fn an_event_recognises_the_format_1_hash_of_its_record_alone() {
-    use tillflow_core::keys::{content_hash_v1, is_format_2};
+fn an_event_recognises_the_older_hashes_of_its_record_alone() {
+    use tillflow_core::keys::{content_hash_v1, content_hash_v2, hash_format};
     use tillflow_core::{DeriveContext, derive_events};
     let context = DeriveContext { pipeline_started_at: jiff::Timestamp::now() };
     let mut completed = sample_order("shop", 7, 3, tillflow_testkit::fake_source::epoch());
@@ -562,16 +563,25 @@ fn an_event_recognises_the_format_1_hash_of_its_record_alone() {
         Record::Order(sample_order("shop", 8, 3, tillflow_testkit::fake_source::epoch())),
         Record::Customer(sample_customer("shop", 1, tillflow_testkit::fake_source::epoch())),
     ];
+    let older: [fn(&Record) -> String; 2] = [|record| content_hash_v1(record), |record| content_hash_v2(record)];
     for (index, record) in records.iter().enumerate() {
-        let own = content_hash_v1(record);
-        let other = content_hash_v1(&records[(index + 1) % records.len()]);
         let events = derive_events(record.clone(), &context);
         assert!(!events.is_empty());
-        for event in &events {
-            assert!(is_format_2(&event.content_hash), "{}", event.content_hash);
-            assert!(event.has_content(&own), "{:?} does not know its record's format-1 hash", event.kind);
-            assert!(!event.has_content(&other), "{:?} took another record's hash for its own", event.kind);
-            assert!(event.has_content(&event.content_hash.clone()));
+        for (format, hash) in older.iter().enumerate() {
+            let own = hash(record);
+            let other = hash(&records[(index + 1) % records.len()]);
+            assert_eq!(hash_format(&own), format as u8 + 1);
+            for event in &events {
+                assert_eq!(hash_format(&event.content_hash), 3, "{}", event.content_hash);
+                assert!(
+                    event.has_content(&own),
+                    "{:?} does not know its record's format-{} hash",
+                    event.kind,
+                    format + 1
+                );
+                assert!(!event.has_content(&other), "{:?} took another record's hash for its own", event.kind);
+                assert!(event.has_content(&event.content_hash.clone()));
+            }
         }
     }
 }
@@ -580,7 +590,24 @@ fn an_event_recognises_the_format_1_hash_of_its_record_alone() {
 /// again unchanged is not resent, a changed one is.
 #[tokio::test]
 async fn format_1_ledger_rows_resend_nothing_unchanged_and_miss_no_change() {
-    use tillflow_core::keys::{IdempotencyKey, content_hash_v1};
+    older_ledger_rows_resend_nothing_unchanged_and_miss_no_change(|record| {
+        tillflow_core::keys::content_hash_v1(record)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn format_2_ledger_rows_resend_nothing_unchanged_and_miss_no_change() {
+    older_ledger_rows_resend_nothing_unchanged_and_miss_no_change(|record| {
+        tillflow_core::keys::content_hash_v2(record)
+    })
+    .await;
+}
+
+/// Profiles delivered with hashes of an older format (`hash`): the same
+/// customer read again is not resent, a changed one is.
+async fn older_ledger_rows_resend_nothing_unchanged_and_miss_no_change(hash: fn(&Record) -> String) {
+    use tillflow_core::keys::IdempotencyKey;
     use tillflow_core::state::{Commit, LedgerRow, Outcome};
     let harness = Harness::new(2, 0);
     harness.pass().await.unwrap();
@@ -602,7 +629,7 @@ async fn format_1_ledger_rows_resend_nothing_unchanged_and_miss_no_change() {
         .map(|customer| LedgerRow {
             key: IdempotencyKey::new(&customer.identity, "customer", "profile", None),
             kind: EventKind::ProfileUpdated,
-            content_hash: content_hash_v1(&Record::Customer(customer.clone())),
+            content_hash: hash(&Record::Customer(customer.clone())),
             outcome: Outcome::Delivered,
             occurred_at: customer.updated_at,
         })
