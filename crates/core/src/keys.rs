@@ -130,10 +130,7 @@ pub fn content_hash<T: Serialize + ?Sized>(value: &T) -> String {
         crate::fingerprint::write(buffer, value);
         xxhash_rust::xxh3::xxh3_128(buffer).to_be_bytes()
     });
-    let mut hex = String::with_capacity(32);
-    hex.push_str(FORMAT_3);
-    push_hex(&mut hex, &digest[..15]);
-    hex
+    stored_hash(FORMAT_3, &digest[..15])
 }
 
 /// Format 2, what ledger rows written before format 3 hold: `v2` and the
@@ -143,10 +140,7 @@ pub fn content_hash_v2<T: Serialize + ?Sized>(value: &T) -> String {
         crate::fingerprint::write(buffer, value);
         Sha256::digest(buffer.as_slice())
     });
-    let mut hex = String::with_capacity(32);
-    hex.push_str(FORMAT_2);
-    push_hex(&mut hex, &digest[..15]);
-    hex
+    stored_hash(FORMAT_2, &digest[..15])
 }
 
 /// Format 1, what every ledger row written before format 2 holds: hex of the
@@ -159,8 +153,15 @@ pub fn content_hash_v1<T: Serialize + ?Sized>(value: &T) -> String {
         serde_json::to_writer(&mut *buffer, value).expect("model values always serialize");
         Sha256::digest(buffer.as_slice())
     });
+    stored_hash("", &digest[..16])
+}
+
+/// A content hash as the ledger stores it: the format's prefix, then the hex
+/// of `digest`, 32 characters in every format.
+fn stored_hash(prefix: &str, digest: &[u8]) -> String {
     let mut hex = String::with_capacity(32);
-    push_hex(&mut hex, &digest[..16]);
+    hex.push_str(prefix);
+    push_hex(&mut hex, digest);
     hex
 }
 

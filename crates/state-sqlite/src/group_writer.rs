@@ -71,8 +71,7 @@ impl GroupWriter {
         let work: Work = Box::new(move |connection| {
             Box::pin(async move { work(connection).await.map(|done| Box::new(done) as Answer).map_err(Refusal::Write) })
         });
-        let answer = self.write_boxed(pool, context, work, false).await;
-        answer.map(|done| *done.downcast::<T>().expect("a write answers its own type"))
+        self.write_typed(pool, context, work, false).await
     }
 
     /// Runs `statement`, which must be exactly one SQL statement, in the next
@@ -100,7 +99,18 @@ impl GroupWriter {
                 }
             })
         });
-        let answer = self.write_boxed(pool, context, work, true).await;
+        self.write_typed(pool, context, work, true).await
+    }
+
+    /// Queues `work` and gives its answer back as the type it was written with.
+    async fn write_typed<T: 'static>(
+        &self,
+        pool: &SqlitePool,
+        context: &'static str,
+        work: Work,
+        one_statement: bool,
+    ) -> Result<T, StateError> {
+        let answer = self.write_boxed(pool, context, work, one_statement).await;
         answer.map(|done| *done.downcast::<T>().expect("a write answers its own type"))
     }
 
@@ -218,6 +228,19 @@ mod tests {
         }
     }
 
+    /// Holds the writer, and lets it go once `writes` writes are queued, so
+    /// that they go as one group.
+    async fn release_once_queued(writer: &GroupWriter, writes: usize) -> impl std::future::Future<Output = ()> {
+        let holding = writer.writer.clone().lock_owned().await;
+        let queue = writer.queue.clone();
+        async move {
+            while queue.lock().unwrap().len() < writes {
+                tokio::task::yield_now().await;
+            }
+            drop(holding);
+        }
+    }
+
     /// A write that fails halfway through a group takes back what it wrote,
     /// and only that: the writes before and after it in the same
     /// transaction are committed and answered.
@@ -227,8 +250,7 @@ mod tests {
         let pool = pool(&dir).await;
         let writer = GroupWriter::default();
         // Held, so the three writes below queue and go as one group.
-        let holding = writer.writer.clone().lock_owned().await;
-        let queue = writer.queue.clone();
+        let released = release_once_queued(&writer, 3).await;
         let (first, failing, last, ()) = tokio::join!(
             writer.write(&pool, "first", insert(1)),
             writer.write(
@@ -243,12 +265,7 @@ mod tests {
                 }
             ),
             writer.write(&pool, "last", insert(3)),
-            async move {
-                while queue.lock().unwrap().len() < 3 {
-                    tokio::task::yield_now().await;
-                }
-                drop(holding);
-            }
+            released
         );
         assert_eq!((first.unwrap(), last.unwrap()), (1, 3));
         assert!(failing.unwrap_err().0.contains("UNIQUE"), "the failing write answers its own error");
@@ -264,8 +281,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = pool(&dir).await;
         let writer = GroupWriter::default();
-        let holding = writer.writer.clone().lock_owned().await;
-        let queue = writer.queue.clone();
+        let released = release_once_queued(&writer, 4).await;
         let (first, probed, refused, last, ()) = tokio::join!(
             writer.write(&pool, "first", insert(1)),
             writer.write_statement(
@@ -291,12 +307,7 @@ mod tests {
                 }
             ),
             writer.write(&pool, "last", insert(3)),
-            async move {
-                while queue.lock().unwrap().len() < 4 {
-                    tokio::task::yield_now().await;
-                }
-                drop(holding);
-            }
+            released
         );
         assert_eq!((first.unwrap(), last.unwrap()), (1, 3));
         assert!(!probed.unwrap(), "no savepoint around a one-statement write");

@@ -170,4 +170,15 @@ mod tests {
         stop.send(true).unwrap();
         assert_eq!(wakeups.next(None).await, Wake::Shutdown);
     }
+
+    /// The time to tell webhook rounds wakes a pipeline with nothing else
+    /// to do, at that time.
+    #[tokio::test(start_paused = true)]
+    async fn the_time_to_tell_rounds_wakes_the_pipeline() {
+        let (mut wakeups, _stop) = wakeups();
+        wakeups.full_pass_ended(Duration::from_secs(3600));
+        let waited = Instant::now();
+        assert_eq!(wakeups.next(Some(waited + Duration::from_secs(1))).await, Wake::Tell);
+        assert_eq!(waited.elapsed(), Duration::from_secs(1));
+    }
 }
