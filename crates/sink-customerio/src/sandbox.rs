@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -211,30 +212,74 @@ fn person_key(identifiers: &Value) -> Result<String, String> {
     }
 }
 
-fn apply(world: &mut CustomerIoWorld, operation: &Value) -> Result<(), String> {
-    let size = serde_json::to_vec(operation).map(|b| b.len()).unwrap_or(usize::MAX);
+/// What the sandbox reads of an operation. Its attributes stay raw until
+/// they are kept or looked into: a benchmark's events are counted, not kept,
+/// and parsing every one into a `Value` tree was most of a batch's cost.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct OperationView<'a> {
+    #[serde(rename = "type")]
+    kind: Value,
+    action: Value,
+    identifiers: Value,
+    name: Value,
+    id: Value,
+    timestamp: Value,
+    #[serde(borrow)]
+    attributes: Option<&'a RawValue>,
+}
+
+impl OperationView<'_> {
+    /// The attributes as an object (none unless they are one).
+    fn attribute_map(&self) -> Map<String, Value> {
+        self.attributes.and_then(|raw| serde_json::from_str(raw.get()).ok()).unwrap_or_default()
+    }
+
+    /// The `email` attribute, where it is a string.
+    fn attribute_email(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Email {
+            #[serde(default)]
+            email: Value,
+        }
+        let email: Email = serde_json::from_str(self.attributes?.get()).ok()?;
+        email.email.as_str().map(str::to_owned)
+    }
+}
+
+fn apply(world: &mut CustomerIoWorld, operation: &RawValue) -> Result<(), String> {
+    // Customer.io counts an operation's bytes as sent.
+    let size = operation.get().len();
     if size > 32 * 1024 {
         return Err(format!("operation is {size} bytes; the limit is 32 KB"));
     }
-    if operation["type"] != "person" {
+    // A derived struct would also take an array, its items as the fields.
+    if !operation.get().starts_with('{') {
+        return Err("an operation must be an object".into());
+    }
+    let operation: OperationView =
+        serde_json::from_str(operation.get()).map_err(|e| format!("an operation must be an object: {e}"))?;
+    if operation.kind != "person" {
         return Err("only person operations are simulated".into());
     }
-    let person = person_key(&operation["identifiers"])?;
-    let action = operation["action"].as_str();
+    let person = person_key(&operation.identifiers)?;
+    let action = operation.action.as_str();
     if let Some(action @ ("suppress" | "delete")) = action {
         world.forget_operations += 1;
         remove_person(world, &person, action == "suppress");
         return Ok(());
     }
-    let email_key = operation["attributes"]["email"].as_str().map(|email| format!("email:{}", email.to_lowercase()));
-    if world.suppressed.contains(&person) || email_key.is_some_and(|key| world.suppressed.contains(&key)) {
-        world.operations_for_suppressed += 1;
-        return Ok(());
+    if !world.suppressed.is_empty() {
+        let email_key = operation.attribute_email().map(|email| format!("email:{}", email.to_lowercase()));
+        if world.suppressed.contains(&person) || email_key.is_some_and(|key| world.suppressed.contains(&key)) {
+            world.operations_for_suppressed += 1;
+            return Ok(());
+        }
     }
     match action {
         Some("identify") => {
-            let timestamp = operation["timestamp"].as_i64().unwrap_or_else(|| jiff::Timestamp::now().as_second());
-            let attributes = operation["attributes"].as_object().cloned().unwrap_or_default();
+            let timestamp = operation.timestamp.as_i64().unwrap_or_else(|| jiff::Timestamp::now().as_second());
+            let attributes = operation.attribute_map();
             let entry = world.people.entry(person).or_default();
             if timestamp < entry.updated_at {
                 world.stale_updates += 1;
@@ -246,8 +291,8 @@ fn apply(world: &mut CustomerIoWorld, operation: &Value) -> Result<(), String> {
             Ok(())
         }
         Some("event") => {
-            let name = operation["name"].as_str().filter(|n| !n.trim().is_empty()).ok_or("event needs a name")?;
-            let id = operation["id"].as_str().map(str::to_owned);
+            let name = operation.name.as_str().filter(|n| !n.trim().is_empty()).ok_or("event needs a name")?;
+            let id = operation.id.as_str().map(str::to_owned);
             if let Some(id) = &id
                 && !world.seen_ids.insert(id.clone())
             {
@@ -255,12 +300,16 @@ fn apply(world: &mut CustomerIoWorld, operation: &Value) -> Result<(), String> {
                 return Ok(());
             }
             world.people.entry(person.clone()).or_default();
+            let attributes = match operation.attributes {
+                Some(raw) if world.keep_event_data => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
             world.events.push(SandboxEvent {
                 id,
                 person,
                 name: name.trim().to_owned(),
-                timestamp: operation["timestamp"].as_i64(),
-                attributes: if world.keep_event_data { operation["attributes"].clone() } else { Value::Null },
+                timestamp: operation.timestamp.as_i64(),
+                attributes,
                 received_at: Some(std::time::Instant::now()),
             });
             Ok(())
@@ -302,9 +351,9 @@ async fn entity(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: Heade
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(world.authorization.as_str()) {
         return unauthorized();
     }
-    let result = serde_json::from_slice::<Value>(&body)
+    let result = serde_json::from_slice::<&RawValue>(&body)
         .map_err(|e| e.to_string())
-        .and_then(|operation| apply(&mut world, &operation));
+        .and_then(|operation| apply(&mut world, operation));
     match result {
         Ok(()) => axum::Json(json!({})).into_response(),
         Err(message) => (
@@ -313,6 +362,14 @@ async fn entity(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: Heade
         )
             .into_response(),
     }
+}
+
+/// A batch request's body: its `batch` kept raw, so that one that is not an
+/// array is answered as Customer.io answers it.
+#[derive(Deserialize)]
+struct BatchBody<'a> {
+    #[serde(borrow, default)]
+    batch: Option<&'a RawValue>,
 }
 
 async fn batch(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -340,7 +397,7 @@ async fn batch(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: Header
         )
             .into_response();
     }
-    let parsed: Value = match serde_json::from_slice(&body) {
+    let parsed: BatchBody = match serde_json::from_slice(&body) {
         Ok(parsed) => parsed,
         Err(e) => {
             return (
@@ -350,7 +407,8 @@ async fn batch(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: Header
                 .into_response();
         }
     };
-    let Some(operations) = parsed["batch"].as_array() else {
+    let Some(operations) = parsed.batch.and_then(|batch| serde_json::from_str::<Vec<&RawValue>>(batch.get()).ok())
+    else {
         return (
             StatusCode::BAD_REQUEST,
             axum::Json(
@@ -360,7 +418,7 @@ async fn batch(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: Header
             .into_response();
     };
     let mut errors = Vec::new();
-    for (index, operation) in operations.iter().enumerate() {
+    for (index, operation) in operations.into_iter().enumerate() {
         if let Err(message) = apply(&mut world, operation) {
             errors.push(json!({"batch_index": index, "reason": "invalid", "field": "", "message": message}));
         }
@@ -369,5 +427,61 @@ async fn batch(State(world): State<Arc<Mutex<CustomerIoWorld>>>, headers: Header
         axum::Json(json!({})).into_response()
     } else {
         (StatusCode::MULTI_STATUS, axum::Json(json!({ "errors": errors }))).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply_text(world: &mut CustomerIoWorld, operation: &str) -> Result<(), String> {
+        let raw: &RawValue = serde_json::from_str(operation).expect("test operations are JSON");
+        apply(world, raw)
+    }
+
+    #[test]
+    fn an_event_keeps_its_attributes_only_where_the_world_keeps_event_data() {
+        let event = r#"{"type":"person","action":"event","identifiers":{"id":"7"},"name":"placed","id":"E1","timestamp":1700000000,"attributes":{"total":"12.50","items":[1,2]}}"#;
+        let mut world = CustomerIoWorld { keep_event_data: true, ..CustomerIoWorld::default() };
+        apply_text(&mut world, event).unwrap();
+        assert_eq!(world.events[0].attributes, json!({"total": "12.50", "items": [1, 2]}));
+        assert_eq!((world.events[0].person.as_str(), world.events[0].timestamp), ("id:7", Some(1_700_000_000)));
+
+        let mut counted_only = CustomerIoWorld { keep_event_data: false, ..CustomerIoWorld::default() };
+        apply_text(&mut counted_only, event).unwrap();
+        apply_text(&mut counted_only, event).unwrap();
+        assert_eq!(counted_only.events.len(), 1, "the same id twice is one event");
+        assert_eq!((counted_only.events[0].attributes.clone(), counted_only.duplicate_events), (Value::Null, 1));
+    }
+
+    #[test]
+    fn a_suppressed_address_drops_later_operations_that_carry_it_as_an_attribute() {
+        let mut world = CustomerIoWorld::default();
+        apply_text(&mut world, r#"{"type":"person","action":"suppress","identifiers":{"email":"Ana@Example.com"}}"#)
+            .unwrap();
+        let identify = r#"{"type":"person","action":"identify","identifiers":{"id":"9"},"timestamp":5,"attributes":{"email":"ANA@example.com","first_name":"Ana"}}"#;
+        apply_text(&mut world, identify).unwrap();
+        assert_eq!((world.operations_for_suppressed, world.identify_operations), (1, 0));
+        assert!(world.people.is_empty());
+
+        apply_text(&mut world, &identify.replace("ANA@example.com", "bea@example.com")).unwrap();
+        assert_eq!(world.people["id:9"].attributes["first_name"], "Ana");
+        assert_eq!(world.people["id:9"].updated_at, 5);
+    }
+
+    #[test]
+    fn an_operation_is_measured_by_its_bytes_as_sent_and_must_be_an_object() {
+        let mut world = CustomerIoWorld::default();
+        let padding = "x".repeat(32 * 1024);
+        let large = format!(
+            r#"{{"type":"person","action":"identify","identifiers":{{"id":"1"}},"attributes":{{"note":"{padding}"}}}}"#
+        );
+        assert!(apply_text(&mut world, &large).unwrap_err().contains("32 KB"));
+        assert!(apply_text(&mut world, "[1, 2]").unwrap_err().contains("must be an object"));
+        assert_eq!(
+            apply_text(&mut world, r#"{"type":"object","identifiers":{"id":"1"}}"#).unwrap_err(),
+            "only person operations are simulated"
+        );
+        assert!(world.people.is_empty() && world.events.is_empty());
     }
 }

@@ -21,11 +21,22 @@ use std::sync::{Arc, Mutex};
 use tillflow_http::sandbox::{Faults, SandboxServer, any_loopback_port};
 use tillflow_kit::sandbox::{Sandbox, SandboxOptions, Starting};
 
+mod seeded;
+use seeded::{Gmt, SeededOrder};
+
 /// One order of the listing: a seeded order is generated when served; an
 /// order changed or added since is kept whole.
 enum StoredOrder {
     Seeded(u64),
     Kept(Box<Value>),
+}
+
+/// An order as a listing page writes it.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Served<'a> {
+    Seeded(Box<SeededOrder>),
+    Kept(&'a Value),
 }
 
 /// The webhook secret the sandbox signs its deliveries with.
@@ -55,72 +66,13 @@ pub struct WooWorld {
 }
 
 fn gmt(at: jiff::Timestamp) -> String {
-    at.to_zoned(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%dT%H:%M:%S").to_string()
+    Gmt(at).to_string()
 }
 
-fn money(cents: i64) -> String {
-    format!("{}.{:02}", cents / 100, (cents % 100).abs())
-}
-
-/// Order `n` of the seeded history: deterministic, spread over the year before
-/// `start`. Every 3rd is an Oliver POS sale, every 10th a guest (every 30th a
-/// guest without an email), every 50th (+7) worth 0, every 25th cancelled,
-/// every 40th pending.
+/// Order `n` of the seeded history (see [`SeededOrder::new`]) as a JSON
+/// value, for tests that change it before putting it back.
 pub fn seeded_order(n: u64, customers: u64, start: jiff::Timestamp) -> Value {
-    let created = seeded_created(n, start);
-    let customer = n % customers.max(1) + 1;
-    let guest = n.is_multiple_of(10);
-    let pos = n.is_multiple_of(3);
-    let lines = n % 3 + 1;
-    let unit = if n % 50 == 7 { 0 } else { 1250 + (n % 7) as i64 * 100 };
-    let line_items: Vec<Value> = (1..=lines)
-        .map(|l| {
-            json!({
-                "id": n * 10 + l, "name": format!("Product {}", (n + l) % 20), "product_id": (n + l) % 20 + 1,
-                "variation_id": 0, "quantity": 1, "tax_class": "", "subtotal": money(unit), "subtotal_tax": "0.00",
-                "total": money(unit), "total_tax": "0.00", "taxes": [], "meta_data": [],
-                "sku": format!("SKU-{}", (n + l) % 20), "price": unit as f64 / 100.0
-            })
-        })
-        .collect();
-    let total = unit * lines as i64;
-    let status = if n.is_multiple_of(25) {
-        "cancelled"
-    } else if n.is_multiple_of(40) {
-        "pending"
-    } else if n.is_multiple_of(4) {
-        "processing"
-    } else {
-        "completed"
-    };
-    let mut meta = Vec::new();
-    if pos {
-        meta.push(json!({"id": n * 3, "key": "_oliver_pos_receipt_id", "value": format!("OL-{n}")}));
-        meta.push(json!({"id": n * 3 + 1, "key": "location_id", "value": format!("{}", n % 3 + 1)}));
-        meta.push(json!({"id": n * 3 + 2, "key": "register_id", "value": format!("{}", n % 2 + 1)}));
-    }
-    let email = match (guest, n.is_multiple_of(30)) {
-        (true, true) => String::new(),
-        (true, false) => format!("guest{n}@example.com"),
-        (false, _) => format!("customer{customer}@example.com"),
-    };
-    json!({
-        "id": n, "parent_id": 0, "number": n.to_string(), "order_key": format!("wc_order_{n}"),
-        "created_via": if pos { "" } else { "checkout" }, "version": "9.0.0", "status": status, "currency": "USD",
-        "date_created_gmt": gmt(created), "date_modified_gmt": gmt(created),
-        "date_completed_gmt": if status == "completed" { Value::String(gmt(created)) } else { Value::Null },
-        "discount_total": "0.00", "discount_tax": "0.00", "shipping_total": "0.00", "shipping_tax": "0.00",
-        "cart_tax": "0.00", "total": money(total), "total_tax": "0.00", "prices_include_tax": false,
-        "customer_id": if guest { 0 } else { customer },
-        "billing": {"first_name": format!("First{customer}"), "last_name": "Shopper", "company": "", "address_1": "1 Main St",
-                    "address_2": "", "city": "Lisbon", "state": "", "postcode": "1000-001", "country": "PT",
-                    "email": email, "phone": "+351210000000"},
-        "shipping": {}, "payment_method": if pos { "cash (POS)" } else { "stripe" },
-        "payment_method_title": if pos { "cash" } else { "Credit card" },
-        "meta_data": meta, "line_items": line_items, "tax_lines": [], "shipping_lines": [], "fee_lines": [],
-        "coupon_lines": if n.is_multiple_of(7) { json!([{"id": n, "code": "WELCOME10", "discount": "1.00"}]) } else { json!([]) },
-        "refunds": []
-    })
+    serde_json::to_value(SeededOrder::new(n, customers, start)).expect("a seeded order serializes")
 }
 
 pub fn seeded_customer(n: u64, start: jiff::Timestamp) -> Value {
@@ -257,9 +209,8 @@ impl WooSandbox {
         world.listing.sort_by_key(|(modified, _)| *modified);
         world.refunds.clear();
         for id in (1..=orders).filter(|n| n % 20 == 3) {
-            let order = seeded_order(id, customers, start);
-            let amount = order["line_items"][0]["total"].as_str().unwrap_or("0").to_owned();
-            let created = order["date_created_gmt"].as_str().unwrap_or_default().to_owned();
+            let order = SeededOrder::new(id, customers, start);
+            let (amount, created) = (order.first_line_total().to_string(), order.created().to_string());
             world.add_refund_at(id, &amount, "Oliver POS Refund", &created, false);
         }
     }
@@ -322,15 +273,22 @@ impl WooWorld {
     }
 
     fn materialize(&self, stored: &StoredOrder) -> Value {
+        match self.served(stored) {
+            Served::Kept(order) => order.clone(),
+            Served::Seeded(order) => serde_json::to_value(order).expect("a seeded order serializes"),
+        }
+    }
+
+    /// `stored` as a listing serves it: a seeded order generated with the
+    /// refunds made since seeding, a kept one as it is.
+    fn served<'a>(&'a self, stored: &'a StoredOrder) -> Served<'a> {
         match stored {
-            StoredOrder::Kept(order) => (**order).clone(),
+            StoredOrder::Kept(order) => Served::Kept(order),
             StoredOrder::Seeded(n) => {
                 let seed = self.seed.expect("seeded orders come from a seed");
-                let mut order = seeded_order(*n, seed.customers, seed.start);
-                for refund in self.refunds.get(n).into_iter().flatten() {
-                    order["refunds"].as_array_mut().expect("refunds").push(refund_summary(refund));
-                }
-                order
+                let mut order = SeededOrder::new(*n, seed.customers, seed.start);
+                order.refunds = self.refunds.get(n).into_iter().flatten().map(refund_summary).collect();
+                Served::Seeded(Box::new(order))
             }
         }
     }
@@ -400,7 +358,11 @@ fn refund_summary(refund: &Value) -> Value {
 
 /// The page `query` asks for out of `total` items; `fetch(offset, count)`
 /// generates only the page's items.
-fn page_of(total: usize, query: &HashMap<String, String>, fetch: impl FnOnce(usize, usize) -> Vec<Value>) -> Response {
+fn page_of<T: serde::Serialize>(
+    total: usize,
+    query: &HashMap<String, String>,
+    fetch: impl FnOnce(usize, usize) -> Vec<T>,
+) -> Response {
     let per_page: usize = query.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(10);
     if per_page == 0 || per_page > 100 {
         return bad_param("Invalid parameter(s): per_page");
@@ -441,7 +403,7 @@ async fn list_orders(
     let listed = &world.listing[first..];
     if status == "any" {
         return page_of(listed.len(), &query, |offset, count| {
-            listed[offset..offset + count].iter().map(|(_, stored)| world.materialize(stored)).collect()
+            listed[offset..offset + count].iter().map(|(_, stored)| world.served(stored)).collect()
         });
     }
     let matching: Vec<Value> =
@@ -483,4 +445,43 @@ async fn list_customers(
     page_of(total as usize, &query, |offset, count| {
         (offset as u64 + 1..=(offset + count) as u64).map(|n| seeded_customer(n, start)).collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listing page's orders as a client reads them.
+    async fn listed(world: &Arc<Mutex<WooWorld>>, query: &[(&str, &str)]) -> Vec<Value> {
+        let mut headers = HeaderMap::new();
+        let credentials = base64::engine::general_purpose::STANDARD.encode("ck:cs");
+        headers.insert("authorization", format!("Basic {credentials}").parse().unwrap());
+        let query = query.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect();
+        let response = list_orders(State(world.clone()), headers, Query(query)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_listing_serves_each_order_as_it_is_materialized_refunds_and_changes_included() {
+        let sandbox = WooSandbox::start("ck", "cs").await.unwrap();
+        sandbox.seed(10, 60);
+        sandbox.update_order(8, |order| order["status"] = json!("refunded"));
+        let world = sandbox.world();
+        let page = listed(&world, &[("per_page", "100")]).await;
+        let materialized: Vec<Value> = world.lock().unwrap().orders().collect();
+        assert_eq!(page.len(), 60);
+        assert_eq!(page, materialized);
+
+        // Seeded orders 3, 23 and 43 were refunded their first line when
+        // seeded; they are served with the refund listed, the rest without.
+        let order = |id: u64| page.iter().find(|order| order["id"] == id).unwrap().clone();
+        let first_line_total = order(23)["line_items"][0]["total"].as_str().unwrap().to_owned();
+        assert_eq!(order(23)["refunds"][0]["total"], format!("-{first_line_total}"));
+        assert_eq!(order(23)["refunds"][0]["reason"], "Oliver POS Refund");
+        assert_eq!(order(24)["refunds"], json!([]));
+        assert_eq!((order(8)["status"].as_str(), page.last().unwrap()["id"].as_u64()), (Some("refunded"), Some(8)));
+        assert_eq!(listed(&world, &[("per_page", "100"), ("status", "refunded")]).await, vec![order(8)]);
+    }
 }

@@ -1,0 +1,245 @@
+//! The seeded history's orders as typed values, serialized straight into a
+//! listing page: a seeded order is generated each time it is served, and
+//! building it as a `serde_json::Value` tree first (a map for every object, a
+//! string for every key) was the larger part of a page's cost to the sandbox.
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+/// Cents written the way WooCommerce writes money: "12.50".
+#[derive(Clone, Copy)]
+pub(super) struct Money(pub i64);
+
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, (self.0 % 100).abs())
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A time as WooCommerce's `*_gmt` fields write it: UTC without an offset.
+#[derive(Clone, Copy)]
+pub(super) struct Gmt(pub jiff::Timestamp);
+
+impl std::fmt::Display for Gmt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.strftime("%Y-%m-%dT%H:%M:%S").fmt(f)
+    }
+}
+
+impl Serialize for Gmt {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// `{}` (an address WooCommerce leaves empty).
+#[derive(Serialize)]
+struct EmptyObject {}
+
+/// `[]` (a list the seeded orders never fill).
+type EmptyList = [(); 0];
+
+#[derive(Serialize)]
+struct Billing {
+    first_name: String,
+    last_name: &'static str,
+    company: &'static str,
+    address_1: &'static str,
+    address_2: &'static str,
+    city: &'static str,
+    state: &'static str,
+    postcode: &'static str,
+    country: &'static str,
+    email: String,
+    phone: &'static str,
+}
+
+#[derive(Serialize)]
+struct Meta {
+    id: u64,
+    key: &'static str,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct Line {
+    id: u64,
+    name: String,
+    product_id: u64,
+    variation_id: u64,
+    quantity: u64,
+    tax_class: &'static str,
+    subtotal: Money,
+    subtotal_tax: &'static str,
+    total: Money,
+    total_tax: &'static str,
+    taxes: EmptyList,
+    meta_data: EmptyList,
+    sku: String,
+    price: f64,
+}
+
+#[derive(Serialize)]
+struct Coupon {
+    id: u64,
+    code: &'static str,
+    discount: &'static str,
+}
+
+/// Order `n` of the seeded history, in the fields (and the order of fields)
+/// of WooCommerce's REST API v3.
+#[derive(Serialize)]
+pub(super) struct SeededOrder {
+    id: u64,
+    parent_id: u64,
+    number: String,
+    order_key: String,
+    created_via: &'static str,
+    version: &'static str,
+    status: &'static str,
+    currency: &'static str,
+    date_created_gmt: Gmt,
+    date_modified_gmt: Gmt,
+    date_completed_gmt: Option<Gmt>,
+    discount_total: &'static str,
+    discount_tax: &'static str,
+    shipping_total: &'static str,
+    shipping_tax: &'static str,
+    cart_tax: &'static str,
+    total: Money,
+    total_tax: &'static str,
+    prices_include_tax: bool,
+    customer_id: u64,
+    billing: Billing,
+    shipping: EmptyObject,
+    payment_method: &'static str,
+    payment_method_title: &'static str,
+    meta_data: Vec<Meta>,
+    line_items: Vec<Line>,
+    tax_lines: EmptyList,
+    shipping_lines: EmptyList,
+    fee_lines: EmptyList,
+    coupon_lines: Vec<Coupon>,
+    /// How the order lists its refunds (`{id, reason, total}`), oldest first.
+    pub(super) refunds: Vec<Value>,
+}
+
+impl SeededOrder {
+    /// Order `n`: deterministic, spread over the year before `start`. Every
+    /// 3rd is an Oliver POS sale, every 10th a guest (every 30th a guest
+    /// without an email), every 50th (+7) worth 0, every 25th cancelled,
+    /// every 40th pending; every 7th has a coupon. No refunds.
+    pub(super) fn new(n: u64, customers: u64, start: jiff::Timestamp) -> Self {
+        let created = Gmt(super::seeded_created(n, start));
+        let customer = n % customers.max(1) + 1;
+        let guest = n.is_multiple_of(10);
+        let pos = n.is_multiple_of(3);
+        let lines = n % 3 + 1;
+        let unit = if n % 50 == 7 { 0 } else { 1250 + (n % 7) as i64 * 100 };
+        let line_items = (1..=lines)
+            .map(|l| Line {
+                id: n * 10 + l,
+                name: format!("Product {}", (n + l) % 20),
+                product_id: (n + l) % 20 + 1,
+                variation_id: 0,
+                quantity: 1,
+                tax_class: "",
+                subtotal: Money(unit),
+                subtotal_tax: "0.00",
+                total: Money(unit),
+                total_tax: "0.00",
+                taxes: [],
+                meta_data: [],
+                sku: format!("SKU-{}", (n + l) % 20),
+                price: unit as f64 / 100.0,
+            })
+            .collect();
+        let status = if n.is_multiple_of(25) {
+            "cancelled"
+        } else if n.is_multiple_of(40) {
+            "pending"
+        } else if n.is_multiple_of(4) {
+            "processing"
+        } else {
+            "completed"
+        };
+        let meta_data = if pos {
+            vec![
+                Meta { id: n * 3, key: "_oliver_pos_receipt_id", value: format!("OL-{n}") },
+                Meta { id: n * 3 + 1, key: "location_id", value: format!("{}", n % 3 + 1) },
+                Meta { id: n * 3 + 2, key: "register_id", value: format!("{}", n % 2 + 1) },
+            ]
+        } else {
+            Vec::new()
+        };
+        let email = match (guest, n.is_multiple_of(30)) {
+            (true, true) => String::new(),
+            (true, false) => format!("guest{n}@example.com"),
+            (false, _) => format!("customer{customer}@example.com"),
+        };
+        SeededOrder {
+            id: n,
+            parent_id: 0,
+            number: n.to_string(),
+            order_key: format!("wc_order_{n}"),
+            created_via: if pos { "" } else { "checkout" },
+            version: "9.0.0",
+            status,
+            currency: "USD",
+            date_created_gmt: created,
+            date_modified_gmt: created,
+            date_completed_gmt: (status == "completed").then_some(created),
+            discount_total: "0.00",
+            discount_tax: "0.00",
+            shipping_total: "0.00",
+            shipping_tax: "0.00",
+            cart_tax: "0.00",
+            total: Money(unit * lines as i64),
+            total_tax: "0.00",
+            prices_include_tax: false,
+            customer_id: if guest { 0 } else { customer },
+            billing: Billing {
+                first_name: format!("First{customer}"),
+                last_name: "Shopper",
+                company: "",
+                address_1: "1 Main St",
+                address_2: "",
+                city: "Lisbon",
+                state: "",
+                postcode: "1000-001",
+                country: "PT",
+                email,
+                phone: "+351210000000",
+            },
+            shipping: EmptyObject {},
+            payment_method: if pos { "cash (POS)" } else { "stripe" },
+            payment_method_title: if pos { "cash" } else { "Credit card" },
+            meta_data,
+            line_items,
+            tax_lines: [],
+            shipping_lines: [],
+            fee_lines: [],
+            coupon_lines: if n.is_multiple_of(7) {
+                vec![Coupon { id: n, code: "WELCOME10", discount: "1.00" }]
+            } else {
+                Vec::new()
+            },
+            refunds: Vec::new(),
+        }
+    }
+
+    /// The first line's total (what the seeded refunds give back).
+    pub(super) fn first_line_total(&self) -> Money {
+        self.line_items.first().map_or(Money(0), |line| line.total)
+    }
+
+    pub(super) fn created(&self) -> Gmt {
+        self.date_created_gmt
+    }
+}
