@@ -22,7 +22,7 @@ use tillflow_http::sandbox::{Faults, SandboxServer, any_loopback_port};
 use tillflow_kit::sandbox::{Sandbox, SandboxOptions, Starting};
 
 mod seeded;
-use seeded::{Gmt, SeededOrder};
+use seeded::{Gmt, SeededCustomer, SeededOrder};
 
 /// One order of the listing: a seeded order is generated when served; an
 /// order changed or added since is kept whole.
@@ -73,19 +73,6 @@ fn gmt(at: jiff::Timestamp) -> String {
 /// value, for tests that change it before putting it back.
 pub fn seeded_order(n: u64, customers: u64, start: jiff::Timestamp) -> Value {
     serde_json::to_value(SeededOrder::new(n, customers, start)).expect("a seeded order serializes")
-}
-
-pub fn seeded_customer(n: u64, start: jiff::Timestamp) -> Value {
-    let created = start - jiff::SignedDuration::from_hours(24 * 400) + jiff::SignedDuration::from_mins(n as i64);
-    json!({
-        "id": n, "date_created_gmt": gmt(created), "date_modified_gmt": gmt(created),
-        "email": if n.is_multiple_of(17) { String::new() } else { format!("customer{n}@example.com") },
-        "first_name": format!("First{n}"), "last_name": "Shopper", "role": "customer", "username": format!("user{n}"),
-        "billing": {"first_name": format!("First{n}"), "last_name": "Shopper", "company": "", "address_1": "1 Main St",
-                    "address_2": "", "city": "Lisbon", "state": "", "postcode": "1000-001", "country": "PT",
-                    "email": format!("customer{n}@example.com"), "phone": ""},
-        "shipping": {}, "is_paying_customer": true, "meta_data": []
-    })
 }
 
 /// A running sandbox on a loopback port.
@@ -443,7 +430,7 @@ async fn list_customers(
     }
     let (total, start) = world.seed.map_or((0, jiff::Timestamp::UNIX_EPOCH), |seed| (seed.customers, seed.start));
     page_of(total as usize, &query, |offset, count| {
-        (offset as u64 + 1..=(offset + count) as u64).map(|n| seeded_customer(n, start)).collect()
+        (offset as u64 + 1..=(offset + count) as u64).map(|n| SeededCustomer::new(n, start)).collect()
     })
 }
 
@@ -451,16 +438,49 @@ async fn list_customers(
 mod tests {
     use super::*;
 
-    /// A listing page's orders as a client reads them.
-    async fn listed(world: &Arc<Mutex<WooWorld>>, query: &[(&str, &str)]) -> Vec<Value> {
+    /// What a client with the credentials "ck:cs" asking `query` sends.
+    fn request(query: &[(&str, &str)]) -> (HeaderMap, Query<HashMap<String, String>>) {
         let mut headers = HeaderMap::new();
         let credentials = base64::engine::general_purpose::STANDARD.encode("ck:cs");
         headers.insert("authorization", format!("Basic {credentials}").parse().unwrap());
-        let query = query.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect();
-        let response = list_orders(State(world.clone()), headers, Query(query)).await;
+        (headers, Query(query.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()))
+    }
+
+    async fn body_of(response: Response) -> Vec<Value> {
         assert_eq!(response.status(), StatusCode::OK);
         let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         serde_json::from_slice(&body).unwrap()
+    }
+
+    /// A listing page's orders as a client reads them.
+    async fn listed(world: &Arc<Mutex<WooWorld>>, query: &[(&str, &str)]) -> Vec<Value> {
+        let (headers, query) = request(query);
+        body_of(list_orders(State(world.clone()), headers, query).await).await
+    }
+
+    #[tokio::test]
+    async fn the_customer_listing_pages_the_seeded_customers() {
+        let sandbox = WooSandbox::start("ck", "cs").await.unwrap();
+        sandbox.seed(25, 60);
+        let (headers, query) = request(&[("per_page", "10"), ("page", "2")]);
+        let response = list_customers(State(sandbox.world()), headers, query).await;
+        let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!((header("x-wp-total"), header("x-wp-totalpages")), ("25".to_owned(), "3".to_owned()));
+        let page = body_of(response).await;
+        let ids: Vec<u64> = page.iter().map(|customer| customer["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids, (11..=20).collect::<Vec<_>>());
+        // Every 17th customer has no address of its own; its billing address does.
+        let customer = |id: u64| page.iter().find(|customer| customer["id"] == id).unwrap();
+        assert_eq!(
+            (customer(17)["email"].as_str(), customer(17)["billing"]["email"].as_str()),
+            (Some(""), Some("customer17@example.com"))
+        );
+        assert_eq!(customer(18)["email"], "customer18@example.com");
+        assert_eq!(
+            (customer(18)["first_name"].as_str(), customer(18)["username"].as_str()),
+            (Some("First18"), Some("user18"))
+        );
+        assert!(customer(18)["date_created_gmt"].as_str().unwrap().parse::<jiff::civil::DateTime>().is_ok());
     }
 
     #[tokio::test]

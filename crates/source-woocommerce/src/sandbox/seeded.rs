@@ -1,5 +1,5 @@
-//! The seeded history's orders as typed values, serialized straight into a
-//! listing page: a seeded order is generated each time it is served, and
+//! The seeded history's orders and customers as typed values, serialized
+//! straight into a listing page: a seeded order is generated each time it is served, and
 //! building it as a `serde_json::Value` tree first (a map for every object, a
 //! string for every key) was the larger part of a page's cost to the sandbox.
 
@@ -241,5 +241,57 @@ impl SeededOrder {
 
     pub(super) fn created(&self) -> Gmt {
         self.date_created_gmt
+    }
+}
+
+/// Customer `n` of the seeded history, in the fields of WooCommerce's REST
+/// API v3: every 17th without an email of its own (its billing address
+/// still has one).
+#[derive(Serialize)]
+pub(super) struct SeededCustomer {
+    id: u64,
+    date_created_gmt: Gmt,
+    date_modified_gmt: Gmt,
+    email: String,
+    first_name: String,
+    last_name: &'static str,
+    role: &'static str,
+    username: String,
+    billing: Billing,
+    shipping: EmptyObject,
+    is_paying_customer: bool,
+    meta_data: EmptyList,
+}
+
+impl SeededCustomer {
+    pub(super) fn new(n: u64, start: jiff::Timestamp) -> Self {
+        let created =
+            Gmt(start - jiff::SignedDuration::from_hours(24 * 400) + jiff::SignedDuration::from_mins(n as i64));
+        SeededCustomer {
+            id: n,
+            date_created_gmt: created,
+            date_modified_gmt: created,
+            email: if n.is_multiple_of(17) { String::new() } else { format!("customer{n}@example.com") },
+            first_name: format!("First{n}"),
+            last_name: "Shopper",
+            role: "customer",
+            username: format!("user{n}"),
+            billing: Billing {
+                first_name: format!("First{n}"),
+                last_name: "Shopper",
+                company: "",
+                address_1: "1 Main St",
+                address_2: "",
+                city: "Lisbon",
+                state: "",
+                postcode: "1000-001",
+                country: "PT",
+                email: format!("customer{n}@example.com"),
+                phone: "",
+            },
+            shipping: EmptyObject {},
+            is_paying_customer: true,
+            meta_data: [],
+        }
     }
 }
