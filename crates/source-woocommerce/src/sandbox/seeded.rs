@@ -60,6 +60,25 @@ struct Billing {
     phone: &'static str,
 }
 
+impl Billing {
+    /// The seeded billing address of customer `customer`.
+    fn of(customer: u64, email: String, phone: &'static str) -> Self {
+        Billing {
+            first_name: format!("First{customer}"),
+            last_name: "Shopper",
+            company: "",
+            address_1: "1 Main St",
+            address_2: "",
+            city: "Lisbon",
+            state: "",
+            postcode: "1000-001",
+            country: "PT",
+            email,
+            phone,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Meta {
     id: u64,
@@ -204,19 +223,7 @@ impl SeededOrder {
             total_tax: "0.00",
             prices_include_tax: false,
             customer_id: if guest { 0 } else { customer },
-            billing: Billing {
-                first_name: format!("First{customer}"),
-                last_name: "Shopper",
-                company: "",
-                address_1: "1 Main St",
-                address_2: "",
-                city: "Lisbon",
-                state: "",
-                postcode: "1000-001",
-                country: "PT",
-                email,
-                phone: "+351210000000",
-            },
+            billing: Billing::of(customer, email, "+351210000000"),
             shipping: EmptyObject {},
             payment_method: if pos { "cash (POS)" } else { "stripe" },
             payment_method_title: if pos { "cash" } else { "Credit card" },
@@ -276,19 +283,7 @@ impl SeededCustomer {
             last_name: "Shopper",
             role: "customer",
             username: format!("user{n}"),
-            billing: Billing {
-                first_name: format!("First{n}"),
-                last_name: "Shopper",
-                company: "",
-                address_1: "1 Main St",
-                address_2: "",
-                city: "Lisbon",
-                state: "",
-                postcode: "1000-001",
-                country: "PT",
-                email: format!("customer{n}@example.com"),
-                phone: "",
-            },
+            billing: Billing::of(n, format!("customer{n}@example.com"), ""),
             shipping: EmptyObject {},
             is_paying_customer: true,
             meta_data: [],
