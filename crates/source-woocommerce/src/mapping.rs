@@ -65,12 +65,14 @@ pub fn order_status(status: &str) -> OrderStatus {
     }
 }
 
+/// The first `key` meta's value as text, where it is a string or a number.
 fn meta_text(order: &WooOrder, key: &str) -> Option<String> {
-    order.meta_data.iter().find(|meta| meta.key == key).and_then(|meta| match &meta.value {
-        serde_json::Value::String(text) => non_empty(text),
+    let raw = order.meta_data.iter().find(|meta| meta.key == key)?.value?;
+    match serde_json::from_str(raw.get()).ok()? {
+        serde_json::Value::String(text) => non_empty(&text),
         serde_json::Value::Number(number) => Some(number.to_string()),
         _ => None,
-    })
+    }
 }
 
 /// Oliver POS writes `_oliver_pos_receipt_id` and a payment method ending in
@@ -265,6 +267,29 @@ mod tests {
         assert_eq!(parse_gmt("2017-03-22T19:28:02+02:00").unwrap().to_string(), "2017-03-22T17:28:02Z");
         assert!(parse_gmt("yesterday").unwrap_err().contains("yesterday"));
         assert_eq!(format_gmt(parse_gmt("2017-03-22T19:28:02").unwrap()), "2017-03-22T19:28:02");
+    }
+
+    #[test]
+    fn register_metas_are_read_among_metas_of_any_shape() {
+        let json = r#"{"id": 5, "status": "completed", "currency": "EUR", "date_created_gmt": "2024-05-01T10:00:00",
+            "total": "12.50", "payment_method": "cash (POS)", "line_items": [],
+            "meta_data": [
+                {"id": 1, "key": "_wc_order_attribution_session", "value": {"pages": [1, 2], "agent": "Mozilla \"x\""}},
+                {"id": 2, "key": "register_id", "value": 7},
+                {"id": 3, "key": "_stripe_fee", "value": null},
+                {"id": 4, "key": "location_id", "value": ["not", "text"]},
+                {"id": 5, "key": "location_id", "value": "12"},
+                {"id": 6, "key": "_note", "value": "Caf\u00e9"}
+            ]}"#;
+        let wire: WooOrder = serde_json::from_str(json).unwrap();
+        assert_eq!(meta_text(&wire, "register_id").as_deref(), Some("7"));
+        // The first meta of a key decides, as WooCommerce's own get_meta does.
+        assert_eq!(meta_text(&wire, "location_id"), None);
+        assert_eq!(meta_text(&wire, "_stripe_fee"), None);
+        assert_eq!(meta_text(&wire, "_note").as_deref(), Some("Café"));
+        assert_eq!(meta_text(&wire, "_wc_order_attribution_session"), None);
+        let order = order("shop", &wire).unwrap();
+        assert_eq!(order.register_id.as_deref(), Some("7"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! its strings first was a quarter of a history import's allocations.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use tillflow_kit::source::Loose;
 
@@ -40,8 +41,10 @@ pub struct WooAddress<'a> {
 pub struct WooMeta<'a> {
     #[serde(borrow)]
     pub key: Cow<'a, str>,
-    #[serde(default)]
-    pub value: serde_json::Value,
+    /// Kept as written: plugins store anything here (objects, serialized
+    /// arrays, long texts), and a mapping reads two or three keys of them.
+    #[serde(default, borrow)]
+    pub value: Option<&'a RawValue>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
