@@ -258,7 +258,7 @@ fn apply(world: &mut CustomerIoWorld, operation: &RawValue) -> Result<(), String
         return Err("an operation must be an object".into());
     }
     let operation: OperationView =
-        serde_json::from_str(operation.get()).map_err(|e| format!("an operation must be an object: {e}"))?;
+        serde_json::from_str(operation.get()).map_err(|e| format!("the operation does not parse: {e}"))?;
     if operation.kind != "person" {
         return Err("only person operations are simulated".into());
     }

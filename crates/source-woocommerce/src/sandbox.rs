@@ -65,10 +65,6 @@ pub struct WooWorld {
     consumer_secret: String,
 }
 
-fn gmt(at: jiff::Timestamp) -> String {
-    Gmt(at).to_string()
-}
-
 /// Order `n` of the seeded history (see [`SeededOrder::new`]) as a JSON
 /// value, for tests that change it before putting it back.
 pub fn seeded_order(n: u64, customers: u64, start: jiff::Timestamp) -> Value {
@@ -106,8 +102,8 @@ impl Sandbox for WooSandbox {
         order["id"] = json!(id);
         order["number"] = json!(id.to_string());
         order["status"] = json!("completed");
-        order["date_created_gmt"] = json!(gmt(now));
-        order["date_completed_gmt"] = json!(gmt(now));
+        order["date_created_gmt"] = json!(Gmt(now));
+        order["date_completed_gmt"] = json!(Gmt(now));
         order["customer_id"] = json!(customer);
         order["billing"]["email"] = json!(format!("customer{customer}@example.com"));
         self.put_order(order);
@@ -217,7 +213,7 @@ impl WooSandbox {
             world.listing.remove(index);
         }
         let now = jiff::Timestamp::now();
-        order["date_modified_gmt"] = json!(gmt(now));
+        order["date_modified_gmt"] = json!(Gmt(now));
         world.added.insert(id);
         world.listing.push((now.as_second(), StoredOrder::Kept(Box::new(order))));
     }
@@ -225,7 +221,7 @@ impl WooSandbox {
     /// Refunds `amount` ("12.50") of order `id` now; returns the refund id.
     pub fn refund(&self, id: u64, amount: &str, reason: &str) -> u64 {
         let mut world = self.world.lock().expect("world");
-        let now = gmt(jiff::Timestamp::now());
+        let now = Gmt(jiff::Timestamp::now()).to_string();
         world.add_refund_at(id, amount, reason, &now, true)
     }
 
@@ -286,7 +282,7 @@ impl WooWorld {
         let mut order = self.materialize(&stored);
         change(&mut order);
         let now = jiff::Timestamp::now();
-        order["date_modified_gmt"] = json!(gmt(now));
+        order["date_modified_gmt"] = json!(Gmt(now));
         self.added.insert(id);
         self.listing.push((now.as_second(), StoredOrder::Kept(Box::new(order))));
     }

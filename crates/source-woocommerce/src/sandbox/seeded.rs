@@ -1,7 +1,8 @@
 //! The seeded history's orders and customers as typed values, serialized
-//! straight into a listing page: a seeded order is generated each time it is served, and
-//! building it as a `serde_json::Value` tree first (a map for every object, a
-//! string for every key) was the larger part of a page's cost to the sandbox.
+//! straight into a listing page: a seeded record is generated each time it
+//! is served, and building it as a `serde_json::Value` tree first (a map for
+//! every object, a string for every key) was the larger part of a page's
+//! cost to the sandbox.
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
