@@ -6,6 +6,8 @@
 //! walk-in customer whose state already holds a long history of orders.
 
 use crate::free_port;
+use crate::state_statements::{StatementCost, summarize};
+use crate::state_worker::WorkerWatch;
 use jiff::Timestamp;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -66,22 +68,35 @@ async fn store(orders: u64) -> WooSandbox {
 struct Cost {
     wall: Duration,
     cpu: Duration,
+    /// The part of `cpu` its SQLite worker spent.
+    state_worker_cpu: Duration,
     peak_rss_mb: f64,
 }
 
 fn run_once_measured(tillflow: &Path, config: &Path) -> Cost {
+    run_once_logged(tillflow, config, None)
+}
+
+/// [`run_once_measured`]; with `statement_log`, every statement the state
+/// store runs is logged there as JSON (which costs the run some CPU).
+fn run_once_logged(tillflow: &Path, config: &Path, statement_log: Option<&Path>) -> Cost {
     let started = Instant::now();
-    let mut child = Command::new(tillflow)
-        .args(["run", "--once", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut command = Command::new(tillflow);
+    command.args(["run", "--once", "--config"]).arg(config).stdout(Stdio::null());
+    match statement_log {
+        Some(log) => command
+            .args(["--log-format", "json"])
+            .env("RUST_LOG", "warn,sqlx::query=debug")
+            .stderr(std::fs::File::create(log).unwrap()),
+        None => command.env("RUST_LOG", "warn").stderr(Stdio::null()),
+    };
+    let mut child = command.spawn().unwrap();
     let pid = child.id();
+    let process = PathBuf::from(format!("/proc/{pid}"));
+    let mut worker = WorkerWatch::default();
     let mut peak_kb = 0u64;
     let ticks = loop {
+        worker.look(&process);
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         if let Some(kb) = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)) {
             peak_kb = peak_kb.max(kb.parse().unwrap_or(0));
@@ -102,7 +117,12 @@ fn run_once_measured(tillflow: &Path, config: &Path) -> Cost {
     let wall = started.elapsed();
     let status = child.wait().unwrap();
     assert!(status.success(), "tillflow run --once failed during the cost benchmark");
-    Cost { wall, cpu: Duration::from_millis(ticks * 1000 / clock_ticks()), peak_rss_mb: peak_kb as f64 / 1024.0 }
+    Cost {
+        wall,
+        cpu: Duration::from_millis(ticks * 1000 / clock_ticks()),
+        state_worker_cpu: Duration::from_nanos(worker.total_ns()),
+        peak_rss_mb: peak_kb as f64 / 1024.0,
+    }
 }
 
 /// Clock ticks per second of `/proc/*/stat` times.
@@ -118,10 +138,14 @@ fn clock_ticks() -> u64 {
 /// What `tillflow run --once` costs importing `orders` WooCommerce orders
 /// into Customer.io, the sandboxes in this process.
 fn import_measured(tillflow: &Path, orders: u64, dir: &Path, figure: &str) -> Cost {
+    import_logged(tillflow, orders, dir, figure, None)
+}
+
+fn import_logged(tillflow: &Path, orders: u64, dir: &Path, figure: &str, statement_log: Option<&Path>) -> Cost {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let (woo, cio) = runtime.block_on(async { (store(orders).await, customerio().await) });
     let config = config(dir, &[woo.base_url()], &cio.base_url(), None, &format!("{figure}-{}.db", free_port()));
-    let cost = run_once_measured(tillflow, &config);
+    let cost = run_once_logged(tillflow, &config, statement_log);
     drop((woo, cio));
     cost
 }
@@ -129,16 +153,30 @@ fn import_measured(tillflow: &Path, orders: u64, dir: &Path, figure: &str) -> Co
 /// Imports measured for the CPU figure; the least CPU any took is reported.
 const CPU_RUNS: usize = 3;
 
-/// tillflow's own CPU per order (µs) importing `orders` WooCommerce orders:
+/// tillflow's own CPU per order (µs) importing `orders` WooCommerce orders,
+/// and the part of it SQLite's worker spent (statements, commits, fsyncs):
 /// the least of `CPU_RUNS` imports, each into a new state. On a shared
 /// machine one import's CPU time varied by a third between identical runs
 /// (other tenants take the caches and the cores' turbo), and what a run
 /// costs can only be raised by that, never lowered, so the least is the
 /// figure nearest the code's own cost.
-pub fn cpu_us_per_order(tillflow: &Path, orders: u64, dir: &Path) -> f64 {
-    let least =
-        (0..CPU_RUNS).map(|_| import_measured(tillflow, orders, dir, "cpu").cpu).min().expect("at least one run");
-    least.as_secs_f64() * 1e6 / orders as f64
+pub fn cpu_us_per_order(tillflow: &Path, orders: u64, dir: &Path) -> (f64, f64) {
+    let least = (0..CPU_RUNS)
+        .map(|_| import_measured(tillflow, orders, dir, "cpu"))
+        .min_by_key(|cost| cost.cpu)
+        .expect("at least one run");
+    let per_order = |time: Duration| time.as_secs_f64() * 1e6 / orders as f64;
+    (per_order(least.cpu), per_order(least.state_worker_cpu))
+}
+
+/// The state store's statements in one import of `orders` orders, by kind,
+/// the costliest first (`state_statements`).
+pub fn state_statements(tillflow: &Path, orders: u64, dir: &Path) -> Vec<StatementCost> {
+    let log = dir.join(format!("statements-{}.log", free_port()));
+    import_logged(tillflow, orders, dir, "statements", Some(&log));
+    let costs = summarize(&std::fs::read_to_string(&log).unwrap());
+    let _ = std::fs::remove_file(log);
+    costs
 }
 
 /// Peak resident memory (MB) of `tillflow run --once` importing `orders`.

@@ -13,6 +13,8 @@ pub mod fuzz;
 pub mod fuzz_live;
 pub mod runner_bench;
 pub mod soak;
+pub mod state_statements;
+pub mod state_worker;
 pub mod tcp_cut;
 pub mod woo_cio;
 

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use tillflow_core::{Pipeline, PipelineOptions, Rules};
 use tillflow_core::{Sink, Source};
 use tillflow_e2e::cost_bench as cost;
+use tillflow_e2e::state_statements::StatementCost;
+use tillflow_e2e::state_worker::worker_cpu_ns;
 use tillflow_http::SecretString;
 use tillflow_kit::sandbox::Sandbox;
 use tillflow_kit::{AccountContext, SinkAccount, SourceAccount};
@@ -197,18 +199,21 @@ fn engine_alone(orders: u64, dir: &Path) -> (f64, f64) {
     })
 }
 
-/// Nanoseconds on a CPU, so far, of this process's SQLite worker threads
-/// (sqlx runs each connection's statements on a thread of its own).
+/// The state store's statements of an import of `orders` orders as lines
+/// of a table: µs an order, statements, rows, by kind.
+fn statements_table(costs: &[StatementCost], orders: u64) -> String {
+    use std::fmt::Write;
+    let mut table = format!("\n  state statements, {orders} orders: µs/order, statements, rows\n");
+    for cost in costs.iter().filter(|cost| cost.seconds * 1e6 / orders as f64 >= 0.05) {
+        let per_order = cost.seconds * 1e6 / orders as f64;
+        let _ = writeln!(table, "  {:<24} {per_order:>8.2} {:>8} {:>9}", cost.label, cost.statements, cost.rows);
+    }
+    table
+}
+
+/// Nanoseconds on a CPU, so far, of this process's SQLite worker threads.
 fn state_worker_cpu_ns() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
-    tasks
-        .flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.starts_with("sqlx-sqlite-wor"))
-        })
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
+    worker_cpu_ns(Path::new("/proc/self")).iter().map(|(_, ns)| ns).sum()
 }
 
 /// The median milliseconds of a 4 KiB write and fsync in `dir`: every state
@@ -391,7 +396,11 @@ fn main() {
             "webhook" => format!("{:?}", cost::webhook_latency(&tillflow, 200, webhook_seconds, 0, &dir)),
             "webhook1000" => format!("{:?}", cost::webhook_latency(&tillflow, 1000, webhook_seconds, 0, &dir)),
             "walkin" => format!("{:?}", cost::webhook_latency(&tillflow, 50, webhook_seconds, walkin_history, &dir)),
-            "cpu" => format!("{:.1} µs/order", cost::cpu_us_per_order(&tillflow, cpu_orders, &dir)),
+            "cpu" => {
+                let (cpu, state) = cost::cpu_us_per_order(&tillflow, cpu_orders, &dir);
+                format!("{cpu:.1} µs/order, of which SQLite's worker {state:.1}")
+            }
+            "state" => statements_table(&cost::state_statements(&tillflow, cpu_orders, &dir), cpu_orders),
             "many" => {
                 let (many, rss, one) = cost::many_pipelines(&tillflow, stores, 1000, &dir);
                 format!("{many:.0} orders/s in {stores} pipelines, peak {rss:.1} MB; {one:.0} orders/s in one")
@@ -414,7 +423,7 @@ fn main() {
             ),
             other => {
                 panic!(
-                    "--only: unknown figure {other} (engine, alone, cpu, many, klaviyo, customerio, webhook, webhook1000, walkin, rss, config, flood, runners, fsync)"
+                    "--only: unknown figure {other} (engine, alone, cpu, state, many, klaviyo, customerio, webhook, webhook1000, walkin, rss, config, flood, runners, fsync)"
                 )
             }
         };
@@ -431,7 +440,8 @@ fn main() {
     let (p50, p99) = cost::webhook_latency(&tillflow, 200, webhook_seconds, 0, &dir);
     let (_, p99_1000) = cost::webhook_latency(&tillflow, 1000, webhook_seconds, 0, &dir);
     let (_, walkin_p99) = cost::webhook_latency(&tillflow, 50, webhook_seconds, walkin_history, &dir);
-    let cpu = cost::cpu_us_per_order(&tillflow, cpu_orders, &dir);
+    let (cpu, cpu_state) = cost::cpu_us_per_order(&tillflow, cpu_orders, &dir);
+    let statements = cost::state_statements(&tillflow, cpu_orders, &dir);
     let (many, many_rss, one_pipeline) = cost::many_pipelines(&tillflow, stores, 1000, &dir);
     let rss_small = cost::peak_rss_mb(&tillflow, small, &dir);
     let rss_large = cost::peak_rss_mb(&tillflow, large, &dir);
@@ -450,6 +460,11 @@ fn main() {
                 "engine_alone_state_worker_busy": (alone_worker * 100.0).round() / 100.0,
                 "disk_fsync_ms": (fsync * 100.0).round() / 100.0,
                 "cpu_us_per_order": (cpu * 10.0).round() / 10.0,
+                "cpu_state_worker_us_per_order": (cpu_state * 10.0).round() / 10.0,
+                "state_statements_us_per_order": statements
+                    .iter()
+                    .map(|cost| (cost.label.clone(), json!((cost.seconds * 1e7 / cpu_orders as f64).round() / 10.0)))
+                    .collect::<serde_json::Map<_, _>>(),
                 "walkin_webhook_p99_ms": (walkin_p99 * 10.0).round() / 10.0,
                 "webhook_p99_ms_1000": (p99_1000 * 10.0).round() / 10.0,
                 "many_pipelines_orders_per_s": many.round(),
@@ -499,6 +514,8 @@ fn main() {
         customerio_ratio
     );
     println!("{:<58} {:>14.1}  ≤ 25", format!("tillflow's CPU per order, run --once, {cpu_orders} orders (µs)"), cpu);
+    println!("{:<58} {:>14.1}  ", "  of which SQLite's worker (µs)", cpu_state);
+    print!("{}", statements_table(&statements, cpu_orders));
     println!("{:<58} {:>14.1}  ", "webhook → Customer.io p50 at 200/s (ms)", p50);
     println!("{:<58} {:>14.1}  < 25", "webhook → Customer.io p99 at 200/s (ms)", p99);
     println!("{:<58} {:>14.1}  < 25", "webhook → Customer.io p99 at 1,000/s (ms)", p99_1000);
