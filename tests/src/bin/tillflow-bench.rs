@@ -65,16 +65,30 @@ fn klaviyo_writer(config: KlaviyoConfig) -> Box<dyn Sink> {
     tillflow_sink_klaviyo::account(config, &context("klaviyo")).writer()
 }
 
+/// Passes measured for each throughput figure of the engine; the fastest is
+/// reported. As with the CPU figure (`cost::cpu_us_per_order`), other
+/// tenants of a shared machine can only slow a pass, never speed it up: one
+/// pass of the same build varied by a fifth between runs, and the fastest is
+/// the figure nearest the code's own speed.
+const ENGINE_RUNS: usize = 3;
+
 /// Orders/s through source → rules → events → sink over HTTP against the
-/// WooCommerce and Customer.io sandboxes, on one core.
+/// WooCommerce and Customer.io sandboxes, on one core: the fastest of
+/// `ENGINE_RUNS` passes, each into a new state.
 fn engine_with_sandboxes(orders: u64, dir: &Path) -> f64 {
+    (0..ENGINE_RUNS)
+        .map(|run| engine_with_sandboxes_once(orders, &dir.join(format!("engine-{run}.db"))))
+        .fold(0.0, f64::max)
+}
+
+fn engine_with_sandboxes_once(orders: u64, state: &Path) -> f64 {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let woo = WooSandbox::start("ck_bench", "cs_bench").await.unwrap();
         woo.seed(orders / 4, orders);
         let cio = CustomerIoSandbox::start("site_bench", "key_bench").await.unwrap();
         cio.world().lock().unwrap().keep_event_data = false;
-        let store = Arc::new(SqliteStore::open(&dir.join("engine.db")).await.unwrap());
+        let store = Arc::new(SqliteStore::open(state).await.unwrap());
         let mut pipeline = Pipeline::new(
             "bench",
             "shop",
@@ -175,13 +189,21 @@ fn klaviyo_rate_ratio(orders: u64, dir: &Path) -> (f64, u64) {
 /// Orders/s through the engine alone (fake source and sink, SQLite state),
 /// to separate the engine from HTTP and JSON; and the share of that time
 /// SQLite's worker threads spent on a CPU, which tells a bound of the state
-/// store (near 1) from one of the engine's own thread.
+/// store (near 1) from one of the engine's own thread. The fastest of
+/// `ENGINE_RUNS` passes, each into a new state.
 fn engine_alone(orders: u64, dir: &Path) -> (f64, f64) {
+    (0..ENGINE_RUNS)
+        .map(|run| engine_alone_once(orders, &dir.join(format!("alone-{run}.db"))))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .expect("at least one run")
+}
+
+fn engine_alone_once(orders: u64, state: &Path) -> (f64, f64) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let world = Arc::new(Mutex::new(FakeWorld::sample("shop", orders / 4, orders)));
         let (sink, _log) = FakeSink::new(1000);
-        let store = Arc::new(SqliteStore::open(&dir.join("alone.db")).await.unwrap());
+        let store = Arc::new(SqliteStore::open(state).await.unwrap());
         let mut pipeline = Pipeline::new(
             "alone",
             "shop",
@@ -496,12 +518,12 @@ fn main() {
     println!("{:<58} {:>14}  goal", "figure", "value");
     println!(
         "{:<58} {:>14.0}  ≥ 20000",
-        format!("engine, WooCommerce → Customer.io sandboxes, {engine_orders} orders/s"),
+        format!("engine, WooCommerce → Customer.io sandboxes, {engine_orders} orders/s, best of {ENGINE_RUNS}"),
         engine
     );
     println!(
         "{:<58} {:>14.0}  ≥ 100000",
-        format!("engine alone, fake source and sink, {engine_orders} orders/s"),
+        format!("engine alone, fake source and sink, {engine_orders} orders/s, best of {ENGINE_RUNS}"),
         alone
     );
     println!("{:<58} {:>14.2}  ", "  share of it SQLite's worker spent on a CPU", alone_worker);
