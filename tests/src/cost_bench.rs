@@ -1,7 +1,8 @@
 //! `tillflow-bench`'s figures of cost per order, measured on the real
 //! `tillflow` binary against sandboxes in the bench's own process: the CPU a
 //! `run --once` spends per order (its own user + system time, read from
-//! `/proc` once it has exited), many stores in one process (orders/s and
+//! `/proc` once it has exited; its SQLite worker's share; the state store's
+//! statements by kind, from their log), many stores in one process (orders/s and
 //! peak RSS), and webhook → sink latency — at a given rate, and for a
 //! walk-in customer whose state already holds a long history of orders.
 
