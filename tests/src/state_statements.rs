@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-/// The tables of the state schema, a longer name before any it starts with.
+/// The tables of the state schema, matched as whole words of a statement.
 const TABLES: &[&str] = &[
     "ledger",
     "order_facts",
@@ -32,6 +32,20 @@ pub struct StatementCost {
     pub statements: u64,
     pub rows: u64,
     pub seconds: f64,
+}
+
+impl StatementCost {
+    /// Microseconds an order, over an import of `orders` orders.
+    pub fn us_per_order(&self, orders: u64) -> f64 {
+        self.seconds * 1e6 / orders as f64
+    }
+}
+
+/// The kinds of statement worth showing beside an import of `orders`
+/// orders, with their µs an order: what rounds to nothing (the schema's
+/// creation, reads of one row) is left out.
+pub fn worth_showing(costs: &[StatementCost], orders: u64) -> impl Iterator<Item = (&StatementCost, f64)> {
+    costs.iter().map(move |cost| (cost, cost.us_per_order(orders))).filter(|(_, per_order)| *per_order >= 0.05)
 }
 
 /// A statement's kind: its verb and the first state table it names

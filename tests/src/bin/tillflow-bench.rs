@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tillflow_core::{Pipeline, PipelineOptions, Rules};
 use tillflow_core::{Sink, Source};
 use tillflow_e2e::cost_bench as cost;
-use tillflow_e2e::state_statements::StatementCost;
+use tillflow_e2e::state_statements::{StatementCost, worth_showing};
 use tillflow_e2e::state_worker::worker_cpu_ns;
 use tillflow_http::SecretString;
 use tillflow_kit::sandbox::Sandbox;
@@ -226,9 +226,7 @@ fn engine_alone_once(orders: u64, state: &Path) -> (f64, f64) {
 fn statements_table(costs: &[StatementCost], orders: u64) -> String {
     use std::fmt::Write;
     let mut table = format!("\n  state statements, {orders} orders: µs/order, statements, rows\n");
-    // What rounds to nothing is left out: the schema's creation, reads of one row.
-    for cost in costs.iter().filter(|cost| cost.seconds * 1e6 / orders as f64 >= 0.05) {
-        let per_order = cost.seconds * 1e6 / orders as f64;
+    for (cost, per_order) in worth_showing(costs, orders) {
         let _ = writeln!(table, "  {:<24} {per_order:>8.2} {:>8} {:>9}", cost.label, cost.statements, cost.rows);
     }
     table
@@ -484,11 +482,8 @@ fn main() {
                 "disk_fsync_ms": (fsync * 100.0).round() / 100.0,
                 "cpu_us_per_order": (cpu * 10.0).round() / 10.0,
                 "cpu_state_worker_us_per_order": (cpu_state * 10.0).round() / 10.0,
-                "state_statements_us_per_order": statements
-                    .iter()
-                    .map(|cost| (cost.label.clone(), (cost.seconds * 1e7 / cpu_orders as f64).round() / 10.0))
-                    .filter(|(_, per_order)| *per_order >= 0.1)
-                    .map(|(label, per_order)| (label, json!(per_order)))
+                "state_statements_us_per_order": worth_showing(&statements, cpu_orders)
+                    .map(|(cost, per_order)| (cost.label.clone(), json!((per_order * 10.0).round() / 10.0)))
                     .collect::<serde_json::Map<_, _>>(),
                 "walkin_webhook_p99_ms": (walkin_p99 * 10.0).round() / 10.0,
                 "webhook_p99_ms_1000": (p99_1000 * 10.0).round() / 10.0,
