@@ -42,13 +42,53 @@ enum Served<'a> {
 /// The webhook secret the sandbox signs its deliveries with.
 pub const WEBHOOK_SECRET: &str = "whsec_sandbox";
 
+/// How the seeded orders' dates follow their ids.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum History {
+    /// Order `n` is dated by `n` modulo 1,000 across the year, so a thousand
+    /// orders share each date and a page listed by date holds ids from the
+    /// whole history: ties at every page boundary, and the state's rows
+    /// (keyed by order id) of one page on as many B-tree leaves as it has
+    /// rows. The shape the tests page and checkpoint through.
+    #[default]
+    Interleaved,
+    /// As a real shop's: ids rise with the dates across the year, each
+    /// [`CHRONOLOGICAL_RUN`] consecutive orders sharing a minute, so pages
+    /// still meet ties but hold neighbouring ids.
+    Chronological,
+}
+
+/// Orders sharing each date in a [`History::Chronological`] history.
+pub const CHRONOLOGICAL_RUN: u64 = 10;
+
 /// What the seeded history was made from.
 #[derive(Clone, Copy)]
 struct Seed {
     orders: u64,
     customers: u64,
     start: jiff::Timestamp,
+    history: History,
 }
+
+impl Seed {
+    /// When seeded order `n` was created (and last modified).
+    fn created(&self, n: u64) -> jiff::Timestamp {
+        match self.history {
+            History::Interleaved => seeded_created(n, self.start),
+            History::Chronological => {
+                let first_of_run = (n - 1) / CHRONOLOGICAL_RUN * CHRONOLOGICAL_RUN;
+                let minutes = YEAR_MINUTES * (self.orders - first_of_run) / self.orders.max(1);
+                self.start - jiff::SignedDuration::from_mins(minutes as i64 + 1)
+            }
+        }
+    }
+
+    fn order(&self, n: u64) -> SeededOrder {
+        SeededOrder::new(n, self.customers, self.created(n))
+    }
+}
+
+const YEAR_MINUTES: u64 = 365 * 24 * 60;
 
 /// What the sandbox holds.
 #[derive(Default)]
@@ -68,7 +108,7 @@ pub struct WooWorld {
 /// Order `n` of the seeded history (see [`SeededOrder::new`]) as a JSON
 /// value, for tests that change it before putting it back.
 pub fn seeded_order(n: u64, customers: u64, start: jiff::Timestamp) -> Value {
-    serde_json::to_value(SeededOrder::new(n, customers, start)).expect("a seeded order serializes")
+    serde_json::to_value(SeededOrder::new(n, customers, seeded_created(n, start))).expect("a seeded order serializes")
 }
 
 /// A running sandbox on a loopback port.
@@ -180,19 +220,25 @@ impl WooSandbox {
         Ok(Self { world, server })
     }
 
-    /// Seeds `orders` orders over `customers` customers, in the past; every
-    /// 20th order (+3) gets a refund of its first line.
+    /// Seeds `orders` orders over `customers` customers, in the past
+    /// ([`History::Interleaved`]); every 20th order (+3) gets a refund of
+    /// its first line.
     pub fn seed(&self, customers: u64, orders: u64) {
+        self.seed_history(customers, orders, History::Interleaved);
+    }
+
+    /// Seeds as [`WooSandbox::seed`] does, the orders dated as `history` says.
+    pub fn seed_history(&self, customers: u64, orders: u64, history: History) {
         let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
         let mut world = self.world.lock().expect("world");
-        let seed = Seed { orders, customers, start };
+        let seed = Seed { orders, customers, start, history };
         world.seed = Some(seed);
         world.added.clear();
-        world.listing = (1..=orders).map(|n| (seeded_created(n, start).as_second(), StoredOrder::Seeded(n))).collect();
+        world.listing = (1..=orders).map(|n| (seed.created(n).as_second(), StoredOrder::Seeded(n))).collect();
         world.listing.sort_by_key(|(modified, _)| *modified);
         world.refunds.clear();
         for id in (1..=orders).filter(|n| n % 20 == 3) {
-            let order = SeededOrder::new(id, customers, start);
+            let order = seed.order(id);
             let (amount, created) = (order.first_line_total().to_string(), order.created().to_string());
             world.add_refund_at(id, &amount, "Oliver POS Refund", &created, false);
         }
@@ -269,7 +315,7 @@ impl WooWorld {
             StoredOrder::Kept(order) => Served::Kept(order),
             StoredOrder::Seeded(n) => {
                 let seed = self.seed.expect("seeded orders come from a seed");
-                let mut order = SeededOrder::new(*n, seed.customers, seed.start);
+                let mut order = seed.order(*n);
                 order.refunds = self.refunds.get(n).into_iter().flatten().map(refund_summary).collect();
                 Served::Seeded(Box::new(order))
             }
@@ -328,9 +374,9 @@ fn bad_param(message: &str) -> Response {
         .into_response()
 }
 
-/// When seeded order `n` was created (and last modified).
+/// When order `n` of an interleaved history was created (and last modified).
 fn seeded_created(n: u64, start: jiff::Timestamp) -> jiff::Timestamp {
-    start - jiff::SignedDuration::from_mins(((365 * 24 * 60) as u64 * (n % 1000) / 1000) as i64 + 1)
+    start - jiff::SignedDuration::from_mins((YEAR_MINUTES * (n % 1000) / 1000) as i64 + 1)
 }
 
 /// How an order lists one of its refunds.
@@ -477,6 +523,31 @@ mod tests {
             (Some("First18"), Some("user18"))
         );
         assert!(customer(18)["date_created_gmt"].as_str().unwrap().parse::<jiff::civil::DateTime>().is_ok());
+    }
+
+    /// A chronological history lists its orders by id, runs of
+    /// `CHRONOLOGICAL_RUN` sharing a date, across the year before seeding;
+    /// the interleaved one (the tests' shape) does not.
+    #[tokio::test]
+    async fn a_chronological_history_dates_its_orders_in_the_order_of_their_ids() {
+        let sandbox = WooSandbox::start("ck", "cs").await.unwrap();
+        sandbox.seed_history(10, 60, History::Chronological);
+        let world = sandbox.world();
+        let page = listed(&world, &[("per_page", "100")]).await;
+        let ids: Vec<u64> = page.iter().map(|order| order["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids, (1..=60).collect::<Vec<_>>());
+        let modified = |id: u64| page[id as usize - 1]["date_modified_gmt"].as_str().unwrap().to_owned();
+        let run = CHRONOLOGICAL_RUN;
+        assert_eq!(modified(1), modified(run), "a run shares its date");
+        assert!(modified(run) < modified(run + 1), "the next run is later");
+        let oldest: jiff::civil::DateTime = modified(1).parse().unwrap();
+        let age = jiff::Timestamp::now().duration_since(oldest.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp());
+        assert!(age > jiff::SignedDuration::from_hours(24 * 360), "the history spans the year: {age:?}");
+        assert_eq!(page[22]["refunds"][0]["reason"], "Oliver POS Refund", "refunds are seeded alike");
+
+        sandbox.seed(10, 60);
+        let interleaved = listed(&world, &[("per_page", "100")]).await;
+        assert_ne!(interleaved.iter().map(|order| order["id"].as_u64().unwrap()).collect::<Vec<_>>(), ids);
     }
 
     #[tokio::test]

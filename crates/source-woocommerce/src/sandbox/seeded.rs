@@ -151,12 +151,12 @@ pub(super) struct SeededOrder {
 }
 
 impl SeededOrder {
-    /// Order `n`: deterministic, spread over the year before `start`. Every
+    /// Order `n`, created at `created`: deterministic. Every
     /// 3rd is an Oliver POS sale, every 10th a guest (every 30th a guest
     /// without an email), every 50th (+7) worth 0, every 25th cancelled,
     /// every 40th pending; every 7th has a coupon. No refunds.
-    pub(super) fn new(n: u64, customers: u64, start: jiff::Timestamp) -> Self {
-        let created = Gmt(super::seeded_created(n, start));
+    pub(super) fn new(n: u64, customers: u64, created: jiff::Timestamp) -> Self {
+        let created = Gmt(created);
         let customer = n % customers.max(1) + 1;
         let guest = n.is_multiple_of(10);
         let pos = n.is_multiple_of(3);
