@@ -216,12 +216,16 @@ where
     async fn judge(
         &self,
         batch: &[Event],
-        requests: Vec<Outgoing<B::Route>>,
+        mut requests: Vec<Outgoing<B::Route>>,
         outcomes: &mut [ItemOutcome],
         accepted: &mut HashMap<B::Route, Vec<Answer>>,
         next: &mut FollowUps<B::Route>,
     ) -> Result<(), ConnectorError> {
-        let answers = self.send_all(requests.iter().map(|r| (r.route.clone(), r.body.clone())).collect()).await?;
+        // The bodies are moved into the sends: an answer is judged by its
+        // request's route and positions alone, and a copy of each body (up
+        // to a platform's whole batch limit) was a copy of everything sent.
+        let bodies = requests.iter_mut().map(|r| (r.route.clone(), std::mem::take(&mut r.body))).collect();
+        let answers = self.send_all(bodies).await?;
         for (request, answer) in requests.into_iter().zip(answers) {
             let answer = match answer {
                 Ok(answer) => answer,
