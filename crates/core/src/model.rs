@@ -93,18 +93,43 @@ pub struct JsonNumber(pub Decimal);
 impl Serialize for JsonNumber {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use rust_decimal::prelude::ToPrimitive;
+        // Money nearly always has a mantissa below 2^53 and a few decimals:
+        // then the mantissa and 10^scale are exact doubles, one division is
+        // the nearest double to the decimal, and the whole test is integer
+        // arithmetic. The general way (a 96-bit normalize, division by ten
+        // at a time, and a conversion through u128 division) was a fifth of
+        // the CPU of writing a Customer.io batch.
+        let (mantissa, scale) = (self.0.mantissa(), self.0.scale());
+        if scale <= MAX_EXACT_SCALE
+            && let Ok(mantissa) = i64::try_from(mantissa)
+            && mantissa.unsigned_abs() < EXACT_INTEGERS
+        {
+            let power = 10_i64.pow(scale);
+            if mantissa % power == 0 {
+                return serializer.serialize_i64(mantissa / power);
+            }
+            return serializer.serialize_f64(mantissa as f64 / power as f64);
+        }
         let normalized = self.0.normalize();
         if normalized.scale() == 0
             && let Some(integer) = normalized.to_i64()
         {
             return serializer.serialize_i64(integer);
         }
-        match normalized.to_f64().filter(|float| float.is_finite()) {
+        // Read from the decimal's own digits: Rust's parse gives the nearest
+        // double, where rust_decimal's `to_f64` can miss it by one.
+        match normalized.to_string().parse::<f64>().ok().filter(|float| float.is_finite()) {
             Some(float) => serializer.serialize_f64(float),
             None => serializer.serialize_unit(),
         }
     }
 }
+
+/// Integers below this are exact doubles (2^53).
+const EXACT_INTEGERS: u64 = 1 << 53;
+
+/// The largest scale whose power of ten is an exact double and an `i64`.
+const MAX_EXACT_SCALE: u32 = 18;
 
 /// An amount of money: a decimal with its currency.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -622,6 +647,47 @@ mod tests {
         ] {
             assert_eq!(json_number(decimal), expected);
             assert_eq!(serde_json::to_string(&JsonNumber(decimal)).unwrap(), expected.to_string());
+        }
+    }
+
+    /// What a decimal is written as: the integer when it has no fraction,
+    /// else the double nearest to it, read from its own digits (Rust's
+    /// parse rounds correctly).
+    fn nearest(value: Decimal) -> String {
+        let normalized = value.normalize();
+        if normalized.scale() == 0 {
+            return i64::try_from(normalized.mantissa()).unwrap().to_string();
+        }
+        serde_json::to_string(&normalized.to_string().parse::<f64>().unwrap()).unwrap()
+    }
+
+    /// Every decimal of the exact range is written as its nearest double,
+    /// in the fewest digits that read back as it. (The general way, a
+    /// 96-bit normalize and rust_decimal's `to_f64`, wrote 42810.49735353523
+    /// as 42810.49735353524: one double off, for sixteen digits.)
+    #[test]
+    fn a_decimal_is_written_as_the_double_nearest_to_it() {
+        let mut values: Vec<Decimal> = Vec::new();
+        for scale in 0..=6 {
+            values.extend((-20_000_i64..=20_000).map(|mantissa| Decimal::new(mantissa, scale)));
+        }
+        // Mantissas of every length up to 2^53, at every exact scale.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..100_000 {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let sign = if state & 1 == 0 { 1 } else { -1 };
+            let bits = (state >> 3) % 54;
+            let mantissa = ((state >> 11) >> (53 - bits)) as i64 * sign;
+            values.push(Decimal::new(mantissa, ((state >> 20) % 19) as u32));
+        }
+        for edge in [(1_i64 << 53) - 1, 1 << 53, (1 << 53) + 1, 999_999_999_999_999_999, 10_i64.pow(18)] {
+            for scale in [0, 2, 17, 18, 19, 28] {
+                values.extend([Decimal::new(edge, scale), Decimal::new(-edge, scale)]);
+            }
+        }
+        for value in values {
+            let written = serde_json::to_string(&JsonNumber(value)).unwrap();
+            assert_eq!(written, nearest(value), "{value:?}");
         }
     }
 }
