@@ -138,7 +138,9 @@ pub async fn migrate(from: &str, to: &str) -> Result<(), Failure> {
     println!("moving {} → {}", path.display(), target.place());
     for (table, columns) in TABLES {
         let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-        let select = format!("SELECT {} FROM {table}", names.join(", "));
+        // The SQLite ledger packs kind, outcome and hash; Postgres keeps names and hex.
+        let from_table = if *table == "ledger" { tillflow_state_sqlite::LEDGER_NAMED } else { table };
+        let select = format!("SELECT {} FROM {from_table}", names.join(", "));
         let mut rows = sqlx::query(&select).fetch(&mut reader);
         let mut batch: Vec<sqlx::sqlite::SqliteRow> = Vec::with_capacity(BATCH);
         let mut moved = 0u64;

@@ -2,15 +2,14 @@
 //! inbox marks (moving each source's watermark), resolved letters and orders
 //! read, in one transaction.
 
+use crate::ledger_codes::{kind_code, outcome_code, pack_hash};
 use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, kept, millis, pipeline_upsert, upsert_of, value_rows};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-use std::fmt::Write;
 use std::sync::OnceLock;
 use tillflow_core::StateError;
-use tillflow_core::events::EventKind;
 use tillflow_core::keys::IdempotencyKey;
-use tillflow_core::state::{Commit, LedgerRow, Outcome, OutcomeKind};
+use tillflow_core::state::{Commit, LedgerRow, Outcome};
 
 /// The write a batch makes, in whatever transaction the state's group writer
 /// gives it.
@@ -99,17 +98,16 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
         let mut insert = sqlx::query(&statement).bind(pipeline).bind(now);
         let kept = kept(&rows);
         for row in rows {
-            let kind = EventKind::ALL.iter().position(|kind| *kind == row.kind).expect("every kind is listed");
-            let outcome = OutcomeKind::ALL.iter().position(|kind| *kind == row.outcome.kind()).expect("listed");
+            let outcome = outcome_code(row.outcome.kind());
             let reason = match row.outcome {
                 Outcome::Skipped(reason) => reason,
                 _ => String::new(),
             };
             insert = insert
                 .bind(row.key.into_string())
-                .bind(kind as i64)
-                .bind(row.content_hash)
-                .bind(outcome as i64)
+                .bind(kind_code(row.kind))
+                .bind(pack_hash(&row.content_hash))
+                .bind(outcome)
                 .bind(reason)
                 .bind(millis(row.occurred_at));
         }
@@ -192,9 +190,9 @@ static FULL_LEDGER_UPSERT: OnceLock<String> = OnceLock::new();
 static FULL_ORDERS_READ_UPSERT: OnceLock<String> = OnceLock::new();
 
 /// The ledger's upsert of `rows` rows. The pipeline and the time recorded are
-/// bound once and a row's kind and outcome as their numbers, named in the
-/// statement itself; its key, content hash and reason are handed over owned.
-/// Every text bound by reference is copied twice on its way into SQLite (sqlx
+/// bound once, a row's kind and outcome as their stored numbers and its hash
+/// packed (`ledger_codes`); its key and reason are handed over owned. Every
+/// text bound by reference is copied twice on its way into SQLite (sqlx
 /// takes its own copy for the worker thread, SQLite another), which was ten
 /// allocations a row where two remain. Parameters stay bare `?`s, numbered by
 /// their place: sqlx looks up each named one (`?1`) by a scan of all of them,
@@ -202,18 +200,8 @@ static FULL_ORDERS_READ_UPSERT: OnceLock<String> = OnceLock::new();
 fn ledger_upsert(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO ledger (pipeline, key, kind, content_hash, outcome, reason, occurred_at, recorded_at) \
-         SELECT given.pipeline, batch.column1, CASE batch.column2",
-    );
-    for (number, kind) in EventKind::ALL.iter().enumerate() {
-        let _ = write!(sql, " WHEN {number} THEN '{}'", kind.as_str());
-    }
-    sql.push_str(" END, batch.column3, CASE batch.column4");
-    for (number, outcome) in OutcomeKind::ALL.iter().enumerate() {
-        let _ = write!(sql, " WHEN {number} THEN '{}'", outcome.as_str());
-    }
-    sql.push_str(
-        " END, batch.column5, batch.column6, given.now \
-         FROM (SELECT ? AS pipeline, ? AS now) AS given, (VALUES ",
+         SELECT given.pipeline, batch.column1, batch.column2, batch.column3, batch.column4, batch.column5, \
+         batch.column6, given.now FROM (SELECT ? AS pipeline, ? AS now) AS given, (VALUES ",
     );
     value_rows(&mut sql, rows, 6);
     // WHERE true: SQLite's grammar wants one between an INSERT's SELECT and its upsert.

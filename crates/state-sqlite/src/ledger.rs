@@ -1,5 +1,7 @@
-//! The delivered-event ledger: what became of each event key, looked up in one statement.
+//! The delivered-event ledger: what became of each event key, looked up in one
+//! statement (its columns packed as `ledger_codes` says).
 
+use crate::ledger_codes::{outcome_of, unpack_hash};
 use crate::sql::{error, json_list};
 use sqlx::{Row, SqlitePool};
 use tillflow_core::StateError;
@@ -26,8 +28,8 @@ pub(crate) async fn lookup(
     .await
     .map_err(error("ledger lookup"))?;
     for row in rows {
-        let (outcome, reason): (String, String) = (row.get(2), row.get(3));
-        let (key, entry) = stored::ledger_entry(row.get(0), row.get(1), &outcome, &reason)?;
+        let (hash, outcome, reason): (&[u8], i64, &str) = (row.get(1), row.get(2), row.get(3));
+        let (key, entry) = stored::ledger_entry(row.get(0), unpack_hash(hash)?, outcome_of(outcome)?.as_str(), reason)?;
         found.insert(key, entry);
     }
     Ok(found)

@@ -7,7 +7,8 @@
 //! truncated file is refused, never taken for a new state, and a new state is
 //! built under a temporary name and renamed into place whole. A process that
 //! writes (`open_exclusive`) holds the file's writer lock. One concern per
-//! module: `file`, `writer_lock`, `schema`, `commit`, `ledger`, `progress`,
+//! module: `file`, `writer_lock`, `schema`, `commit`, `ledger`, `ledger_codes`
+//! (how a ledger row is packed), `progress`,
 //! `inbox`, `group_writer` (webhooks, facts and commits that arrive together
 //! written in one transaction), `dead_letters`, `secrets`, `facts`,
 //! `source_state`, `forgotten`, `reporting`, `integrity`, and `sql` (shared
@@ -22,6 +23,7 @@ mod group_writer;
 mod inbox;
 mod integrity;
 mod ledger;
+mod ledger_codes;
 mod progress;
 mod reporting;
 mod schema;
@@ -47,6 +49,11 @@ use tillflow_core::state::{Commit, DeadLetter, LedgerEntry, OutcomeKind, Pipelin
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = schema::MIGRATIONS.len() as u32;
+
+/// The view that shows the ledger as its rows' names and hex (the table
+/// packs them, `ledger_codes`): what `tillflow state migrate` copies and an
+/// operator reads.
+pub const LEDGER_NAMED: &str = "ledger_named";
 
 pub use writer_lock::WriterLock;
 

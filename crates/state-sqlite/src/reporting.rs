@@ -1,6 +1,7 @@
 //! What the operator reads: status counts, and the reconciliation report's
 //! event and order times.
 
+use crate::ledger_codes::{kind_code, kind_of, outcome_code, outcome_of};
 use crate::sql::{error, from_millis, millis, parse_json};
 use jiff::Timestamp;
 use sqlx::{Row, SqlitePool};
@@ -41,8 +42,8 @@ pub(crate) async fn status(pool: &SqlitePool, pipeline: &str) -> Result<Pipeline
     .map_err(error("status"))?
     .into_iter()
     .map(|row| {
-        let (kind, outcome, reason): (String, String, String) = (row.get(0), row.get(1), row.get(2));
-        stored::event_count(&kind, &outcome, &reason, row.get(3))
+        let (kind, outcome, reason): (i64, i64, &str) = (row.get(0), row.get(1), row.get(2));
+        stored::event_count(kind_of(kind)?.as_str(), outcome_of(outcome)?.as_str(), reason, row.get(3))
     })
     .collect::<Result<Vec<_>, StateError>>()?;
     let mut counts = counts;
@@ -53,8 +54,9 @@ pub(crate) async fn status(pool: &SqlitePool, pipeline: &str) -> Result<Pipeline
         .await
         .map_err(error("status"))?;
     let last_delivery: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(recorded_at) FROM ledger WHERE pipeline = ? AND outcome = 'delivered'")
+        sqlx::query_scalar("SELECT MAX(recorded_at) FROM ledger WHERE pipeline = ? AND outcome = ?")
             .bind(pipeline)
+            .bind(outcome_code(OutcomeKind::Delivered))
             .fetch_one(pool)
             .await
             .map_err(error("status"))?;
@@ -76,7 +78,7 @@ pub(crate) async fn event_times(
 ) -> Result<Vec<Timestamp>, StateError> {
     let rows: Vec<i64> = sqlx::query_scalar(&event_times_sql(kind))
         .bind(pipeline)
-        .bind(outcome.as_str())
+        .bind(outcome_code(outcome))
         .bind(millis(since))
         .fetch_all(pool)
         .await
@@ -84,15 +86,15 @@ pub(crate) async fn event_times(
     Ok(rows.into_iter().map(from_millis).collect())
 }
 
-/// The kind is written into the statement, not bound: SQLite uses the
-/// partial index `ledger_placed_by_time` only for a statement that says
-/// `kind = 'placed'` itself. (Kinds are fixed names, nothing an operator or a
-/// platform writes.) Any other kind is answered by reading the pipeline's rows.
+/// The kind's number is written into the statement, not bound: SQLite uses
+/// the partial index `ledger_placed_by_time` only for a statement that says
+/// `kind = 0` (placed) itself. Any other kind is answered by reading the
+/// pipeline's rows.
 pub(crate) fn event_times_sql(kind: EventKind) -> String {
     format!(
-        "SELECT occurred_at FROM ledger WHERE pipeline = ? AND kind = '{}' AND outcome = ? \
+        "SELECT occurred_at FROM ledger WHERE pipeline = ? AND kind = {} AND outcome = ? \
          AND occurred_at >= ? ORDER BY occurred_at",
-        kind.as_str()
+        kind_code(kind)
     )
 }
 
@@ -129,7 +131,8 @@ mod tests {
                 .fetch_one(&store.pool)
                 .await
                 .unwrap();
-        assert!(definition.ends_with("WHERE kind = 'placed'"), "{definition}");
+        assert!(definition.ends_with("WHERE kind = 0"), "{definition}");
+        assert_eq!(crate::ledger_codes::kind_code(EventKind::Placed), 0);
         let ledger_indexes: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ledger' AND sql IS NOT NULL",
         )
@@ -138,7 +141,7 @@ mod tests {
         .unwrap();
         assert_eq!(ledger_indexes, ["ledger_placed_by_time"]);
         let plan = crate::sql::query_plan(&store.pool, &event_times_sql(EventKind::Placed), |query| {
-            query.bind("p").bind("delivered").bind(0_i64)
+            query.bind("p").bind(0_i64).bind(0_i64)
         })
         .await;
         assert!(plan.iter().any(|step| step.contains("INDEX ledger_placed_by_time")), "{plan:?}");
