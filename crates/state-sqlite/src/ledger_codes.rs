@@ -32,10 +32,7 @@ pub(crate) fn kind_code(kind: EventKind) -> i64 {
 
 /// The event kind a stored number names.
 pub(crate) fn kind_of(code: i64) -> Result<EventKind, StateError> {
-    EventKind::ALL
-        .into_iter()
-        .find(|kind| kind_code(*kind) == code)
-        .ok_or_else(|| StateError::new(format!("ledger: unknown event kind number {code}")))
+    named_by(EventKind::ALL, kind_code, code, "event kind")
 }
 
 /// The stored number of an outcome.
@@ -49,10 +46,19 @@ pub(crate) fn outcome_code(outcome: OutcomeKind) -> i64 {
 
 /// The outcome a stored number names.
 pub(crate) fn outcome_of(code: i64) -> Result<OutcomeKind, StateError> {
-    OutcomeKind::ALL
-        .into_iter()
-        .find(|outcome| outcome_code(*outcome) == code)
-        .ok_or_else(|| StateError::new(format!("ledger: unknown outcome number {code}")))
+    named_by(OutcomeKind::ALL, outcome_code, code, "outcome")
+}
+
+/// The one of `all` whose stored number is `code`.
+fn named_by<T: Copy, const N: usize>(
+    all: [T; N],
+    code_of: fn(T) -> i64,
+    code: i64,
+    what: &str,
+) -> Result<T, StateError> {
+    all.into_iter()
+        .find(|each| code_of(*each) == code)
+        .ok_or_else(|| StateError::new(format!("ledger: unknown {what} number {code}")))
 }
 
 /// Tag of a hash stored as its text's own bytes (one that is not hex).
