@@ -106,7 +106,7 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
             insert = insert
                 .bind(row.key.into_string())
                 .bind(kind_code(row.kind))
-                .bind(pack_hash(&row.content_hash))
+                .bind(pack_hash(row.content_hash))
                 .bind(outcome)
                 .bind(reason)
                 .bind(millis(row.occurred_at));

@@ -66,25 +66,23 @@ const AS_TEXT: u8 = 0;
 /// Tag of a hash that is lower-case hex alone (format 1): its bytes follow.
 const HEX: u8 = 1;
 
-/// A content hash packed for the ledger. `v<c><hex>` (formats 2 and up, and
-/// sink fingerprints) becomes `v`, `c` and the hex's bytes; lower-case hex
-/// alone becomes tag 1 and its bytes; anything else tag 0 and its own text.
-/// The first byte tells the three apart: `v` is neither 0 nor 1.
-pub(crate) fn pack_hash(hash: &str) -> Vec<u8> {
-    let bytes = hash.as_bytes();
-    if let [b'v', format, hex @ ..] = bytes
-        && format.is_ascii()
-        && let Some(packed) = unhex(hex, &[b'v', *format])
-    {
-        return packed;
+/// A content hash packed for the ledger, in the hash's own buffer (one is
+/// packed for every ledger row written, and a new buffer each was one more
+/// allocation a row). `v<c><hex>` (formats 2 and up, and sink fingerprints)
+/// becomes `v`, `c` and the hex's bytes; lower-case hex alone becomes tag 1
+/// and its bytes; anything else tag 0 and its own text. The first byte tells
+/// the three apart: `v` is neither 0 nor 1.
+pub(crate) fn pack_hash(hash: String) -> Vec<u8> {
+    let mut bytes = hash.into_bytes();
+    match bytes.as_slice() {
+        [b'v', format, hex @ ..] if format.is_ascii() && is_hex(hex) => decode_hex_in_place(&mut bytes, 2, 2),
+        hex if is_hex(hex) => {
+            decode_hex_in_place(&mut bytes, 0, 1);
+            bytes[0] = HEX;
+        }
+        _ => bytes.insert(0, AS_TEXT),
     }
-    if let Some(packed) = unhex(bytes, &[HEX]) {
-        return packed;
-    }
-    let mut packed = Vec::with_capacity(bytes.len() + 1);
-    packed.push(AS_TEXT);
-    packed.extend_from_slice(bytes);
-    packed
+    bytes
 }
 
 /// The content hash `pack_hash` packed.
@@ -108,25 +106,25 @@ pub(crate) fn unpack_hash(packed: &[u8]) -> Result<String, StateError> {
     }
 }
 
-/// `prefix` followed by the bytes of `hex`, when it is lower-case hex of
-/// whole bytes (so unpacking writes the same text back).
-fn unhex(hex: &[u8], prefix: &[u8]) -> Option<Vec<u8>> {
-    fn nibble(digit: u8) -> Option<u8> {
-        match digit {
-            b'0'..=b'9' => Some(digit - b'0'),
-            b'a'..=b'f' => Some(digit - b'a' + 10),
-            _ => None,
-        }
+/// Whether `hex` is lower-case hex of whole bytes (so unpacking writes the
+/// same text back).
+fn is_hex(hex: &[u8]) -> bool {
+    !hex.is_empty() && hex.len().is_multiple_of(2) && hex.iter().all(|digit| matches!(digit, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Decodes the hex from `bytes[from..]` into bytes from `bytes[to]` on and
+/// drops the rest. `to <= from + 1`: each pair is read before its byte is
+/// written, and no write reaches a pair not yet read.
+fn decode_hex_in_place(bytes: &mut Vec<u8>, from: usize, to: usize) {
+    fn nibble(digit: u8) -> u8 {
+        if digit.is_ascii_digit() { digit - b'0' } else { digit - b'a' + 10 }
     }
-    if hex.is_empty() || !hex.len().is_multiple_of(2) {
-        return None;
+    let decoded = (bytes.len() - from) / 2;
+    for index in 0..decoded {
+        let pair = from + 2 * index;
+        bytes[to + index] = nibble(bytes[pair]) << 4 | nibble(bytes[pair + 1]);
     }
-    let mut packed = Vec::with_capacity(prefix.len() + hex.len() / 2);
-    packed.extend_from_slice(prefix);
-    for pair in hex.chunks_exact(2) {
-        packed.push(nibble(pair[0])? << 4 | nibble(pair[1])?);
-    }
-    Some(packed)
+    bytes.truncate(to + decoded);
 }
 
 #[cfg(test)]
@@ -188,11 +186,11 @@ mod tests {
             "v\u{e9}00",
             "\u{0}\u{1}",
         ] {
-            let packed = pack_hash(hash);
+            let packed = pack_hash(hash.to_owned());
             assert_eq!(unpack_hash(&packed).unwrap(), hash, "{packed:?}");
         }
-        assert_eq!(pack_hash(&v3).len(), 2 + (v3.len() - 2) / 2, "{v3}");
-        assert_eq!(pack_hash(&v1).len(), 1 + v1.len() / 2, "{v1}");
+        assert_eq!(pack_hash(v3.clone()).len(), 2 + (v3.len() - 2) / 2, "{v3}");
+        assert_eq!(pack_hash(v1.clone()).len(), 1 + v1.len() / 2, "{v1}");
         assert!(unpack_hash(&[7, 1]).is_err() && unpack_hash(&[]).is_err());
     }
 }
