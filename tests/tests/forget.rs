@@ -94,3 +94,38 @@ async fn a_forgotten_person_is_deleted_at_the_sink_and_their_next_sale_is_never_
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--email: `customer2` is not an email address"));
 }
+
+/// Whether the state file or its journal holds `text` in any case.
+fn state_files_hold(world: &World, text: &str) -> bool {
+    ["state.db", "state.db-journal"].iter().any(|name| {
+        let bytes = std::fs::read(world.dir.path().join(name)).unwrap_or_default().to_ascii_lowercase();
+        bytes.windows(text.len()).any(|window| window == text.as_bytes())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_guests_address_is_left_nowhere_in_the_state() {
+    let world = World::start(TILLFLOW).await;
+    let config = world.config(None);
+    world.run_once(&config).await;
+    // Their orders are counted under a hash of the address, not the address.
+    let url = format!("sqlite://{}", world.dir.path().join("state.db").display());
+    let mut connection: sqlx::SqliteConnection = sqlx::Connection::connect(&url).await.unwrap();
+    let facts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM order_facts WHERE person = ?")
+        .bind(tillflow_core::subject::email_subject("guest10@example.com"))
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    sqlx::Connection::close(connection).await.unwrap();
+    assert_eq!(facts, 1, "the guest's order is among the facts");
+
+    let output = world.command(&config, &["forget", "--email", "Guest10@Example.com"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains("deleted from the state: 0 dead letter(s), 0 stored webhook(s), 0 source entries"),
+        "{stdout}"
+    );
+    assert!(!state_files_hold(&world, "guest10@example.com"), "the address is left in the state");
+    assert!(!state_files_hold(&world, "guest20@example.com"), "nor is any other guest's: none is ever kept");
+}

@@ -4,6 +4,7 @@
 //! event, optional sub-part), so the same fact always gets the same key no matter
 //! how often or by which runner it is read.
 
+use crate::hex::push_hex;
 use crate::model::SourceIdentity;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -196,16 +197,6 @@ fn with_buffer<R>(hash: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         // Hashed while hashing (a Serialize impl that hashes): a buffer of its own.
         Err(_) => hash(&mut Vec::new()),
     })
-}
-
-/// Appends `bytes` as lower-case hex: a table lookup per nibble, where
-/// `write!("{byte:02x}")` went through the formatting machinery per byte.
-pub fn push_hex(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
 }
 
 #[cfg(test)]

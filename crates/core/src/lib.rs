@@ -10,6 +10,7 @@ pub mod events;
 pub mod failpoint;
 pub mod fingerprint;
 pub mod forget;
+pub mod hex;
 pub mod keys;
 pub mod model;
 pub mod persist;
@@ -20,6 +21,7 @@ pub mod sink;
 pub mod source;
 pub mod state;
 pub mod stored;
+pub mod subject;
 
 pub use error::{ConnectorError, ErrorClass, StateError};
 pub use events::{DeriveContext, Event, EventKind, Subject, derive_accepted, derive_events};

@@ -4,6 +4,7 @@
 //! [`jiff::Timestamp`], i.e. UTC; sources parse with the offset or the platform's
 //! documented zone before a value reaches this model.
 
+use crate::subject::email_subject;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -220,12 +221,13 @@ impl Person {
         self.email.as_deref().is_some_and(|e| e.contains('@'))
     }
     /// The person's identity across records of one source: the customer id
-    /// when there is one, else the lower-cased email (a guest).
+    /// when there is one, else (a guest) their email's subject, a hash, so
+    /// the facts and totals kept under it never hold the address.
     pub fn key(&self) -> Option<String> {
         if let Some(id) = self.customer_id.as_deref().filter(|id| !id.is_empty()) {
             return Some(format!("id:{id}"));
         }
-        self.email.as_deref().filter(|_| self.has_email()).map(|email| format!("email:{}", email.trim().to_lowercase()))
+        self.email.as_deref().filter(|_| self.has_email()).map(email_subject)
     }
 }
 

@@ -272,6 +272,13 @@ pub trait StateStore: Send + Sync {
     /// Which of `subjects` have a tombstone.
     async fn forgotten(&self, subjects: &[String]) -> Result<HashSet<String>, StateError>;
 
+    /// Deletes what the state keeps that names the address `email`, as
+    /// [`crate::forget::mentions`] finds it: dead letters, stored webhooks
+    /// and sources' own entries, leaving no copy of them where the store can
+    /// prevent one. Facts, totals and tombstones never hold an address (a
+    /// guest is keyed by their email's subject), so they have nothing to give.
+    async fn purge(&self, email: &str) -> Result<crate::forget::Purged, StateError>;
+
     /// What a source keeps of its own between runs, under keys it names
     /// (the Retail POS merge: who is who across POS and eCom). Shared by
     /// every pipeline reading the source; values are the source's own JSON.

@@ -8,7 +8,8 @@
 //! the checkpoint and inbox marks in one transaction — for a runner, only
 //! while its lease still stands. One concern per module: `schema`, `commit`,
 //! `leases`, `ledger`, `progress`, `inbox`, `dead_letters`, `secrets`,
-//! `facts`, `source_state`, `forgotten`, `reporting`, and `sql` (shared helpers).
+//! `facts`, `source_state`, `forgotten`, `purge` (what names a forgotten
+//! address), `reporting`, and `sql` (shared helpers).
 
 mod commit;
 mod dead_letters;
@@ -18,6 +19,7 @@ mod inbox;
 pub mod leases;
 mod ledger;
 mod progress;
+mod purge;
 mod reporting;
 mod schema;
 mod secrets;
@@ -221,6 +223,10 @@ impl StateStore for PgStore {
 
     async fn forgotten(&self, subjects: &[String]) -> Result<HashSet<String>, StateError> {
         forgotten::lookup(&self.pool, subjects).await
+    }
+
+    async fn purge(&self, email: &str) -> Result<tillflow_core::forget::Purged, StateError> {
+        purge::purge(&self.pool, email).await
     }
 
     async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError> {

@@ -142,6 +142,15 @@ CREATE INDEX order_facts_by_person ON order_facts (pipeline, person, at);
 DROP INDEX ledger_by_kind_and_time;
 CREATE INDEX ledger_placed_by_time ON ledger (pipeline, outcome, occurred_at) WHERE kind = 'placed';
 "#,
+    // A guest's facts and totals keyed by their email's subject, a hash
+    // (`subject::email_subject`: SHA-256 of the normalised address, which
+    // the stored `email:<address>` already is), no longer by the address.
+    r#"
+UPDATE order_facts SET person = 'email:' || encode(sha256(convert_to(substr(person, 7), 'UTF8')), 'hex')
+    WHERE person LIKE 'email:%@%';
+UPDATE person_totals SET person = 'email:' || encode(sha256(convert_to(substr(person, 7), 'UTF8')), 'hex')
+    WHERE person LIKE 'email:%@%';
+"#,
 ];
 
 /// The version whose migration creates `person_totals`: migrating to it

@@ -162,3 +162,42 @@ async fn a_secret_lock_outlasts_the_limit_on_idle_transactions() {
     assert_eq!(held, 1, "the secret lock is still held");
     drop(lock);
 }
+
+#[tokio::test]
+async fn a_database_keyed_by_guests_addresses_is_rekeyed_by_the_hashes_tillflow_computes() {
+    use tillflow_core::model::{Currency, OrderFact};
+    use tillflow_core::subject::email_subject;
+    let Some(url) = fresh_database("guest_keys").await else { return };
+    let fact = |order: &str, person: &str, cents: i64| OrderFact {
+        order_id: order.into(),
+        fact_id: "order".into(),
+        person: person.into(),
+        counted: true,
+        amount: tillflow_core::rust_decimal::Decimal::new(cents, 2),
+        currency: Currency::new("EUR").unwrap(),
+        at: jiff::Timestamp::from_second(1_700_000_000 + cents).unwrap(),
+    };
+    // What schema 4 wrote for a guest: the address itself as the key.
+    let store = PgStore::open(&url).await.unwrap();
+    let facts =
+        vec![fact("1", "email:ana@example.com", 1000), fact("2", "email:ana@example.com", 500), fact("3", "id:7", 900)];
+    store.record_facts("p", facts).await.unwrap();
+    let before = store.person_totals("p", &["email:ana@example.com", "id:7"]).await.unwrap();
+    sqlx::query("UPDATE tillflow_schema SET version = 4").execute(store.pool()).await.unwrap();
+    store.close().await;
+
+    let store = PgStore::open(&url).await.unwrap();
+    let ana = email_subject("ana@example.com");
+    let after = store.person_totals("p", &[ana.as_str(), "id:7"]).await.unwrap();
+    assert_eq!(after[&ana], before["email:ana@example.com"], "SQL's SHA-256 is the one tillflow computes");
+    assert_eq!(after["id:7"], before["id:7"]);
+    let plain: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM order_facts WHERE person LIKE '%@%') \
+              + (SELECT COUNT(*) FROM person_totals WHERE person LIKE '%@%')",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(plain, 0);
+    store.close().await;
+}

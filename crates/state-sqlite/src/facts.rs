@@ -12,6 +12,7 @@ use tillflow_core::StateError;
 use tillflow_core::model::{OrderFact, PersonTotals};
 use tillflow_core::running_totals::{self, Rebuild, deltas};
 use tillflow_core::stored::{OrderFactRow, PersonTotalsRow};
+use tillflow_core::subject::email_subject;
 
 const FACT_COLUMNS: &str = "order_id, fact_id, person, counted, amount, currency, at";
 
@@ -210,4 +211,30 @@ pub(crate) async fn rebuild_totals(connection: &mut SqliteConnection) -> Result<
         write_totals(connection, &pipeline, &[(person.as_str(), totals)]).await?;
     }
     Ok(())
+}
+
+/// Hashes every guest key the migration to schema 11 collected into
+/// `guest_key_hashes` (`plain` is `email:<address>`, as `Person::key` made
+/// it before), a batch at a time in key order, so memory holds a batch.
+pub(crate) async fn hash_guest_keys(connection: &mut SqliteConnection) -> Result<(), StateError> {
+    let mut after = String::new();
+    loop {
+        let plain: Vec<String> =
+            sqlx::query_scalar("SELECT plain FROM guest_key_hashes WHERE plain > ? ORDER BY plain LIMIT 512")
+                .bind(&after)
+                .fetch_all(&mut *connection)
+                .await
+                .map_err(error("hash guest keys"))?;
+        let Some(last) = plain.last() else { return Ok(()) };
+        after = last.clone();
+        for key in &plain {
+            let address = key.strip_prefix("email:").unwrap_or(key);
+            sqlx::query("UPDATE guest_key_hashes SET hashed = ? WHERE plain = ?")
+                .bind(email_subject(address))
+                .bind(key)
+                .execute(&mut *connection)
+                .await
+                .map_err(error("hash guest keys"))?;
+        }
+    }
 }

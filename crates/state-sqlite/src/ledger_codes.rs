@@ -92,14 +92,14 @@ pub(crate) fn unpack_hash(packed: &[u8]) -> Result<String, StateError> {
         [AS_TEXT, text @ ..] => String::from_utf8(text.to_vec()).map_err(|_| corrupt()),
         [HEX, bytes @ ..] => {
             let mut hash = String::with_capacity(bytes.len() * 2);
-            tillflow_core::keys::push_hex(&mut hash, bytes);
+            tillflow_core::hex::push_hex(&mut hash, bytes);
             Ok(hash)
         }
         [b'v', format, bytes @ ..] if format.is_ascii() => {
             let mut hash = String::with_capacity(2 + bytes.len() * 2);
             hash.push('v');
             hash.push(char::from(*format));
-            tillflow_core::keys::push_hex(&mut hash, bytes);
+            tillflow_core::hex::push_hex(&mut hash, bytes);
             Ok(hash)
         }
         _ => Err(corrupt()),

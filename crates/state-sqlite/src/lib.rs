@@ -11,8 +11,8 @@
 //! (how a ledger row is packed), `progress`,
 //! `inbox`, `group_writer` (webhooks, facts and commits that arrive together
 //! written in one transaction), `dead_letters`, `secrets`, `facts`,
-//! `source_state`, `forgotten`, `reporting`, `integrity`, and `sql` (shared
-//! helpers).
+//! `source_state`, `forgotten`, `purge` (what names a forgotten address),
+//! `reporting`, `integrity`, and `sql` (shared helpers).
 
 mod commit;
 mod dead_letters;
@@ -25,6 +25,7 @@ mod integrity;
 mod ledger;
 mod ledger_codes;
 mod progress;
+mod purge;
 mod reporting;
 mod schema;
 mod secrets;
@@ -158,6 +159,10 @@ async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StateError> {
         // in files they more than doubled a history import's page writes once
         // inserts went in chunks.
         .pragma("temp_store", "memory")
+        // What is deleted is overwritten with zeros, not left in free space
+        // and free pages where the file's bytes still show it: a forgotten
+        // person's address (`purge`), webhooks pruned once done.
+        .pragma("secure_delete", "on")
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true);
     // One connection: the process's readers and writers take turns on it
@@ -281,6 +286,10 @@ impl StateStore for SqliteStore {
 
     async fn forgotten(&self, subjects: &[String]) -> Result<HashSet<String>, StateError> {
         forgotten::lookup(&self.pool, subjects).await
+    }
+
+    async fn purge(&self, email: &str) -> Result<tillflow_core::forget::Purged, StateError> {
+        purge::purge(&self.pool, email).await
     }
 
     async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError> {

@@ -247,11 +247,39 @@ CREATE VIEW ledger_named AS
         reason, occurred_at, recorded_at
     FROM ledger;
 "#,
+    // A guest's facts and totals keyed by their email's subject (a hash,
+    // `subject::email_subject`), no longer by the address: the step after
+    // this SQL (`facts::hash_guest_keys`) fills in each address's hash, then
+    // `GUEST_KEYS_REKEYED` rewrites the keys and drops this table.
+    r#"
+CREATE TABLE guest_key_hashes (
+    plain TEXT PRIMARY KEY,
+    hashed TEXT
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO guest_key_hashes (plain) SELECT person FROM order_facts WHERE person GLOB 'email:*@*';
+INSERT OR IGNORE INTO guest_key_hashes (plain) SELECT person FROM person_totals WHERE person GLOB 'email:*@*';
+"#,
 ];
+
+/// Run once `facts::hash_guest_keys` has hashed every guest key the
+/// migration to `GUEST_KEYS_HASHED` collected.
+const GUEST_KEYS_REKEYED: &str = r#"
+UPDATE order_facts SET person = (SELECT hashed FROM guest_key_hashes WHERE plain = order_facts.person)
+    WHERE person GLOB 'email:*@*';
+UPDATE person_totals SET person = (SELECT hashed FROM guest_key_hashes WHERE plain = person_totals.person)
+    WHERE person GLOB 'email:*@*';
+DROP TABLE guest_key_hashes;
+"#;
 
 /// The version whose migration creates `person_totals`: migrating to it
 /// also fills the table from the facts already recorded.
 const RUNNING_TOTALS: usize = 7;
+
+/// The version whose migration keys guests by their email's subject: the
+/// addresses are hashed in Rust (SQLite has no SHA-256), and the file is
+/// rewritten after it (`VACUUM`), since every version before it left
+/// addresses in the free space of pages that deleted or moved rows.
+const GUEST_KEYS_HASHED: usize = 11;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -279,8 +307,22 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StateE
         if index + 1 == RUNNING_TOTALS {
             crate::facts::rebuild_totals(&mut transaction).await?;
         }
+        if index + 1 == GUEST_KEYS_HASHED {
+            crate::facts::hash_guest_keys(&mut transaction).await?;
+            sqlx::raw_sql(GUEST_KEYS_REKEYED).execute(&mut *transaction).await.map_err(error("migrate"))?;
+        }
         transaction.commit().await.map_err(error("migrate"))?;
         tracing::info!(version = index + 1, "state schema migrated");
+    }
+    if version > 0 && (version as usize) < GUEST_KEYS_HASHED {
+        // VACUUM copies every live row into a new file and leaves nothing
+        // else; the journal, which it fills with the old pages, is cut to
+        // nothing after it.
+        sqlx::raw_sql("PRAGMA journal_size_limit = 0; VACUUM; PRAGMA journal_size_limit = -1")
+            .execute(&mut *connection)
+            .await
+            .map_err(error("rewrite the state file"))?;
+        tracing::info!("state file rewritten without the free space of earlier versions");
     }
     Ok(())
 }

@@ -664,3 +664,137 @@ async fn a_ledger_of_names_and_hex_is_packed_and_every_row_reads_back_as_it_was(
             .unwrap();
     assert_eq!(packed as usize, 2 + (v3.len() - 2) / 2);
 }
+
+/// Whether the state file or its journal holds `text` in any case.
+fn files_hold(dir: &tempfile::TempDir, text: &str) -> bool {
+    let text = text.to_lowercase();
+    ["state.db", "state.db-journal"].iter().any(|name| {
+        let bytes = std::fs::read(dir.path().join(name)).unwrap_or_default();
+        bytes.to_ascii_lowercase().windows(text.len()).any(|window| window == text.as_bytes())
+    })
+}
+
+#[tokio::test]
+async fn a_purged_address_is_left_nowhere_in_the_state_files() {
+    use tillflow_core::model::{Currency, OrderFact, Person};
+    use tillflow_core::state::{DeadLetterStage, NewDeadLetter};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let guest = Person { email: Some("Ana@Example.com".into()), ..Person::default() };
+    let fact = |order: &str, person: String| OrderFact {
+        order_id: order.into(),
+        fact_id: "order".into(),
+        person,
+        counted: true,
+        amount: tillflow_core::rust_decimal::Decimal::new(1250, 2),
+        currency: Currency::new("EUR").unwrap(),
+        at: jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+    };
+    store.record_facts("p", vec![fact("1", guest.key().unwrap()), fact("2", "id:7".into())]).await.unwrap();
+    let letter = |email: &str| NewDeadLetter {
+        key: Some(key(1)),
+        stage: DeadLetterStage::Sink,
+        reason: "refused".into(),
+        payload: serde_json::json!({"billing": {"email": email}}),
+    };
+    let letters = vec![letter("Ana@Example.com"), letter("other@example.com")];
+    store.commit("p", Commit { dead_letters: letters, ..Commit::default() }).await.unwrap();
+    // A webhook about her, done and pruned before she asked: only SQLite's
+    // zeroing of deleted rows takes it out of the file.
+    let early = store.inbox_push("shop", &[], br#"{"billing":{"email":"ana@example.com"}}"#, jiff::Timestamp::now());
+    let early = early.await.unwrap();
+    store.commit("p", Commit { inbox_done: vec![early], ..Commit::default() }).await.unwrap();
+    assert_eq!(store.inbox_prune("shop", &["p".to_owned()]).await.unwrap(), 1);
+    let form = b"payload=%7B%22email%22%3A%22ana%40example.com%22%7D";
+    store.inbox_push("till", &[], form, jiff::Timestamp::now()).await.unwrap();
+    let entries =
+        [("person:ana@example.com".to_owned(), "{}".to_owned()), ("pos:9".into(), "person:ana@example.com".into())];
+    store.source_state_put("pos", &entries).await.unwrap();
+    assert!(files_hold(&dir, "ana@example.com"), "the files show what they hold: the check can fail");
+
+    let purged = store.purge("ana@example.com").await.unwrap();
+    assert_eq!((purged.dead_letters, purged.webhooks, purged.source_entries), (1, 1, 2));
+    store.close().await;
+    for form in ["ana@example.com", "ana%40example.com"] {
+        assert!(!files_hold(&dir, form), "{form} is left in the state or its journal");
+    }
+    assert!(files_hold(&dir, "other@example.com"), "someone else's letter stays");
+    let store = open(&dir).await;
+    let totals = store.person_totals("p", &[guest.key().unwrap().as_str(), "id:7"]).await.unwrap();
+    assert_eq!(totals.len(), 2, "her facts and totals stay, under a key that is not her address");
+}
+
+#[tokio::test]
+async fn a_state_keyed_by_guests_addresses_is_rekeyed_by_their_hashes_and_rewritten() {
+    use tillflow_core::model::{Currency, OrderFact};
+    use tillflow_core::subject::email_subject;
+    let dir = tempfile::tempdir().unwrap();
+    let fact = |order: &str, person: &str, cents: i64| OrderFact {
+        order_id: order.into(),
+        fact_id: "order".into(),
+        person: person.into(),
+        counted: true,
+        amount: tillflow_core::rust_decimal::Decimal::new(cents, 2),
+        currency: Currency::new("EUR").unwrap(),
+        at: jiff::Timestamp::from_second(1_700_000_000 + cents).unwrap(),
+    };
+    // What schema 10 wrote for a guest: the address itself as the key.
+    let facts = vec![
+        fact("1", "email:ana@example.com", 1000),
+        fact("2", "email:ana@example.com", 500),
+        fact("3", "email:bia@example.com", 700),
+        fact("4", "id:7", 900),
+    ];
+    let before = {
+        let store = open(&dir).await;
+        store.record_facts("p", facts.clone()).await.unwrap();
+        store.record_facts("q", facts[2..].to_vec()).await.unwrap();
+        let before = store.person_totals("p", &["email:ana@example.com", "email:bia@example.com", "id:7"]).await;
+        store.close().await;
+        before.unwrap()
+    };
+    {
+        // An older tillflow deleted rows without zeroing them.
+        let mut connection = connect(&dir).await;
+        sqlx::raw_sql(
+            "PRAGMA secure_delete = OFF; \
+             INSERT INTO source_state VALUES ('pos', 'person:ana@example.com', '{}', 0); \
+             DELETE FROM source_state; PRAGMA user_version = 10;",
+        )
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    }
+    assert!(files_hold(&dir, "ana@example.com"));
+
+    let store = open(&dir).await;
+    let (ana, bia) = (email_subject("ana@example.com"), email_subject("bia@example.com"));
+    let after = store.person_totals("p", &[ana.as_str(), bia.as_str(), "id:7"]).await.unwrap();
+    assert_eq!(after[&ana], before["email:ana@example.com"]);
+    assert_eq!(after[&bia], before["email:bia@example.com"]);
+    assert_eq!(after["id:7"], before["id:7"]);
+    assert_eq!(store.person_totals("q", &[bia.as_str()]).await.unwrap()[&bia], facts_sum(&facts[2..3]));
+    store.close().await;
+    let mut connection = connect(&dir).await;
+    let plain: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM order_facts WHERE person LIKE '%@%') \
+              + (SELECT COUNT(*) FROM person_totals WHERE person LIKE '%@%')",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(plain, 0);
+    let leftover: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'guest_key_hashes'")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(leftover, 0);
+    sqlx::Connection::close(connection).await.unwrap();
+    for address in ["ana@example.com", "bia@example.com"] {
+        assert!(!files_hold(&dir, address), "{address} is left in the file");
+    }
+}
+
+fn facts_sum(facts: &[tillflow_core::model::OrderFact]) -> tillflow_core::model::PersonTotals {
+    tillflow_core::model::sum_facts(facts)
+}

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use tillflow_core::StateError;
 use tillflow_core::events::EventKind;
+use tillflow_core::forget::{Purged, mentions};
 use tillflow_core::keys::IdempotencyKey;
 use tillflow_core::model::{OrderFact, PersonTotals, sum_facts};
 use tillflow_core::source::{Checkpoint, InboxItem};
@@ -226,6 +227,34 @@ impl StateStore for MemoryStore {
     async fn forgotten(&self, subjects: &[String]) -> Result<HashSet<String>, StateError> {
         let inner = self.inner.lock().unwrap();
         Ok(subjects.iter().filter(|subject| inner.forgotten.contains(*subject)).cloned().collect())
+    }
+
+    async fn purge(&self, email: &str) -> Result<Purged, StateError> {
+        let mut inner = self.inner.lock().unwrap();
+        let inner = &mut *inner;
+        let mut purged = Purged::default();
+        let named = |text: &[u8]| mentions(text, email);
+        inner.dead_letters.retain(|letter| {
+            let keep = !named(letter.payload.to_string().as_bytes()) && !named(letter.reason.as_bytes());
+            purged.dead_letters += u64::from(!keep);
+            keep
+        });
+        let mut gone = HashSet::new();
+        inner.inbox.retain(|item| {
+            let keep = !named(&item.body);
+            if !keep {
+                gone.insert(item.id);
+            }
+            keep
+        });
+        purged.webhooks = gone.len() as u64;
+        inner.inbox_done.retain(|(_, id)| !gone.contains(id));
+        inner.source_state.retain(|(_, key), value| {
+            let keep = !named(key.as_bytes()) && !named(value.as_bytes());
+            purged.source_entries += u64::from(!keep);
+            keep
+        });
+        Ok(purged)
     }
 
     async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError> {

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use std::future::Future;
 use std::sync::Arc;
 use tillflow_core::events::EventKind;
+use tillflow_core::forget::Purged;
 use tillflow_core::keys::IdempotencyKey;
 use tillflow_core::model::{Currency, OrderFact, SourceIdentity, sum_facts};
 use tillflow_core::source::Checkpoint;
@@ -75,6 +76,7 @@ where
     secrets_are_kept_and_replaced(fresh().await).await;
     source_state_is_kept_per_source(fresh().await).await;
     tombstones_are_kept_for_good(fresh().await).await;
+    a_purge_deletes_what_names_the_address_and_nothing_else(fresh().await).await;
     person_totals_are_summed_from_order_facts(fresh().await).await;
     person_totals_follow_every_kind_of_change(fresh().await).await;
     the_totals_answered_are_the_totals_kept(fresh().await).await;
@@ -471,4 +473,57 @@ pub async fn tombstones_are_kept_for_good(store: Arc<dyn StateStore>) {
     assert_eq!(found, subjects(&["email:aa", "customer:shop:7"]).into_iter().collect(), "recording twice is harmless");
     store.reset("p").await.unwrap();
     assert_eq!(store.forgotten(&subjects(&["email:aa"])).await.unwrap().len(), 1, "a reset does not bring anyone back");
+}
+
+pub async fn a_purge_deletes_what_names_the_address_and_nothing_else(store: Arc<dyn StateStore>) {
+    let named = |reason: &str, email: &str| NewDeadLetter {
+        payload: serde_json::json!({"format": 1, "billing": {"email": email}}),
+        ..letter(reason)
+    };
+    let letters = vec![
+        named("hers", "Ana@Example.com"),
+        named("joana's", "joana@example.com"),
+        letter("refused ana@example.com"),
+        named("another domain", "ana@example.com.br"),
+    ];
+    store.commit("p", Commit { dead_letters: letters, ..Commit::default() }).await.unwrap();
+    let json = store.inbox_push("shop", &[], br#"{"billing":{"email":"ana@example.com"}}"#, at(1)).await.unwrap();
+    let form = b"payload=%7B%22email%22%3A%22ANA%40example.com%22%7D&type=customer.update";
+    store.inbox_push("till", &[], form, at(2)).await.unwrap();
+    let others = store.inbox_push("shop", &[], br#"{"billing":{"email":"joana@example.com"}}"#, at(3)).await.unwrap();
+    store.commit("p", Commit { inbox_done: vec![json, others], ..Commit::default() }).await.unwrap();
+    let entries =
+        |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+    store
+        .source_state_put(
+            "pos",
+            &entries(&[
+                ("person:ana@example.com", r#"{"pos":{"id":"9"}}"#),
+                ("pos:9", "person:ana@example.com"),
+                ("person:joana@example.com", r#"{"pos":{"id":"8"}}"#),
+            ]),
+        )
+        .await
+        .unwrap();
+
+    let purged = store.purge(" Ana@EXAMPLE.com ").await.unwrap();
+    assert_eq!(
+        purged,
+        Purged { dead_letters: 2, webhooks: 2, source_entries: 2 },
+        "her letter and the one whose reason names her, both her webhooks, her entries"
+    );
+    let left = store.dead_letters(None, 10).await.unwrap();
+    assert_eq!(left.iter().map(|l| l.reason.as_str()).collect::<Vec<_>>(), ["joana's", "another domain"]);
+    let pending = |pipeline: &'static str, source: &'static str| {
+        let store = store.clone();
+        async move { store.inbox_pending(pipeline, source, 10).await.unwrap().iter().map(|i| i.id).collect::<Vec<_>>() }
+    };
+    assert_eq!(pending("q", "shop").await, vec![others], "a webhook about someone else stays");
+    assert!(pending("q", "till").await.is_empty(), "the form-encoded one named her too");
+    assert!(pending("p", "shop").await.is_empty());
+    assert_eq!(
+        store.source_state_scan("pos", "", 10).await.unwrap(),
+        entries(&[("person:joana@example.com", r#"{"pos":{"id":"8"}}"#)])
+    );
+    assert_eq!(store.purge("ana@example.com").await.unwrap(), Purged::default(), "nothing is left");
 }

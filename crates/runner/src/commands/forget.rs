@@ -1,9 +1,10 @@
 //! `tillflow forget --email ADDRESS`: the right to be forgotten, across every
 //! sink at once. The tombstone is recorded first, so no pass or webhook
 //! that runs from then on sends the person again, even when a platform's
-//! deletion fails and is asked again later; then every sink account a
-//! pipeline names is asked, through the platform's own deletion or privacy
-//! API, and what each was asked and answered is reported.
+//! deletion fails and is asked again later; then what the state itself
+//! keeps that names the address is deleted (`StateStore::purge`); then every
+//! sink account a pipeline names is asked, through the platform's own
+//! deletion or privacy API, and what each was asked and answered is reported.
 
 use super::load;
 use crate::exit::{CommandResult, Failure};
@@ -24,6 +25,14 @@ pub async fn forget(path: &Path, email: &str) -> CommandResult {
     let shown = tillflow_http::redact::email(email);
     state.forget(&[email_subject(email)], jiff::Timestamp::now()).await.map_err(Failure::pipeline)?;
     println!("{shown}: tombstone recorded; from now on their events are skipped (reason \"forgotten\")");
+    let purged = state.purge(email).await.map_err(Failure::pipeline)?;
+    println!(
+        "  deleted from the state: {} dead letter(s), {} stored webhook(s), {} source entr{} that named them",
+        purged.dead_letters,
+        purged.webhooks,
+        purged.source_entries,
+        if purged.source_entries == 1 { "y" } else { "ies" }
+    );
     let mut failed = Vec::new();
     for (name, account) in &accounts.sinks {
         let title = registry::sink(account.platform()).map_or(account.platform(), |descriptor| descriptor.title);

@@ -119,6 +119,10 @@ impl StateStore for DryRunStore {
         self.copy.forgotten(subjects).await
     }
 
+    async fn purge(&self, email: &str) -> Result<tillflow_core::forget::Purged, StateError> {
+        self.copy.purge(email).await
+    }
+
     async fn source_state_get(&self, source: &str, keys: &[String]) -> Result<HashMap<String, String>, StateError> {
         self.copy.source_state_get(source, keys).await
     }
