@@ -317,11 +317,16 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StateE
     if version > 0 && (version as usize) < GUEST_KEYS_HASHED {
         // VACUUM copies every live row into a new file and leaves nothing
         // else; the journal, which it fills with the old pages, is cut to
-        // nothing after it.
-        sqlx::raw_sql("PRAGMA journal_size_limit = 0; VACUUM; PRAGMA journal_size_limit = -1")
-            .execute(&mut *connection)
-            .await
-            .map_err(error("rewrite the state file"))?;
+        // nothing after it. It builds the copy as a temporary database,
+        // which goes to a file for it, not into memory, however large the
+        // state.
+        sqlx::raw_sql(
+            "PRAGMA journal_size_limit = 0; PRAGMA temp_store = FILE; VACUUM; \
+             PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = -1",
+        )
+        .execute(&mut *connection)
+        .await
+        .map_err(error("rewrite the state file"))?;
         tracing::info!("state file rewritten without the free space of earlier versions");
     }
     Ok(())
