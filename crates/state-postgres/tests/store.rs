@@ -165,17 +165,10 @@ async fn a_secret_lock_outlasts_the_limit_on_idle_transactions() {
 
 #[tokio::test]
 async fn a_database_keyed_by_guests_addresses_is_rekeyed_by_the_hashes_tillflow_computes() {
-    use tillflow_core::model::{Currency, OrderFact};
     use tillflow_core::subject::email_subject;
     let Some(url) = fresh_database("guest_keys").await else { return };
-    let fact = |order: &str, person: &str, cents: i64| OrderFact {
-        order_id: order.into(),
-        fact_id: "order".into(),
-        person: person.into(),
-        counted: true,
-        amount: tillflow_core::rust_decimal::Decimal::new(cents, 2),
-        currency: Currency::new("EUR").unwrap(),
-        at: jiff::Timestamp::from_second(1_700_000_000 + cents).unwrap(),
+    let fact = |order: &str, person: &str, cents: i64| {
+        tillflow_testkit::state_suite::fact(order, "order", person, true, cents, cents)
     };
     // What schema 4 wrote for a guest: the address itself as the key.
     let store = PgStore::open(&url).await.unwrap();

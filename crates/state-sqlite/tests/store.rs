@@ -199,18 +199,9 @@ async fn done_webhooks_move_a_watermark_and_stop_being_scanned() {
 
 #[tokio::test]
 async fn a_state_from_before_running_totals_gets_them_built_from_its_facts() {
-    use tillflow_core::model::{Currency, OrderFact, sum_facts};
-    use tillflow_core::rust_decimal::Decimal;
+    use tillflow_core::model::{OrderFact, sum_facts};
+    use tillflow_testkit::state_suite::fact;
     let dir = tempfile::tempdir().unwrap();
-    let fact = |order: &str, fact_id: &str, person: &str, counted: bool, cents: i64, second: i64| OrderFact {
-        order_id: order.into(),
-        fact_id: fact_id.into(),
-        person: person.into(),
-        counted,
-        amount: Decimal::new(cents, 2),
-        currency: Currency::new("EUR").unwrap(),
-        at: jiff::Timestamp::from_second(1_700_000_000 + second).unwrap(),
-    };
     let facts = vec![
         fact("1", "order", "a", true, 1000, 1),
         fact("2", "order", "a", true, 500, 2),
@@ -676,21 +667,15 @@ fn files_hold(dir: &tempfile::TempDir, text: &str) -> bool {
 
 #[tokio::test]
 async fn a_purged_address_is_left_nowhere_in_the_state_files() {
-    use tillflow_core::model::{Currency, OrderFact, Person};
+    use tillflow_core::model::Person;
     use tillflow_core::state::{DeadLetterStage, NewDeadLetter};
+    use tillflow_testkit::state_suite::fact;
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
     let guest = Person { email: Some("Ana@Example.com".into()), ..Person::default() };
-    let fact = |order: &str, person: String| OrderFact {
-        order_id: order.into(),
-        fact_id: "order".into(),
-        person,
-        counted: true,
-        amount: tillflow_core::rust_decimal::Decimal::new(1250, 2),
-        currency: Currency::new("EUR").unwrap(),
-        at: jiff::Timestamp::from_second(1_700_000_000).unwrap(),
-    };
-    store.record_facts("p", vec![fact("1", guest.key().unwrap()), fact("2", "id:7".into())]).await.unwrap();
+    let facts =
+        vec![fact("1", "order", &guest.key().unwrap(), true, 1250, 0), fact("2", "order", "id:7", true, 900, 0)];
+    store.record_facts("p", facts).await.unwrap();
     let letter = |email: &str| NewDeadLetter {
         key: Some(key(1)),
         stage: DeadLetterStage::Sink,
@@ -726,17 +711,10 @@ async fn a_purged_address_is_left_nowhere_in_the_state_files() {
 
 #[tokio::test]
 async fn a_state_keyed_by_guests_addresses_is_rekeyed_by_their_hashes_and_rewritten() {
-    use tillflow_core::model::{Currency, OrderFact};
     use tillflow_core::subject::email_subject;
     let dir = tempfile::tempdir().unwrap();
-    let fact = |order: &str, person: &str, cents: i64| OrderFact {
-        order_id: order.into(),
-        fact_id: "order".into(),
-        person: person.into(),
-        counted: true,
-        amount: tillflow_core::rust_decimal::Decimal::new(cents, 2),
-        currency: Currency::new("EUR").unwrap(),
-        at: jiff::Timestamp::from_second(1_700_000_000 + cents).unwrap(),
+    let fact = |order: &str, person: &str, cents: i64| {
+        tillflow_testkit::state_suite::fact(order, "order", person, true, cents, cents)
     };
     // What schema 10 wrote for a guest: the address itself as the key.
     let facts = vec![
@@ -773,7 +751,10 @@ async fn a_state_keyed_by_guests_addresses_is_rekeyed_by_their_hashes_and_rewrit
     assert_eq!(after[&ana], before["email:ana@example.com"]);
     assert_eq!(after[&bia], before["email:bia@example.com"]);
     assert_eq!(after["id:7"], before["id:7"]);
-    assert_eq!(store.person_totals("q", &[bia.as_str()]).await.unwrap()[&bia], facts_sum(&facts[2..3]));
+    assert_eq!(
+        store.person_totals("q", &[bia.as_str()]).await.unwrap()[&bia],
+        tillflow_core::model::sum_facts(&facts[2..3])
+    );
     store.close().await;
     let mut connection = connect(&dir).await;
     let plain: i64 = sqlx::query_scalar(
@@ -793,8 +774,4 @@ async fn a_state_keyed_by_guests_addresses_is_rekeyed_by_their_hashes_and_rewrit
     for address in ["ana@example.com", "bia@example.com"] {
         assert!(!files_hold(&dir, address), "{address} is left in the file");
     }
-}
-
-fn facts_sum(facts: &[tillflow_core::model::OrderFact]) -> tillflow_core::model::PersonTotals {
-    tillflow_core::model::sum_facts(facts)
 }

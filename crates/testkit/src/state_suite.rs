@@ -47,7 +47,9 @@ fn letter(reason: &str) -> NewDeadLetter {
     }
 }
 
-fn fact(order: &str, fact_id: &str, person: &str, counted: bool, cents: i64, second: i64) -> OrderFact {
+/// A fact of `order` for `person`: `cents` euro cents, `second`s after
+/// 2023-11-14 22:13:20 UTC (the suite's epoch); for the stores' own tests too.
+pub fn fact(order: &str, fact_id: &str, person: &str, counted: bool, cents: i64, second: i64) -> OrderFact {
     OrderFact {
         order_id: order.into(),
         fact_id: fact_id.into(),
