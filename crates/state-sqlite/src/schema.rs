@@ -315,19 +315,36 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StateE
         tracing::info!(version = index + 1, "state schema migrated");
     }
     if version > 0 && (version as usize) < GUEST_KEYS_HASHED {
-        // VACUUM copies every live row into a new file and leaves nothing
-        // else; the journal, which it fills with the old pages, is cut to
-        // nothing after it. It builds the copy as a temporary database,
-        // which goes to a file for it, not into memory, however large the
-        // state.
-        sqlx::raw_sql(
-            "PRAGMA journal_size_limit = 0; PRAGMA temp_store = FILE; VACUUM; \
-             PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = -1",
-        )
+        rewrite(&mut connection, path).await?;
+    }
+    Ok(())
+}
+
+/// Rewrites the file with `VACUUM`, which copies every live row into a new
+/// file and leaves nothing else; the journal, which it fills with the old
+/// pages, is cut to nothing after it. The copy is built as a temporary
+/// database in a file, not in memory, however large the state. The schema is
+/// migrated by then, so a rewrite that cannot run (another process reading
+/// the file at that moment) is reported and the state opens all the same:
+/// failing the open would not bring the rewrite back, since the next open
+/// finds the schema current.
+async fn rewrite(connection: &mut sqlx::SqliteConnection, path: &Path) -> Result<(), StateError> {
+    let rewritten = sqlx::raw_sql("PRAGMA journal_size_limit = 0; PRAGMA temp_store = FILE; VACUUM")
+        .execute(&mut *connection)
+        .await;
+    sqlx::raw_sql("PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = -1")
         .execute(&mut *connection)
         .await
-        .map_err(error("rewrite the state file"))?;
-        tracing::info!("state file rewritten without the free space of earlier versions");
+        .map_err(error("migrate"))?;
+    match rewritten {
+        Ok(_) => tracing::info!("state file rewritten without the free space of earlier versions"),
+        Err(e) => tracing::warn!(
+            "{} could not be rewritten ({}): what earlier versions deleted, forgotten people's addresses among it, \
+             may stay in its free space until `sqlite3 {} VACUUM` is run while no tillflow has it open",
+            path.display(),
+            crate::sql::describe(&e),
+            path.display()
+        ),
     }
     Ok(())
 }
