@@ -61,23 +61,60 @@ pub fn mentions(stored: &[u8], email: &str) -> bool {
     names_whole(&text, &address) || (text.contains('%') && names_whole(&percent_decoded(&text), &address))
 }
 
+/// The addresses `stored` names, lower case and each once, as written or
+/// percent-encoded: what a record that could not be read is checked
+/// against the tombstones by, since no person could be read from it.
+pub fn addresses_in(stored: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(stored).to_lowercase();
+    let mut found = Vec::new();
+    collect_addresses(&text, &mut found);
+    if text.contains('%') {
+        collect_addresses(&percent_decoded(&text), &mut found);
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The characters real local parts are made of. The rarer ones an address
+/// may hold (`=`, `&`, `/`, …) are what forms and URLs put around a value,
+/// so they count as edges.
+fn in_local_part(c: char) -> bool {
+    c.is_alphanumeric() || "._%+-".contains(c)
+}
+
+/// The characters of a domain; a full stop ends a sentence as well, so one
+/// at an address's end is not part of it.
+fn in_domain(c: char) -> bool {
+    c.is_alphanumeric() || c == '-' || c == '.'
+}
+
+fn collect_addresses(text: &str, found: &mut Vec<String>) {
+    for (at, _) in text.match_indices('@') {
+        let start =
+            text[..at].char_indices().rev().take_while(|(_, c)| in_local_part(*c)).last().map_or(at, |(i, _)| i);
+        let domain = text[at + 1..].char_indices().take_while(|(_, c)| in_domain(*c)).last();
+        let end = domain.map_or(at + 1, |(i, c)| at + 1 + i + c.len_utf8());
+        let address = text[start..end].trim_end_matches('.');
+        if plausible_email(address) {
+            found.push(address.to_owned());
+        }
+    }
+}
+
 /// Whether `address` occurs in `text` with no character of an address
 /// touching it on either side.
 fn names_whole(text: &str, address: &str) -> bool {
-    // The characters real local parts are made of; the rarer ones an
-    // address may hold (`=`, `&`, `/`, …) are what forms and URLs put
-    // around a value, so they count as edges.
-    let local_part = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
     text.match_indices(address).any(|(at, _)| {
         let before = text[..at].chars().next_back();
         let mut after = text[at + address.len()..].chars();
         let joined_after = match after.next() {
             // A full stop ends a sentence, or goes on to a longer domain.
             Some('.') => after.next().is_some_and(char::is_alphanumeric),
-            Some(c) => c.is_alphanumeric() || c == '-' || c == '_',
+            Some(c) => in_domain(c) || c == '_',
             None => false,
         };
-        !before.is_some_and(local_part) && !joined_after
+        !before.is_some_and(in_local_part) && !joined_after
     })
 }
 
@@ -159,6 +196,18 @@ mod tests {
         assert!(mentions(b"email=ana%2Bshop%40example.com", "ana+shop@example.com"));
         assert!(!mentions(b"", "ana@example.com"));
         assert!(!mentions(b"{\"email\":\"ana@example.com\"}", ""));
+    }
+
+    #[test]
+    fn the_addresses_a_body_names_are_found_as_mentions_finds_them() {
+        let body = br#"{"billing":{"email":"Ana.Lima@Example.com"},"note":"cc bia@example.org. ok","x":"@","y":"a@b"}"#;
+        assert_eq!(addresses_in(body), ["ana.lima@example.com", "bia@example.org"]);
+        let form = b"payload=%7B%22email%22%3A%22Ana%2Bshop%40Example.com%22%7D";
+        assert_eq!(addresses_in(form), ["ana+shop@example.com"]);
+        for address in addresses_in(body).iter().chain(&addresses_in(form)) {
+            assert!(mentions(body, address) || mentions(form, address), "{address}");
+        }
+        assert!(addresses_in(b"no address here").is_empty());
     }
 
     #[test]

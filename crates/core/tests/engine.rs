@@ -525,6 +525,29 @@ async fn a_forgotten_person_is_never_sent_again_even_when_known_only_by_customer
 }
 
 #[tokio::test]
+async fn a_record_that_cannot_be_read_and_names_a_forgotten_person_is_not_kept() {
+    use tillflow_core::forget::email_subject;
+    use tillflow_core::source::BadRecord;
+    let harness = Harness::new(1, 1);
+    harness.store.forget(&[email_subject("ana@example.com")], tillflow_testkit::fake_source::epoch()).await.unwrap();
+    let bad =
+        |raw: serde_json::Value, reason: &str| Err(BadRecord { stream: "orders".into(), reason: reason.into(), raw });
+    {
+        let mut world = harness.world.lock().unwrap();
+        world.push("orders", bad(serde_json::json!({"id": 8, "billing": {"email": "Ana@Example.com"}}), "no total"));
+        world.push("orders", bad(serde_json::json!({"id": 9}), "no customer, was ana@example.com"));
+        world.push("orders", bad(serde_json::json!({"id": 10, "billing": {"email": "joana@example.com"}}), "no total"));
+    }
+    let report = harness.pass().await.unwrap();
+    assert_eq!(report.skipped.get("forgotten"), Some(&2), "{:?}", report.skipped);
+    assert_eq!(report.dead_lettered, 1);
+    let letters = harness.store.dead_letters(None, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    let kept = letters[0].payload.to_string();
+    assert!(kept.contains("joana@example.com") && !kept.contains("\"ana@"), "{kept}");
+}
+
+#[tokio::test]
 async fn pages_already_read_are_processed_together_and_each_order_is_still_delivered_once() {
     #[derive(Default)]
     struct Groups(Mutex<Vec<usize>>);

@@ -2,11 +2,14 @@
 //! page are about one, so selection skips them with reason "forgotten", in
 //! one tombstone lookup per page. A customer id met beside a forgotten
 //! email is tombstoned as well, so a later record that carries only the id
-//! is recognised too.
+//! is recognised too. A record that could not be read is looked for
+//! addresses instead, so one about a forgotten person is not kept as a dead
+//! letter, which would hold their address again.
 
 use super::{Pipeline, PipelineError};
 use crate::events::Event;
 use crate::forget;
+use crate::source::BadRecord;
 use jiff::Timestamp;
 use std::collections::HashMap;
 
@@ -52,5 +55,25 @@ impl Pipeline {
                 identity.is_some_and(|identity| subjects_of[&identity].iter().any(|s| forgotten.contains(s)))
             })
             .collect())
+    }
+
+    /// For each record that could not be read, whether an address it names
+    /// (in its raw form or its reason) has a tombstone.
+    pub(super) async fn forgotten_bad_records(&self, bad: &[BadRecord]) -> Result<Vec<bool>, PipelineError> {
+        let subjects_of: Vec<Vec<String>> = bad
+            .iter()
+            .map(|bad| {
+                let mut text = serde_json::to_vec(&bad.raw).unwrap_or_default();
+                text.push(b' ');
+                text.extend_from_slice(bad.reason.as_bytes());
+                forget::addresses_in(&text).iter().map(|address| forget::email_subject(address)).collect()
+            })
+            .collect();
+        let all: Vec<String> = subjects_of.iter().flatten().cloned().collect();
+        if all.is_empty() {
+            return Ok(vec![false; bad.len()]);
+        }
+        let forgotten = self.state.forgotten(&all).await?;
+        Ok(subjects_of.iter().map(|subjects| subjects.iter().any(|subject| forgotten.contains(subject))).collect())
     }
 }

@@ -8,6 +8,7 @@ use super::totals::{TotalsPlan, fill_totals};
 use super::{PassReport, Pipeline, PipelineError};
 use crate::error::ErrorClass;
 use crate::events::{DeriveContext, derive_accepted};
+use crate::forget;
 use crate::model::Record;
 use crate::persist;
 use crate::source::{BadRecord, Page, SourceItem, WEBHOOK_STREAM};
@@ -180,20 +181,30 @@ impl Pipeline {
         pending: &mut Pending,
     ) -> Result<(), PipelineError> {
         let mut records = Vec::with_capacity(items.len());
+        let mut bad_records = Vec::new();
         for item in items {
             report.records_read += 1;
             match item {
                 Ok(record) => records.push(record),
-                Err(bad) => {
-                    tracing::warn!(pipeline = %self.name, stream = %bad.stream, reason = %bad.reason, "record dead-lettered");
-                    report.dead_lettered += 1;
-                    tail.dead_letters.push(NewDeadLetter {
-                        key: None,
-                        stage: DeadLetterStage::Source,
-                        reason: bad.reason.clone(),
-                        payload: persist::bad_record_document(&bad),
-                    });
+                Err(bad) => bad_records.push(bad),
+            }
+        }
+        if !bad_records.is_empty() {
+            let forgotten = self.forgotten_bad_records(&bad_records).await?;
+            for (bad, forgotten) in bad_records.into_iter().zip(forgotten) {
+                if forgotten {
+                    tracing::info!(pipeline = %self.name, stream = %bad.stream, "a record that could not be read names a forgotten person: skipped, not kept");
+                    *report.skipped.entry(forget::FORGOTTEN.to_owned()).or_default() += 1;
+                    continue;
                 }
+                tracing::warn!(pipeline = %self.name, stream = %bad.stream, reason = %bad.reason, "record dead-lettered");
+                report.dead_lettered += 1;
+                tail.dead_letters.push(NewDeadLetter {
+                    key: None,
+                    stage: DeadLetterStage::Source,
+                    reason: bad.reason.clone(),
+                    payload: persist::bad_record_document(&bad),
+                });
             }
         }
         // The store's own "orders per day" counts placed orders; the report
