@@ -1,8 +1,9 @@
 //! The state schema: migrations in order (entry N brings version N to N+1),
 //! applied on open under an advisory lock so runners starting together
-//! migrate once, and a database from a newer tillflow refused untouched.
+//! migrate once, never while a runner of the older version is live on the
+//! database, and a database from a newer tillflow refused untouched.
 
-use crate::sql::error;
+use crate::sql::{NOW_MS, error, from_millis};
 use sqlx::PgPool;
 use tillflow_core::StateError;
 
@@ -193,6 +194,10 @@ pub(crate) async fn migrate(pool: &PgPool, place: &str) -> Result<(), StateError
              it was written by a newer tillflow. Refusing to touch it: upgrade tillflow or point [state] url elsewhere"
         )));
     }
+    // Version 0 is a new database: it has no runners yet (nor their table).
+    if version > 0 && version < SCHEMA_VERSION {
+        refuse_under_live_runners(&mut transaction, place, version).await?;
+    }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         sqlx::raw_sql(migration).execute(&mut *transaction).await.map_err(error("migrate"))?;
         if index + 1 == RUNNING_TOTALS {
@@ -207,4 +212,34 @@ pub(crate) async fn migrate(pool: &PgPool, place: &str) -> Result<(), StateError
         tracing::info!(version = index + 1, "state schema migrated");
     }
     transaction.commit().await.map_err(error("migrate"))
+}
+
+/// Refuses to migrate while runners are live on the database: each runs the
+/// version it started as, and would go on writing as that version does into
+/// a schema that now means something else (since schema 5, for one, a
+/// guest's orders are counted under a hash of their address, and an older
+/// runner would split that guest's totals in two). A runner stopped cleanly
+/// leaves at once; one that was killed counts as live until its entry
+/// expires (one lease's life).
+async fn refuse_under_live_runners(
+    connection: &mut sqlx::PgConnection,
+    place: &str,
+    version: u32,
+) -> Result<(), StateError> {
+    let live: Vec<(String, i64)> =
+        sqlx::query_as(&format!("SELECT id, expires_at FROM runners WHERE expires_at > {NOW_MS} ORDER BY id"))
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(error("migrate"))?;
+    let Some(last_expiry) = live.iter().map(|(_, expires_at)| *expires_at).max() else { return Ok(()) };
+    let names: Vec<&str> = live.iter().map(|(id, _)| id.as_str()).collect();
+    Err(StateError::new(format!(
+        "{place} has state schema version {version} and this tillflow writes version {SCHEMA_VERSION}, but {} \
+         runner(s) started before are live on it ({}) and would go on writing it as their version does. Nothing \
+         was changed: stop every runner, then start again (a runner that was killed counts as live until its \
+         entry expires, at {} at the latest)",
+        names.len(),
+        names.join(", "),
+        from_millis(last_expiry)
+    )))
 }

@@ -36,6 +36,34 @@ async fn a_database_from_a_newer_tillflow_is_refused_untouched() {
     assert!(admin.to_string().contains("Refusing to touch it"));
 }
 
+/// A database from an older tillflow is not migrated while a runner is live
+/// on it: that runner goes on as its own version writes (see the store's
+/// `schema::refuse_under_live_runners`). Once it stops, the migration runs.
+#[tokio::test]
+async fn an_older_database_is_not_migrated_while_a_runner_is_live_on_it() {
+    let Some(url) = fresh_database("live_upgrade").await else { return };
+    let store = PgStore::open(&url).await.unwrap();
+    let older = SCHEMA_VERSION as i32 - 1;
+    let running = store.for_runner("old-runner");
+    running.claim(&["p1".to_owned()], Duration::from_secs(30)).await.unwrap();
+    sqlx::query("UPDATE tillflow_schema SET version = $1").bind(older).execute(store.pool()).await.unwrap();
+    let version = || async {
+        let version: i32 =
+            sqlx::query_scalar("SELECT MAX(version) FROM tillflow_schema").fetch_one(store.pool()).await.unwrap();
+        version
+    };
+
+    let error = PgStore::open(&url).await.unwrap_err().to_string();
+    assert!(error.contains(&format!("schema version {older}")), "{error}");
+    assert!(error.contains("(old-runner)") && error.contains("Nothing was changed"), "{error}");
+    assert_eq!(version().await, older, "nothing was migrated");
+
+    running.leave().await.unwrap();
+    PgStore::open(&url).await.unwrap().close().await;
+    assert_eq!(version().await, SCHEMA_VERSION as i32);
+    store.close().await;
+}
+
 fn checkpoint(page: u32) -> Commit {
     Commit {
         checkpoint: Some(("orders".into(), Checkpoint(serde_json::json!({"v": 1, "page": page})))),

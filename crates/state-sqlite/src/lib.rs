@@ -82,13 +82,17 @@ impl SqliteStore {
     /// its writer lock first, so a second such process is refused.
     pub async fn open_exclusive(path: &Path) -> Result<Self, StateError> {
         let lock = Arc::new(WriterLock::acquire(path)?);
-        let mut store = Self::open(path).await?;
-        store._writer = Some(lock);
-        Ok(store)
+        Self::open_holding(path, Some(lock)).await
     }
 
     /// Opens the state at `path`, making a new one when nothing is there.
+    /// Migrating it takes the writer lock for that time: refused while a run
+    /// of an older tillflow has the file.
     pub async fn open(path: &Path) -> Result<Self, StateError> {
+        Self::open_holding(path, None).await
+    }
+
+    async fn open_holding(path: &Path, writer: Option<Arc<WriterLock>>) -> Result<Self, StateError> {
         match file::inspect(path)? {
             file::StateFile::Missing => create(path).await?,
             file::StateFile::Database { schema_version } if schema_version > SCHEMA_VERSION => {
@@ -101,8 +105,9 @@ impl SqliteStore {
             file::StateFile::Database { .. } => {}
         }
         let pool = connect(path, false).await?;
-        let store = Self { pool, path: path.to_owned(), _writer: None, writer: Default::default() };
-        schema::migrate(&store.pool, &store.path).await?;
+        let held = writer.is_some();
+        let store = Self { pool, path: path.to_owned(), _writer: writer, writer: Default::default() };
+        schema::migrate(&store.pool, &store.path, held).await?;
         Ok(store)
     }
 
@@ -197,7 +202,8 @@ async fn create(path: &Path) -> Result<(), StateError> {
         let _ = std::fs::remove_file(leftover);
     }
     let pool = connect(&building, true).await?;
-    schema::migrate(&pool, &building).await?;
+    // A file nobody else can have opened yet: no lock to take.
+    schema::migrate(&pool, &building, true).await?;
     pool.close().await;
     std::fs::rename(&building, path).map_err(|e| StateError::new(format!("cannot create {}: {e}", path.display())))
 }

@@ -284,7 +284,11 @@ const GUEST_KEYS_HASHED: usize = 11;
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
-pub(crate) async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StateError> {
+/// Migrates the state at `path` forward. `held`: whether this process holds
+/// the file's writer lock (a run, or a file being built); otherwise the lock
+/// is taken for the migration, and the migration refused while another
+/// process runs on the file.
+pub(crate) async fn migrate(pool: &SqlitePool, path: &Path, held: bool) -> Result<(), StateError> {
     let mut connection = pool.acquire().await.map_err(error("migrate"))?;
     let version: i64 = sqlx::query_scalar("PRAGMA user_version")
         .fetch_one(&mut *connection)
@@ -297,6 +301,10 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StateE
             path.display()
         )));
     }
+    let _migrating = match held || version == SCHEMA_VERSION {
+        true => None,
+        false => Some(crate::writer_lock::WriterLock::acquire_to_migrate(path, version, SCHEMA_VERSION)?),
+    };
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let mut transaction = sqlx::Connection::begin(&mut *connection).await.map_err(error("migrate"))?;
         sqlx::raw_sql(migration).execute(&mut *transaction).await.map_err(error("migrate"))?;

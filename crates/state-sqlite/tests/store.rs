@@ -62,6 +62,33 @@ async fn a_state_file_from_a_newer_tillflow_is_refused_and_left_untouched() {
     assert!(!dir.path().join("state.db-journal").exists(), "no journal was created");
 }
 
+/// A file from an older tillflow is migrated only with the file to itself:
+/// a run of that older version still on it would go on writing as it
+/// always did, into a schema that now means something else (since schema
+/// 10, for one, a ledger row's kind is a number where it wrote a name).
+#[tokio::test]
+async fn an_older_state_is_not_migrated_under_a_run_still_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    open(&dir).await.close().await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    let older = SCHEMA_VERSION - 1;
+    bytes[60..64].copy_from_slice(&older.to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let running = tillflow_state_sqlite::WriterLock::acquire(&path).unwrap();
+
+    let error = SqliteStore::open(&path).await.unwrap_err().to_string();
+    assert!(error.contains(&format!("schema version {older}")), "{error}");
+    assert!(error.contains(&format!("another tillflow process (pid {})", std::process::id())), "{error}");
+    assert!(error.contains("Nothing was changed"), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file was not modified");
+
+    drop(running);
+    open(&dir).await.close().await;
+    let migrated = std::fs::read(&path).unwrap();
+    assert_eq!(u32::from_be_bytes(migrated[60..64].try_into().unwrap()), SCHEMA_VERSION);
+}
+
 #[tokio::test]
 async fn a_file_that_is_not_sqlite_is_refused() {
     let dir = tempfile::tempdir().unwrap();
