@@ -39,6 +39,40 @@ impl ShortText {
         }
     }
 
+    /// The decimal text of an integer, the text `display` makes of it,
+    /// written digit by digit: platforms send most ids and quantities as
+    /// JSON numbers, and going through the formatter for each was 1% of a
+    /// history import's instructions (callgrind).
+    pub fn unsigned(value: u64) -> Self {
+        Self::integer(value, false)
+    }
+
+    /// See [`ShortText::unsigned`].
+    pub fn signed(value: i64) -> Self {
+        Self::integer(value.unsigned_abs(), value < 0)
+    }
+
+    fn integer(magnitude: u64, negative: bool) -> Self {
+        // u64::MAX has 20 digits: with a sign, 21 bytes, inline.
+        let mut bytes = [0; INLINE];
+        let mut start = INLINE;
+        let mut rest = magnitude;
+        loop {
+            start -= 1;
+            bytes[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if negative {
+            start -= 1;
+            bytes[start] = b'-';
+        }
+        bytes.copy_within(start.., 0);
+        Self(Repr::Inline { len: (INLINE - start) as u8, bytes })
+    }
+
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // Only whole `str`s are ever copied in, so the bytes are UTF-8.
@@ -119,6 +153,16 @@ impl serde::Serialize for ShortText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_read_as_the_formatter_writes_them() {
+        for value in [0, 7, 10, 99, 100, 1_000_000_007, u64::MAX / 10, u64::MAX] {
+            assert_eq!(ShortText::unsigned(value).as_str(), value.to_string());
+        }
+        for value in [0, -1, 1, -10, 42, -1_000_000_007, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(ShortText::signed(value).as_str(), value.to_string());
+        }
+    }
 
     #[test]
     fn text_reads_back_as_given_at_every_length() {

@@ -54,10 +54,10 @@ impl<'de> Deserialize<'de> for Loose {
                 Ok(Loose(text.into()))
             }
             fn visit_u64<E: de::Error>(self, number: u64) -> Result<Loose, E> {
-                Ok(Loose(ShortText::display(number)))
+                Ok(Loose(ShortText::unsigned(number)))
             }
             fn visit_i64<E: de::Error>(self, number: i64) -> Result<Loose, E> {
-                Ok(Loose(ShortText::display(number)))
+                Ok(Loose(ShortText::signed(number)))
             }
             fn visit_f64<E: de::Error>(self, number: f64) -> Result<Loose, E> {
                 // serde_json prints the shortest text that reads back as this double.
