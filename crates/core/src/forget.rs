@@ -53,12 +53,32 @@ pub fn plausible_email(address: &str) -> bool {
 /// their JSON as a form field), and only as a whole address, so forgetting
 /// `ana@example.com` finds nothing of `joana@example.com`.
 pub fn mentions(stored: &[u8], email: &str) -> bool {
-    let address = email.trim().to_lowercase();
-    if address.is_empty() {
-        return false;
+    Purge::of(email).is_some_and(|purge| purge.names(&[stored]))
+}
+
+/// An address being purged from the state, normalised once: what every
+/// store asks of each stored row, with one meaning of "names it" for all.
+#[derive(Debug)]
+pub struct Purge {
+    address: String,
+}
+
+impl Purge {
+    /// `None` for an empty address, which nothing names.
+    pub fn of(email: &str) -> Option<Self> {
+        let address = email.trim().to_lowercase();
+        (!address.is_empty()).then_some(Self { address })
     }
-    let text = String::from_utf8_lossy(stored).to_lowercase();
-    names_whole(&text, &address) || (text.contains('%') && names_whole(&percent_decoded(&text), &address))
+
+    /// Whether any of a row's `parts` names the address, as [`mentions`]
+    /// reads one.
+    pub fn names(&self, parts: &[&[u8]]) -> bool {
+        parts.iter().any(|stored| {
+            let text = String::from_utf8_lossy(stored).to_lowercase();
+            names_whole(&text, &self.address)
+                || (text.contains('%') && names_whole(&percent_decoded(&text), &self.address))
+        })
+    }
 }
 
 /// The addresses `stored` names, lower case and each once, as written or

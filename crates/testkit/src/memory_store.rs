@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use tillflow_core::StateError;
 use tillflow_core::events::EventKind;
-use tillflow_core::forget::{Purged, mentions};
+use tillflow_core::forget::{Purge, Purged};
 use tillflow_core::keys::IdempotencyKey;
 use tillflow_core::model::{OrderFact, PersonTotals, sum_facts};
 use tillflow_core::source::{Checkpoint, InboxItem};
@@ -233,15 +233,15 @@ impl StateStore for MemoryStore {
         let mut inner = self.inner.lock().unwrap();
         let inner = &mut *inner;
         let mut purged = Purged::default();
-        let named = |text: &[u8]| mentions(text, email);
+        let Some(purge) = Purge::of(email) else { return Ok(purged) };
         inner.dead_letters.retain(|letter| {
-            let keep = !named(letter.payload.to_string().as_bytes()) && !named(letter.reason.as_bytes());
+            let keep = !purge.names(&[letter.payload.to_string().as_bytes(), letter.reason.as_bytes()]);
             purged.dead_letters += u64::from(!keep);
             keep
         });
         let mut gone = HashSet::new();
         inner.inbox.retain(|item| {
-            let keep = !named(&item.body);
+            let keep = !purge.names(&[&item.body]);
             if !keep {
                 gone.insert(item.id);
             }
@@ -250,7 +250,7 @@ impl StateStore for MemoryStore {
         purged.webhooks = gone.len() as u64;
         inner.inbox_done.retain(|(_, id)| !gone.contains(id));
         inner.source_state.retain(|(_, key), value| {
-            let keep = !named(key.as_bytes()) && !named(value.as_bytes());
+            let keep = !purge.names(&[key.as_bytes(), value.as_bytes()]);
             purged.source_entries += u64::from(!keep);
             keep
         });
