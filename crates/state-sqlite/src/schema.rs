@@ -301,10 +301,9 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path, held: bool) -> Resul
             path.display()
         )));
     }
-    let _migrating = match held || version == SCHEMA_VERSION {
-        true => None,
-        false => Some(crate::writer_lock::WriterLock::acquire_to_migrate(path, version, SCHEMA_VERSION)?),
-    };
+    let _migrating = (!held && version < SCHEMA_VERSION)
+        .then(|| crate::writer_lock::WriterLock::acquire_to_migrate(path, version, SCHEMA_VERSION))
+        .transpose()?;
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let mut transaction = sqlx::Connection::begin(&mut *connection).await.map_err(error("migrate"))?;
         sqlx::raw_sql(migration).execute(&mut *transaction).await.map_err(error("migrate"))?;

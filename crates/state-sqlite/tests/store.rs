@@ -30,6 +30,21 @@ async fn open(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(&dir.path().join("state.db")).await.unwrap()
 }
 
+/// The schema version a state file's header gives (`PRAGMA user_version`).
+fn header_schema(bytes: &[u8]) -> u32 {
+    u32::from_be_bytes(bytes[60..64].try_into().unwrap())
+}
+
+/// A new state whose header then claims schema `version`: its path and bytes.
+async fn state_claiming_schema(dir: &tempfile::TempDir, version: u32) -> (std::path::PathBuf, Vec<u8>) {
+    let path = dir.path().join("state.db");
+    open(dir).await.close().await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[60..64].copy_from_slice(&version.to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
 #[tokio::test]
 async fn a_new_file_is_created_with_a_rollback_journal_at_the_current_schema() {
     let dir = tempfile::tempdir().unwrap();
@@ -37,7 +52,7 @@ async fn a_new_file_is_created_with_a_rollback_journal_at_the_current_schema() {
     store.close().await;
     let bytes = std::fs::read(dir.path().join("state.db")).unwrap();
     assert_eq!(&bytes[..16], b"SQLite format 3\0");
-    assert_eq!(u32::from_be_bytes(bytes[60..64].try_into().unwrap()), SCHEMA_VERSION);
+    assert_eq!(header_schema(&bytes), SCHEMA_VERSION);
     // Bytes 18 and 19 are 1 with a rollback journal (2 would be WAL, whose
     // memory-mapped index turns an immutable file into a SIGBUS).
     assert_eq!((bytes[18], bytes[19]), (1, 1));
@@ -50,11 +65,7 @@ async fn a_new_file_is_created_with_a_rollback_journal_at_the_current_schema() {
 #[tokio::test]
 async fn a_state_file_from_a_newer_tillflow_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    open(&dir).await.close().await;
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[60..64].copy_from_slice(&(SCHEMA_VERSION + 1).to_be_bytes());
-    std::fs::write(&path, &bytes).unwrap();
+    let (path, bytes) = state_claiming_schema(&dir, SCHEMA_VERSION + 1).await;
     let error = SqliteStore::open(&path).await.unwrap_err().to_string();
     assert!(error.contains("newer tillflow"), "{error}");
     assert!(error.contains(&format!("version {}", SCHEMA_VERSION + 1)), "{error}");
@@ -69,12 +80,8 @@ async fn a_state_file_from_a_newer_tillflow_is_refused_and_left_untouched() {
 #[tokio::test]
 async fn an_older_state_is_not_migrated_under_a_run_still_on_it() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    open(&dir).await.close().await;
-    let mut bytes = std::fs::read(&path).unwrap();
     let older = SCHEMA_VERSION - 1;
-    bytes[60..64].copy_from_slice(&older.to_be_bytes());
-    std::fs::write(&path, &bytes).unwrap();
+    let (path, bytes) = state_claiming_schema(&dir, older).await;
     let running = tillflow_state_sqlite::WriterLock::acquire(&path).unwrap();
 
     let error = SqliteStore::open(&path).await.unwrap_err().to_string();
@@ -85,8 +92,7 @@ async fn an_older_state_is_not_migrated_under_a_run_still_on_it() {
 
     drop(running);
     open(&dir).await.close().await;
-    let migrated = std::fs::read(&path).unwrap();
-    assert_eq!(u32::from_be_bytes(migrated[60..64].try_into().unwrap()), SCHEMA_VERSION);
+    assert_eq!(header_schema(&std::fs::read(&path).unwrap()), SCHEMA_VERSION);
 }
 
 #[tokio::test]
