@@ -131,6 +131,43 @@ pub fn apply(stored: PersonTotals, delta: &Delta) -> (PersonTotals, bool) {
     (totals, reread)
 }
 
+/// The orders whose order fact `page` carries: upserting the page replaces
+/// their stored order facts, so the latest counted order of a person once
+/// the page is recorded is looked for among the other stored ones
+/// ([`latest_after`]).
+pub fn orders_replaced(page: &[OrderFact]) -> Vec<&str> {
+    let mut orders: Vec<&str> =
+        page.iter().filter(|fact| fact.fact_id == "order").map(|fact| fact.order_id.as_str()).collect();
+    orders.sort_unstable();
+    orders.dedup();
+    orders
+}
+
+/// The time and currency of `person`'s latest counted order once `page` is
+/// recorded, from `stored`: the latest counted order among the stored order
+/// facts of orders not in [`orders_replaced`]. The page's own order facts
+/// (the last of each order, as an upsert keeps it) take the others' place.
+/// So the totals are known before anything is written, and a page can be
+/// recorded with the commit that follows its delivery.
+pub fn latest_after(
+    page: &[OrderFact],
+    person: &str,
+    stored: Option<(Timestamp, Currency)>,
+) -> (Option<Timestamp>, Option<Currency>) {
+    let mut last_of_each: HashMap<&str, &OrderFact> = HashMap::new();
+    for fact in page.iter().filter(|fact| fact.fact_id == "order") {
+        last_of_each.insert(&fact.order_id, fact);
+    }
+    let mut latest = stored;
+    for fact in last_of_each.into_values().filter(|fact| fact.counted && fact.person == person) {
+        let at = to_the_millisecond(fact.at);
+        if latest.as_ref().is_none_or(|(latest, _)| at > *latest) {
+            latest = Some((at, fact.currency));
+        }
+    }
+    latest.map_or((None, None), |(at, currency)| (Some(at), Some(currency)))
+}
+
 /// Totals of someone with no counted order yet.
 pub fn zero() -> PersonTotals {
     PersonTotals { revenue: Decimal::ZERO, currency: None, orders: 0, last_order_at: None }
@@ -198,20 +235,26 @@ mod tests {
                 .cloned()
                 .collect();
             let deltas = deltas(&stored, page);
-            for fact in page {
-                all.insert((fact.order_id.clone(), fact.fact_id.clone()), fact.clone());
-            }
+            // Worked out before the page is written, as a store does (a
+            // preview writes nothing at all).
+            let replaced = orders_replaced(page);
+            let mut updated = Vec::new();
             for (person, delta) in deltas {
                 let (mut totals, reread) = apply(running.remove(person).unwrap_or_else(zero), &delta);
                 if reread {
-                    let latest = all
+                    let others = all
                         .values()
                         .filter(|f| f.person == person && f.fact_id == "order" && f.counted)
-                        .max_by_key(|f| f.at);
-                    totals.last_order_at = latest.map(|f| f.at);
-                    totals.currency = latest.map(|f| f.currency);
+                        .filter(|f| !replaced.contains(&f.order_id.as_str()))
+                        .max_by_key(|f| f.at)
+                        .map(|f| (f.at, f.currency));
+                    (totals.last_order_at, totals.currency) = latest_after(page, person, others);
                 }
-                running.insert(person.to_owned(), totals);
+                updated.push((person.to_owned(), totals));
+            }
+            running.extend(updated);
+            for fact in page {
+                all.insert((fact.order_id.clone(), fact.fact_id.clone()), fact.clone());
             }
             for (person, totals) in &running {
                 let expected = sum_facts(all.values().filter(|f| &f.person == person));

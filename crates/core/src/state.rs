@@ -147,6 +147,13 @@ pub struct Commit {
     /// Placed orders read from the source (id, time placed), for the
     /// reconciliation report; committed with the page's checkpoint.
     pub orders_read: Vec<(String, Timestamp)>,
+    /// Order facts recorded with the commit, as
+    /// [`record_facts`](StateStore::record_facts) records them: a webhook
+    /// round fills its totals events from
+    /// [`preview_facts`](StateStore::preview_facts) and records the facts
+    /// with the commit that follows delivery, one write transaction a round
+    /// where there were two.
+    pub facts: Vec<OrderFact>,
 }
 
 impl Commit {
@@ -157,6 +164,7 @@ impl Commit {
             && self.inbox_done.is_empty()
             && self.dead_letters_resolved.is_empty()
             && self.orders_read.is_empty()
+            && self.facts.is_empty()
     }
 }
 
@@ -316,6 +324,16 @@ pub trait StateStore: Send + Sync {
         &self,
         pipeline: &str,
         facts: Vec<OrderFact>,
+    ) -> Result<HashMap<String, PersonTotals>, StateError>;
+
+    /// What [`record_facts`](Self::record_facts) would answer for `facts`,
+    /// without writing anything: the totals a commit carrying them
+    /// ([`Commit::facts`]) makes, as long as no other facts of the pipeline
+    /// are recorded between (its lease sees to that).
+    async fn preview_facts(
+        &self,
+        pipeline: &str,
+        facts: &[OrderFact],
     ) -> Result<HashMap<String, PersonTotals>, StateError>;
 
     /// Current totals of the given people (see [`crate::model::sum_facts`]).

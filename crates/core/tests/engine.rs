@@ -1,6 +1,7 @@
 //! The engine's promises, checked with in-memory fakes: each event once,
 //! checkpoints only after acknowledgement, skips and dead letters counted.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tillflow_core::failpoint::Failpoint;
 use tillflow_core::model::{OrderStatus, Record};
@@ -780,6 +781,34 @@ async fn webhook_rounds_ask_the_pipelines_first_start_once() {
     }
     pipeline.run_pass().await.unwrap();
     assert_eq!(harness.store.start_reads(), 1);
+}
+
+/// A webhook round records its orders' facts with its commit, once
+/// delivered, not in a write of its own before: a round whose delivery
+/// fails leaves the person totals as they were, and the round that then
+/// goes through sends the totals both orders make, and records them.
+#[tokio::test]
+async fn a_webhook_round_that_cannot_deliver_leaves_the_totals_as_they_were() {
+    use tillflow_testkit::fake_source::epoch;
+    let mut harness = Harness::new(1, 0);
+    harness.totals = true;
+    let mut pipeline = harness.pipeline(PipelineOptions::default());
+    for order in [100, 101] {
+        let body = serde_json::to_vec(&Record::Order(sample_order("shop", order, 1, epoch()))).unwrap();
+        harness.store.inbox_push("shop", &[], &body, epoch()).await.unwrap();
+    }
+    harness.log.lock().unwrap().script.push_back(Some(ConnectorError::transient("503 after retries")));
+    assert!(pipeline.process_inbox_only().await.is_err(), "the round fails with its delivery");
+    assert_eq!(harness.store.person_totals("p", &["id:1"]).await.unwrap(), HashMap::new(), "no facts recorded");
+    assert_eq!(harness.store.inbox_pending_count("p", "shop").await.unwrap(), 2);
+
+    pipeline.process_inbox_only().await.unwrap();
+    let sent = harness.log.lock().unwrap().totals.clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!((sent[0].0.as_str(), sent[0].1.orders), ("id:1", 2));
+    let kept = harness.store.person_totals("p", &["id:1"]).await.unwrap();
+    assert_eq!(kept.get("id:1"), Some(&sent[0].1), "what was sent is what is kept");
+    assert_eq!(harness.store.inbox_pending_count("p", "shop").await.unwrap(), 0);
 }
 
 /// A page's facts are written while its ledger entries are read: neither

@@ -1,7 +1,8 @@
 //! The one write a batch makes: ledger rows, dead letters, the checkpoint,
-//! inbox marks (moving each source's watermark), resolved letters and orders
-//! read, in one transaction — and, for a runner, only while it still holds
-//! the pipeline's lease under the token it was given (see `leases`).
+//! inbox marks (moving each source's watermark), resolved letters, orders
+//! read and order facts, in one transaction — and, for a runner, only while
+//! it still holds the pipeline's lease under the token it was given (see
+//! `leases`).
 
 use crate::leases::Fencing;
 use crate::sql::{error, last_of_each, millis};
@@ -24,6 +25,7 @@ pub(crate) async fn commit(
         fencing.hold(&mut transaction, pipeline).await?;
     }
     write_commit(&mut transaction, pipeline, &commit).await.map_err(error("commit"))?;
+    crate::facts::record_facts(&mut transaction, pipeline, &commit.facts).await?;
     transaction.commit().await.map_err(error("commit"))
 }
 

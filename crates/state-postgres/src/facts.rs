@@ -35,6 +35,30 @@ pub(crate) async fn record_facts(
     if facts.is_empty() {
         return Ok(HashMap::new());
     }
+    let updated = totals_after(connection, pipeline, facts).await?;
+    upsert_facts(connection, pipeline, facts).await.map_err(error("record facts"))?;
+    write_totals(connection, pipeline, &updated).await.map_err(error("person totals"))?;
+    Ok(updated.into_iter().collect())
+}
+
+/// What recording `facts` would answer, nothing written.
+pub(crate) async fn preview_facts(
+    pool: &PgPool,
+    pipeline: &str,
+    facts: &[OrderFact],
+) -> Result<HashMap<String, PersonTotals>, StateError> {
+    let mut connection = pool.acquire().await.map_err(error("preview facts"))?;
+    Ok(totals_after(&mut connection, pipeline, facts).await?.into_iter().collect())
+}
+
+/// The totals of every person `facts` touch once they are recorded, read
+/// from the stored facts of their orders and the stored totals before any
+/// is written: the same answer for a write and for a preview.
+async fn totals_after(
+    connection: &mut PgConnection,
+    pipeline: &str,
+    facts: &[OrderFact],
+) -> Result<Vec<(String, PersonTotals)>, StateError> {
     let mut orders: Vec<&str> = facts.iter().map(|fact| fact.order_id.as_str()).collect();
     orders.sort_unstable();
     orders.dedup();
@@ -52,20 +76,19 @@ pub(crate) async fn record_facts(
         }
     }
     let deltas = deltas(&stored, facts);
-    upsert_facts(connection, pipeline, facts).await.map_err(error("record facts"))?;
     let people: Vec<&str> = deltas.keys().copied().collect();
     let mut current = read_totals(connection, pipeline, &people).await?;
     let mut updated = Vec::with_capacity(deltas.len());
-    for (person, delta) in &deltas {
-        let stored = current.remove(*person).unwrap_or_else(running_totals::zero);
-        let (mut totals, reread) = running_totals::apply(stored, delta);
+    for (person, delta) in deltas {
+        let stored = current.remove(person).unwrap_or_else(running_totals::zero);
+        let (mut totals, reread) = running_totals::apply(stored, &delta);
         if reread {
-            (totals.last_order_at, totals.currency) = latest_counted_order(connection, pipeline, person).await?;
+            let others = latest_counted_order(connection, pipeline, person, facts).await?;
+            (totals.last_order_at, totals.currency) = running_totals::latest_after(facts, person, others);
         }
-        updated.push((*person, totals));
+        updated.push((person.to_owned(), totals));
     }
-    write_totals(connection, pipeline, &updated).await.map_err(error("person totals"))?;
-    Ok(updated.into_iter().map(|(person, totals)| (person.to_owned(), totals)).collect())
+    Ok(updated)
 }
 
 async fn upsert_facts(connection: &mut PgConnection, pipeline: &str, facts: &[OrderFact]) -> Result<(), sqlx::Error> {
@@ -94,24 +117,27 @@ async fn upsert_facts(connection: &mut PgConnection, pipeline: &str, facts: &[Or
     Ok(())
 }
 
-/// The time and currency of the person's latest counted order: one step
-/// down the person index from its newest end.
+/// The time and currency of the person's latest counted order among the
+/// stored ones `facts` do not replace (`running_totals::latest_after`): a
+/// step or two down the person index from its newest end.
 async fn latest_counted_order(
     connection: &mut PgConnection,
     pipeline: &str,
     person: &str,
-) -> Result<(Option<jiff::Timestamp>, Option<Currency>), StateError> {
+    facts: &[OrderFact],
+) -> Result<Option<(jiff::Timestamp, Currency)>, StateError> {
     let row: Option<(i64, String)> = sqlx::query_as(
         "SELECT at, currency FROM order_facts WHERE pipeline = $1 AND person = $2 AND fact_id = 'order' AND counted \
-         ORDER BY at DESC LIMIT 1",
+         AND NOT (order_id = ANY($3)) ORDER BY at DESC LIMIT 1",
     )
     .bind(pipeline)
     .bind(person)
+    .bind(running_totals::orders_replaced(facts))
     .fetch_optional(&mut *connection)
     .await
     .map_err(error("record facts"))?;
-    let Some((at, currency)) = row else { return Ok((None, None)) };
-    Ok((Some(from_millis(at)), Some(Currency::new(&currency).map_err(StateError::new)?)))
+    let Some((at, currency)) = row else { return Ok(None) };
+    Ok(Some((from_millis(at), Currency::new(&currency).map_err(StateError::new)?)))
 }
 
 async fn read_totals(
@@ -145,7 +171,7 @@ async fn read_totals(
 async fn write_totals(
     connection: &mut PgConnection,
     pipeline: &str,
-    totals: &[(&str, PersonTotals)],
+    totals: &[(impl AsRef<str> + Sync, PersonTotals)],
 ) -> Result<(), sqlx::Error> {
     if totals.is_empty() {
         return Ok(());
@@ -160,7 +186,7 @@ async fn write_totals(
          last_at = excluded.last_at, currency = excluded.currency",
     )
     .bind(pipeline)
-    .bind(totals.iter().map(|(person, _)| *person).collect::<Vec<_>>())
+    .bind(totals.iter().map(|(person, _)| person.as_ref()).collect::<Vec<_>>())
     .bind(rows.iter().map(|row| row.revenue.as_str()).collect::<Vec<_>>())
     .bind(rows.iter().map(|row| row.orders).collect::<Vec<_>>())
     .bind(rows.iter().map(|row| row.last_at).collect::<Vec<_>>())

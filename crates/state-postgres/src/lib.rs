@@ -271,6 +271,14 @@ impl StateStore for PgStore {
         commit::record_facts(&self.pool, self.fencing.as_deref(), pipeline, &facts).await
     }
 
+    async fn preview_facts(
+        &self,
+        pipeline: &str,
+        facts: &[OrderFact],
+    ) -> Result<HashMap<String, PersonTotals>, StateError> {
+        facts::preview_facts(&self.pool, pipeline, facts).await
+    }
+
     async fn person_totals(
         &self,
         pipeline: &str,

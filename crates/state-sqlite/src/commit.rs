@@ -1,6 +1,6 @@
 //! The one write a batch makes: ledger rows, dead letters, the checkpoint,
-//! inbox marks (moving each source's watermark), resolved letters and orders
-//! read, in one transaction.
+//! inbox marks (moving each source's watermark), resolved letters, orders
+//! read and order facts, in one transaction.
 
 use crate::ledger_codes::{kind_code, outcome_code, pack_hash};
 use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, kept, millis, pipeline_upsert, upsert_of, value_rows};
@@ -16,9 +16,14 @@ use tillflow_core::state::{Commit, LedgerRow, Outcome};
 pub(crate) async fn commit(
     connection: &mut SqliteConnection,
     pipeline: &str,
-    commit: Commit,
+    mut commit: Commit,
 ) -> Result<(), StateError> {
-    write_commit(connection, pipeline, commit).await.map_err(error("commit"))
+    let facts = std::mem::take(&mut commit.facts);
+    write_commit(connection, pipeline, commit).await.map_err(error("commit"))?;
+    if !facts.is_empty() {
+        crate::facts::record_facts(connection, pipeline, &facts).await?;
+    }
+    Ok(())
 }
 
 /// Forgets pipeline ?1's done marks of source ?4's webhooks that its

@@ -35,22 +35,45 @@ pub(crate) async fn record_facts(
     pipeline: &str,
     facts: &[OrderFact],
 ) -> Result<HashMap<String, PersonTotals>, StateError> {
+    let updated = totals_after(connection, pipeline, facts).await?;
+    upsert_facts(connection, pipeline, facts).await?;
+    write_totals(connection, pipeline, &updated).await?;
+    Ok(updated.into_iter().collect())
+}
+
+/// What recording `facts` would answer, nothing written.
+pub(crate) async fn preview_facts(
+    pool: &SqlitePool,
+    pipeline: &str,
+    facts: &[OrderFact],
+) -> Result<HashMap<String, PersonTotals>, StateError> {
+    let mut connection = pool.acquire().await.map_err(error("preview facts"))?;
+    Ok(totals_after(&mut connection, pipeline, facts).await?.into_iter().collect())
+}
+
+/// The totals of every person `facts` touch once they are recorded, read
+/// from the stored facts of their orders and the stored totals before any
+/// is written: the same answer for a write and for a preview.
+async fn totals_after(
+    connection: &mut SqliteConnection,
+    pipeline: &str,
+    facts: &[OrderFact],
+) -> Result<Vec<(String, PersonTotals)>, StateError> {
     let stored = stored_facts_of_orders(connection, pipeline, facts).await?;
     let deltas = deltas(&stored, facts);
-    upsert_facts(connection, pipeline, facts).await?;
     let people: Vec<&str> = deltas.keys().copied().collect();
     let mut current = read_totals(connection, pipeline, &people).await?;
     let mut updated = Vec::with_capacity(deltas.len());
-    for (person, delta) in &deltas {
-        let stored = current.remove(*person).unwrap_or_else(running_totals::zero);
-        let (mut totals, reread) = running_totals::apply(stored, delta);
+    for (person, delta) in deltas {
+        let stored = current.remove(person).unwrap_or_else(running_totals::zero);
+        let (mut totals, reread) = running_totals::apply(stored, &delta);
         if reread {
-            (totals.last_order_at, totals.currency) = latest_counted_order(connection, pipeline, person).await?;
+            let others = latest_counted_order(connection, pipeline, person, facts).await?;
+            (totals.last_order_at, totals.currency) = running_totals::latest_after(facts, person, others);
         }
-        updated.push((*person, totals));
+        updated.push((person.to_owned(), totals));
     }
-    write_totals(connection, pipeline, &updated).await?;
-    Ok(updated.into_iter().map(|(person, totals)| (person.to_owned(), totals)).collect())
+    Ok(updated)
 }
 
 /// Every stored fact of the orders `facts` name.
@@ -114,26 +137,31 @@ fn totals_upsert(rows: usize) -> String {
     pipeline_upsert("person_totals", &["person", "revenue", "orders", "last_at", "currency"], &["person"], rows)
 }
 
-/// The time and currency of the person's latest counted order: one step
-/// down the person index from its newest end.
+/// The time and currency of the person's latest counted order among the
+/// stored ones `facts` do not replace (`running_totals::latest_after`): a
+/// step or two down the person index from its newest end.
 async fn latest_counted_order(
     connection: &mut SqliteConnection,
     pipeline: &str,
     person: &str,
-) -> Result<(Option<jiff::Timestamp>, Option<tillflow_core::model::Currency>), StateError> {
+    facts: &[OrderFact],
+) -> Result<Option<(jiff::Timestamp, tillflow_core::model::Currency)>, StateError> {
+    let replaced = running_totals::orders_replaced(facts);
     let row: Option<(i64, String)> = sqlx::query_as(
         "SELECT at, currency FROM order_facts INDEXED BY order_facts_by_person \
-         WHERE pipeline = ? AND person = ? AND fact_id = 'order' AND counted ORDER BY at DESC LIMIT 1",
+         WHERE pipeline = ? AND person = ? AND fact_id = 'order' AND counted \
+         AND order_id NOT IN (SELECT value FROM json_each(?)) ORDER BY at DESC LIMIT 1",
     )
     .bind(pipeline)
     .bind(person)
+    .bind(json_list(replaced.into_iter()))
     .fetch_optional(&mut *connection)
     .await
     .map_err(error("record facts"))?;
-    let Some((at, currency)) = row else { return Ok((None, None)) };
+    let Some((at, currency)) = row else { return Ok(None) };
     let totals = PersonTotalsRow { revenue: "0".into(), orders: 0, last_at: Some(at), currency: Some(currency) };
     let totals = PersonTotals::try_from(totals)?;
-    Ok((totals.last_order_at, totals.currency))
+    Ok(totals.last_order_at.zip(totals.currency))
 }
 
 async fn read_totals(
@@ -169,14 +197,15 @@ async fn read_totals(
 async fn write_totals(
     connection: &mut SqliteConnection,
     pipeline: &str,
-    totals: &[(&str, PersonTotals)],
+    totals: &[(impl AsRef<str> + Sync, PersonTotals)],
 ) -> Result<(), StateError> {
     for rows in totals.chunks(INSERT_CHUNK) {
         let statement = upsert_of(rows.len(), &FULL_TOTALS_UPSERT, totals_upsert);
         let mut insert = sqlx::query(&statement).bind(pipeline);
         for (person, totals) in rows {
             let row = PersonTotalsRow::from(totals);
-            insert = insert.bind(*person).bind(row.revenue).bind(row.orders).bind(row.last_at).bind(row.currency);
+            insert =
+                insert.bind(person.as_ref()).bind(row.revenue).bind(row.orders).bind(row.last_at).bind(row.currency);
         }
         insert.persistent(kept(rows)).execute(&mut *connection).await.map_err(error("person totals"))?;
     }

@@ -343,6 +343,14 @@ impl StateStore for SqliteStore {
             .await
     }
 
+    async fn preview_facts(
+        &self,
+        pipeline: &str,
+        facts: &[OrderFact],
+    ) -> Result<HashMap<String, PersonTotals>, StateError> {
+        facts::preview_facts(&self.pool, pipeline, facts).await
+    }
+
     async fn person_totals(
         &self,
         pipeline: &str,

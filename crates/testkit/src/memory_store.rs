@@ -36,6 +36,27 @@ struct Inner {
 }
 
 impl Inner {
+    /// The totals of `people` from the pipeline's facts with `page` put in
+    /// place of those it replaces (the last of each, as a write keeps it).
+    fn totals_with(&self, pipeline: &str, people: &[&str], page: &[OrderFact]) -> HashMap<String, PersonTotals> {
+        let mut facts: BTreeMap<(&str, &str), &OrderFact> = self
+            .facts
+            .iter()
+            .filter(|((p, _, _), _)| p == pipeline)
+            .map(|((_, order, fact_id), fact)| ((order.as_str(), fact_id.as_str()), fact))
+            .collect();
+        for fact in page {
+            facts.insert((&fact.order_id, &fact.fact_id), fact);
+        }
+        people
+            .iter()
+            .filter_map(|person| {
+                let mine: Vec<&OrderFact> = facts.values().copied().filter(|fact| fact.person == *person).collect();
+                (!mine.is_empty()).then(|| ((*person).to_owned(), sum_facts(mine)))
+            })
+            .collect()
+    }
+
     /// The webhooks of `source` that `pipeline` has yet to process, oldest first.
     fn pending<'a>(&'a self, pipeline: &'a str, source: &'a str) -> impl Iterator<Item = &'a InboxItem> + 'a {
         self.inbox
@@ -130,6 +151,9 @@ impl StateStore for MemoryStore {
                 payload: letter.payload,
                 created_at: now,
             });
+        }
+        for fact in commit.facts {
+            inner.facts.insert((pipeline.to_owned(), fact.order_id.clone(), fact.fact_id.clone()), fact);
         }
         let resolved: HashSet<i64> = commit.dead_letters_resolved.into_iter().collect();
         inner.dead_letters.retain(|letter| !resolved.contains(&letter.id));
@@ -353,24 +377,24 @@ impl StateStore for MemoryStore {
         self.person_totals(pipeline, &people).await
     }
 
+    async fn preview_facts(
+        &self,
+        pipeline: &str,
+        facts: &[OrderFact],
+    ) -> Result<HashMap<String, PersonTotals>, StateError> {
+        if let Some(barrier) = &self.facts_and_reads {
+            barrier.wait().await;
+        }
+        let people: Vec<&str> = facts.iter().map(|fact| fact.person.as_str()).collect();
+        Ok(self.inner.lock().unwrap().totals_with(pipeline, &people, facts))
+    }
+
     async fn person_totals(
         &self,
         pipeline: &str,
         people: &[&str],
     ) -> Result<HashMap<String, PersonTotals>, StateError> {
-        let inner = self.inner.lock().unwrap();
-        Ok(people
-            .iter()
-            .filter_map(|person| {
-                let facts: Vec<&OrderFact> = inner
-                    .facts
-                    .iter()
-                    .filter(|((p, _, _), f)| p == pipeline && f.person == *person)
-                    .map(|(_, f)| f)
-                    .collect();
-                (!facts.is_empty()).then(|| ((*person).to_owned(), sum_facts(facts)))
-            })
-            .collect())
+        Ok(self.inner.lock().unwrap().totals_with(pipeline, people, &[]))
     }
 
     async fn event_times(

@@ -81,6 +81,7 @@ where
     a_purge_deletes_what_names_the_address_and_nothing_else(fresh().await).await;
     person_totals_are_summed_from_order_facts(fresh().await).await;
     person_totals_follow_every_kind_of_change(fresh().await).await;
+    facts_previewed_then_committed_are_recorded_as_answered(fresh().await).await;
     the_totals_answered_are_the_totals_kept(fresh().await).await;
     report_times_are_filtered_by_kind_outcome_and_time(fresh().await).await;
     reset_forgets_progress_and_keeps_dead_letters_and_webhooks(fresh().await).await;
@@ -108,6 +109,7 @@ pub async fn a_commit_is_read_back_whole(store: Arc<dyn StateStore>) {
                 inbox_done: vec![webhook],
                 dead_letters_resolved: Vec::new(),
                 orders_read: vec![("1".into(), at(1)), ("2".into(), at(2))],
+                facts: vec![fact("1", "order", "a", true, 1000, 1), fact("1", "refund:1", "a", false, 250, 2)],
             },
         )
         .await
@@ -131,6 +133,8 @@ pub async fn a_commit_is_read_back_whole(store: Arc<dyn StateStore>) {
     assert_eq!(letters[0].payload["why"], "refused");
     assert!(store.inbox_pending("p", "shop", 10).await.unwrap().is_empty(), "the webhook is done for p");
     assert_eq!(store.orders_read_times("p", at(0)).await.unwrap(), vec![at(1), at(2)]);
+    let totals = store.person_totals("p", &["a"]).await.unwrap();
+    assert_eq!((totals["a"].orders, totals["a"].revenue), (1, Decimal::new(750, 2)), "the facts are recorded");
     let status = store.status("p").await.unwrap();
     assert_eq!(status.streams.len(), 1);
     assert_eq!(status.streams[0].stream, "orders");
@@ -323,9 +327,55 @@ pub async fn person_totals_are_summed_from_order_facts(store: Arc<dyn StateStore
 /// Kept current a page at a time, the totals must still equal the sum of
 /// every fact recorded, through each kind of change a source can make.
 pub async fn person_totals_follow_every_kind_of_change(store: Arc<dyn StateStore>) {
+    let mut recorded: Vec<OrderFact> = Vec::new();
+    for page in pages_of_every_change() {
+        store.record_facts("p", page.clone()).await.unwrap();
+        assert_totals_are_the_sum(&store, &mut recorded, &page).await;
+    }
+}
+
+/// A webhook round previews its totals and records its facts with its
+/// commit: the preview answers what recording them answers, writes
+/// nothing, and the commit carrying them records them — through each kind
+/// of change, the latest counted order taken away included (its
+/// successor is looked for among the facts the page does not replace).
+pub async fn facts_previewed_then_committed_are_recorded_as_answered(store: Arc<dyn StateStore>) {
+    let mut recorded: Vec<OrderFact> = Vec::new();
+    for page in pages_of_every_change() {
+        let before = store.person_totals("p", &["a", "b"]).await.unwrap();
+        let previewed = store.preview_facts("p", &page).await.unwrap();
+        assert_eq!(store.person_totals("p", &["a", "b"]).await.unwrap(), before, "a preview writes nothing");
+        store.commit("p", Commit { facts: page.clone(), ..Commit::default() }).await.unwrap();
+        let people: Vec<&str> = previewed.keys().map(String::as_str).collect();
+        assert_eq!(store.person_totals("p", &people).await.unwrap(), previewed, "after {page:?}");
+        assert_totals_are_the_sum(&store, &mut recorded, &page).await;
+    }
+}
+
+/// Each person's totals once `page` is added to `recorded`, compared with
+/// `sum_facts` over everything recorded.
+async fn assert_totals_are_the_sum(store: &Arc<dyn StateStore>, recorded: &mut Vec<OrderFact>, page: &[OrderFact]) {
+    for fact in page {
+        recorded.retain(|old| {
+            (old.order_id.as_str(), old.fact_id.as_str()) != (fact.order_id.as_str(), fact.fact_id.as_str())
+        });
+        recorded.push(fact.clone());
+    }
+    let totals = store.person_totals("p", &["a", "b"]).await.unwrap();
+    for person in ["a", "b"] {
+        let mine: Vec<&OrderFact> = recorded.iter().filter(|fact| fact.person == person).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        assert_eq!(totals.get(person), Some(&sum_facts(mine)), "{person} after {page:?}");
+    }
+}
+
+/// Pages of facts that make each kind of change a source can make.
+fn pages_of_every_change() -> Vec<Vec<OrderFact>> {
     let mut usd = fact("9", "order", "a", true, 300, 3);
     usd.currency = Currency::new("USD").unwrap();
-    let pages = vec![
+    vec![
         vec![fact("1", "order", "a", true, 1000, 10), fact("2", "order", "a", true, 500, 21), usd],
         // A refund of a counted order, and one that arrives before its order.
         vec![fact("1", "refund:1", "a", false, 200, 30), fact("3", "refund:9", "a", false, 100, 31)],
@@ -342,25 +392,7 @@ pub async fn person_totals_follow_every_kind_of_change(store: Arc<dyn StateStore
             fact("3", "order", "a", false, 900, 5),
             fact("9", "order", "a", false, 300, 3),
         ],
-    ];
-    let mut recorded: Vec<OrderFact> = Vec::new();
-    for page in pages {
-        store.record_facts("p", page.clone()).await.unwrap();
-        for fact in &page {
-            recorded.retain(|old| {
-                (old.order_id.as_str(), old.fact_id.as_str()) != (fact.order_id.as_str(), fact.fact_id.as_str())
-            });
-            recorded.push(fact.clone());
-        }
-        let totals = store.person_totals("p", &["a", "b"]).await.unwrap();
-        for person in ["a", "b"] {
-            let mine: Vec<&OrderFact> = recorded.iter().filter(|fact| fact.person == person).collect();
-            if mine.is_empty() {
-                continue;
-            }
-            assert_eq!(totals.get(person), Some(&sum_facts(mine)), "{person} after {page:?}");
-        }
-    }
+    ]
 }
 
 /// A source's times may be finer than a store keeps them: the totals a

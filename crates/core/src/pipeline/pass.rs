@@ -28,6 +28,22 @@ const INBOX_PAGE: u32 = 100;
 /// poll, prune and report.
 const INBOX_PAGES_PER_ROUND: usize = 10;
 
+/// When a page's order facts are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FactsWritten {
+    /// In a write of their own, before the page's events go out: a stream's
+    /// pages queue behind one another, and each page's totals build on the
+    /// facts of the pages before it, written or not yet delivered.
+    BeforeDelivery,
+    /// With the page's commit, once its events are delivered, the totals
+    /// previewed: a page that is delivered and committed before the next is
+    /// read (a webhook round's) needs no write of its own. At 1,000 webhooks
+    /// a second that write was a third of a round, waiting its turn on the
+    /// state's writer; and a round that fails to deliver now leaves the
+    /// state as it found it.
+    WithCommit,
+}
+
 impl Pipeline {
     /// One full pass: pending webhooks, then every stream from its checkpoint
     /// to the end.
@@ -105,7 +121,9 @@ impl Pipeline {
                     }
                     let records = items.len();
                     let tail = Commit { checkpoint: Some((stream.to_owned(), checkpoint)), ..Commit::default() };
-                    let result = self.process_items(items, tail, context, &mut report, &mut pending).await;
+                    let result = self
+                        .process_items(items, tail, context, &mut report, &mut pending, FactsWritten::BeforeDelivery)
+                        .await;
                     self.options.progress.page(&self.name, stream, records, report.delivered_total());
                     result.and(read_error.map_or(Ok(()), Err))
                 }
@@ -160,7 +178,7 @@ impl Pipeline {
             }
             let mut pending = Pending::default();
             let tail = Commit { inbox_done: done, ..Commit::default() };
-            self.process_items(records, tail, context, &mut report, &mut pending).await?;
+            self.process_items(records, tail, context, &mut report, &mut pending, FactsWritten::WithCommit).await?;
             self.deliver_ready(&mut pending, true, &mut report).await?;
             if !report.webhooks_left {
                 break;
@@ -171,7 +189,8 @@ impl Pipeline {
 
     /// Derives and filters the events of `items` and queues them in
     /// `pending` with the page's commit (`checkpoint`, skips, source dead
-    /// letters, `inbox_done`); delivers whatever full batches are ready.
+    /// letters, `inbox_done`, and the facts when `written` says so);
+    /// delivers whatever full batches are ready.
     pub(super) async fn process_items(
         &mut self,
         items: Vec<SourceItem>,
@@ -179,6 +198,7 @@ impl Pipeline {
         context: &DeriveContext,
         report: &mut PassReport,
         pending: &mut Pending,
+        written: FactsWritten,
     ) -> Result<(), PipelineError> {
         let mut records = Vec::with_capacity(items.len());
         let mut bad_records = Vec::new();
@@ -234,7 +254,14 @@ impl Pipeline {
         // neither read depends on the facts, and on a store with one
         // connection (SQLite) the three then follow each other instead of
         // each waiting again behind whatever write (a webhook's) came between.
-        let (totals, lookups) = tokio::join!(self.record_facts(facts), self.lookups(&events));
+        let (totals, lookups) = match written {
+            FactsWritten::BeforeDelivery => tokio::join!(self.record_facts(facts), self.lookups(&events)),
+            FactsWritten::WithCommit => {
+                let answered = tokio::join!(self.preview_facts(&facts), self.lookups(&events));
+                tail.facts = facts;
+                answered
+            }
+        };
         let (totals, (ledger, mut forgotten)) = (totals?, lookups?);
         let kept = fill_totals(people, &mut events[..planned], totals);
         if kept.contains(&false) {

@@ -87,6 +87,7 @@ impl Pending {
             commit.inbox_done.extend(page.inbox_done);
             commit.dead_letters_resolved.extend(page.dead_letters_resolved);
             commit.orders_read.extend(page.orders_read);
+            commit.facts.extend(page.facts);
         }
         ordered.sort_by_key(|(number, _)| *number);
         commit.ledger.extend(ordered.into_iter().map(|(_, row)| row));

@@ -1,6 +1,7 @@
 //! Replaying dead letters after a fix: sink rejections delivered again,
 //! source records read again and taken through the same page path as a pass.
 
+use super::pass::FactsWritten;
 use super::pending::Pending;
 use super::{PassReport, Pipeline, PipelineError};
 use crate::error::ErrorClass;
@@ -60,7 +61,8 @@ impl Pipeline {
         if !resolved.is_empty() {
             let mut pending = Pending::default();
             let tail = Commit { dead_letters_resolved: resolved, ..Commit::default() };
-            self.process_items(records, tail, &context, &mut report, &mut pending).await?;
+            self.process_items(records, tail, &context, &mut report, &mut pending, FactsWritten::BeforeDelivery)
+                .await?;
             self.deliver_ready(&mut pending, true, &mut report).await?;
         }
         report.elapsed = started.elapsed();

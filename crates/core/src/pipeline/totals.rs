@@ -71,6 +71,20 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// The totals recording a page's facts will answer, nothing written
+    /// (see `FactsWritten::WithCommit`).
+    pub(super) async fn preview_facts(
+        &self,
+        facts: &[OrderFact],
+    ) -> Result<HashMap<String, PersonTotals>, PipelineError> {
+        if facts.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self.state.preview_facts(&self.name, facts).await?)
+    }
+}
+
 /// Gives each planned totals event the totals the state answered for its
 /// person, and its content hash; true for each event kept. A person whose
 /// facts did not change gets no answer, and no event.

@@ -156,6 +156,14 @@ impl StateStore for DryRunStore {
         self.copy.record_facts(pipeline, facts).await
     }
 
+    async fn preview_facts(
+        &self,
+        pipeline: &str,
+        facts: &[OrderFact],
+    ) -> Result<HashMap<String, PersonTotals>, StateError> {
+        self.copy.preview_facts(pipeline, facts).await
+    }
+
     async fn person_totals(
         &self,
         pipeline: &str,
