@@ -96,11 +96,7 @@ impl SqliteStore {
         match file::inspect(path)? {
             file::StateFile::Missing => create(path).await?,
             file::StateFile::Database { schema_version } if schema_version > SCHEMA_VERSION => {
-                return Err(StateError::new(format!(
-                    "{} has state schema version {schema_version}, but this tillflow understands up to {SCHEMA_VERSION}; \
-                     it was written by a newer tillflow. Refusing to touch it: upgrade tillflow or point [state] url elsewhere",
-                    path.display()
-                )));
+                return Err(schema::newer_refused(path, schema_version));
             }
             file::StateFile::Database { .. } => {}
         }

@@ -284,6 +284,17 @@ const GUEST_KEYS_HASHED: usize = 11;
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
+/// Why a state file of a newer schema is refused: told the same whether the
+/// file's header said so before it was opened, or its `user_version` once a
+/// hot journal was rolled back.
+pub(crate) fn newer_refused(path: &Path, version: u32) -> StateError {
+    StateError::new(format!(
+        "{} has state schema version {version}, but this tillflow understands up to {SCHEMA_VERSION}; \
+         it was written by a newer tillflow. Refusing to touch it: upgrade tillflow or point [state] url elsewhere",
+        path.display()
+    ))
+}
+
 /// Migrates the state at `path` forward. `held`: whether this process holds
 /// the file's writer lock (a run, or a file being built); otherwise the lock
 /// is taken for the migration, and the migration refused while another
@@ -296,10 +307,7 @@ pub(crate) async fn migrate(pool: &SqlitePool, path: &Path, held: bool) -> Resul
         .map_err(error("read schema version"))?;
     let version = u32::try_from(version).unwrap_or(u32::MAX);
     if version > SCHEMA_VERSION {
-        return Err(StateError::new(format!(
-            "{} has state schema version {version}, newer than {SCHEMA_VERSION}; refusing to touch it",
-            path.display()
-        )));
+        return Err(newer_refused(path, version));
     }
     let _migrating = (!held && version < SCHEMA_VERSION)
         .then(|| crate::writer_lock::WriterLock::acquire_to_migrate(path, version, SCHEMA_VERSION))
