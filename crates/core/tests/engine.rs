@@ -261,6 +261,11 @@ async fn a_replayed_record_counts_in_person_totals_and_in_the_orders_read() {
     };
     // Customer 2 has order 1 ($20) before the replay.
     assert_eq!((latest("id:2").orders, latest("id:2").revenue), (1, rust_decimal::Decimal::new(2000, 2)));
+    // A replay whose delivery fails records nothing: its facts go with its commit.
+    harness.log.lock().unwrap().script.push_back(Some(ConnectorError::transient("503 after retries")));
+    assert!(harness.pipeline(PipelineOptions::default()).replay_dead_letters().await.is_err());
+    let kept = harness.store.person_totals("p", &["id:2"]).await.unwrap();
+    assert_eq!(kept["id:2"].orders, 1, "a replay that failed recorded its order's facts");
 
     let replay = harness.pipeline(PipelineOptions::default()).replay_dead_letters().await.unwrap();
     assert_eq!(replay.delivered.get(&EventKind::Placed), Some(&1));

@@ -37,10 +37,10 @@ pub(super) enum FactsWritten {
     BeforeDelivery,
     /// With the page's commit, once its events are delivered, the totals
     /// previewed: a page that is delivered and committed before the next is
-    /// read (a webhook round's) needs no write of its own. At 1,000 webhooks
-    /// a second that write was a third of a round, waiting its turn on the
-    /// state's writer; and a round that fails to deliver now leaves the
-    /// state as it found it.
+    /// read (a webhook round's, a replay's) needs no write of its own. At
+    /// 1,000 webhooks a second that write was a third of a round, waiting
+    /// its turn on the state's writer; and a round that fails to deliver
+    /// now leaves the state as it found it.
     WithCommit,
 }
 

@@ -61,8 +61,7 @@ impl Pipeline {
         if !resolved.is_empty() {
             let mut pending = Pending::default();
             let tail = Commit { dead_letters_resolved: resolved, ..Commit::default() };
-            self.process_items(records, tail, &context, &mut report, &mut pending, FactsWritten::BeforeDelivery)
-                .await?;
+            self.process_items(records, tail, &context, &mut report, &mut pending, FactsWritten::WithCommit).await?;
             self.deliver_ready(&mut pending, true, &mut report).await?;
         }
         report.elapsed = started.elapsed();
