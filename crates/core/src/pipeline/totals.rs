@@ -69,9 +69,7 @@ impl Pipeline {
         }
         Ok(self.state.record_facts(&self.name, facts).await?)
     }
-}
 
-impl Pipeline {
     /// The totals recording a page's facts will answer, nothing written
     /// (see `FactsWritten::WithCommit`).
     pub(super) async fn preview_facts(
