@@ -65,10 +65,21 @@ pub(crate) async fn pending(
         .collect()
 }
 
+/// The webhooks one prune transaction deletes at most. With `secure_delete`
+/// every page they free is overwritten and journaled first: 1,000 webhooks
+/// of 3 KB took 20–28 ms on the one writer, and a backlog cleared after an
+/// outage seconds, while every webhook arriving meanwhile (and every round's
+/// commit) waited for it.
+pub(crate) const PRUNE_CHUNK: u32 = 100;
+
+/// Deletes the oldest `limit` (at most) of the webhooks of `source` that
+/// every one of `pipelines` has passed, in whatever transaction the group
+/// writer gives it; answers how many. Fewer than `limit`: none are left.
 pub(crate) async fn prune(
     connection: &mut SqliteConnection,
     source: &str,
     pipelines: &[String],
+    limit: u32,
 ) -> Result<u64, StateError> {
     if pipelines.is_empty() {
         return Ok(0);
@@ -89,16 +100,27 @@ pub(crate) async fn prune(
     if bound <= 0 {
         return Ok(0);
     }
+    // The newest webhook of this chunk: the oldest `limit` below the bound.
+    let chunk_end: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(id) FROM (SELECT id FROM inbox WHERE source = ? AND id <= ? ORDER BY id LIMIT ?)",
+    )
+    .bind(source)
+    .bind(bound)
+    .bind(i64::from(limit))
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(error("prune inbox"))?;
+    let Some(chunk_end) = chunk_end else { return Ok(0) };
     // Marks of pipelines no longer configured would point at nothing.
     sqlx::query("DELETE FROM inbox_done WHERE inbox_id IN (SELECT id FROM inbox WHERE source = ? AND id <= ?)")
         .bind(source)
-        .bind(bound)
+        .bind(chunk_end)
         .execute(&mut *connection)
         .await
         .map_err(error("prune inbox"))?;
     let deleted = sqlx::query("DELETE FROM inbox WHERE source = ? AND id <= ?")
         .bind(source)
-        .bind(bound)
+        .bind(chunk_end)
         .execute(&mut *connection)
         .await
         .map_err(error("prune inbox"))?

@@ -264,14 +264,23 @@ impl StateStore for SqliteStore {
     }
 
     async fn inbox_prune(&self, source: &str, pipelines: &[String]) -> Result<u64, StateError> {
-        // Through the group writer: a webhook stored while it runs shares
-        // its transaction instead of waiting for a commit of its own.
-        let (source, pipelines) = (source.to_owned(), pipelines.to_vec());
-        self.writer
-            .write(&self.pool, "prune inbox", move |connection| {
-                Box::pin(async move { inbox::prune(connection, &source, &pipelines).await })
-            })
-            .await
+        // Through the group writer, a chunk a write: a webhook stored while
+        // it runs shares its transaction instead of waiting for a commit of
+        // its own, and waits for one chunk at most, never for a whole backlog.
+        let mut deleted = 0;
+        loop {
+            let (source, pipelines) = (source.to_owned(), pipelines.to_vec());
+            let chunk = self
+                .writer
+                .write(&self.pool, "prune inbox", move |connection| {
+                    Box::pin(async move { inbox::prune(connection, &source, &pipelines, inbox::PRUNE_CHUNK).await })
+                })
+                .await?;
+            deleted += chunk;
+            if chunk < u64::from(inbox::PRUNE_CHUNK) {
+                return Ok(deleted);
+            }
+        }
     }
 
     async fn secret_get(&self, connector: &str, name: &str) -> Result<Option<String>, StateError> {

@@ -554,6 +554,28 @@ async fn a_prune_shares_the_transaction_of_the_webhooks_queued_with_it() {
     assert_eq!(store.inbox_pending_count("p", "shop").await.unwrap(), 3);
 }
 
+/// A backlog of webhooks is pruned a chunk a transaction: at once, the
+/// overwriting and journaling of every page it freed held SQLite's one
+/// writer for all of it, and every webhook arriving meanwhile waited.
+#[tokio::test]
+async fn a_backlog_is_pruned_a_chunk_a_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let mut done = Vec::new();
+    for n in 0..250u32 {
+        done.push(
+            store.inbox_push("shop", &[], format!("{{\"n\":{n}}}").as_bytes(), jiff::Timestamp::now()).await.unwrap(),
+        );
+    }
+    let last = store.inbox_push("shop", &[], b"{}", jiff::Timestamp::now()).await.unwrap();
+    store.commit("p", Commit { inbox_done: done, ..Commit::default() }).await.unwrap();
+    let before = transactions_committed(&dir);
+    assert_eq!(store.inbox_prune("shop", &["p".to_owned()]).await.unwrap(), 250, "every webhook done is pruned");
+    assert_eq!(transactions_committed(&dir) - before, 3, "100, 100 and 50 webhooks, each in a transaction of its own");
+    let pending = store.inbox_pending("p", "shop", 10).await.unwrap();
+    assert_eq!(pending.iter().map(|item| item.id).collect::<Vec<_>>(), [last], "the webhook not done is kept");
+}
+
 /// A ledger row as names and hex: pipeline, key, kind, content hash, outcome,
 /// reason, when it occurred, when it was recorded.
 type NamedRow<T> = (T, String, T, T, T, T, i64, i64);
