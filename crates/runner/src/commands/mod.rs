@@ -6,6 +6,7 @@ mod check;
 mod dead_letters;
 mod dry_run;
 mod forget;
+mod prune;
 mod report;
 mod round_summary;
 mod rounds;

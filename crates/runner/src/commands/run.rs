@@ -4,6 +4,7 @@
 //! Postgres state a run is one of several runners: it runs the pipelines it
 //! holds the lease of (`leasing`).
 
+use super::prune::{BackgroundPrune, prune_inbox};
 use super::round_summary::RoundSummary;
 use super::rounds::{Wake, Wakeups};
 use super::{PassResult, failpoint, load, open_accounts, outcome_of, pipeline, selected, summary_line};
@@ -81,18 +82,6 @@ fn readers_by_source(config: &crate::config::Config) -> HashMap<String, Arc<Vec<
         readers.entry(pipeline.source.clone()).or_default().push(pipeline.name.clone());
     }
     readers.into_iter().map(|(source, names)| (source, Arc::new(names))).collect()
-}
-
-/// Deletes the source's webhooks every reader has passed, after a pass, so
-/// the inbox does not grow forever. A failure only delays it to the next pass.
-async fn prune_inbox(state: &dyn tillflow_core::StateStore, ready_source: &str, readers: &[String]) {
-    match state.inbox_prune(ready_source, readers).await {
-        Ok(0) => {}
-        Ok(deleted) => {
-            tracing::debug!(source = %ready_source, deleted, "webhooks every pipeline has processed deleted")
-        }
-        Err(error) => tracing::warn!(source = %ready_source, %error, "could not prune the webhook inbox"),
-    }
 }
 
 /// Everything a run needs: the pipelines on their shared accounts, the
@@ -285,6 +274,7 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
             let rounds = leasing.as_ref().map(|leasing| leasing.subscribe());
             let mut wakeups = Wakeups::new(notify, rounds, shutdown);
             let mut webhook_rounds = RoundSummary::default();
+            let mut prune = BackgroundPrune::default();
             loop {
                 // On Postgres: run only while this runner holds the lease,
                 // and keep the pipeline busy for the pass.
@@ -319,7 +309,7 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                             wakeups.go_again();
                         }
                         if wakeups.round_ended(full_pass_due) {
-                            prune_inbox(state.as_ref(), &source, &readers).await;
+                            prune.start(state.clone(), source.clone(), readers.clone());
                         }
                         if full_pass_due {
                             tell(webhook_rounds.told(&name));
@@ -342,7 +332,9 @@ async fn run_forever(prepared: Prepared, metrics: Arc<Metrics>) -> CommandResult
                     match wakeups.next(webhook_rounds.tell_at()).await {
                         Wake::FullPass => break true,
                         Wake::Webhooks => break false,
-                        Wake::Prune => prune_inbox(state.as_ref(), &source, &readers).await,
+                        Wake::Prune => {
+                            prune.start(state.clone(), source.clone(), readers.clone());
+                        }
                         Wake::Tell => tell(webhook_rounds.told(&name)),
                         Wake::Shutdown => {
                             tell(webhook_rounds.told(&name));
