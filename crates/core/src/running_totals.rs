@@ -131,41 +131,59 @@ pub fn apply(stored: PersonTotals, delta: &Delta) -> (PersonTotals, bool) {
     (totals, reread)
 }
 
-/// The orders whose order fact `page` carries: upserting the page replaces
-/// their stored order facts, so the latest counted order of a person once
-/// the page is recorded is looked for among the other stored ones
-/// ([`latest_after`]).
-pub fn orders_replaced(page: &[OrderFact]) -> Vec<&str> {
-    let mut orders: Vec<&str> =
-        page.iter().filter(|fact| fact.fact_id == "order").map(|fact| fact.order_id.as_str()).collect();
-    orders.sort_unstable();
-    orders.dedup();
-    orders
+/// What recording a page does to its people's latest counted orders,
+/// worked out once for the page. A store asks it about every person whose
+/// latest counted order the page takes away (`apply`'s reread), and a page
+/// of cancellations may do that for each of its people: each answer is then
+/// a lookup, where a pass over the page for each person made the page's
+/// work grow with the square of its size.
+pub struct PageLatest<'a> {
+    replaced: Vec<&'a str>,
+    /// Each person's latest counted order among the page's own order facts
+    /// (the last of each order, as an upsert keeps it).
+    latest: HashMap<&'a str, (Timestamp, Currency)>,
 }
 
-/// The time and currency of `person`'s latest counted order once `page` is
-/// recorded, from `stored`: the latest counted order among the stored order
-/// facts of orders not in [`orders_replaced`]. The page's own order facts
-/// (the last of each order, as an upsert keeps it) take the others' place.
-/// So the totals are known before anything is written, and a page can be
-/// recorded with the commit that follows its delivery.
-pub fn latest_after(
-    page: &[OrderFact],
-    person: &str,
-    stored: Option<(Timestamp, Currency)>,
-) -> (Option<Timestamp>, Option<Currency>) {
-    let mut last_of_each: HashMap<&str, &OrderFact> = HashMap::new();
-    for fact in page.iter().filter(|fact| fact.fact_id == "order") {
-        last_of_each.insert(&fact.order_id, fact);
-    }
-    let mut latest = stored;
-    for fact in last_of_each.into_values().filter(|fact| fact.counted && fact.person == person) {
-        let at = to_the_millisecond(fact.at);
-        if latest.as_ref().is_none_or(|(latest, _)| at > *latest) {
-            latest = Some((at, fact.currency));
+impl<'a> PageLatest<'a> {
+    pub fn of(page: &'a [OrderFact]) -> Self {
+        let mut last_of_each: HashMap<&str, &OrderFact> = HashMap::new();
+        for fact in page.iter().filter(|fact| fact.fact_id == "order") {
+            last_of_each.insert(&fact.order_id, fact);
         }
+        let mut replaced: Vec<&str> = last_of_each.keys().copied().collect();
+        replaced.sort_unstable();
+        let mut latest: HashMap<&str, (Timestamp, Currency)> = HashMap::new();
+        for fact in last_of_each.into_values().filter(|fact| fact.counted) {
+            let at = to_the_millisecond(fact.at);
+            let newest = latest.entry(&fact.person).or_insert((at, fact.currency));
+            if at > newest.0 {
+                *newest = (at, fact.currency);
+            }
+        }
+        Self { replaced, latest }
     }
-    latest.map_or((None, None), |(at, currency)| (Some(at), Some(currency)))
+
+    /// The orders whose order fact the page carries: upserting the page
+    /// replaces their stored order facts, so a person's latest counted order
+    /// once the page is recorded is looked for among the other stored ones.
+    pub fn replaced(&self) -> &[&'a str] {
+        &self.replaced
+    }
+
+    /// The time and currency of `person`'s latest counted order once the
+    /// page is recorded, from `stored`: the latest counted order among the
+    /// stored order facts of orders not [`replaced`](Self::replaced). The
+    /// page's own order facts take the others' place. So the totals are
+    /// known before anything is written, and a page can be recorded with
+    /// the commit that follows its delivery.
+    pub fn latest(&self, person: &str, stored: Option<(Timestamp, Currency)>) -> (Option<Timestamp>, Option<Currency>) {
+        let latest = match (stored, self.latest.get(person).copied()) {
+            (Some(stored), Some(page)) if page.0 > stored.0 => Some(page),
+            (Some(stored), _) => Some(stored),
+            (None, page) => page,
+        };
+        latest.map_or((None, None), |(at, currency)| (Some(at), Some(currency)))
+    }
 }
 
 /// Totals of someone with no counted order yet.
@@ -237,7 +255,7 @@ mod tests {
             let deltas = deltas(&stored, page);
             // Worked out before the page is written, as a store does (a
             // preview writes nothing at all).
-            let replaced = orders_replaced(page);
+            let page_latest = PageLatest::of(page);
             let mut updated = Vec::new();
             for (person, delta) in deltas {
                 let (mut totals, reread) = apply(running.remove(person).unwrap_or_else(zero), &delta);
@@ -245,10 +263,10 @@ mod tests {
                     let others = all
                         .values()
                         .filter(|f| f.person == person && f.fact_id == "order" && f.counted)
-                        .filter(|f| !replaced.contains(&f.order_id.as_str()))
+                        .filter(|f| !page_latest.replaced().contains(&f.order_id.as_str()))
                         .max_by_key(|f| f.at)
                         .map(|f| (f.at, f.currency));
-                    (totals.last_order_at, totals.currency) = latest_after(page, person, others);
+                    (totals.last_order_at, totals.currency) = page_latest.latest(person, others);
                 }
                 updated.push((person.to_owned(), totals));
             }

@@ -79,12 +79,15 @@ async fn totals_after(
     let people: Vec<&str> = deltas.keys().copied().collect();
     let mut current = read_totals(connection, pipeline, &people).await?;
     let mut updated = Vec::with_capacity(deltas.len());
+    // Worked out at the first reread, once for the page.
+    let mut page: Option<running_totals::PageLatest> = None;
     for (person, delta) in deltas {
         let stored = current.remove(person).unwrap_or_else(running_totals::zero);
         let (mut totals, reread) = running_totals::apply(stored, &delta);
         if reread {
-            let others = latest_counted_order(connection, pipeline, person, facts).await?;
-            (totals.last_order_at, totals.currency) = running_totals::latest_after(facts, person, others);
+            let page = page.get_or_insert_with(|| running_totals::PageLatest::of(facts));
+            let others = latest_counted_order(connection, pipeline, person, page.replaced()).await?;
+            (totals.last_order_at, totals.currency) = page.latest(person, others);
         }
         updated.push((person.to_owned(), totals));
     }
@@ -118,13 +121,13 @@ async fn upsert_facts(connection: &mut PgConnection, pipeline: &str, facts: &[Or
 }
 
 /// The time and currency of the person's latest counted order among the
-/// stored ones `facts` do not replace (`running_totals::latest_after`): a
+/// stored ones of orders not `replaced` (`running_totals::PageLatest`): a
 /// step or two down the person index from its newest end.
 async fn latest_counted_order(
     connection: &mut PgConnection,
     pipeline: &str,
     person: &str,
-    facts: &[OrderFact],
+    replaced: &[&str],
 ) -> Result<Option<(jiff::Timestamp, Currency)>, StateError> {
     let row: Option<(i64, String)> = sqlx::query_as(
         "SELECT at, currency FROM order_facts WHERE pipeline = $1 AND person = $2 AND fact_id = 'order' AND counted \
@@ -132,7 +135,7 @@ async fn latest_counted_order(
     )
     .bind(pipeline)
     .bind(person)
-    .bind(running_totals::orders_replaced(facts))
+    .bind(replaced)
     .fetch_optional(&mut *connection)
     .await
     .map_err(error("record facts"))?;

@@ -64,12 +64,20 @@ async fn totals_after(
     let people: Vec<&str> = deltas.keys().copied().collect();
     let mut current = read_totals(connection, pipeline, &people).await?;
     let mut updated = Vec::with_capacity(deltas.len());
+    // Worked out at the first reread, once for the page: the replaced
+    // orders as the JSON list the query takes.
+    let mut page: Option<(running_totals::PageLatest, String)> = None;
     for (person, delta) in deltas {
         let stored = current.remove(person).unwrap_or_else(running_totals::zero);
         let (mut totals, reread) = running_totals::apply(stored, &delta);
         if reread {
-            let others = latest_counted_order(connection, pipeline, person, facts).await?;
-            (totals.last_order_at, totals.currency) = running_totals::latest_after(facts, person, others);
+            let (page, replaced) = page.get_or_insert_with(|| {
+                let page = running_totals::PageLatest::of(facts);
+                let replaced = json_list(page.replaced().iter().copied());
+                (page, replaced)
+            });
+            let others = latest_counted_order(connection, pipeline, person, replaced).await?;
+            (totals.last_order_at, totals.currency) = page.latest(person, others);
         }
         updated.push((person.to_owned(), totals));
     }
@@ -138,15 +146,15 @@ fn totals_upsert(rows: usize) -> String {
 }
 
 /// The time and currency of the person's latest counted order among the
-/// stored ones `facts` do not replace (`running_totals::latest_after`): a
-/// step or two down the person index from its newest end.
+/// stored ones of orders not in `replaced` (a JSON list: see
+/// `running_totals::PageLatest`): a step or two down the person index from
+/// its newest end.
 async fn latest_counted_order(
     connection: &mut SqliteConnection,
     pipeline: &str,
     person: &str,
-    facts: &[OrderFact],
+    replaced: &str,
 ) -> Result<Option<(jiff::Timestamp, tillflow_core::model::Currency)>, StateError> {
-    let replaced = running_totals::orders_replaced(facts);
     let row: Option<(i64, String)> = sqlx::query_as(
         "SELECT at, currency FROM order_facts INDEXED BY order_facts_by_person \
          WHERE pipeline = ? AND person = ? AND fact_id = 'order' AND counted \
@@ -154,7 +162,7 @@ async fn latest_counted_order(
     )
     .bind(pipeline)
     .bind(person)
-    .bind(json_list(replaced.into_iter()))
+    .bind(replaced)
     .fetch_optional(&mut *connection)
     .await
     .map_err(error("record facts"))?;
