@@ -94,21 +94,31 @@ impl RateSignals for StandardRateLimitHeaders {
     }
 }
 
+/// How far a request's arrival at the platform may slip against the one
+/// before it (send-side scheduling, connection reuse, the network) without
+/// `limit + 1` of them landing in one of the platform's windows.
+const ARRIVAL_JITTER: Duration = Duration::from_millis(50);
+
+/// The spacing of a quota of `limit` requests per `window`: `limit + 1`
+/// requests span the whole window plus [`ARRIVAL_JITTER`], and never less
+/// than 2% over it. A fixed 2% alone left 20 ms at two a second: two
+/// arrivals compressed by that much put three requests in one second, a 429
+/// the gate was there to spare (seen in CI under load). For a one-second
+/// window this costs 5% of the limit; for a minute, nothing to speak of.
+fn window_quota(limit: u32, window: Duration) -> Option<Quota> {
+    let limit = NonZeroU32::new(limit)?;
+    let span = (window + ARRIVAL_JITTER).max(window.mul_f64(1.02));
+    // Rounded up: a nanosecond short, `limit + 1` requests fall short of the span.
+    let spacing = u64::try_from(span.as_nanos().div_ceil(u128::from(limit.get()))).ok()?;
+    Some(Quota::with_period(Duration::from_nanos(spacing))?.allow_burst(NonZeroU32::MIN))
+}
+
 /// A limiter that never lets more than `limit` requests into any window of
 /// length `window`, whatever the window's phase (platforms count in fixed
 /// windows we cannot see): requests go one at a time (a GCRA bucket of burst
-/// 1), at least `window / limit` apart, so `limit + 1` of them span a whole
-/// window. A 2% margin keeps arrival jitter from crossing the limit; for small
-/// limits `limit - 1` per window would waste far more than that.
+/// 1), spaced as [`window_quota`] says.
 fn window_limiter(limit: u32, window: Duration) -> Option<DefaultDirectRateLimiter> {
-    let limit = NonZeroU32::new(limit)?;
-    let exact = window / limit.get();
-    let with_margin = exact.mul_f64(1.02);
-    let period = match limit.get() {
-        1 => with_margin,
-        n => with_margin.min(window / (n - 1)),
-    };
-    Some(RateLimiter::direct(Quota::with_period(period)?.allow_burst(NonZeroU32::MIN)))
+    window_quota(limit, window).map(RateLimiter::direct)
 }
 
 /// One quota of a tier: the limiter enforcing it.
@@ -355,6 +365,22 @@ mod tests {
         let started = Instant::now();
         gate.tier(&tier).admit().await;
         assert!(started.elapsed() >= Duration::from_secs(40), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_quota_leaves_room_for_arrival_jitter_in_every_window() {
+        for window in [Duration::from_secs(1), Duration::from_secs(60)] {
+            for limit in [1, 2, 3, 5, 10, 20, 37, 75, 100, 350, 700] {
+                let spacing = window_quota(limit, window).unwrap().replenish_interval();
+                let span = spacing * limit;
+                assert!(
+                    span >= window + ARRIVAL_JITTER,
+                    "{limit} per {window:?}: {} requests span {span:?}, no room for jitter",
+                    limit + 1
+                );
+                assert!(span <= window.mul_f64(1.06), "{limit} per {window:?}: spaced {spacing:?}, wasteful");
+            }
+        }
     }
 
     fn limits(tier_gate: &TierGate) -> (Option<u32>, Option<u32>) {
