@@ -122,22 +122,17 @@ fn window_quota(limit: u32, window: Duration) -> Option<Quota> {
     Some(Quota::with_period(Duration::from_nanos(spacing))?.allow_burst(NonZeroU32::MIN))
 }
 
-/// A limiter that never lets more than `limit` requests into any window of
-/// length `window`, whatever the window's phase (platforms count in fixed
-/// windows we cannot see): requests go one at a time (a GCRA bucket of burst
-/// 1), spaced as [`window_quota`] says.
-fn window_limiter(limit: u32, window: Duration) -> Option<DefaultDirectRateLimiter> {
-    window_quota(limit, window).map(RateLimiter::direct)
-}
-
-/// One quota of a tier: the limiter enforcing it.
+/// One quota of a tier: a limiter that never lets more than `limit`
+/// requests into any window of length `window`, whatever the window's phase
+/// (platforms count in fixed windows we cannot see): requests go one at a
+/// time (a GCRA bucket of burst 1), spaced as [`window_quota`] says.
 struct WindowQuota {
     limiter: Arc<DefaultDirectRateLimiter>,
 }
 
 impl WindowQuota {
     fn new(limit: u32, window: Duration) -> Option<Self> {
-        window_limiter(limit, window).map(|limiter| Self { limiter: Arc::new(limiter) })
+        window_quota(limit, window).map(|quota| Self { limiter: Arc::new(RateLimiter::direct(quota)) })
     }
 }
 
