@@ -2,11 +2,11 @@
 //! inbox marks (moving each source's watermark), resolved letters, orders
 //! read and order facts, in one transaction.
 
+use crate::insert_chunks::{ChunkStatements, INSERT_CHUNK};
 use crate::ledger_codes::{kind_code, outcome_code, pack_hash};
-use crate::sql::{INSERT_CHUNK, LOOKUP_CHUNK, error, kept, millis, pipeline_upsert, upsert_of, value_rows};
+use crate::sql::{LOOKUP_CHUNK, PADDED_ROW_LEFT_OUT, error, millis, pipeline_upsert, value_rows};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-use std::sync::OnceLock;
 use tillflow_core::StateError;
 use tillflow_core::keys::IdempotencyKey;
 use tillflow_core::state::{Commit, LedgerRow, Outcome};
@@ -99,9 +99,8 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
     let mut ledger = commit.ledger.into_iter().peekable();
     while ledger.peek().is_some() {
         let rows: Vec<LedgerRow> = ledger.by_ref().take(INSERT_CHUNK).collect();
-        let statement = upsert_of(rows.len(), &FULL_LEDGER_UPSERT, ledger_upsert);
-        let mut insert = sqlx::query(&statement).bind(pipeline).bind(now);
-        let kept = kept(&rows);
+        let chunk = LEDGER_UPSERT.chunk(rows.len());
+        let mut insert = sqlx::query(chunk.statement).bind(pipeline).bind(now);
         for row in rows {
             let outcome = outcome_code(row.outcome.kind());
             let reason = match row.outcome {
@@ -116,7 +115,7 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
                 .bind(reason)
                 .bind(millis(row.occurred_at));
         }
-        insert.persistent(kept).execute(&mut *connection).await?;
+        chunk.pad(insert).execute(&mut *connection).await?;
     }
     for letter in &commit.dead_letters {
         sqlx::query(
@@ -139,12 +138,12 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
             .await?;
     }
     for ids in commit.inbox_done.chunks(INSERT_CHUNK) {
-        let statement = inbox_done_insert(ids.len());
-        let mut insert = sqlx::query(&statement).bind(pipeline);
+        let chunk = INBOX_DONE_INSERT.chunk(ids.len());
+        let mut insert = sqlx::query(chunk.statement).bind(pipeline);
         for id in ids {
             insert = insert.bind(id);
         }
-        insert.persistent(kept(ids)).execute(&mut *connection).await?;
+        chunk.pad(insert).execute(&mut *connection).await?;
     }
     if !commit.inbox_done.is_empty() {
         advance_inbox_watermarks(connection, pipeline, &commit.inbox_done).await?;
@@ -152,13 +151,12 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
     let mut orders_read = commit.orders_read.into_iter().peekable();
     while orders_read.peek().is_some() {
         let rows: Vec<(String, Timestamp)> = orders_read.by_ref().take(INSERT_CHUNK).collect();
-        let statement = upsert_of(rows.len(), &FULL_ORDERS_READ_UPSERT, orders_read_upsert);
-        let mut insert = sqlx::query(&statement).bind(pipeline);
-        let kept = kept(&rows);
+        let chunk = ORDERS_READ_UPSERT.chunk(rows.len());
+        let mut insert = sqlx::query(chunk.statement).bind(pipeline);
         for (id, at) in rows {
             insert = insert.bind(id).bind(millis(at));
         }
-        insert.persistent(kept).execute(&mut *connection).await?;
+        chunk.pad(insert).execute(&mut *connection).await?;
     }
     if let Some((stream, checkpoint)) = &commit.checkpoint {
         sqlx::query(
@@ -184,15 +182,14 @@ fn inbox_done_insert(rows: usize) -> String {
          FROM (SELECT ? AS pipeline) AS given, (VALUES ",
     );
     value_rows(&mut sql, rows, 1);
-    sql.push_str(") AS batch");
+    sql.push_str(") AS batch WHERE ");
+    sql.push_str(PADDED_ROW_LEFT_OUT);
     sql
 }
 
-/// The text of a full chunk's statement, written once per process: SQLite
-/// keeps the statement prepared, and writing its kilobytes again for every
-/// commit only to look it up was work for nothing.
-static FULL_LEDGER_UPSERT: OnceLock<String> = OnceLock::new();
-static FULL_ORDERS_READ_UPSERT: OnceLock<String> = OnceLock::new();
+static INBOX_DONE_INSERT: ChunkStatements = ChunkStatements::new(inbox_done_insert);
+static LEDGER_UPSERT: ChunkStatements = ChunkStatements::new(ledger_upsert);
+static ORDERS_READ_UPSERT: ChunkStatements = ChunkStatements::new(orders_read_upsert);
 
 /// The ledger's upsert of `rows` rows. The pipeline and the time recorded are
 /// bound once, a row's kind and outcome as their stored numbers and its hash
@@ -209,9 +206,11 @@ fn ledger_upsert(rows: usize) -> String {
          batch.column6, given.now FROM (SELECT ? AS pipeline, ? AS now) AS given, (VALUES ",
     );
     value_rows(&mut sql, rows, 6);
-    // WHERE true: SQLite's grammar wants one between an INSERT's SELECT and its upsert.
+    // The WHERE also parts the INSERT's SELECT from its upsert, as SQLite's grammar wants.
+    sql.push_str(") AS batch WHERE ");
+    sql.push_str(PADDED_ROW_LEFT_OUT);
     sql.push_str(
-        ") AS batch WHERE true ON CONFLICT (pipeline, key) DO UPDATE SET kind = excluded.kind, \
+        " ON CONFLICT (pipeline, key) DO UPDATE SET kind = excluded.kind, \
          content_hash = excluded.content_hash, outcome = excluded.outcome, reason = excluded.reason, \
          occurred_at = excluded.occurred_at, recorded_at = excluded.recorded_at",
     );

@@ -3,11 +3,11 @@
 //! touched person's totals by what changed (`core::running_totals`), in one
 //! transaction — so an order costs the same whatever its buyer's past.
 
-use crate::sql::{INSERT_CHUNK, error, json_list, kept, millis, pipeline_upsert, upsert_of};
+use crate::insert_chunks::{ChunkStatements, INSERT_CHUNK};
+use crate::sql::{error, json_list, millis, pipeline_upsert};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
-use std::sync::OnceLock;
 use tillflow_core::StateError;
 use tillflow_core::model::{OrderFact, PersonTotals};
 use tillflow_core::running_totals::{self, Rebuild, deltas};
@@ -113,8 +113,8 @@ async fn upsert_facts(
     facts: &[OrderFact],
 ) -> Result<(), StateError> {
     for rows in facts.chunks(INSERT_CHUNK) {
-        let statement = upsert_of(rows.len(), &FULL_FACTS_UPSERT, facts_upsert);
-        let mut insert = sqlx::query(&statement).bind(pipeline);
+        let chunk = FACTS_UPSERT.chunk(rows.len());
+        let mut insert = sqlx::query(chunk.statement).bind(pipeline);
         for fact in rows {
             insert = insert
                 .bind(fact.order_id.as_str())
@@ -125,14 +125,13 @@ async fn upsert_facts(
                 .bind(fact.currency.as_str())
                 .bind(millis(fact.at));
         }
-        insert.persistent(kept(rows)).execute(&mut *connection).await.map_err(error("record facts"))?;
+        chunk.pad(insert).execute(&mut *connection).await.map_err(error("record facts"))?;
     }
     Ok(())
 }
 
-/// The full chunks' statements, written once per process (see `upsert_of`).
-static FULL_FACTS_UPSERT: OnceLock<String> = OnceLock::new();
-static FULL_TOTALS_UPSERT: OnceLock<String> = OnceLock::new();
+static FACTS_UPSERT: ChunkStatements = ChunkStatements::new(facts_upsert);
+static TOTALS_UPSERT: ChunkStatements = ChunkStatements::new(totals_upsert);
 
 /// The upsert of `rows` order facts (`FACT_COLUMNS` a row).
 fn facts_upsert(rows: usize) -> String {
@@ -208,14 +207,14 @@ async fn write_totals(
     totals: &[(impl AsRef<str> + Sync, PersonTotals)],
 ) -> Result<(), StateError> {
     for rows in totals.chunks(INSERT_CHUNK) {
-        let statement = upsert_of(rows.len(), &FULL_TOTALS_UPSERT, totals_upsert);
-        let mut insert = sqlx::query(&statement).bind(pipeline);
+        let chunk = TOTALS_UPSERT.chunk(rows.len());
+        let mut insert = sqlx::query(chunk.statement).bind(pipeline);
         for (person, totals) in rows {
             let row = PersonTotalsRow::from(totals);
             insert =
                 insert.bind(person.as_ref()).bind(row.revenue).bind(row.orders).bind(row.last_at).bind(row.currency);
         }
-        insert.persistent(kept(rows)).execute(&mut *connection).await.map_err(error("person totals"))?;
+        chunk.pad(insert).execute(&mut *connection).await.map_err(error("person totals"))?;
     }
     Ok(())
 }

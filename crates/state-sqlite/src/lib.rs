@@ -21,6 +21,7 @@ mod file;
 mod forgotten;
 mod group_writer;
 mod inbox;
+mod insert_chunks;
 mod integrity;
 mod ledger;
 mod ledger_codes;

@@ -2,8 +2,6 @@
 //! context, and reading stored JSON back.
 
 use jiff::Timestamp;
-use std::borrow::Cow;
-use std::sync::OnceLock;
 use tillflow_core::StateError;
 
 /// Strings as one JSON array for one parameter, which a lookup joins the
@@ -26,29 +24,12 @@ pub(crate) fn json_list<'a>(values: impl Iterator<Item = &'a str>) -> String {
 
 /// SQLite allows 32,766 bound parameters; lookups stay far below that.
 pub(crate) const LOOKUP_CHUNK: usize = 500;
-/// Rows per multi-row INSERT (up to 8 parameters each). Inserts go in
-/// chunks of this many rows, and a full chunk's statement is kept prepared
-/// (`kept`): parsing a statement of a thousand rows for every commit was 5%
-/// of a history import's CPU. The last, shorter chunk is prepared each time
-/// and not kept, or every row count would stay cached.
-pub(crate) const INSERT_CHUNK: usize = 128;
-
-/// Whether a chunk of an insert is a full one, whose statement is kept.
-pub(crate) fn kept<T>(rows: &[T]) -> bool {
-    rows.len() == INSERT_CHUNK
-}
-
-/// The upsert of `rows` rows: a full chunk's text from `full`, a shorter
-/// chunk's (not kept) written by `write`.
-pub(crate) fn upsert_of(rows: usize, full: &'static OnceLock<String>, write: fn(usize) -> String) -> Cow<'static, str> {
-    if rows == INSERT_CHUNK { Cow::Borrowed(full.get_or_init(|| write(INSERT_CHUNK))) } else { Cow::Owned(write(rows)) }
-}
-
 /// The upsert of `rows` rows into `table`, keyed by the pipeline and `key`:
 /// the pipeline is bound once, as the first parameter, then each row's
 /// `columns` in order, and a row already there takes every column but its
 /// key. A name every row shares, bound once a row, was one more copy of it
-/// an order on its way into SQLite.
+/// an order on its way into SQLite. A row whose first column is NULL is
+/// left out: it fills a chunk's statement up (`insert_chunks`).
 pub(crate) fn pipeline_upsert(table: &str, columns: &[&str], key: &[&str], rows: usize) -> String {
     use std::fmt::Write;
     let mut sql = format!("INSERT INTO {table} (pipeline, {}) SELECT given.pipeline", columns.join(", "));
@@ -57,8 +38,9 @@ pub(crate) fn pipeline_upsert(table: &str, columns: &[&str], key: &[&str], rows:
     }
     sql.push_str(" FROM (SELECT ? AS pipeline) AS given, (VALUES ");
     value_rows(&mut sql, rows, columns.len());
-    // WHERE true: SQLite's grammar wants one between an INSERT's SELECT and its upsert.
-    let _ = write!(sql, ") AS batch WHERE true ON CONFLICT (pipeline, {}) DO UPDATE SET ", key.join(", "));
+    // The WHERE also parts the INSERT's SELECT from its upsert, as SQLite's grammar wants.
+    let _ =
+        write!(sql, ") AS batch WHERE {PADDED_ROW_LEFT_OUT} ON CONFLICT (pipeline, {}) DO UPDATE SET ", key.join(", "));
     let updated: Vec<String> = columns
         .iter()
         .filter(|column| !key.contains(column))
@@ -67,6 +49,10 @@ pub(crate) fn pipeline_upsert(table: &str, columns: &[&str], key: &[&str], rows:
     sql.push_str(&updated.join(", "));
     sql
 }
+
+/// What a multi-row insert's VALUES are filtered by: a row of NULLs that
+/// fills a chunk's statement up is not a row.
+pub(crate) const PADDED_ROW_LEFT_OUT: &str = "batch.column1 IS NOT NULL";
 
 /// `rows` rows of `width` parameters for a VALUES list.
 pub(crate) fn value_rows(sql: &mut String, rows: usize, width: usize) {

@@ -70,6 +70,7 @@ where
 {
     the_first_start_is_recorded_once(fresh().await).await;
     a_commit_is_read_back_whole(fresh().await).await;
+    every_row_of_a_commit_lands_once_whatever_their_count(fresh().await).await;
     a_later_outcome_replaces_an_earlier_one_and_skips_count_by_reason(fresh().await).await;
     every_kind_and_outcome_is_kept_and_a_key_twice_in_one_commit_keeps_the_later(fresh().await).await;
     ledgers_checkpoints_and_inbox_marks_are_per_pipeline(fresh().await).await;
@@ -141,6 +142,45 @@ pub async fn a_commit_is_read_back_whole(store: Arc<dyn StateStore>) {
     assert_eq!(status.dead_letters, 1);
     assert!(status.last_delivery_at.is_some(), "a delivery was recorded");
     assert_eq!(status.counts, vec![EventCount { kind: EventKind::Placed, outcome: Outcome::Delivered, count: 1_234 }]);
+}
+
+/// A store may write a commit's rows in statements of fixed sizes (SQLite
+/// fills a statement up with rows it leaves out): every row lands once, at
+/// and around each size, for every kind of row a commit carries.
+pub async fn every_row_of_a_commit_lands_once_whatever_their_count(store: Arc<dyn StateStore>) {
+    for count in [1_u32, 7, 8, 9, 63, 64, 65, 511, 512, 513, 1_025] {
+        let pipeline = format!("p{count}");
+        let source = format!("shop{count}");
+        let mut webhooks = Vec::new();
+        for n in 0..count {
+            webhooks.push(store.inbox_push(&source, &[], format!("{{\"n\":{n}}}").as_bytes(), at(1)).await.unwrap());
+        }
+        let people: Vec<String> = (0..count).map(|n| format!("id:{n}")).collect();
+        let commit = Commit {
+            ledger: (0..count).map(|n| row(n, Outcome::Delivered)).collect(),
+            inbox_done: webhooks,
+            orders_read: (0..count).map(|n| (n.to_string(), at(i64::from(n)))).collect(),
+            facts: (0..count).map(|n| fact(&n.to_string(), "order", &people[n as usize], true, 100, 1)).collect(),
+            ..Commit::default()
+        };
+        store.commit(&pipeline, commit).await.unwrap();
+        let keys: Vec<IdempotencyKey> = (0..count + 3).map(|n| key(n, "placed")).collect();
+        let refs: Vec<&IdempotencyKey> = keys.iter().collect();
+        let found = store.ledger_lookup(&pipeline, &refs).await.unwrap();
+        assert_eq!(found.len(), count as usize, "ledger rows of a commit of {count}");
+        assert_eq!(found[&key(count - 1, "placed")].content_hash, format!("hash{}", count - 1));
+        let counts = store.status(&pipeline).await.unwrap().counts;
+        assert_eq!(
+            counts,
+            vec![EventCount { kind: EventKind::Placed, outcome: Outcome::Delivered, count: count.into() }]
+        );
+        assert_eq!(store.orders_read_times(&pipeline, at(0)).await.unwrap().len(), count as usize, "orders read");
+        let asked: Vec<&str> = people.iter().map(String::as_str).collect();
+        let totals = store.person_totals(&pipeline, &asked).await.unwrap();
+        assert_eq!(totals.len(), count as usize, "people with totals of a commit of {count}");
+        assert!(totals.values().all(|totals| totals.orders == 1), "each person's one order, once");
+        assert!(store.inbox_pending(&pipeline, &source, 10).await.unwrap().is_empty(), "every webhook is done");
+    }
 }
 
 pub async fn a_later_outcome_replaces_an_earlier_one_and_skips_count_by_reason(store: Arc<dyn StateStore>) {
