@@ -12,7 +12,9 @@
 //! statement of its own row count, parsed again for every commit. A statement
 //! of exactly the rows (chunks of 1,024, tried) is one round trip but is
 //! parsed anew each time: +4.6% instructions on a history import. A padded
-//! place costs a few NULLs bound and one row the statement skips.
+//! place costs a few NULLs bound and one row the statement skips; the kept
+//! statements cost memory, 2.5 to 3.5 MB more peak RSS in a history import
+//! (a statement of 512 rows holds its program and its 3,000-odd parameters).
 
 use sqlx::Sqlite;
 use sqlx::query::Query;
