@@ -2,9 +2,9 @@
 //! inbox marks (moving each source's watermark), resolved letters, orders
 //! read and order facts, in one transaction.
 
-use crate::insert_chunks::{ChunkStatements, INSERT_CHUNK};
+use crate::insert_chunks::{ChunkStatements, INSERT_CHUNK, push_batch};
 use crate::ledger_codes::{kind_code, outcome_code, pack_hash};
-use crate::sql::{LOOKUP_CHUNK, PADDED_ROW_LEFT_OUT, error, millis, pipeline_upsert, value_rows};
+use crate::sql::{LOOKUP_CHUNK, error, millis, pipeline_upsert};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use tillflow_core::StateError;
@@ -179,11 +179,9 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
 fn inbox_done_insert(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT OR IGNORE INTO inbox_done (pipeline, inbox_id) SELECT given.pipeline, batch.column1 \
-         FROM (SELECT ? AS pipeline) AS given, (VALUES ",
+         FROM (SELECT ? AS pipeline) AS given, ",
     );
-    value_rows(&mut sql, rows, 1);
-    sql.push_str(") AS batch WHERE ");
-    sql.push_str(PADDED_ROW_LEFT_OUT);
+    push_batch(&mut sql, rows, 1);
     sql
 }
 
@@ -203,12 +201,9 @@ fn ledger_upsert(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO ledger (pipeline, key, kind, content_hash, outcome, reason, occurred_at, recorded_at) \
          SELECT given.pipeline, batch.column1, batch.column2, batch.column3, batch.column4, batch.column5, \
-         batch.column6, given.now FROM (SELECT ? AS pipeline, ? AS now) AS given, (VALUES ",
+         batch.column6, given.now FROM (SELECT ? AS pipeline, ? AS now) AS given, ",
     );
-    value_rows(&mut sql, rows, 6);
-    // The WHERE also parts the INSERT's SELECT from its upsert, as SQLite's grammar wants.
-    sql.push_str(") AS batch WHERE ");
-    sql.push_str(PADDED_ROW_LEFT_OUT);
+    push_batch(&mut sql, rows, 6);
     sql.push_str(
         " ON CONFLICT (pipeline, key) DO UPDATE SET kind = excluded.kind, \
          content_hash = excluded.content_hash, outcome = excluded.outcome, reason = excluded.reason, \

@@ -76,6 +76,24 @@ impl Chunk {
     }
 }
 
+/// A chunk's rows as a statement selects them: `(VALUES …) AS batch`, `rows`
+/// rows of `width` parameters, and the filter that leaves a padding row out
+/// (its first column is NULL, which no real row's key is). Every chunked
+/// insert selects from this, so none can leave the filter out. The WHERE
+/// also parts an INSERT's SELECT from an upsert after it, as SQLite's
+/// grammar wants.
+pub(crate) fn push_batch(sql: &mut String, rows: usize, width: usize) {
+    let row = format!("({})", vec!["?"; width].join(", "));
+    sql.push_str("(VALUES ");
+    for number in 0..rows {
+        if number > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&row);
+    }
+    sql.push_str(") AS batch WHERE batch.column1 IS NOT NULL");
+}
+
 /// The `?` placeholders of a statement (none of ours has one in a literal).
 fn parameters(statement: &str) -> usize {
     statement.matches('?').count()

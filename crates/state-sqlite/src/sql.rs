@@ -1,6 +1,7 @@
 //! What every query module shares: chunk sizes, time conversions, error
 //! context, and reading stored JSON back.
 
+use crate::insert_chunks::push_batch;
 use jiff::Timestamp;
 use tillflow_core::StateError;
 
@@ -28,19 +29,16 @@ pub(crate) const LOOKUP_CHUNK: usize = 500;
 /// the pipeline is bound once, as the first parameter, then each row's
 /// `columns` in order, and a row already there takes every column but its
 /// key. A name every row shares, bound once a row, was one more copy of it
-/// an order on its way into SQLite. A row whose first column is NULL is
-/// left out: it fills a chunk's statement up (`insert_chunks`).
+/// an order on its way into SQLite. Its rows are a chunk's (`push_batch`).
 pub(crate) fn pipeline_upsert(table: &str, columns: &[&str], key: &[&str], rows: usize) -> String {
     use std::fmt::Write;
     let mut sql = format!("INSERT INTO {table} (pipeline, {}) SELECT given.pipeline", columns.join(", "));
     for number in 1..=columns.len() {
         let _ = write!(sql, ", batch.column{number}");
     }
-    sql.push_str(" FROM (SELECT ? AS pipeline) AS given, (VALUES ");
-    value_rows(&mut sql, rows, columns.len());
-    // The WHERE also parts the INSERT's SELECT from its upsert, as SQLite's grammar wants.
-    let _ =
-        write!(sql, ") AS batch WHERE {PADDED_ROW_LEFT_OUT} ON CONFLICT (pipeline, {}) DO UPDATE SET ", key.join(", "));
+    sql.push_str(" FROM (SELECT ? AS pipeline) AS given, ");
+    push_batch(&mut sql, rows, columns.len());
+    let _ = write!(sql, " ON CONFLICT (pipeline, {}) DO UPDATE SET ", key.join(", "));
     let updated: Vec<String> = columns
         .iter()
         .filter(|column| !key.contains(column))
@@ -48,21 +46,6 @@ pub(crate) fn pipeline_upsert(table: &str, columns: &[&str], key: &[&str], rows:
         .collect();
     sql.push_str(&updated.join(", "));
     sql
-}
-
-/// What a multi-row insert's VALUES are filtered by: a row of NULLs that
-/// fills a chunk's statement up is not a row.
-pub(crate) const PADDED_ROW_LEFT_OUT: &str = "batch.column1 IS NOT NULL";
-
-/// `rows` rows of `width` parameters for a VALUES list.
-pub(crate) fn value_rows(sql: &mut String, rows: usize, width: usize) {
-    let row = format!("({})", vec!["?"; width].join(", "));
-    for number in 0..rows {
-        if number > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&row);
-    }
 }
 
 pub(crate) fn error(context: &str) -> impl Fn(sqlx::Error) -> StateError + '_ {
