@@ -6,6 +6,7 @@
 //! equals [`sum_facts`](crate::model::sum_facts) over every fact, which the
 //! state suite checks.
 
+use crate::keys::SeededHash;
 use crate::model::{Currency, OrderFact, PersonTotals, sum_facts};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -59,11 +60,12 @@ pub struct Delta {
 /// order read, and copying each fact's four strings (and the order id twice
 /// more as map keys) was six allocations an order.
 pub fn deltas<'a>(stored: &'a [OrderFact], page: &'a [OrderFact]) -> BTreeMap<&'a str, Delta> {
-    let mut orders: HashMap<&str, BTreeMap<&str, &OrderFact>> = HashMap::with_capacity(page.len());
+    let mut orders: HashMap<&str, BTreeMap<&str, &OrderFact>, SeededHash> =
+        HashMap::with_capacity_and_hasher(page.len(), SeededHash::default());
     for fact in stored {
         orders.entry(&fact.order_id).or_default().insert(&fact.fact_id, fact);
     }
-    let before: HashMap<&str, Option<Contribution>> =
+    let before: HashMap<&str, Option<Contribution>, SeededHash> =
         orders.iter().map(|(order, facts)| (*order, contribution(facts.values().copied()))).collect();
     let mut deltas: BTreeMap<&str, Delta> = BTreeMap::new();
     for fact in page {
@@ -141,18 +143,19 @@ pub struct PageLatest<'a> {
     replaced: Vec<&'a str>,
     /// Each person's latest counted order among the page's own order facts
     /// (the last of each order, as an upsert keeps it).
-    latest: HashMap<&'a str, (Timestamp, Currency)>,
+    latest: HashMap<&'a str, (Timestamp, Currency), SeededHash>,
 }
 
 impl<'a> PageLatest<'a> {
     pub fn of(page: &'a [OrderFact]) -> Self {
-        let mut last_of_each: HashMap<&str, &OrderFact> = HashMap::new();
+        let mut last_of_each: HashMap<&str, &OrderFact, SeededHash> =
+            HashMap::with_capacity_and_hasher(page.len(), SeededHash::default());
         for fact in page.iter().filter(|fact| fact.fact_id == "order") {
             last_of_each.insert(&fact.order_id, fact);
         }
         let mut replaced: Vec<&str> = last_of_each.keys().copied().collect();
         replaced.sort_unstable();
-        let mut latest: HashMap<&str, (Timestamp, Currency)> = HashMap::new();
+        let mut latest: HashMap<&str, (Timestamp, Currency), SeededHash> = HashMap::default();
         for fact in last_of_each.into_values().filter(|fact| fact.counted) {
             let at = to_the_millisecond(fact.at);
             let newest = latest.entry(&fact.person).or_insert((at, fact.currency));

@@ -9,6 +9,7 @@
 use super::{Pipeline, PipelineError};
 use crate::events::Event;
 use crate::forget;
+use crate::keys::SeededHash;
 use crate::source::BadRecord;
 use jiff::Timestamp;
 use std::collections::HashMap;
@@ -18,7 +19,8 @@ impl Pipeline {
     pub(super) async fn forgotten_people(&self, events: &[Event]) -> Result<Vec<bool>, PipelineError> {
         // One hash per distinct person of the page, not per event: an order
         // brings several events about the same buyer.
-        let mut subjects_of: HashMap<(Option<&str>, Option<&str>), Vec<String>> = HashMap::new();
+        let mut subjects_of: HashMap<(Option<&str>, Option<&str>), Vec<String>, SeededHash> =
+            HashMap::with_capacity_and_hasher(events.len(), SeededHash::default());
         let mut per_event = Vec::with_capacity(events.len());
         for event in events {
             if !event.about_person() {

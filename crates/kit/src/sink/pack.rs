@@ -3,6 +3,7 @@
 //! platform refuses a repeated id in one request, never one event key twice.
 
 use std::collections::HashSet;
+use tillflow_core::keys::SeededHash;
 
 /// How a request body wraps its items: `open` item `separator` item … `close`.
 #[derive(Clone, Debug)]
@@ -68,7 +69,7 @@ pub fn pack(items: Vec<(usize, &str, Vec<u8>)>, packing: &Packing) -> (Vec<Packe
     let mut refused = Vec::new();
     let mut body: Vec<u8> = Vec::new();
     let mut positions: Vec<usize> = Vec::new();
-    let mut keys: HashSet<&str> = HashSet::new();
+    let mut keys: HashSet<&str, SeededHash> = HashSet::with_capacity_and_hasher(items.len(), SeededHash::default());
     // Bytes of the items before each one: a body is given, when it starts,
     // room for the most it can hold from there, instead of doubling its way
     // up through a dozen copies of itself.
