@@ -5,7 +5,7 @@
 //! takes effect once. That is what lets a status transition produce its event
 //! exactly once however many times the record is re-read.
 
-use crate::keys::{IdempotencyKey, content_hash, content_hash_v1, content_hash_v2, hash_format};
+use crate::keys::{IdempotencyKey, content_hash, content_hash_v1, content_hash_v2, content_hash_v3, hash_format};
 use crate::model::{Address, Customer, Order, OrderStatus, Person, PersonTotals, Product, Record, Refund, Shipment};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -165,7 +165,7 @@ impl Event {
 }
 
 /// The record an event came from, borrowed, written as `Record` writes it:
-/// what a format-1 or format-2 hash of the record is taken over.
+/// what a hash of an older format (1 to 3) of the record is taken over.
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum RecordRef<'a> {
@@ -190,12 +190,16 @@ impl Event {
         stored == self.older_hash(stored_format)
     }
 
-    /// The hash format 1 or 2 took of what this event came from: its record
-    /// (or, for a person's totals, its subject), as `derive_events` and the
-    /// totals took them.
+    /// The hash an older format (1 to 3) took of what this event came from:
+    /// its record (or, for a person's totals, its subject), as
+    /// `derive_events` and the totals took them.
     fn older_hash(&self, format: u8) -> String {
         fn hash<T: Serialize + ?Sized>(format: u8, value: &T) -> String {
-            if format == 1 { content_hash_v1(value) } else { content_hash_v2(value) }
+            match format {
+                1 => content_hash_v1(value),
+                2 => content_hash_v2(value),
+                _ => content_hash_v3(value),
+            }
         }
         match &self.subject {
             Subject::Order { order } | Subject::OrderLine { order, .. } => hash(format, &RecordRef::Order(order)),

@@ -1,25 +1,42 @@
-//! The bytes a content hash is taken over (format 2): any serializable value
-//! written as a compact, self-delimiting binary, without the field names,
-//! quotes and escapes its JSON carries.
+//! The bytes a content hash is taken over: any serializable value written
+//! as a compact, self-delimiting binary, without the field names, quotes and
+//! escapes its JSON carries.
 //!
 //! Every value starts with a tag byte; text and bytes carry their length;
 //! sequences, maps and structs end with an end byte; a struct's fields go by
 //! position, a field left out (`skip_serializing_if`) as a byte of its own,
 //! so two values of one type write the same bytes only when they are equal.
 //! Variants are written by name, so reordering an enum changes nothing.
+//!
+//! Two modes, the one difference between the formats that use them: [`write`]
+//! (format 4) says it is not human-readable, so the model's times and amounts
+//! write their exact numbers (`crate::exact_forms`); [`write_with_text_forms`]
+//! (formats 2 and 3, what older ledger rows hold) writes their text.
 
 use serde::ser::{self, Serialize};
 use std::fmt;
 
 const END: u8 = b'e';
 
-/// Writes `value` in the fingerprint encoding onto `out`.
+/// Writes `value` in the fingerprint encoding onto `out`, times and amounts
+/// as their numbers (format 4).
 pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    value.serialize(&mut Fingerprinter { out }).expect("the fingerprint encoding accepts every value");
+    encode(out, value, false);
+}
+
+/// Writes `value` as formats 2 and 3 encoded it: times and amounts as their text.
+pub fn write_with_text_forms<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    encode(out, value, true);
+}
+
+fn encode<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T, text_forms: bool) {
+    value.serialize(&mut Fingerprinter { out, text_forms }).expect("the fingerprint encoding accepts every value");
 }
 
 struct Fingerprinter<'a> {
     out: &'a mut Vec<u8>,
+    /// What `is_human_readable` answers (see the module's opening).
+    text_forms: bool,
 }
 
 /// Never raised: every value has an encoding. Serde needs the type.
@@ -94,6 +111,9 @@ impl<'a, 'b> ser::Serializer for &'a mut Fingerprinter<'b> {
     type SerializeStruct = Self;
     type SerializeStructVariant = Self;
 
+    fn is_human_readable(&self) -> bool {
+        self.text_forms
+    }
     fn serialize_bool(self, value: bool) -> Done {
         self.out.extend_from_slice(&[b'b', u8::from(value)]);
         Ok(())

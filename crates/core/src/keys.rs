@@ -122,27 +122,41 @@ const FORMAT_2: &str = "v2";
 /// What a format-3 content hash starts with.
 const FORMAT_3: &str = "v3";
 
-/// A short, stable fingerprint of a serializable value, format 3: `v3` and
+/// What a format-4 content hash starts with.
+const FORMAT_4: &str = "v4";
+
+/// A short, stable fingerprint of a serializable value, format 4: `v4` and
 /// the hex of the first 15 bytes of XXH3-128 over its fingerprint encoding
-/// (`crate::fingerprint`: binary, positional, no field names), 32 characters
-/// like formats 1 and 2. A content hash tells a changed record from an
-/// unchanged one; nothing trusts it against forgery, and SHA-256 (format 2)
-/// on a CPU without SHA instructions was a seventh of all a history import
-/// did (callgrind, which runs SHA-256 in software). XXH3 is a fixed
-/// specification, so a hash stored today is the hash computed in ten years.
+/// (`crate::fingerprint`: binary, positional, no field names; times and
+/// amounts as their exact numbers), 32 characters like every format. A
+/// content hash tells a changed record from an unchanged one; nothing trusts
+/// it against forgery. XXH3 is a fixed specification, so a hash stored today
+/// is the hash computed in ten years.
 pub fn content_hash<T: Serialize + ?Sized>(value: &T) -> String {
     let digest = with_buffer(|buffer| {
         crate::fingerprint::write(buffer, value);
+        xxhash_rust::xxh3::xxh3_128(buffer).to_be_bytes()
+    });
+    stored_hash(FORMAT_4, &digest[..15])
+}
+
+/// Format 3, what ledger rows written before format 4 hold: format 4 with
+/// times and amounts encoded as their text, whose formatting was two fifths
+/// of the encoding. (Format 3 replaced format 2's SHA-256, which on a CPU
+/// without SHA instructions was a seventh of a history import.)
+pub fn content_hash_v3<T: Serialize + ?Sized>(value: &T) -> String {
+    let digest = with_buffer(|buffer| {
+        crate::fingerprint::write_with_text_forms(buffer, value);
         xxhash_rust::xxh3::xxh3_128(buffer).to_be_bytes()
     });
     stored_hash(FORMAT_3, &digest[..15])
 }
 
 /// Format 2, what ledger rows written before format 3 hold: `v2` and the
-/// hex of the first 15 bytes of SHA-256 over the fingerprint encoding.
+/// hex of the first 15 bytes of SHA-256 over format 3's encoding.
 pub fn content_hash_v2<T: Serialize + ?Sized>(value: &T) -> String {
     let digest = with_buffer(|buffer| {
-        crate::fingerprint::write(buffer, value);
+        crate::fingerprint::write_with_text_forms(buffer, value);
         Sha256::digest(buffer.as_slice())
     });
     stored_hash(FORMAT_2, &digest[..15])
@@ -170,9 +184,11 @@ fn stored_hash(prefix: &str, digest: &[u8]) -> String {
     hex
 }
 
-/// The format a stored content hash was made with: 1, 2 or 3.
+/// The format a stored content hash was made with: 1 to 4.
 pub fn hash_format(hash: &str) -> u8 {
-    if hash.starts_with(FORMAT_3) {
+    if hash.starts_with(FORMAT_4) {
+        4
+    } else if hash.starts_with(FORMAT_3) {
         3
     } else if hash.starts_with(FORMAT_2) {
         2
@@ -235,11 +251,24 @@ mod tests {
     #[test]
     fn a_format_3_hash_says_so_and_never_changes() {
         let value = serde_json::json!({"id": 727, "lines": [{"sku": "SKU-1", "total": "12.50"}], "note": "é \"q\""});
-        let hash = content_hash(&value);
+        let hash = content_hash_v3(&value);
         assert!(hash_format(&hash) == 3 && hash.len() == 32, "{hash}");
         assert_eq!(hash, PINNED_FORMAT_3);
-        assert_ne!(content_hash(&serde_json::json!({"id": 728})), hash);
+        assert_ne!(content_hash_v3(&serde_json::json!({"id": 728})), hash);
         assert_ne!(content_hash_v2(&value)[2..], hash[2..], "another hash than format 2's");
+    }
+
+    const PINNED_FORMAT_4: &str = "v4c061dc7f84d52b1f5c573bbc340413";
+
+    /// As format 3's: a format-4 hash is pinned (over a record of the
+    /// model, whose times and amounts are what the format encodes anew).
+    #[test]
+    fn a_format_4_hash_says_so_and_never_changes() {
+        let value = crate::model::Money::new("12.50".parse().unwrap(), crate::model::Currency::new("EUR").unwrap());
+        let hash = content_hash(&value);
+        assert!(hash_format(&hash) == 4 && hash.len() == 32, "{hash}");
+        assert_eq!(hash, PINNED_FORMAT_4);
+        assert_ne!(content_hash_v3(&value)[2..], hash[2..], "another hash than format 3's");
     }
 
     /// The definition stored hashes were made with.

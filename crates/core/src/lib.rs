@@ -7,6 +7,7 @@
 pub mod duration;
 pub mod error;
 pub mod events;
+pub mod exact_forms;
 pub mod failpoint;
 pub mod fingerprint;
 pub mod forget;

@@ -135,6 +135,7 @@ const MAX_EXACT_SCALE: u32 = 18;
 /// An amount of money: a decimal with its currency.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Money {
+    #[serde(serialize_with = "crate::exact_forms::decimal")]
     pub amount: Decimal,
     pub currency: Currency,
 }
@@ -236,11 +237,13 @@ impl Person {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PersonTotals {
     /// Orders that count (processing, on-hold, completed) minus their refunds.
+    #[serde(serialize_with = "crate::exact_forms::decimal")]
     pub revenue: Decimal,
     pub currency: Option<Currency>,
     /// How many orders count.
     pub orders: u64,
     /// When the newest counted order was placed.
+    #[serde(serialize_with = "crate::exact_forms::optional_timestamp")]
     pub last_order_at: Option<Timestamp>,
 }
 
@@ -316,7 +319,9 @@ pub struct Customer {
     pub accepts_marketing: Option<bool>,
     /// The customer group / customer type name, when the platform has one.
     pub group: Option<String>,
+    #[serde(serialize_with = "crate::exact_forms::timestamp")]
     pub created_at: Timestamp,
+    #[serde(serialize_with = "crate::exact_forms::timestamp")]
     pub updated_at: Timestamp,
     #[serde(default)]
     pub properties: Properties,
@@ -324,10 +329,12 @@ pub struct Customer {
     /// know it: a sink syncing consent applies each change once, so an
     /// unchanged record never re-subscribes someone who left since.
     #[serde(default)]
+    #[serde(serialize_with = "crate::exact_forms::optional_timestamp")]
     pub consent_changed_at: Option<Timestamp>,
     /// When `group` last changed at the source, for sources that know it
     /// (a sink keeping group lists moves the person once per change).
     #[serde(default)]
+    #[serde(serialize_with = "crate::exact_forms::optional_timestamp")]
     pub group_changed_at: Option<Timestamp>,
 }
 
@@ -404,6 +411,7 @@ pub struct OrderLine {
     pub variant_id: Option<String>,
     pub sku: Option<String>,
     pub name: String,
+    #[serde(serialize_with = "crate::exact_forms::decimal")]
     pub quantity: rust_decimal::Decimal,
     pub unit_price: Money,
     /// Line total after line discounts.
@@ -456,13 +464,18 @@ pub struct Order {
     pub refunded: Option<Money>,
     /// When the order was opened at the source (a till sale parked or on
     /// layaway is opened long before it is rung up).
+    #[serde(serialize_with = "crate::exact_forms::timestamp")]
     pub created_at: Timestamp,
     /// When the customer placed the order: checkout online, the sale completed
     /// at the till. `Placed Order` carries this time, and it decides whether
     /// the order is history or live.
+    #[serde(serialize_with = "crate::exact_forms::timestamp")]
     pub placed_at: Timestamp,
+    #[serde(serialize_with = "crate::exact_forms::timestamp")]
     pub updated_at: Timestamp,
+    #[serde(serialize_with = "crate::exact_forms::optional_timestamp")]
     pub completed_at: Option<Timestamp>,
+    #[serde(serialize_with = "crate::exact_forms::optional_timestamp")]
     pub cancelled_at: Option<Timestamp>,
     /// The source says this order is not to be sent, and why (a
     /// transaction type the operator did not choose, an anonymous buyer):
@@ -512,6 +525,7 @@ pub struct RefundLine {
     pub order_line_id: Option<String>,
     pub product_id: Option<String>,
     pub name: Option<String>,
+    #[serde(serialize_with = "crate::exact_forms::decimal")]
     pub quantity: Decimal,
     pub amount: Money,
     pub categories: Vec<String>,
@@ -525,6 +539,7 @@ pub struct Refund {
     pub amount: Money,
     pub reason: Option<String>,
     pub lines: Vec<RefundLine>,
+    #[serde(serialize_with = "crate::exact_forms::timestamp")]
     pub created_at: Timestamp,
 }
 
@@ -540,6 +555,7 @@ pub struct Shipment {
     pub total_discounts: Option<Money>,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
+    #[serde(serialize_with = "crate::exact_forms::timestamp")]
     pub shipped_at: Timestamp,
 }
 
@@ -560,6 +576,7 @@ pub struct Product {
     /// On sale (not archived, not a test product).
     #[serde(default = "active_by_default")]
     pub active: bool,
+    #[serde(serialize_with = "crate::exact_forms::timestamp")]
     pub updated_at: Timestamp,
     #[serde(default)]
     pub properties: Properties,

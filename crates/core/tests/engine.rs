@@ -577,12 +577,12 @@ async fn pages_already_read_are_processed_together_and_each_order_is_still_deliv
     assert_eq!(harness.pass().await.unwrap().delivered_total(), 0, "every checkpoint moved past what was sent");
 }
 
-/// Every event of an order and of a customer knows its record's format-1 and
-/// format-2 hashes (what ledgers written before formats 2 and 3 hold), and
-/// no other record's.
+/// Every event of an order and of a customer knows its record's format-1,
+/// format-2 and format-3 hashes (what ledgers written before formats 2, 3
+/// and 4 hold), and no other record's.
 #[test]
 fn an_event_recognises_the_older_hashes_of_its_record_alone() {
-    use tillflow_core::keys::{content_hash_v1, content_hash_v2, hash_format};
+    use tillflow_core::keys::{content_hash_v1, content_hash_v2, content_hash_v3, hash_format};
     use tillflow_core::{DeriveContext, derive_events};
     let context = DeriveContext { pipeline_started_at: jiff::Timestamp::now() };
     let mut completed = sample_order("shop", 7, 3, tillflow_testkit::fake_source::epoch());
@@ -592,7 +592,8 @@ fn an_event_recognises_the_older_hashes_of_its_record_alone() {
         Record::Order(sample_order("shop", 8, 3, tillflow_testkit::fake_source::epoch())),
         Record::Customer(sample_customer("shop", 1, tillflow_testkit::fake_source::epoch())),
     ];
-    let older: [fn(&Record) -> String; 2] = [|record| content_hash_v1(record), |record| content_hash_v2(record)];
+    let older: [fn(&Record) -> String; 3] =
+        [|record| content_hash_v1(record), |record| content_hash_v2(record), |record| content_hash_v3(record)];
     for (index, record) in records.iter().enumerate() {
         let events = derive_events(record.clone(), &context);
         assert!(!events.is_empty());
@@ -601,7 +602,7 @@ fn an_event_recognises_the_older_hashes_of_its_record_alone() {
             let other = hash(&records[(index + 1) % records.len()]);
             assert_eq!(hash_format(&own), format as u8 + 1);
             for event in &events {
-                assert_eq!(hash_format(&event.content_hash), 3, "{}", event.content_hash);
+                assert_eq!(hash_format(&event.content_hash), 4, "{}", event.content_hash);
                 assert!(
                     event.has_content(&own),
                     "{:?} does not know its record's format-{} hash",
@@ -629,6 +630,14 @@ async fn format_1_ledger_rows_resend_nothing_unchanged_and_miss_no_change() {
 async fn format_2_ledger_rows_resend_nothing_unchanged_and_miss_no_change() {
     older_ledger_rows_resend_nothing_unchanged_and_miss_no_change(|record| {
         tillflow_core::keys::content_hash_v2(record)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn format_3_ledger_rows_resend_nothing_unchanged_and_miss_no_change() {
+    older_ledger_rows_resend_nothing_unchanged_and_miss_no_change(|record| {
+        tillflow_core::keys::content_hash_v3(record)
     })
     .await;
 }

@@ -166,12 +166,14 @@ mod tests {
     }
 
     /// Every hash comes back as the text it was, and the hashes tillflow
-    /// writes (formats 1 to 3) take their bytes, not their hex.
+    /// writes (formats 1 to 4) take their bytes, not their hex.
     #[test]
     fn a_packed_hash_unpacks_to_its_own_text_and_hex_is_stored_as_bytes() {
-        let v3 = tillflow_core::keys::content_hash(&"an order");
+        let v4 = tillflow_core::keys::content_hash(&"an order");
+        let v3 = tillflow_core::keys::content_hash_v3(&"an order");
         let v1 = tillflow_core::keys::content_hash_v1(&"an order");
         for hash in [
+            v4.as_str(),
             v3.as_str(),
             v1.as_str(),
             "v2000102030405060708090a0b0c0d0e",
@@ -189,7 +191,9 @@ mod tests {
             let packed = pack_hash(hash.to_owned());
             assert_eq!(unpack_hash(&packed).unwrap(), hash, "{packed:?}");
         }
-        assert_eq!(pack_hash(v3.clone()).len(), 2 + (v3.len() - 2) / 2, "{v3}");
+        for hash in [&v4, &v3] {
+            assert_eq!(pack_hash(hash.clone()).len(), 2 + (hash.len() - 2) / 2, "{hash}");
+        }
         assert_eq!(pack_hash(v1.clone()).len(), 1 + v1.len() / 2, "{v1}");
         assert!(unpack_hash(&[7, 1]).is_err() && unpack_hash(&[]).is_err());
     }
