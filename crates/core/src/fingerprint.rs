@@ -63,8 +63,15 @@ impl Fingerprinter<'_> {
     }
 
     fn text(&mut self, tag: u8, bytes: &[u8]) {
-        self.out.push(tag);
-        push_length(self.out, bytes.len());
+        // Nearly every text is shorter than 128 bytes: its length is then
+        // one byte, written with the tag (the LEB128 below writes the same).
+        match u8::try_from(bytes.len()) {
+            Ok(length) if length < 0x80 => self.out.extend_from_slice(&[tag, length]),
+            _ => {
+                self.out.push(tag);
+                push_length(self.out, bytes.len());
+            }
+        }
         self.out.extend_from_slice(bytes);
     }
 }

@@ -44,7 +44,14 @@ impl Currency {
 
 impl Serialize for Currency {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
+        // Its three letters as bytes where no one reads them (the content
+        // hash, format 4): every amount carries a currency, and checking the
+        // letters were text again each time was a seventh of encoding one.
+        if serializer.is_human_readable() {
+            serializer.serialize_str(self.as_str())
+        } else {
+            serializer.serialize_bytes(&self.0)
+        }
     }
 }
 
