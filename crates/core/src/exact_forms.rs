@@ -7,7 +7,9 @@
 //! numbers say as much: a time's nanoseconds tell apart the times its text
 //! does, a decimal's sixteen bytes (sign, scale, mantissa) the amounts its
 //! text does ("10.5" and "10.50" included). Used with `serialize_with`, so a
-//! type keeps its derived shape and JSON reads as it always did.
+//! type keeps its derived shape and JSON reads as it always did. (`Currency`,
+//! a type of the model's own, does the same in its `Serialize`: its three
+//! bytes where no one reads them.)
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;

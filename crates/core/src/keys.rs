@@ -133,11 +133,7 @@ const FORMAT_4: &str = "v4";
 /// it against forgery. XXH3 is a fixed specification, so a hash stored today
 /// is the hash computed in ten years.
 pub fn content_hash<T: Serialize + ?Sized>(value: &T) -> String {
-    let digest = with_buffer(|buffer| {
-        crate::fingerprint::write(buffer, value);
-        xxhash_rust::xxh3::xxh3_128(buffer).to_be_bytes()
-    });
-    stored_hash(FORMAT_4, &digest[..15])
+    xxh3_hash(FORMAT_4, crate::fingerprint::write, value)
 }
 
 /// Format 3, what ledger rows written before format 4 hold: format 4 with
@@ -145,11 +141,17 @@ pub fn content_hash<T: Serialize + ?Sized>(value: &T) -> String {
 /// of the encoding. (Format 3 replaced format 2's SHA-256, which on a CPU
 /// without SHA instructions was a seventh of a history import.)
 pub fn content_hash_v3<T: Serialize + ?Sized>(value: &T) -> String {
+    xxh3_hash(FORMAT_3, crate::fingerprint::write_with_text_forms, value)
+}
+
+/// Formats 3 and 4: `prefix` and the first 15 bytes of XXH3-128 over what
+/// `encode` writes of `value`.
+fn xxh3_hash<T: Serialize + ?Sized>(prefix: &str, encode: fn(&mut Vec<u8>, &T), value: &T) -> String {
     let digest = with_buffer(|buffer| {
-        crate::fingerprint::write_with_text_forms(buffer, value);
+        encode(buffer, value);
         xxhash_rust::xxh3::xxh3_128(buffer).to_be_bytes()
     });
-    stored_hash(FORMAT_3, &digest[..15])
+    stored_hash(prefix, &digest[..15])
 }
 
 /// Format 2, what ledger rows written before format 3 hold: `v2` and the

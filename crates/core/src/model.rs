@@ -45,8 +45,9 @@ impl Currency {
 impl Serialize for Currency {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // Its three letters as bytes where no one reads them (the content
-        // hash, format 4): every amount carries a currency, and checking the
-        // letters were text again each time was a seventh of encoding one.
+        // hash, format 4, as `exact_forms` does for times and amounts):
+        // every amount carries a currency, and `as_str`'s UTF-8 check of
+        // its letters, again for each, was a seventh of encoding an amount.
         if serializer.is_human_readable() {
             serializer.serialize_str(self.as_str())
         } else {
