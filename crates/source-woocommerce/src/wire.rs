@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use tillflow_kit::source::Loose;
+use tillflow_kit::source::{Loose, optional_text};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
@@ -31,9 +31,9 @@ pub struct WooAddress<'a> {
     pub postcode: Cow<'a, str>,
     #[serde(borrow)]
     pub country: Cow<'a, str>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_text")]
     pub email: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_text")]
     pub phone: Option<Cow<'a, str>>,
 }
 
@@ -58,7 +58,7 @@ pub struct WooLineItem<'a> {
     pub quantity: Loose,
     pub subtotal: Loose,
     pub total: Loose,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_text")]
     pub sku: Option<Cow<'a, str>>,
     pub price: Loose,
 }
@@ -81,8 +81,7 @@ pub struct WooRefundSummary {
 #[derive(Clone, Debug, Deserialize)]
 pub struct WooOrder<'a> {
     pub id: u64,
-    #[serde(default)]
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_text")]
     pub number: Option<Cow<'a, str>>,
     #[serde(default)]
     #[serde(borrow)]
@@ -90,14 +89,11 @@ pub struct WooOrder<'a> {
     #[serde(default)]
     #[serde(borrow)]
     pub currency: Cow<'a, str>,
-    #[serde(default)]
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_text")]
     pub date_created_gmt: Option<Cow<'a, str>>,
-    #[serde(default)]
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_text")]
     pub date_modified_gmt: Option<Cow<'a, str>>,
-    #[serde(default)]
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_text")]
     pub date_completed_gmt: Option<Cow<'a, str>>,
     #[serde(default)]
     pub discount_total: Loose,
@@ -131,8 +127,7 @@ pub struct WooOrder<'a> {
 #[derive(Clone, Debug, Deserialize)]
 pub struct WooRefund<'a> {
     pub id: u64,
-    #[serde(default)]
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_text")]
     pub date_created_gmt: Option<Cow<'a, str>>,
     #[serde(default)]
     pub amount: Loose,
@@ -147,11 +142,9 @@ pub struct WooRefund<'a> {
 #[derive(Clone, Debug, Deserialize)]
 pub struct WooCustomer<'a> {
     pub id: u64,
-    #[serde(default)]
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_text")]
     pub date_created_gmt: Option<Cow<'a, str>>,
-    #[serde(default)]
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "optional_text")]
     pub date_modified_gmt: Option<Cow<'a, str>>,
     #[serde(default)]
     #[serde(borrow)]
@@ -168,4 +161,23 @@ pub struct WooCustomer<'a> {
     #[serde(default)]
     #[serde(borrow)]
     pub billing: WooAddress<'a>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_borrows_its_optional_texts_from_the_page() {
+        let page = r#"[{"id": 7, "number": "7", "date_created_gmt": "2017-03-22T19:28:02",
+            "date_modified_gmt": null, "billing": {"email": "ann@example.com", "phone": "0\u0031"},
+            "line_items": [{"id": 1, "sku": "SKU-1"}]}]"#;
+        let orders: Vec<WooOrder> = serde_json::from_str(page).unwrap();
+        let order = &orders[0];
+        for text in [&order.number, &order.date_created_gmt, &order.billing.email, &order.line_items[0].sku] {
+            assert!(matches!(text, Some(Cow::Borrowed(_))), "{text:?} was copied");
+        }
+        assert_eq!(order.date_modified_gmt, None);
+        assert_eq!(order.billing.phone.as_deref(), Some("01"), "an escaped text is unescaped");
+    }
 }

@@ -15,4 +15,4 @@ pub mod wire;
 
 pub use checkpoint::{Cursor, decode, encode, plausible_seconds, plausible_time};
 pub use short_text::ShortText;
-pub use wire::{Loose, Many, Maybe, raw_records, raw_value};
+pub use wire::{Loose, Many, Maybe, optional_text, raw_records, raw_value};
