@@ -103,9 +103,11 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
         let mut insert = sqlx::query(chunk.statement).bind(pipeline).bind(now);
         for row in rows {
             let outcome = outcome_code(row.outcome.kind());
+            // Bound only where there is one: SQLite copies every text bound
+            // into an allocation of its own, and most rows have none.
             let reason = match row.outcome {
-                Outcome::Skipped(reason) => reason,
-                _ => String::new(),
+                Outcome::Skipped(reason) if !reason.is_empty() => Some(reason),
+                _ => None,
             };
             insert = insert
                 .bind(row.key.into_string())
@@ -191,16 +193,17 @@ static ORDERS_READ_UPSERT: ChunkStatements = ChunkStatements::new(orders_read_up
 
 /// The ledger's upsert of `rows` rows. The pipeline and the time recorded are
 /// bound once, a row's kind and outcome as their stored numbers and its hash
-/// packed (`ledger_codes`); its key and reason are handed over owned. Every
-/// text bound by reference is copied twice on its way into SQLite (sqlx
-/// takes its own copy for the worker thread, SQLite another), which was ten
-/// allocations a row where two remain. Parameters stay bare `?`s, numbered by
+/// packed (`ledger_codes`); its key and reason (null for none) are handed
+/// over owned. Every text bound by reference is copied twice on its way into
+/// SQLite (sqlx takes its own copy for the worker thread, SQLite another),
+/// which was ten allocations a row; a row without a reason, most of them,
+/// now costs two (SQLite's copies of its key and its hash). Parameters stay bare `?`s, numbered by
 /// their place: sqlx looks up each named one (`?1`) by a scan of all of them,
 /// quadratic in a statement of a thousand.
 fn ledger_upsert(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO ledger (pipeline, key, kind, content_hash, outcome, reason, occurred_at, recorded_at) \
-         SELECT given.pipeline, batch.column1, batch.column2, batch.column3, batch.column4, batch.column5, \
+         SELECT given.pipeline, batch.column1, batch.column2, batch.column3, batch.column4, coalesce(batch.column5, ''), \
          batch.column6, given.now FROM (SELECT ? AS pipeline, ? AS now) AS given, ",
     );
     push_batch(&mut sql, rows, 6);
