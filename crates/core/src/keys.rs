@@ -68,7 +68,7 @@ impl IdempotencyKey {
     }
     /// A ULID that is a pure function of this key and the event time: Customer.io
     /// (and anyone else deduplicating on ULIDs) sees the same id on every resend.
-    pub fn ulid(&self, at: jiff::Timestamp) -> String {
+    pub fn ulid(&self, at: jiff::Timestamp) -> Ulid {
         let digest = Sha256::digest(self.0.as_bytes());
         let millis = u128::try_from(at.as_millisecond().max(0)).unwrap_or(0) & ((1 << 48) - 1);
         let mut random: u128 = 0;
@@ -106,14 +106,37 @@ fn push_escaped(key: &mut String, part: &str) {
     }
 }
 
-fn crockford_base32(mut value: u128) -> String {
+/// A ULID's 26 characters, held inline: one is made for every event sent to
+/// Customer.io, and as a `String` each was an allocation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Ulid([u8; 26]);
+
+impl Ulid {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("Crockford's alphabet is ASCII")
+    }
+}
+
+impl fmt::Display for Ulid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Ulid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+fn crockford_base32(mut value: u128) -> Ulid {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let mut out = [b'0'; 26];
     for slot in out.iter_mut().rev() {
         *slot = ALPHABET[(value & 31) as usize];
         value >>= 5;
     }
-    String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
+    Ulid(out)
 }
 
 /// What a format-2 content hash starts with; a hash without a prefix is format 1.
@@ -328,6 +351,7 @@ mod tests {
         assert_eq!(a.ulid(at), a.ulid(at));
         assert_ne!(a.ulid(at), b.ulid(at));
         let ulid = a.ulid(at);
+        let ulid = ulid.as_str();
         assert_eq!(ulid.len(), 26);
         // The first 10 characters encode the millisecond timestamp.
         assert!(ulid.starts_with("01HF"), "{ulid}");

@@ -36,7 +36,7 @@ pub fn write(event: &Event, identify_timestamp: impl FnOnce() -> i64, out: &mut 
             let operation = |attributes| Operation {
                 action: "event",
                 attributes,
-                id: Some(&id),
+                id: Some(id.as_str()),
                 identifiers,
                 name: Some(name),
                 timestamp,

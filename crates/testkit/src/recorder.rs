@@ -231,7 +231,7 @@ impl RecorderSink {
     }
 
     pub fn event_id(event: &Event) -> String {
-        event.key.ulid(event.occurred_at)
+        event.key.ulid(event.occurred_at).to_string()
     }
 }
 
