@@ -2,14 +2,14 @@
 //! inbox marks (moving each source's watermark), resolved letters, orders
 //! read and order facts, in one transaction.
 
-use crate::insert_chunks::{ChunkStatements, INSERT_CHUNK, push_batch};
+use crate::insert_chunks::{ChunkStatements, INSERT_CHUNK, owned_chunks, push_batch};
 use crate::ledger_codes::{kind_code, outcome_code, pack_hash};
 use crate::sql::{LOOKUP_CHUNK, error, millis, pipeline_upsert};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use tillflow_core::StateError;
 use tillflow_core::keys::IdempotencyKey;
-use tillflow_core::state::{Commit, LedgerRow, Outcome};
+use tillflow_core::state::{Commit, Outcome};
 
 /// The write a batch makes, in whatever transaction the state's group writer
 /// gives it.
@@ -21,7 +21,7 @@ pub(crate) async fn commit(
     let facts = std::mem::take(&mut commit.facts);
     write_commit(connection, pipeline, commit).await.map_err(error("commit"))?;
     if !facts.is_empty() {
-        crate::facts::record_facts(connection, pipeline, &facts).await?;
+        crate::facts::record_facts(connection, pipeline, facts).await?;
     }
     Ok(())
 }
@@ -96,9 +96,7 @@ async fn advance_inbox_watermarks(
 
 async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit: Commit) -> Result<(), sqlx::Error> {
     let now = millis(Timestamp::now());
-    let mut ledger = commit.ledger.into_iter().peekable();
-    while ledger.peek().is_some() {
-        let rows: Vec<LedgerRow> = ledger.by_ref().take(INSERT_CHUNK).collect();
+    for rows in owned_chunks(commit.ledger) {
         let chunk = LEDGER_UPSERT.chunk(rows.len());
         let mut insert = sqlx::query(chunk.statement).bind(pipeline).bind(now);
         for row in rows {
@@ -150,9 +148,7 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
     if !commit.inbox_done.is_empty() {
         advance_inbox_watermarks(connection, pipeline, &commit.inbox_done).await?;
     }
-    let mut orders_read = commit.orders_read.into_iter().peekable();
-    while orders_read.peek().is_some() {
-        let rows: Vec<(String, Timestamp)> = orders_read.by_ref().take(INSERT_CHUNK).collect();
+    for rows in owned_chunks(commit.orders_read) {
         let chunk = ORDERS_READ_UPSERT.chunk(rows.len());
         let mut insert = sqlx::query(chunk.statement).bind(pipeline);
         for (id, at) in rows {

@@ -3,7 +3,7 @@
 //! touched person's totals by what changed (`core::running_totals`), in one
 //! transaction — so an order costs the same whatever its buyer's past.
 
-use crate::insert_chunks::{ChunkStatements, INSERT_CHUNK};
+use crate::insert_chunks::{ChunkStatements, INSERT_CHUNK, owned_chunks};
 use crate::sql::{error, json_list, millis, pipeline_upsert};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -33,9 +33,9 @@ fn fact(row: &SqliteRow) -> Result<OrderFact, StateError> {
 pub(crate) async fn record_facts(
     connection: &mut SqliteConnection,
     pipeline: &str,
-    facts: &[OrderFact],
+    facts: Vec<OrderFact>,
 ) -> Result<HashMap<String, PersonTotals>, StateError> {
-    let updated = totals_after(connection, pipeline, facts).await?;
+    let updated = totals_after(connection, pipeline, &facts).await?;
     upsert_facts(connection, pipeline, facts).await?;
     write_totals(connection, pipeline, &updated).await?;
     Ok(updated.into_iter().collect())
@@ -107,22 +107,24 @@ async fn stored_facts_of_orders(
     Ok(stored)
 }
 
+/// Writes `facts`, their texts handed over owned: sqlx copies a text bound
+/// by reference for its worker thread, three allocations a fact.
 async fn upsert_facts(
     connection: &mut SqliteConnection,
     pipeline: &str,
-    facts: &[OrderFact],
+    facts: Vec<OrderFact>,
 ) -> Result<(), StateError> {
-    for rows in facts.chunks(INSERT_CHUNK) {
+    for rows in owned_chunks(facts) {
         let chunk = FACTS_UPSERT.chunk(rows.len());
         let mut insert = sqlx::query(chunk.statement).bind(pipeline);
         for fact in rows {
             insert = insert
-                .bind(fact.order_id.as_str())
-                .bind(fact.fact_id.as_str())
-                .bind(fact.person.as_str())
+                .bind(fact.order_id)
+                .bind(fact.fact_id)
+                .bind(fact.person)
                 .bind(fact.counted)
                 .bind(fact.amount.to_string())
-                .bind(fact.currency.as_str())
+                .bind(fact.currency.as_str().to_owned())
                 .bind(millis(fact.at));
         }
         chunk.pad(insert).execute(&mut *connection).await.map_err(error("record facts"))?;

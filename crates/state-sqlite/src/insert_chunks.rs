@@ -25,6 +25,13 @@ use std::sync::OnceLock;
 /// widest row here has seven).
 pub(crate) const INSERT_CHUNK: usize = 512;
 
+/// `rows` in chunks of at most `INSERT_CHUNK`, each handed over owned, so a
+/// row's texts can be bound without the copy sqlx makes of a borrowed one.
+pub(crate) fn owned_chunks<T>(rows: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+    let mut rows = rows.into_iter().peekable();
+    std::iter::from_fn(move || rows.peek().is_some().then(|| rows.by_ref().take(INSERT_CHUNK).collect()))
+}
+
 /// The fewest rows a statement is written for: a commit of one row pads
 /// seven, where a statement for each count below this would be kept too.
 const SMALLEST: usize = 8;
@@ -109,6 +116,15 @@ fn statement_rows(rows: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owned_chunks_hand_over_every_row_in_order_a_chunk_at_a_time() {
+        let rows: Vec<usize> = (0..2 * INSERT_CHUNK + 3).collect();
+        let chunks: Vec<Vec<usize>> = owned_chunks(rows.clone()).collect();
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [INSERT_CHUNK, INSERT_CHUNK, 3]);
+        assert_eq!(chunks.concat(), rows);
+        assert_eq!(owned_chunks(Vec::<usize>::new()).count(), 0);
+    }
 
     #[test]
     fn a_chunk_goes_into_the_smallest_kept_statement_that_holds_it() {

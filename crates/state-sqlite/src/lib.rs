@@ -344,7 +344,7 @@ impl StateStore for SqliteStore {
         let pipeline = pipeline.to_owned();
         self.writer
             .write(&self.pool, "record facts", move |connection| {
-                Box::pin(async move { facts::record_facts(connection, &pipeline, &facts).await })
+                Box::pin(async move { facts::record_facts(connection, &pipeline, facts).await })
             })
             .await
     }
