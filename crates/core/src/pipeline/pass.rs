@@ -109,6 +109,10 @@ impl Pipeline {
                     while items.len() < MERGED_RECORDS {
                         match pages.try_recv() {
                             Ok(Ok(next)) => {
+                                // Room for the whole merge at the first page
+                                // merged: growing by doubling moved the
+                                // records already there again and again.
+                                items.reserve(MERGED_RECORDS.saturating_sub(items.len()) + next.items.len());
                                 items.extend(next.items);
                                 checkpoint = next.checkpoint;
                             }
