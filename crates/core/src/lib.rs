@@ -12,6 +12,7 @@ pub mod failpoint;
 pub mod fingerprint;
 pub mod forget;
 pub mod hex;
+pub mod json_text;
 pub mod keys;
 pub mod model;
 pub mod persist;

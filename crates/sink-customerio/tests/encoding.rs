@@ -102,6 +102,21 @@ fn events() -> Vec<Event> {
     customer.properties.insert("email".into(), json!("override@example.com"));
     events.extend(derived(Record::Customer(customer)));
 
+    // Texts that need escapes (a backslash, controls), in every place a
+    // text is written: a name, a line's name, an id, a property's key.
+    let mut escaped = sample_order("shop", 10, 3, epoch());
+    let buyer = Arc::make_mut(&mut escaped.person);
+    buyer.first_name = Some("Tab\there, back\\slash, \u{1}".into());
+    buyer.customer_id = Some("id\"10".into());
+    escaped.lines[0].name = "Line \"one\"\n".into();
+    escaped.lines[0].product_id = None;
+    escaped.payment_method = Some("card\r(POS)".into());
+    events.extend(derived(Record::Order(escaped)));
+    let mut strange: Customer = sample_customer("shop", 5, epoch());
+    strange.person.last_name = Some("O\u{7}Brien".into());
+    strange.properties.insert("key \"quoted\"\t".into(), json!("value\\"));
+    events.extend(derived(Record::Customer(strange)));
+
     let registered = (*sample_order("shop", 7, 3, epoch()).person).clone();
     events.push(totals_event(registered, "woocommerce:shop:person:2:totals"));
     let guest_person =

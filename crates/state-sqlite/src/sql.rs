@@ -32,7 +32,7 @@ pub(crate) fn json_list<'a>(values: impl Iterator<Item = &'a str> + Clone) -> St
         if index > 0 {
             list.push(',');
         }
-        if needs_escape(value) {
+        if tillflow_core::json_text::needs_escape(value) {
             list.push_str(&serde_json::to_string(value).expect("strings serialize"));
         } else {
             list.push('"');
@@ -42,26 +42,6 @@ pub(crate) fn json_list<'a>(values: impl Iterator<Item = &'a str> + Clone) -> St
     }
     list.push(']');
     list
-}
-
-/// Whether JSON must escape a byte of `text`: a quote, a backslash or a
-/// control character. Eight bytes at a time: a byte-by-byte test over every
-/// key and subject of a page cost more than the serde_json it replaced.
-fn needs_escape(text: &str) -> bool {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH_BITS: u64 = ONES << 7;
-    // Whether a byte of `word` is zero (the high bit of some byte is set
-    // here exactly when one is: a classic bit trick).
-    let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGH_BITS != 0;
-    let mut words = text.as_bytes().chunks_exact(8);
-    for word in &mut words {
-        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS != 0;
-        if control || has_zero(word ^ (ONES * u64::from(b'"'))) || has_zero(word ^ (ONES * u64::from(b'\\'))) {
-            return true;
-        }
-    }
-    words.remainder().iter().any(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)
 }
 
 /// SQLite allows 32,766 bound parameters; lookups stay far below that.
@@ -191,27 +171,6 @@ mod tests {
         for count in 0..=values.len() {
             let list = super::json_list(values[..count].iter().copied());
             assert_eq!(list, serde_json::to_string(&values[..count]).unwrap());
-        }
-    }
-
-    /// Every byte that needs an escape is found wherever it stands in a
-    /// word of eight or in the bytes after the last, and no other is.
-    #[test]
-    fn every_byte_that_needs_an_escape_is_found_at_every_position() {
-        for length in 1..=20 {
-            for position in 0..length {
-                for byte in 0..=0x7f_u8 {
-                    let mut text = vec![b'k'; length];
-                    text[position] = byte;
-                    let text = String::from_utf8(text).unwrap();
-                    let escaped = serde_json::to_string(&text).unwrap().len() != text.len() + 2;
-                    assert_eq!(super::needs_escape(&text), escaped, "{byte:#x} at {position} of {length}");
-                }
-                let mut text = "é".repeat(length);
-                text.insert(position * 2, '"');
-                assert!(super::needs_escape(&text));
-                assert!(!super::needs_escape(&"é☕".repeat(length)));
-            }
         }
     }
 

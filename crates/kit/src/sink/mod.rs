@@ -8,6 +8,7 @@
 //! (event names, batch sizes, identity).
 
 mod driver;
+mod json_object;
 mod pack;
 mod request;
 mod response;
@@ -15,6 +16,7 @@ mod service;
 mod spec;
 
 pub use driver::SinkLoop;
+pub use json_object::JsonObject;
 pub use pack::{Envelope, Packed, Packing, pack};
 pub use request::{RequestBuilder, RouteError};
 pub use response::{ItemVerdict, ResponseClassifier, Verdict, refused_reason};
