@@ -117,6 +117,13 @@ impl Ulid {
     }
 }
 
+/// As its text, wherever a request's JSON carries it.
+impl Serialize for Ulid {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for Ulid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -356,6 +363,7 @@ mod tests {
         // The first 10 characters encode the millisecond timestamp.
         assert!(ulid.starts_with("01HF"), "{ulid}");
         assert!(ulid.bytes().all(|c| b"0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&c)));
+        assert_eq!(serde_json::to_value(a.ulid(at)).unwrap(), ulid, "JSON carries its text");
     }
 
     #[test]
