@@ -193,9 +193,9 @@ static ORDERS_READ_UPSERT: ChunkStatements = ChunkStatements::new(orders_read_up
 /// over owned. Every text bound by reference is copied twice on its way into
 /// SQLite (sqlx takes its own copy for the worker thread, SQLite another),
 /// which was ten allocations a row; a row without a reason, most of them,
-/// now costs two (SQLite's copies of its key and its hash). Parameters stay bare `?`s, numbered by
-/// their place: sqlx looks up each named one (`?1`) by a scan of all of them,
-/// quadratic in a statement of a thousand.
+/// now costs two (SQLite's copies of its key and its hash). Parameters stay
+/// bare `?`s, numbered by their place: sqlx looks up each named one (`?1`)
+/// by a scan of all of them, quadratic in a statement of a thousand.
 fn ledger_upsert(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO ledger (pipeline, key, kind, content_hash, outcome, reason, occurred_at, recorded_at) \
