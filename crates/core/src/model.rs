@@ -5,6 +5,7 @@
 //! documented zone before a value reaches this model.
 
 use crate::subject::email_subject;
+pub use crate::text::Text;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -176,11 +177,11 @@ impl fmt::Debug for Money {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SourceIdentity {
     /// Platform name as in config `type`, e.g. "woocommerce".
-    pub platform: String,
+    pub platform: Text,
     /// The configured source name, e.g. "shop" in `[sources.shop]`.
-    pub source: String,
+    pub source: Text,
     /// The platform's id of the record.
-    pub id: String,
+    pub id: Text,
 }
 
 /// What happened to a record at its source.
@@ -195,13 +196,13 @@ pub enum ChangeKind {
 /// A postal address; every field optional because platforms differ.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Address {
-    pub line1: Option<String>,
-    pub line2: Option<String>,
-    pub city: Option<String>,
-    pub region: Option<String>,
-    pub postcode: Option<String>,
+    pub line1: Option<Text>,
+    pub line2: Option<Text>,
+    pub city: Option<Text>,
+    pub region: Option<Text>,
+    pub postcode: Option<Text>,
     /// ISO 3166-1 alpha-2 when the platform gives one.
-    pub country: Option<String>,
+    pub country: Option<Text>,
 }
 
 /// The person a record is about, as far as the source knows them. A guest order
@@ -209,13 +210,13 @@ pub struct Address {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Person {
     /// The platform's customer id, absent for guests.
-    pub customer_id: Option<String>,
-    pub email: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub phone: Option<String>,
-    pub company: Option<String>,
-    pub title: Option<String>,
+    pub customer_id: Option<Text>,
+    pub email: Option<Text>,
+    pub first_name: Option<Text>,
+    pub last_name: Option<Text>,
+    pub phone: Option<Text>,
+    pub company: Option<Text>,
+    pub title: Option<Text>,
     pub address: Address,
 }
 
@@ -276,7 +277,7 @@ impl OrderFact {
     pub fn of(record: &Record) -> Option<Self> {
         match record {
             Record::Order(order) => Some(Self {
-                order_id: order.identity.id.clone(),
+                order_id: order.identity.id.to_string(),
                 fact_id: "order".into(),
                 person: order.person.key()?,
                 counted: order.status.counts_toward_revenue() && order.change != ChangeKind::Deleted,
@@ -285,7 +286,7 @@ impl OrderFact {
                 at: order.placed_at,
             }),
             Record::Refund(refund) => Some(Self {
-                order_id: refund.order_id.clone(),
+                order_id: refund.order_id.to_string(),
                 fact_id: format!("refund:{}", refund.identity.id),
                 person: refund.person.key()?,
                 counted: false,
@@ -326,7 +327,7 @@ pub struct Customer {
     pub person: Person,
     pub accepts_marketing: Option<bool>,
     /// The customer group / customer type name, when the platform has one.
-    pub group: Option<String>,
+    pub group: Option<Text>,
     #[serde(serialize_with = "crate::exact_forms::timestamp")]
     pub created_at: Timestamp,
     #[serde(serialize_with = "crate::exact_forms::timestamp")]
@@ -407,24 +408,24 @@ impl Channel {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Location {
-    pub id: String,
-    pub name: Option<String>,
+    pub id: Text,
+    pub name: Option<Text>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct OrderLine {
     /// The line's own id at the source (stable within the order).
-    pub line_id: String,
-    pub product_id: Option<String>,
-    pub variant_id: Option<String>,
-    pub sku: Option<String>,
-    pub name: String,
+    pub line_id: Text,
+    pub product_id: Option<Text>,
+    pub variant_id: Option<Text>,
+    pub sku: Option<Text>,
+    pub name: Text,
     #[serde(serialize_with = "crate::exact_forms::decimal")]
     pub quantity: rust_decimal::Decimal,
     pub unit_price: Money,
     /// Line total after line discounts.
     pub total: Money,
-    pub categories: Vec<String>,
+    pub categories: Vec<Text>,
     /// A coupon rung up as a line: no product was ordered.
     #[serde(default)]
     pub coupon: bool,
@@ -435,8 +436,8 @@ pub struct OrderLine {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Discount {
     /// The coupon / discount code, when the discount came from one.
-    pub code: Option<String>,
-    pub name: Option<String>,
+    pub code: Option<Text>,
+    pub name: Option<Text>,
     pub amount: Money,
 }
 
@@ -454,18 +455,18 @@ pub struct Order {
     pub identity: SourceIdentity,
     pub change: ChangeKind,
     /// The number a customer sees, when it differs from the id.
-    pub number: Option<String>,
+    pub number: Option<Text>,
     /// Shared, not copied, by the order's refunds and its buyer's totals
     /// event: a person is a dozen strings.
     pub person: Arc<Person>,
     pub status: OrderStatus,
     pub channel: Channel,
     pub location: Option<Location>,
-    pub register_id: Option<String>,
+    pub register_id: Option<Text>,
     pub lines: Vec<OrderLine>,
     pub discounts: Vec<Discount>,
     pub totals: OrderTotals,
-    pub payment_method: Option<String>,
+    pub payment_method: Option<Text>,
     /// What was refunded of it so far, when the order itself says
     /// (WooCommerce lists its refunds); `None` when the source does not.
     #[serde(default)]
@@ -499,8 +500,8 @@ impl Order {
         &self.totals.total.currency
     }
     /// Discount codes in order of appearance, without repeats.
-    pub fn discount_codes(&self) -> Vec<String> {
-        let mut codes: Vec<String> = Vec::new();
+    pub fn discount_codes(&self) -> Vec<Text> {
+        let mut codes: Vec<Text> = Vec::new();
         for code in self.discounts.iter().filter_map(|d| d.code.clone()) {
             if !codes.contains(&code) {
                 codes.push(code);
@@ -509,8 +510,8 @@ impl Order {
         codes
     }
     /// Every category of every line, without repeats.
-    pub fn categories(&self) -> Vec<String> {
-        let mut all: Vec<String> = Vec::new();
+    pub fn categories(&self) -> Vec<Text> {
+        let mut all: Vec<Text> = Vec::new();
         for category in self.lines.iter().flat_map(|l| l.categories.iter()) {
             if !all.contains(category) {
                 all.push(category.clone());
@@ -530,22 +531,22 @@ impl Order {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RefundLine {
-    pub order_line_id: Option<String>,
-    pub product_id: Option<String>,
-    pub name: Option<String>,
+    pub order_line_id: Option<Text>,
+    pub product_id: Option<Text>,
+    pub name: Option<Text>,
     #[serde(serialize_with = "crate::exact_forms::decimal")]
     pub quantity: Decimal,
     pub amount: Money,
-    pub categories: Vec<String>,
+    pub categories: Vec<Text>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Refund {
     pub identity: SourceIdentity,
-    pub order_id: String,
+    pub order_id: Text,
     pub person: Arc<Person>,
     pub amount: Money,
-    pub reason: Option<String>,
+    pub reason: Option<Text>,
     pub lines: Vec<RefundLine>,
     #[serde(serialize_with = "crate::exact_forms::timestamp")]
     pub created_at: Timestamp,
@@ -554,15 +555,15 @@ pub struct Refund {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shipment {
     pub identity: SourceIdentity,
-    pub order_id: String,
+    pub order_id: Text,
     pub person: Person,
     /// Names of the items shipped.
-    pub items: Vec<String>,
-    pub categories: Vec<String>,
-    pub discount_codes: Vec<String>,
+    pub items: Vec<Text>,
+    pub categories: Vec<Text>,
+    pub discount_codes: Vec<Text>,
     pub total_discounts: Option<Money>,
-    pub carrier: Option<String>,
-    pub tracking_number: Option<String>,
+    pub carrier: Option<Text>,
+    pub tracking_number: Option<Text>,
     #[serde(serialize_with = "crate::exact_forms::timestamp")]
     pub shipped_at: Timestamp,
 }
@@ -571,16 +572,16 @@ pub struct Shipment {
 pub struct Product {
     pub identity: SourceIdentity,
     pub change: ChangeKind,
-    pub sku: Option<String>,
-    pub name: String,
+    pub sku: Option<Text>,
+    pub name: Text,
     #[serde(default)]
-    pub description: Option<String>,
+    pub description: Option<Text>,
     pub price: Option<Money>,
-    pub categories: Vec<String>,
+    pub categories: Vec<Text>,
     #[serde(default)]
-    pub brand: Option<String>,
+    pub brand: Option<Text>,
     #[serde(default)]
-    pub image_url: Option<String>,
+    pub image_url: Option<Text>,
     /// On sale (not archived, not a test product).
     #[serde(default = "active_by_default")]
     pub active: bool,

@@ -8,7 +8,7 @@
 
 use crate::spec::SPEC;
 use serde_json::Value;
-use tillflow_core::model::{Customer, JsonNumber, Order, OrderLine, Person, PersonTotals, Refund, Shipment};
+use tillflow_core::model::{Customer, JsonNumber, Order, OrderLine, Person, PersonTotals, Refund, Shipment, Text};
 use tillflow_core::{Event, EventKind, Subject};
 use tillflow_kit::sink::JsonObject;
 
@@ -193,7 +193,7 @@ fn totals_attributes<'a>(person: &'a Person, totals: &PersonTotals) -> Attribute
 /// An order event's attributes, fields in key order.
 fn order_data(data: &mut JsonObject, order: &Order) {
     data.text("channel", order.channel.as_str());
-    data.texts("coupon_codes", order.discount_codes().iter().map(String::as_str));
+    data.texts("coupon_codes", order.discount_codes().iter().map(Text::as_str));
     data.text("currency", order.currency().as_str());
     data.value("discount_total", &JsonNumber(order.totals.discount.amount));
     data.array("items", &order.lines, item);
@@ -231,7 +231,7 @@ fn refund_data(data: &mut JsonObject, refund: &Refund) {
 
 fn shipment_data(data: &mut JsonObject, shipment: &Shipment) {
     data.text_if_some("carrier", shipment.carrier.as_deref());
-    data.texts("items", shipment.items.iter().map(String::as_str));
+    data.texts("items", shipment.items.iter().map(Text::as_str));
     data.text("order_id", &shipment.order_id);
     data.text_if_some("tracking_number", shipment.tracking_number.as_deref());
 }

@@ -241,7 +241,7 @@ async fn an_operation_over_32_kb_is_refused_before_sending() {
     let server = MockServer::start().await;
     let bodies = mount(&server, Arc::new(MockPlatform::new())).await;
     let mut order = sample_order("shop", 1, 1, epoch());
-    order.lines[0].name = "x".repeat(40_000);
+    order.lines[0].name = "x".repeat(40_000).into();
     let placed: Vec<Event> = events(order).into_iter().filter(|e| e.kind == EventKind::Placed).collect();
     let outcomes = sink(&server.uri()).deliver(&placed, true).await.unwrap();
     assert!(matches!(&outcomes[0], ItemOutcome::Rejected { reason } if reason.contains("32 KB")));

@@ -94,7 +94,7 @@ fn events() -> Vec<Event> {
     let mut customer: Customer = sample_customer("shop", 4, epoch());
     customer.person.phone = Some("+351 21 000 0000".into());
     customer.person.address.city = Some("Lisbon".into());
-    customer.person.last_name = Some(String::new());
+    customer.person.last_name = Some(String::new().into());
     customer.accepts_marketing = Some(false);
     customer.consent_changed_at = Some(epoch());
     customer.properties.insert("loyalty_points".into(), json!(120));

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tillflow_core::keys::content_hash_v1;
-use tillflow_core::model::{Customer, Order, OrderStatus, Person, json_number};
+use tillflow_core::model::{Customer, Order, OrderStatus, Person, Text, json_number};
 
 /// The buyer's email as E-goi matches contacts: trimmed, lower case.
 pub fn email(person: &Person) -> Option<String> {
@@ -84,20 +84,20 @@ pub fn contact(person: &Person, customer: Option<&Customer>, shape: &ListShape) 
 pub struct Item {
     /// The variation's id when the line has one (as the plugin's history
     /// does), else the product's, else the line's.
-    pub id: String,
-    pub name: String,
-    pub sku: Option<String>,
+    pub id: Text,
+    pub name: Text,
+    pub sku: Option<Text>,
     /// The price paid for one, line discounts included.
     pub unit_price: Decimal,
     pub quantity: Decimal,
     pub line_total: Decimal,
-    pub categories: Vec<String>,
+    pub categories: Vec<Text>,
 }
 
 /// What E-goi keeps of an order.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OrderFacts {
-    pub order_id: String,
+    pub order_id: Text,
     pub status: &'static str,
     pub revenue: Decimal,
     pub email: String,
@@ -139,7 +139,7 @@ pub fn facts(order: &Order, config: &EgoiConfig) -> Result<OrderFacts, String> {
     };
     let order_id = match config.order_ids {
         OrderIds::Plain => order.identity.id.clone(),
-        OrderIds::Prefixed => format!("{}-{}", order.identity.source, order.identity.id),
+        OrderIds::Prefixed => Text::display(format_args!("{}-{}", order.identity.source, order.identity.id)),
     };
     Ok(OrderFacts { order_id, status, revenue: revenue.normalize(), email, items })
 }

@@ -211,7 +211,7 @@ impl SinkHarness for Harness {
         Box::new(sink(base_url))
     }
     fn id_of(&self, event: &Event) -> Option<String> {
-        (event.kind == EventKind::OrderState).then(|| event.order().unwrap().identity.id.clone())
+        (event.kind == EventKind::OrderState).then(|| event.order().unwrap().identity.id.to_string())
     }
 }
 
@@ -613,7 +613,7 @@ async fn synced_consent_and_group_tags_act_on_the_contact_found_by_email_in_the_
         let mut customer = sample_customer("shop", 4, epoch());
         customer.person.email = Some(email.into());
         customer.accepts_marketing = Some(accepts);
-        customer.group = group.map(str::to_owned);
+        customer.group = group.map(Into::into);
         customer.consent_changed_at = Some(epoch());
         customer.group_changed_at = Some(epoch());
         customers.push(customer);

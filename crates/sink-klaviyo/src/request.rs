@@ -164,10 +164,10 @@ pub fn event_properties(event: &Event) -> Result<MetricPayload, String> {
             (Some(money(&line.total)), Some(line.total.currency.to_string()))
         }
         (Subject::Refund { refund }, EventKind::Refunded) => {
-            let mut categories: Vec<String> = Vec::new();
+            let mut categories: Vec<&str> = Vec::new();
             for category in refund.lines.iter().flat_map(|l| l.categories.iter()) {
-                if !categories.contains(category) {
-                    categories.push(category.clone());
+                if !categories.contains(&category.as_str()) {
+                    categories.push(category);
                 }
             }
             properties.insert("OrderId".into(), json!(refund.order_id));

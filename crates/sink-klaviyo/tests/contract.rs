@@ -417,15 +417,19 @@ fn product_events(count: u64, update: bool) -> Vec<Event> {
     (1..=count)
         .flat_map(|n| {
             let product = Product {
-                identity: SourceIdentity { platform: "dutchie".into(), source: "shop".into(), id: n.to_string() },
+                identity: SourceIdentity {
+                    platform: "dutchie".into(),
+                    source: "shop".into(),
+                    id: n.to_string().into(),
+                },
                 change: ChangeKind::Updated,
-                sku: Some(format!("SKU-{n}")),
-                name: format!("Blue Dream {n}g"),
-                description: (n % 2 == 0).then(|| "A sativa-leaning hybrid".to_owned()),
+                sku: Some(format!("SKU-{n}").into()),
+                name: format!("Blue Dream {n}g").into(),
+                description: (n % 2 == 0).then(|| "A sativa-leaning hybrid".into()),
                 price: Some(Money::new(rust_decimal::Decimal::new(2500, 2), Currency::new("USD").unwrap())),
                 categories: vec!["Flower".into()],
                 brand: Some("Acme".into()),
-                image_url: Some(format!("https://img.example/{n}.png")),
+                image_url: Some(format!("https://img.example/{n}.png").into()),
                 active: true,
                 updated_at: epoch(),
                 properties: [("strain".to_owned(), json!("Blue Dream"))].into_iter().collect(),
@@ -568,7 +572,7 @@ fn customer_events(email: &str, accepts: bool, group: Option<&str>, history: boo
     let mut customer = sample_customer("shop", 7, epoch());
     customer.person.email = Some(email.into());
     customer.accepts_marketing = Some(accepts);
-    customer.group = group.map(str::to_owned);
+    customer.group = group.map(Into::into);
     customer.consent_changed_at = Some(epoch());
     customer.group_changed_at = Some(epoch());
     let started = if history { jiff::Timestamp::now() } else { epoch() - jiff::SignedDuration::from_hours(1) };
@@ -668,5 +672,5 @@ async fn the_sandbox_deletes_the_profile_and_its_events() {
     let world = sandbox.world();
     let world = world.lock().unwrap();
     assert_eq!(world.deletion_jobs, 1);
-    assert!(!world.profiles.contains_key(&email));
+    assert!(!world.profiles.contains_key(email.as_str()));
 }

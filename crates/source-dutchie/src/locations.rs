@@ -6,7 +6,7 @@ use crate::mapping::LocationInfo;
 use crate::wire;
 use std::time::Duration;
 use tillflow_core::ConnectorError;
-use tillflow_core::model::Currency;
+use tillflow_core::model::{Currency, Text};
 use tokio::sync::OnceCell;
 
 /// What every reader of the account shares.
@@ -30,7 +30,7 @@ impl Shared {
 
     async fn identify(&self) -> Result<Vec<LocationInfo>, ConnectorError> {
         let mut locations = Vec::with_capacity(self.keys.len());
-        let mut parent: Option<(usize, String, String)> = None;
+        let mut parent: Option<(usize, Text, Text)> = None;
         for key in &self.keys {
             let answer = key.get(Class::WhoAmI, "/whoami", &[]).await.map_err(|e| e.into_error())?;
             let who: wire::LocationIdentity = answer
@@ -57,7 +57,7 @@ impl Shared {
                 }
                 Some(_) => {}
             }
-            let name = who.location_name.text().unwrap_or_else(|| format!("Location {id}"));
+            let name = who.location_name.text().unwrap_or_else(|| Text::display(format_args!("Location {id}")));
             locations.push(LocationInfo { id, name });
         }
         Ok(locations)

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use tillflow_core::model::{
     Address, ChangeKind, Channel, Currency, Customer, Location, Money, Order, OrderLine, OrderStatus, OrderTotals,
-    Person, Product, Properties, Record, Refund, RefundLine,
+    Person, Product, Properties, Record, Refund, RefundLine, Text,
 };
 use tillflow_kit::source::Loose;
 use tillflow_kit::source::mapping::{decimal, timestamp_in_zone};
@@ -22,19 +22,19 @@ use tillflow_kit::source::mapping::{decimal, timestamp_in_zone};
 /// A child location as its key's `/whoami` names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocationInfo {
-    pub id: String,
-    pub name: String,
+    pub id: Text,
+    pub name: Text,
 }
 
 /// What an order line shows of its product.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProductInfo {
-    pub name: Option<String>,
-    pub brand: Option<String>,
-    pub category: Option<String>,
-    pub strain: Option<String>,
-    pub strain_type: Option<String>,
-    pub image_url: Option<String>,
+    pub name: Option<Text>,
+    pub brand: Option<Text>,
+    pub category: Option<Text>,
+    pub strain: Option<Text>,
+    pub strain_type: Option<Text>,
+    pub image_url: Option<Text>,
 }
 
 /// A buyer as the customer cache keeps them.
@@ -67,31 +67,31 @@ pub fn loose_json(value: &Loose) -> Option<Value> {
     Some(json!(text))
 }
 
-fn id(value: &Loose) -> Option<String> {
+fn id(value: &Loose) -> Option<Text> {
     value.id()
 }
 
 /// A US phone as E.164 (`+1` and ten digits); one already in E.164 kept;
 /// anything else left out.
-pub fn phone_e164(text: &str) -> Option<String> {
+pub fn phone_e164(text: &str) -> Option<Text> {
     let digits: String = text.chars().filter(char::is_ascii_digit).collect();
     if text.trim_start().starts_with('+') {
-        return (8..=15).contains(&digits.len()).then(|| format!("+{digits}"));
+        return (8..=15).contains(&digits.len()).then(|| Text::display(format_args!("+{digits}")));
     }
     match digits.len() {
-        10 => Some(format!("+1{digits}")),
-        11 if digits.starts_with('1') => Some(format!("+{digits}")),
+        10 => Some(Text::display(format_args!("+1{digits}"))),
+        11 if digits.starts_with('1') => Some(Text::display(format_args!("+{digits}"))),
         _ => None,
     }
 }
 
-fn identity(source: &str, id: String) -> tillflow_core::model::SourceIdentity {
+fn identity(source: &str, id: impl std::fmt::Display) -> tillflow_core::model::SourceIdentity {
     tillflow_kit::source::mapping::identity(crate::PLATFORM, source, id)
 }
 
 /// The record id of `id` at `location` (ids are unique only within one).
-pub fn local_id(location: &LocationInfo, id: &str) -> String {
-    format!("{}-{id}", location.id)
+pub fn local_id(location: &LocationInfo, id: &str) -> Text {
+    Text::display(format_args!("{}-{id}", location.id))
 }
 
 /// A customer (`None` for an anonymous one): the person by email, and the
@@ -140,7 +140,7 @@ pub fn person(wire: &wire::Customer) -> Person {
     let phone = wire.cell_phone.text().or_else(|| wire.phone.text()).and_then(|p| phone_e164(&p));
     Person {
         customer_id: None,
-        email: wire.email.text().map(|e| e.to_lowercase()),
+        email: wire.email.text().map(|e| Text::from(e.to_lowercase())),
         first_name: wire.first_name.text(),
         last_name: wire.last_name.text(),
         phone,
@@ -191,7 +191,11 @@ pub fn product(source: &str, wire: &wire::Product, currency: &Currency) -> Resul
         identity: identity(source, product_id.clone()),
         change: ChangeKind::Updated,
         sku: wire.sku.text(),
-        name: wire.online_title.text().or(info.name.clone()).unwrap_or_else(|| format!("Product {product_id}")),
+        name: wire
+            .online_title
+            .text()
+            .or(info.name.clone())
+            .unwrap_or_else(|| Text::display(format_args!("Product {product_id}"))),
         description: wire.online_description.text().or_else(|| wire.description.text()),
         price,
         categories: info.category.clone().into_iter().collect(),
@@ -208,7 +212,7 @@ pub struct TransactionContext<'a> {
     pub source: &'a str,
     pub location: &'a LocationInfo,
     pub buyer: Option<&'a Buyer>,
-    pub products: &'a HashMap<String, ProductInfo>,
+    pub products: &'a HashMap<Text, ProductInfo>,
     pub transaction_types: &'a [String],
     pub currency: &'a Currency,
 }
@@ -265,7 +269,10 @@ pub fn transaction(context: &TransactionContext<'_>, wire: &wire::Transaction) -
         let total_price = money(&item.total_price, "item totalPrice")?;
         let line_discount =
             decimal(item.total_discount.as_str(), format_args!("transaction {transaction_id} item totalDiscount"))?;
-        let name = info.name.clone().unwrap_or_else(|| format!("Product {}", product_id.as_deref().unwrap_or("?")));
+        let name = info
+            .name
+            .clone()
+            .unwrap_or_else(|| Text::display(format_args!("Product {}", product_id.as_deref().unwrap_or("?"))));
         let coupon = item.is_coupon.is_true();
         let mut properties = Properties::new();
         put(&mut properties, "strain", info.strain.as_ref().map(|v| json!(v)));

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tillflow_core::ConnectorError;
-use tillflow_core::model::Record;
+use tillflow_core::model::{Record, Text};
 use tillflow_core::source::{BadRecord, Checkpoint, Page, Source, SourceItem};
 use tillflow_kit::source::{Cursor, decode, encode, plausible_time};
 
@@ -37,7 +37,7 @@ const REMEMBERED: usize = 200_000;
 #[serde(default)]
 struct WindowCursor {
     /// Per location id: everything modified before this was read.
-    done: BTreeMap<String, Timestamp>,
+    done: BTreeMap<Text, Timestamp>,
     /// Where this pass ends (its start); `None` between passes.
     pass_end: Option<Timestamp>,
 }
@@ -57,15 +57,15 @@ impl Cursor for WindowCursor {
 pub struct DutchieSource {
     shared: Arc<Shared>,
     /// Per location: customers by id.
-    buyers: HashMap<String, HashMap<String, Buyer>>,
+    buyers: HashMap<Text, HashMap<Text, Buyer>>,
     /// Per location: what an order line shows of each product.
-    products: HashMap<String, HashMap<String, ProductInfo>>,
+    products: HashMap<Text, HashMap<Text, ProductInfo>>,
     /// Locations whose whole catalog this reader has read.
-    whole_catalog: HashSet<String>,
+    whole_catalog: HashSet<Text>,
     /// Catalog products emitted this pass (the first location's wins).
-    catalog_seen: HashSet<String>,
+    catalog_seen: HashSet<Text>,
     /// (location, transaction) → the last change already read.
-    read: HashMap<(String, String), String>,
+    read: HashMap<(Text, Text), Text>,
 }
 
 /// A bad record keeps its location, so a replay maps it as the pass would.
@@ -280,14 +280,14 @@ impl DutchieSource {
         &mut self,
         index: usize,
         location: &LocationInfo,
-        customer_id: Option<String>,
+        customer_id: Option<Text>,
         items: &mut Vec<SourceItem>,
     ) -> Result<Option<Buyer>, ConnectorError> {
         let Some(customer_id) = customer_id else { return Ok(None) };
         if let Some(buyer) = self.buyers.get(&location.id).and_then(|known| known.get(&customer_id)) {
             return Ok(Some(buyer.clone()));
         }
-        let query = [("customerID", customer_id.clone()), ("includeAnonymous", "true".to_owned())];
+        let query = [("customerID", customer_id.to_string()), ("includeAnonymous", "true".to_owned())];
         let records = self
             .key(index)
             .records(Class::Customers, "/customer/customers", &query)
@@ -364,7 +364,7 @@ impl DutchieSource {
         };
         // Read again in an overlap, unchanged: nothing new.
         let seen_key = (location.id.clone(), transaction_id);
-        let modified = wire.last_modified.as_str().to_owned();
+        let modified = Text::new(wire.last_modified.as_str());
         if self.read.get(&seen_key).is_some_and(|last| *last == modified) {
             return Ok(Vec::new());
         }
@@ -390,7 +390,7 @@ impl DutchieSource {
 
 /// A buyer to remember: their Dutchie id and person.
 struct Customer {
-    dutchie_id: String,
+    dutchie_id: Text,
     person: tillflow_core::model::Person,
 }
 

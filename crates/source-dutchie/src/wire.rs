@@ -7,6 +7,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use tillflow_core::model::Text;
 use tillflow_kit::source::Loose;
 
 /// `value` with every object key lower-cased, recursively.
@@ -44,11 +45,11 @@ pub struct LocationIdentity {
 }
 
 impl LocationIdentity {
-    pub fn parent_id(&self) -> Option<String> {
+    pub fn parent_id(&self) -> Option<Text> {
         self.lsp_id.id().or_else(|| self.company_id.id())
     }
 
-    pub fn parent_name(&self) -> Option<String> {
+    pub fn parent_name(&self) -> Option<Text> {
         self.lsp_name.text().or_else(|| self.company_name.text())
     }
 }

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use std::collections::HashMap;
 use tillflow_core::model::{
     Address, ChangeKind, Channel, Currency, Customer, Discount, Location, Money, Order, OrderLine, OrderStatus,
-    OrderTotals, Person, Record, Refund, RefundLine, Shipment, SourceIdentity,
+    OrderTotals, Person, Record, Refund, RefundLine, Shipment, SourceIdentity, Text,
 };
 use tillflow_kit::source::Loose;
 use tillflow_kit::source::mapping::{decimal, timestamp_with_offset};
@@ -18,8 +18,8 @@ use tillflow_kit::source::mapping::{decimal, timestamp_with_offset};
 /// Names the mapping looks up: categories by id, shops by id.
 #[derive(Debug, Default, Clone)]
 pub struct Lookups {
-    pub categories: HashMap<String, String>,
-    pub shops: HashMap<String, String>,
+    pub categories: HashMap<Text, Text>,
+    pub shops: HashMap<Text, Text>,
 }
 
 /// What a sale turned into.
@@ -27,12 +27,12 @@ pub enum Mapped {
     Records(Vec<Record>),
     /// A refund whose original sale is not known yet: the source resolves
     /// these parent sale line ids to a sale id, then calls [`refund`].
-    NeedsParent(Vec<String>),
+    NeedsParent(Vec<Text>),
     /// An open (not completed) sale: nothing to send yet.
     Open,
 }
 
-fn identity(source: &str, id: impl ToString) -> SourceIdentity {
+fn identity(source: &str, id: impl std::fmt::Display) -> SourceIdentity {
     tillflow_kit::source::mapping::identity(crate::PLATFORM, source, id)
 }
 
@@ -106,15 +106,15 @@ pub fn customer(source: &str, raw: &wire::Customer) -> Result<Customer, String> 
     })
 }
 
-fn line_name(line: &wire::SaleLine) -> String {
+fn line_name(line: &wire::SaleLine) -> Text {
     line.item
         .as_ref()
         .and_then(|item| item.description.text())
-        .or_else(|| line.item_id.id().map(|item| format!("Item {item}")))
-        .unwrap_or_else(|| "Miscellaneous".to_owned())
+        .or_else(|| line.item_id.id().map(|item| Text::display(format_args!("Item {item}"))))
+        .unwrap_or_else(|| Text::new("Miscellaneous"))
 }
 
-fn line_categories(line: &wire::SaleLine, lookups: &Lookups) -> Vec<String> {
+fn line_categories(line: &wire::SaleLine, lookups: &Lookups) -> Vec<Text> {
     line.item
         .as_ref()
         .and_then(|item| item.category_id.id())
@@ -125,7 +125,7 @@ fn line_categories(line: &wire::SaleLine, lookups: &Lookups) -> Vec<String> {
 
 /// Parent sale line ids when the sale is a refund (negative quantities
 /// pointing at the lines they give back).
-pub fn refund_parents(sale: &wire::Sale) -> Vec<String> {
+pub fn refund_parents(sale: &wire::Sale) -> Vec<Text> {
     sale.lines
         .iter()
         .filter(|line| line.unit_quantity.as_str().trim_start().starts_with('-'))
@@ -282,7 +282,7 @@ pub fn refund(
     person.customer_id = person.customer_id.or_else(|| sale.customer_id.id());
     Ok(Refund {
         identity: identity(source, &sale_id),
-        order_id: original_sale_id.to_owned(),
+        order_id: original_sale_id.into(),
         person: person.into(),
         amount: Money::new(amount(&sale.calc_total, "calcTotal", &context)?.abs(), *currency),
         reason: None,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tillflow_core::model::Record;
+use tillflow_core::model::{Record, Text};
 use tillflow_core::source::{BadRecord, Checkpoint, Page, Source, SourceItem};
 use tillflow_core::{ConnectorError, ErrorClass};
 use tillflow_kit::source::{Cursor, decode, encode, raw_records, raw_value};
@@ -54,7 +54,7 @@ struct Stamped {
 fn next_link(listing: &Listing) -> Option<String> {
     let attributes: wire::Attributes =
         listing.get("@attributes").and_then(|raw| serde_json::from_str(raw.get()).ok()).unwrap_or_default();
-    attributes.next.text()
+    attributes.next.text().map(String::from)
 }
 
 fn records_of(listing: &Listing, kind: &str) -> Result<Vec<Box<RawValue>>, ConnectorError> {
@@ -71,7 +71,7 @@ pub struct LightspeedSource {
     client: Arc<LightspeedClient>,
     lookups: Option<Lookups>,
     /// saleLineID → saleID, so each refund line is looked up once.
-    parents: HashMap<String, String>,
+    parents: HashMap<Text, Text>,
 }
 
 impl LightspeedSource {
@@ -107,14 +107,14 @@ impl LightspeedSource {
         self.lookups = Some(Lookups {
             categories: categories
                 .into_iter()
-                .filter_map(|c| Some((c.category_id.id()?, c.name.as_str().to_owned())))
+                .filter_map(|c| Some((c.category_id.id()?, Text::new(c.name.as_str()))))
                 .collect(),
-            shops: shops.into_iter().filter_map(|s| Some((s.shop_id.id()?, s.name.as_str().to_owned()))).collect(),
+            shops: shops.into_iter().filter_map(|s| Some((s.shop_id.id()?, Text::new(s.name.as_str())))).collect(),
         });
         Ok(())
     }
 
-    async fn parent_sale(&mut self, line_ids: &[String]) -> Result<Option<String>, ConnectorError> {
+    async fn parent_sale(&mut self, line_ids: &[Text]) -> Result<Option<Text>, ConnectorError> {
         for line in line_ids {
             if let Some(sale) = self.parents.get(line) {
                 return Ok(Some(sale.clone()));

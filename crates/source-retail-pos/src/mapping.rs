@@ -13,7 +13,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use tillflow_core::model::{
     Address, ChangeKind, Channel, Currency, Customer, Location, Money, Order, OrderLine, OrderStatus, OrderTotals,
-    Person, Properties, Record, Refund, RefundLine,
+    Person, Properties, Record, Refund, RefundLine, Text,
 };
 use tillflow_kit::source::mapping::{decimal, identity, non_empty, timestamp_with_offset};
 
@@ -24,16 +24,16 @@ pub const CLOSED: [&str; 6] =
 /// What a sale line shows of its product.
 #[derive(Clone, Debug, Default)]
 pub struct ProductInfo {
-    pub name: String,
-    pub sku: Option<String>,
+    pub name: Text,
+    pub sku: Option<Text>,
 }
 
 /// What an outlet gives its sales.
 #[derive(Clone, Debug)]
 pub struct OutletInfo {
-    pub name: Option<String>,
+    pub name: Option<Text>,
     pub currency: Option<Currency>,
-    pub time_zone: Option<String>,
+    pub time_zone: Option<Text>,
 }
 
 /// An eCom time: `2024-06-04 21:15:10 +0000`, RFC 3339, or UNIX seconds.
@@ -55,7 +55,7 @@ pub fn ecom_time(text: &str, what: &str) -> Result<Option<Timestamp>, String> {
 }
 
 /// A POS customer as the merge's POS side; the group by its title.
-pub fn pos_side(customer: &wire::Customer, groups: &HashMap<String, String>) -> Result<Side, String> {
+pub fn pos_side(customer: &wire::Customer, groups: &HashMap<Text, Text>) -> Result<Side, String> {
     let id = customer.id.id().ok_or("a customer without an id")?;
     Ok(Side {
         id,
@@ -82,7 +82,7 @@ pub fn pos_side(customer: &wire::Customer, groups: &HashMap<String, String>) -> 
 /// An eCom customer as the merge's eCom side. The group's title comes
 /// from the store's groups (the customer's own `customerGroupName` when
 /// the group is not listed); id 0 is the default.
-pub fn ecom_side(customer: &ecom_wire::Customer, groups: &HashMap<String, String>) -> Result<Side, String> {
+pub fn ecom_side(customer: &ecom_wire::Customer, groups: &HashMap<Text, Text>) -> Result<Side, String> {
     let id = customer.id.id().ok_or("an eCom customer without an id")?;
     let billing = customer.billing_person.clone().unwrap_or_default();
     let (first, last) = match (billing.first_name.text(), billing.last_name.text()) {
@@ -122,7 +122,7 @@ pub fn ecom_has_orders(customer: &ecom_wire::Customer) -> bool {
         || customer.stats.as_ref().and_then(|s| s.number_of_orders).unwrap_or(0) > 0
 }
 
-fn split_name(name: Option<String>) -> (Option<String>, Option<String>) {
+fn split_name(name: Option<Text>) -> (Option<Text>, Option<Text>) {
     match name {
         None => (None, None),
         Some(name) => match name.split_once(' ') {
@@ -160,8 +160,8 @@ pub fn customer(source: &str, merged: &Merged) -> Customer {
 pub struct SaleContext<'a> {
     pub source: &'a str,
     pub currency: &'a Currency,
-    pub outlets: &'a HashMap<String, OutletInfo>,
-    pub products: &'a HashMap<String, ProductInfo>,
+    pub outlets: &'a HashMap<Text, OutletInfo>,
+    pub products: &'a HashMap<Text, ProductInfo>,
     /// The buyer, when the sale names a customer.
     pub buyer: Option<Person>,
 }
@@ -252,7 +252,7 @@ pub fn sale(context: &SaleContext<'_>, sale: &wire::Sale) -> Result<Option<Recor
     let order_lines = lines
         .into_iter()
         .map(|(index, line, product, info, quantity, unit, line_total)| OrderLine {
-            line_id: line.id.id().unwrap_or_else(|| index.to_string()),
+            line_id: line.id.id().unwrap_or_else(|| Text::unsigned(index as u64)),
             product_id: product.clone(),
             variant_id: None,
             sku: info.and_then(|i| i.sku.clone()),

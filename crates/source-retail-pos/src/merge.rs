@@ -13,7 +13,7 @@
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use tillflow_core::model::{Address, Person};
+use tillflow_core::model::{Address, Person, Text};
 
 /// The default X-Series group: being in it is being in no group.
 pub const POS_DEFAULT_GROUP: &str = "All Customers";
@@ -22,23 +22,23 @@ pub const ECOM_DEFAULT_GROUP: &str = "General";
 
 /// An email as the merge compares it: trimmed, lower case; `None` when it
 /// is not an address.
-pub fn normalise_email(email: &str) -> Option<String> {
+pub fn normalise_email(email: &str) -> Option<Text> {
     let email = email.trim().to_lowercase();
-    (email.len() > 2 && email.contains('@')).then_some(email)
+    (email.len() > 2 && email.contains('@')).then(|| Text::from(email))
 }
 
 /// One system's view of the person, as that system last showed it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Side {
-    pub id: String,
-    pub email: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub phone: Option<String>,
-    pub company: Option<String>,
+    pub id: Text,
+    pub email: Option<Text>,
+    pub first_name: Option<Text>,
+    pub last_name: Option<Text>,
+    pub phone: Option<Text>,
+    pub company: Option<Text>,
     pub address: Address,
     /// The group's title; `None` for the default group.
-    pub group: Option<String>,
+    pub group: Option<Text>,
     /// An explicit preference: `Some(false)` may not be emailed.
     pub marketing: Option<bool>,
     pub created_at: Option<Timestamp>,
@@ -58,7 +58,7 @@ pub struct PersonState {
     pub consent_since: Option<(bool, Timestamp)>,
     /// The view's group and since when it has held.
     #[serde(default)]
-    pub group_since: Option<(Option<String>, Timestamp)>,
+    pub group_since: Option<(Option<Text>, Timestamp)>,
     /// A group conflict of this person is listed among the source's notices.
     #[serde(default)]
     pub conflict_listed: bool,
@@ -85,9 +85,9 @@ impl Known {
 /// Two sides naming different groups: the newer side's group was taken.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroupConflict {
-    pub pos_group: Option<String>,
-    pub ecom_group: Option<String>,
-    pub chosen: Option<String>,
+    pub pos_group: Option<Text>,
+    pub ecom_group: Option<Text>,
+    pub chosen: Option<Text>,
     pub chosen_side: String,
 }
 
@@ -95,10 +95,10 @@ pub struct GroupConflict {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Merged {
     /// The X-Series id, or `ecom:<id>` for someone only eCom knows.
-    pub external_id: String,
+    pub external_id: Text,
     pub known: Known,
     pub person: Person,
-    pub group: Option<String>,
+    pub group: Option<Text>,
     pub marketing: Option<bool>,
     pub created_at: Option<Timestamp>,
     pub changed_at: Option<Timestamp>,
@@ -113,9 +113,9 @@ pub struct Merged {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Duplicate {
     /// The customer whose fields the view keeps (the most recently updated).
-    pub kept: String,
+    pub kept: Text,
     /// The other one.
-    pub other: String,
+    pub other: Text,
 }
 
 impl PersonState {
@@ -185,7 +185,7 @@ impl PersonState {
             (None, None) => return None,
         };
         let field =
-            |pick: fn(&Side) -> &Option<String>| pick(newer).clone().or_else(|| older.and_then(|o| pick(o).clone()));
+            |pick: fn(&Side) -> &Option<Text>| pick(newer).clone().or_else(|| older.and_then(|o| pick(o).clone()));
         let address = if newer.address != Address::default() {
             newer.address.clone()
         } else {
@@ -193,7 +193,7 @@ impl PersonState {
         };
         let external_id = match &self.pos {
             Some(pos) => pos.id.clone(),
-            None => format!("ecom:{}", newer.id),
+            None => Text::display(format_args!("ecom:{}", newer.id)),
         };
         let person = Person {
             customer_id: Some(external_id.clone()),
@@ -243,7 +243,7 @@ impl PersonState {
 }
 
 /// A group title as the merge compares it: exact, the default groups none.
-pub fn group_title(title: Option<String>) -> Option<String> {
+pub fn group_title(title: Option<Text>) -> Option<Text> {
     title.filter(|t| !t.is_empty() && t != POS_DEFAULT_GROUP && t != ECOM_DEFAULT_GROUP)
 }
 

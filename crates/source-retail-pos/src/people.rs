@@ -10,7 +10,7 @@ use crate::mapping;
 use crate::merge::{PersonState, Side, normalise_email};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tillflow_core::model::{Customer, Person};
+use tillflow_core::model::{Customer, Person, Text};
 use tillflow_core::state::SOURCE_NOTICE_PREFIX as NOTICE;
 use tillflow_core::{ConnectorError, StateStore};
 
@@ -21,7 +21,7 @@ pub enum Incoming {
     /// An eCom customer, and whether their own counters show an order.
     Ecom(Side, bool),
     /// An eCom order by this email: they bought online.
-    BoughtOnline(String),
+    BoughtOnline(Text),
 }
 
 fn person_key(email: Option<&str>, pos_id: Option<&str>) -> Option<String> {
@@ -153,7 +153,7 @@ impl People {
             let merged = state.merged();
             let notice = merged.as_ref().and_then(|m| m.conflict.as_ref()).map(|conflict| {
                 let show =
-                    |group: &Option<String>| group.as_deref().map_or("no group".to_owned(), |g| format!("\"{g}\""));
+                    |group: &Option<Text>| group.as_deref().map_or("no group".to_owned(), |g| format!("\"{g}\""));
                 format!(
                     "group conflict for {}: POS says {}, eCom says {}; {} changed last, so {}",
                     redacted(key),
@@ -181,7 +181,7 @@ impl People {
 
     /// The buyers of sales by POS customer id, as the view shows them
     /// (ids the merge has not seen are missing).
-    pub async fn buyers(&self, pos_ids: &[String]) -> Result<HashMap<String, Person>, ConnectorError> {
+    pub async fn buyers(&self, pos_ids: &[Text]) -> Result<HashMap<Text, Person>, ConnectorError> {
         let index_keys: Vec<String> = pos_ids.iter().map(|id| format!("pos:{id}")).collect();
         let index = self.state.source_state_get(&self.source, &index_keys).await.map_err(storage)?;
         let mut people = HashMap::new();

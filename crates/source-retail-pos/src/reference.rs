@@ -13,14 +13,14 @@ use crate::wire;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use tillflow_core::ConnectorError;
-use tillflow_core::model::Currency;
+use tillflow_core::model::{Currency, Text};
 
 #[derive(Default)]
 pub struct Reference {
-    pub outlets: HashMap<String, OutletInfo>,
-    pub groups: HashMap<String, String>,
-    pub products: HashMap<String, ProductInfo>,
-    pub ecom_groups: HashMap<String, String>,
+    pub outlets: HashMap<Text, OutletInfo>,
+    pub groups: HashMap<Text, Text>,
+    pub products: HashMap<Text, ProductInfo>,
+    pub ecom_groups: HashMap<Text, Text>,
     /// Per endpoint: the last version read.
     versions: HashMap<&'static str, u64>,
     pub loaded: bool,
@@ -136,7 +136,7 @@ impl Reference {
         for product in products.iter().map(decoded::<wire::Product>) {
             let Some(id) = product.id.id() else { continue };
             let name = match (product.name.text(), product.variant_name.text()) {
-                (Some(name), Some(variant)) if variant != name => format!("{name} / {variant}"),
+                (Some(name), Some(variant)) if variant != name => Text::display(format_args!("{name} / {variant}")),
                 (Some(name), _) => name,
                 (None, Some(variant)) => variant,
                 (None, None) => continue,
@@ -157,7 +157,7 @@ impl Reference {
 }
 
 /// eCom's groups, whole (a store has few), by offset.
-async fn ecom_groups(ecom: &EcomClient) -> Result<HashMap<String, String>, ConnectorError> {
+async fn ecom_groups(ecom: &EcomClient) -> Result<HashMap<Text, Text>, ConnectorError> {
     let mut groups = HashMap::new();
     let mut offset = 0u64;
     loop {
@@ -168,7 +168,7 @@ async fn ecom_groups(ecom: &EcomClient) -> Result<HashMap<String, String>, Conne
         let count = page.items.len() as u64;
         for group in page.items.iter().map(decoded::<ecom_wire::Group>) {
             if let Some(name) = group.name.text() {
-                groups.insert(group.id.as_str().trim().to_owned(), name);
+                groups.insert(Text::new(group.id.as_str().trim()), name);
             }
         }
         offset += count;

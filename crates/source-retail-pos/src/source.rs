@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tillflow_core::ConnectorError;
-use tillflow_core::model::{Currency, Record};
+use tillflow_core::model::{Currency, Record, Text};
 use tillflow_core::source::{BadRecord, Checkpoint, InboxItem, Page, Source, SourceItem};
 use tillflow_kit::source::{Cursor, decode, encode, plausible_seconds};
 
@@ -200,11 +200,11 @@ impl RetailPosSource {
                 Err(e) => items.push(bad("sales", format!("not X-Series sale JSON: {e}"), record)),
             }
         }
-        let mut ids: Vec<String> = sales.iter().filter_map(|(sale, _)| sale.customer_id.id()).collect();
+        let mut ids: Vec<Text> = sales.iter().filter_map(|(sale, _)| sale.customer_id.id()).collect();
         ids.sort();
         ids.dedup();
         let mut buyers = self.shared.people.buyers(&ids).await?;
-        let unknown: Vec<String> = ids.iter().filter(|id| !buyers.contains_key(*id)).cloned().collect();
+        let unknown: Vec<Text> = ids.iter().filter(|id| !buyers.contains_key(*id)).cloned().collect();
         if !unknown.is_empty() {
             let mut fetched = Vec::new();
             for id in &unknown {
@@ -331,7 +331,7 @@ impl RetailPosSource {
                 let Some(customer) = self.ecom()?.get::<Value>(&format!("/customers/{id}"), &[]).await? else {
                     return Ok(Vec::new());
                 };
-                self.ecom_read.remove(&id);
+                self.ecom_read.remove(id.as_str());
                 self.ecom_customers(&[customer]).await
             }
             crate::webhook::Trigger::EcomOrder(id) => {

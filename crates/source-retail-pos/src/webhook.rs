@@ -10,6 +10,7 @@
 use crate::ecom_wire;
 use secrecy::SecretString;
 use serde_json::Value;
+use tillflow_core::model::Text;
 use tillflow_core::source::{InboxItem, WebhookRequest, WebhookVerdict};
 use tillflow_http::webhook::verify_hmac_sha256_base64;
 
@@ -18,10 +19,10 @@ pub const ECOM_SIGNATURE: &str = "x-ecwid-webhook-signature";
 /// What a stored webhook asks the source to fetch again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Trigger {
-    PosSale(String),
-    PosCustomer(String),
-    EcomCustomer(String),
-    EcomOrder(String),
+    PosSale(Text),
+    PosCustomer(Text),
+    EcomCustomer(Text),
+    EcomOrder(Text),
     Nothing,
 }
 
@@ -86,7 +87,7 @@ pub fn trigger(item: &InboxItem) -> Trigger {
         };
     }
     let Some(payload) = pos_payload(&item.body) else { return Trigger::Nothing };
-    let Some(id) = payload.get("id").and_then(|id| id.as_str().map(str::to_owned).or_else(|| Some(id.to_string())))
+    let Some(id) = payload.get("id").and_then(|id| id.as_str().map(Text::new).or_else(|| Some(Text::display(id))))
     else {
         return Trigger::Nothing;
     };

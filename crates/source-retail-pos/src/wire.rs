@@ -6,6 +6,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use tillflow_core::model::Text;
 use tillflow_kit::source::Loose;
 
 /// One page of a version-cursored list.
@@ -146,6 +147,6 @@ pub struct Payment {
 }
 
 /// The first of `candidates` that holds text (schema and example names differ).
-pub fn first_text(candidates: &[&Loose]) -> Option<String> {
+pub fn first_text(candidates: &[&Loose]) -> Option<Text> {
     candidates.iter().find_map(|value| value.text())
 }

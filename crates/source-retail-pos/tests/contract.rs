@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tillflow_core::StateStore;
-use tillflow_core::model::{Customer, OrderStatus, Record};
+use tillflow_core::model::{Customer, OrderStatus, Record, Text};
 use tillflow_core::source::{Checkpoint, Source, WebhookRequest, WebhookVerdict};
 use tillflow_http::SecretString;
 use tillflow_kit::sandbox::Sandbox;
@@ -247,11 +247,11 @@ fn the_official_sale_example_is_an_order_whose_total_includes_tax() {
 #[test]
 fn the_official_customer_examples_give_groups_by_title_and_preferences() {
     let groups_example = contract_json("retail-pos-x-series/examples/customer_groups_list.json");
-    let groups: HashMap<String, String> = groups_example["data"]
+    let groups: HashMap<Text, Text> = groups_example["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| (g["id"].as_str().unwrap().to_owned(), g["name"].as_str().unwrap().to_owned()))
+        .map(|g| (Text::new(g["id"].as_str().unwrap()), Text::new(g["name"].as_str().unwrap())))
         .collect();
     let customers = contract_json("retail-pos-x-series/examples/customers_list.json");
     let tony: wire::Customer = serde_json::from_value(customers["data"][0].clone()).unwrap();
@@ -261,7 +261,7 @@ fn the_official_customer_examples_give_groups_by_title_and_preferences() {
     let ecom = contract_json("retail-pos-ecom-e-series/examples/customers_search_response.json");
     let first: ecom_wire::Customer = serde_json::from_value(ecom["items"][0].clone()).unwrap();
     let second: ecom_wire::Customer = serde_json::from_value(ecom["items"][1].clone()).unwrap();
-    let ecom_groups = HashMap::from([("0".to_owned(), ECOM_DEFAULT_GROUP.to_owned())]);
+    let ecom_groups = HashMap::from([(Text::new("0"), Text::new(ECOM_DEFAULT_GROUP))]);
     assert_eq!(mapping::ecom_side(&first, &ecom_groups).unwrap().marketing, Some(false));
     assert_eq!(mapping::ecom_side(&second, &ecom_groups).unwrap().marketing, None, "absent: no statement");
     assert_eq!(mapping::ecom_side(&first, &ecom_groups).unwrap().group, None, "`{ECOM_DEFAULT_GROUP}` is no group");
@@ -309,12 +309,12 @@ fn by_email(records: &[Record]) -> BTreeMap<String, Customer> {
     view
 }
 
-fn group_title(id: &str) -> Option<String> {
-    sb::GROUPS.iter().find(|g| g.0 == id).map(|g| g.1.to_owned()).filter(|t| t != POS_DEFAULT_GROUP)
+fn group_title(id: &str) -> Option<Text> {
+    sb::GROUPS.iter().find(|g| g.0 == id).map(|g| Text::new(g.1)).filter(|t| t != POS_DEFAULT_GROUP)
 }
 
-fn ecom_title(id: i64) -> Option<String> {
-    sb::ECOM_GROUPS.iter().find(|g| g.0 == id).map(|g| g.1.to_owned()).filter(|t| t != ECOM_DEFAULT_GROUP)
+fn ecom_title(id: i64) -> Option<Text> {
+    sb::ECOM_GROUPS.iter().find(|g| g.0 == id).map(|g| Text::new(g.1)).filter(|t| t != ECOM_DEFAULT_GROUP)
 }
 
 fn sandbox_config(sandbox: &RetailPosSandbox) -> RetailPosConfig {
@@ -470,7 +470,7 @@ async fn a_version_feed_ends_on_an_empty_page_and_a_second_pass_reads_nothing_ne
     let changed: Vec<(String, OrderStatus)> = third
         .iter()
         .filter_map(|r| match r {
-            Record::Order(o) => Some((o.identity.id.clone(), o.status.clone())),
+            Record::Order(o) => Some((o.identity.id.to_string(), o.status.clone())),
             _ => None,
         })
         .collect();

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use std::borrow::Cow;
 use tillflow_core::model::{
     Address, ChangeKind, Channel, Currency, Customer, Discount, Location, Money, Order, OrderLine, OrderStatus,
-    OrderTotals, Person, Refund, RefundLine, SourceIdentity,
+    OrderTotals, Person, Refund, RefundLine, SourceIdentity, Text,
 };
 use tillflow_kit::source::Loose;
 use tillflow_kit::source::mapping::{decimal, non_empty, timestamp_in_zone};
@@ -27,8 +27,9 @@ pub fn format_gmt(at: Timestamp) -> String {
     at.to_zoned(TimeZone::UTC).strftime("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-fn identity(source: &str, id: impl ToString) -> SourceIdentity {
-    tillflow_kit::source::mapping::identity(PLATFORM, source, id)
+/// WooCommerce's ids are integers: written digit by digit, not through the formatter.
+fn identity(source: &str, id: u64) -> SourceIdentity {
+    SourceIdentity { platform: PLATFORM.into(), source: source.into(), id: Text::unsigned(id) }
 }
 
 fn money(value: &Loose, currency: &Currency, what: impl std::fmt::Display) -> Result<Money, String> {
@@ -66,11 +67,11 @@ pub fn order_status(status: &str) -> OrderStatus {
 }
 
 /// The first `key` meta's value as text, where it is a string or a number.
-fn meta_text(order: &WooOrder, key: &str) -> Option<String> {
+fn meta_text(order: &WooOrder, key: &str) -> Option<Text> {
     let raw = order.meta_data.iter().find(|meta| meta.key == key)?.value?;
     match serde_json::from_str(raw.get()).ok()? {
         serde_json::Value::String(text) => non_empty(&text),
-        serde_json::Value::Number(number) => Some(number.to_string()),
+        serde_json::Value::Number(number) => Some(Text::display(number)),
         _ => None,
     }
 }
@@ -82,7 +83,7 @@ pub fn is_oliver_pos(order: &WooOrder) -> bool {
     order.meta_data.iter().any(|meta| meta.key == "_oliver_pos_receipt_id") || order.payment_method.ends_with(" (POS)")
 }
 
-pub fn person(customer_id: Option<String>, billing: &WooAddress, email: Option<&str>) -> Person {
+pub fn person(customer_id: Option<Text>, billing: &WooAddress, email: Option<&str>) -> Person {
     Person {
         customer_id,
         email: email.and_then(non_empty).or_else(|| billing.email.as_deref().and_then(non_empty)),
@@ -109,7 +110,7 @@ fn line(item: &WooLineItem, currency: &Currency, order_id: u64) -> Result<OrderL
         product_id: item.product_id.id(),
         variant_id: item.variation_id.id(),
         sku: item.sku.as_deref().and_then(non_empty),
-        name: item.name.to_string(),
+        name: item.name.to_string().into(),
         quantity,
         unit_price,
         total,
@@ -169,7 +170,7 @@ pub fn order(source: &str, wire: &WooOrder) -> Result<Order, String> {
     Ok(Order {
         identity: identity(source, id),
         change: if updated_at == created_at { ChangeKind::Created } else { ChangeKind::Updated },
-        number: wire.number.as_deref().filter(|n| !n.is_empty()).map(str::to_owned),
+        number: wire.number.as_deref().filter(|n| !n.is_empty()).map(Text::new),
         person: person(wire.customer_id.id(), &wire.billing, None).into(),
         cancelled_at: (status == OrderStatus::Cancelled).then_some(updated_at),
         status,
@@ -240,7 +241,7 @@ pub fn customer(source: &str, wire: &WooCustomer) -> Result<Customer, String> {
     let updated_at = timestamp(&wire.date_modified_gmt, "date_modified_gmt")
         .map_err(|e| format!("customer {id}: {e}"))?
         .unwrap_or(created_at);
-    let mut person = person(Some(id.to_string()), &wire.billing, Some(&wire.email));
+    let mut person = person(Some(Text::display(id)), &wire.billing, Some(&wire.email));
     person.first_name = non_empty(&wire.first_name).or(person.first_name);
     person.last_name = non_empty(&wire.last_name).or(person.last_name);
     Ok(Customer {

@@ -19,9 +19,10 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 use tillflow_core::ConnectorError;
 use tillflow_core::model::Record;
+use tillflow_core::model::Text;
 use tillflow_core::source::{BadRecord, Checkpoint, InboxItem, Page, Source, SourceItem};
 use tillflow_http::json_array::Element;
-use tillflow_kit::source::{Cursor, Loose, ShortText, decode, encode, plausible_time};
+use tillflow_kit::source::{Cursor, Loose, decode, encode, plausible_time};
 
 pub const PER_PAGE: usize = 100;
 /// Records re-read before the position on each page.
@@ -75,7 +76,7 @@ struct AnchorFields {
 fn anchor(raw: Element<'_>, decoded: Option<&WooOrder>) -> String {
     if let Some(order) = decoded {
         // Joined, not formatted: an anchor is made for every order read.
-        let id = ShortText::unsigned(order.id);
+        let id = Text::unsigned(order.id);
         return [id.as_str(), "@", order.date_modified_gmt.as_deref().unwrap_or_default()].concat();
     }
     match serde_json::from_str::<AnchorFields>(raw.text()) {

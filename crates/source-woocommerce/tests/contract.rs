@@ -255,7 +255,7 @@ async fn an_order_modified_while_paging_shifts_nothing_out_of_the_pass() {
     let mut source = source(&server);
     let first = source.read("orders", None).await.unwrap();
     let mut seen: Vec<String> =
-        first.items.iter().filter_map(|i| i.as_ref().ok()).map(|r| r.identity().id.clone()).collect();
+        first.items.iter().filter_map(|i| i.as_ref().ok()).map(|r| r.identity().id.to_string()).collect();
     // Orders 5 and 150 change: they move to the end of the listing, shifting
     // everything after them back by one or two places.
     {

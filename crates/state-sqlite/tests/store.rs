@@ -12,7 +12,7 @@ use tillflow_state_sqlite::{SCHEMA_VERSION, SqliteStore};
 use tillflow_testkit::{FakeSink, FakeSource, FakeWorld};
 
 fn key(id: u32) -> IdempotencyKey {
-    let identity = SourceIdentity { platform: "fake".into(), source: "shop".into(), id: id.to_string() };
+    let identity = SourceIdentity { platform: "fake".into(), source: "shop".into(), id: id.to_string().into() };
     IdempotencyKey::new(&identity, "order", "placed", None)
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use tillflow_core::ConnectorError;
 use tillflow_core::model::{
     Address, ChangeKind, Channel, Currency, Customer, Money, Order, OrderLine, OrderStatus, OrderTotals, Person,
-    Record, Refund, SourceIdentity,
+    Record, Refund, SourceIdentity, Text,
 };
 use tillflow_core::source::{BadRecord, Checkpoint, InboxItem, Page, Source, SourceItem};
 
@@ -18,8 +18,8 @@ pub fn epoch() -> Timestamp {
     Timestamp::from_second(1_700_000_000).unwrap()
 }
 
-fn identity(source: &str, id: impl ToString) -> SourceIdentity {
-    SourceIdentity { platform: PLATFORM.into(), source: source.into(), id: id.to_string() }
+fn identity(source: &str, id: impl std::fmt::Display) -> SourceIdentity {
+    SourceIdentity { platform: PLATFORM.into(), source: source.into(), id: Text::display(id) }
 }
 
 fn usd(cents: i64) -> Money {
@@ -32,15 +32,15 @@ pub fn sample_order(source: &str, n: u64, customers: u64, at: Timestamp) -> Orde
     let line_count = n % 3 + 1;
     let lines: Vec<OrderLine> = (1..=line_count)
         .map(|l| OrderLine {
-            line_id: format!("{n}-{l}"),
-            product_id: Some(format!("p{l}")),
+            line_id: Text::display(format_args!("{n}-{l}")),
+            product_id: Some(Text::display(format_args!("p{l}"))),
             variant_id: None,
-            sku: Some(format!("SKU-{l}")),
-            name: format!("Product {l}"),
+            sku: Some(Text::display(format_args!("SKU-{l}"))),
+            name: Text::display(format_args!("Product {l}")),
             quantity: Decimal::ONE,
             unit_price: usd(1000),
             total: usd(1000),
-            categories: vec![format!("Category {}", l % 2)],
+            categories: vec![Text::display(format_args!("Category {}", l % 2))],
             coupon: false,
             properties: Default::default(),
         })
@@ -49,11 +49,11 @@ pub fn sample_order(source: &str, n: u64, customers: u64, at: Timestamp) -> Orde
     Order {
         identity: identity(source, n),
         change: ChangeKind::Created,
-        number: Some(format!("#{n}")),
+        number: Some(Text::display(format_args!("#{n}"))),
         person: Person {
-            customer_id: Some(customer.to_string()),
-            email: Some(format!("customer{customer}@example.com")),
-            first_name: Some(format!("First{customer}")),
+            customer_id: Some(Text::display(customer)),
+            email: Some(Text::display(format_args!("customer{customer}@example.com"))),
+            first_name: Some(Text::display(format_args!("First{customer}"))),
             last_name: Some("Last".into()),
             address: Address { country: Some("US".into()), ..Address::default() },
             ..Person::default()
@@ -83,9 +83,9 @@ pub fn sample_customer(source: &str, n: u64, at: Timestamp) -> Customer {
         identity: identity(source, n),
         change: ChangeKind::Created,
         person: Person {
-            customer_id: Some(n.to_string()),
-            email: Some(format!("customer{n}@example.com")),
-            first_name: Some(format!("First{n}")),
+            customer_id: Some(Text::display(n)),
+            email: Some(Text::display(format_args!("customer{n}@example.com"))),
+            first_name: Some(Text::display(format_args!("First{n}"))),
             last_name: Some("Last".into()),
             ..Person::default()
         },

@@ -108,7 +108,7 @@ pub async fn a_signed_webhook_is_accepted_and_parsed_and_a_forged_one_refused(ha
         body: sample.signed.body.clone(),
     };
     let items = account.reader().parse_webhook(&item).await.expect("a verified webhook parses");
-    let ids: Vec<String> = items.iter().filter_map(|i| i.as_ref().ok()).map(|r| r.identity().id.clone()).collect();
+    let ids: Vec<String> = items.iter().filter_map(|i| i.as_ref().ok()).map(|r| r.identity().id.to_string()).collect();
     assert!(ids.contains(&sample.id), "the webhook yields record {}: {ids:?}", sample.id);
 }
 
@@ -116,7 +116,7 @@ pub async fn a_dead_lettered_record_is_read_again(harness: &dyn SourceHarness) {
     let case = case(harness).await;
     let sample = harness.dead_letter();
     let items = case.account(harness).reader().reparse(&sample.stream, &sample.raw).await.expect("re-read");
-    let ids: Vec<String> = items.iter().filter_map(|i| i.as_ref().ok()).map(|r| r.identity().id.clone()).collect();
+    let ids: Vec<String> = items.iter().filter_map(|i| i.as_ref().ok()).map(|r| r.identity().id.to_string()).collect();
     assert!(ids.contains(&sample.id), "re-reading yields record {}: {items:?}", sample.id);
 }
 
@@ -137,7 +137,7 @@ pub async fn read_to_end(
     loop {
         let page = source.read(stream, checkpoint.as_ref()).await.expect("page");
         pages += 1;
-        ids.extend(page.items.iter().filter_map(|item| item.as_ref().ok()).map(|r| r.identity().id.clone()));
+        ids.extend(page.items.iter().filter_map(|item| item.as_ref().ok()).map(|r| r.identity().id.to_string()));
         checkpoint = Some(page.checkpoint);
         if page.last || pages >= max_pages {
             return (ids, pages, checkpoint);

@@ -24,7 +24,7 @@ fn at(second: i64) -> Timestamp {
 }
 
 fn key(id: u32, event: &str) -> IdempotencyKey {
-    let identity = SourceIdentity { platform: "fake".into(), source: "shop".into(), id: id.to_string() };
+    let identity = SourceIdentity { platform: "fake".into(), source: "shop".into(), id: id.to_string().into() };
     IdempotencyKey::new(&identity, "order", event, None)
 }
 

@@ -236,7 +236,9 @@ impl Pipeline {
         tail.orders_read = records
             .iter()
             .filter_map(|record| match record {
-                Record::Order(order) if order.status.is_placed() => Some((order.identity.id.clone(), order.placed_at)),
+                Record::Order(order) if order.status.is_placed() => {
+                    Some((order.identity.id.to_string(), order.placed_at))
+                }
                 _ => None,
             })
             .collect();

@@ -45,7 +45,7 @@ impl Pipeline {
         for (key, (person, identity, at)) in people {
             let subject = Subject::PersonTotals { person: Arc::clone(person), totals: running_totals::zero() };
             let person_identity =
-                SourceIdentity { platform: identity.platform.clone(), source: identity.source.clone(), id: key };
+                SourceIdentity { platform: identity.platform.clone(), source: identity.source.clone(), id: key.into() };
             events.push(Event::new(
                 IdempotencyKey::new(&person_identity, "person", "totals", None),
                 EventKind::ProfileUpdated,
@@ -54,7 +54,7 @@ impl Pipeline {
                 String::new(),
                 at < context.pipeline_started_at,
             ));
-            keys.push(person_identity.id);
+            keys.push(person_identity.id.into());
         }
         TotalsPlan { facts, events, people: keys }
     }

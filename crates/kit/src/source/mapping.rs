@@ -7,12 +7,12 @@ use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
 use std::fmt;
-use tillflow_core::model::{Currency, Money, SourceIdentity, parse_decimal};
+use tillflow_core::model::{Currency, Money, SourceIdentity, Text, parse_decimal};
 
 /// The text trimmed, `None` when empty.
-pub fn non_empty(text: &str) -> Option<String> {
+pub fn non_empty(text: &str) -> Option<Text> {
     let trimmed = text.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+    (!trimmed.is_empty()).then(|| Text::new(trimmed))
 }
 
 /// A platform's decimal text ("" is zero); the error names `what`, which is
@@ -65,8 +65,8 @@ fn may_carry_offset(text: &str) -> bool {
 
 /// Where a record came from: the platform, the configured source name and
 /// the platform's id.
-pub fn identity(platform: &str, source: &str, id: impl ToString) -> SourceIdentity {
-    SourceIdentity { platform: platform.into(), source: source.into(), id: id.to_string() }
+pub fn identity(platform: &str, source: &str, id: impl fmt::Display) -> SourceIdentity {
+    SourceIdentity { platform: platform.into(), source: source.into(), id: Text::display(id) }
 }
 
 #[cfg(test)]

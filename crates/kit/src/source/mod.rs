@@ -10,9 +10,7 @@
 
 pub mod checkpoint;
 pub mod mapping;
-pub mod short_text;
 pub mod wire;
 
 pub use checkpoint::{Cursor, decode, encode, plausible_seconds, plausible_time};
-pub use short_text::ShortText;
 pub use wire::{Loose, Many, Maybe, optional_text, raw_records, raw_value};

@@ -5,19 +5,19 @@
 //! ([`Maybe`]); text that may be null and borrows from the page
 //! ([`optional_text`]).
 
-use crate::source::short_text::ShortText;
 use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use tillflow_core::model::Text;
 
 /// A scalar that may arrive as a string, a number, a boolean or null; kept as
 /// its text ("" for null or absent), inline when short (most are).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct Loose(pub ShortText);
+pub struct Loose(pub Text);
 
 impl Loose {
     pub fn as_str(&self) -> &str {
@@ -25,14 +25,14 @@ impl Loose {
     }
 
     /// The text trimmed, `None` when empty.
-    pub fn text(&self) -> Option<String> {
+    pub fn text(&self) -> Option<Text> {
         crate::source::mapping::non_empty(self.as_str())
     }
 
     /// An id: `None` for "", "0" and null (platforms write 0 for "none").
-    pub fn id(&self) -> Option<String> {
+    pub fn id(&self) -> Option<Text> {
         let text = self.as_str().trim();
-        (!text.is_empty() && text != "0").then(|| text.to_owned())
+        (!text.is_empty() && text != "0").then(|| Text::new(text))
     }
 
     /// `true` or `"true"`.
@@ -50,23 +50,23 @@ impl<'de> Deserialize<'de> for Loose {
                 f.write_str("a string, number, boolean or null")
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Loose, E> {
-                Ok(Loose(ShortText::new(text)))
+                Ok(Loose(Text::new(text)))
             }
             fn visit_string<E: de::Error>(self, text: String) -> Result<Loose, E> {
                 Ok(Loose(text.into()))
             }
             fn visit_u64<E: de::Error>(self, number: u64) -> Result<Loose, E> {
-                Ok(Loose(ShortText::unsigned(number)))
+                Ok(Loose(Text::unsigned(number)))
             }
             fn visit_i64<E: de::Error>(self, number: i64) -> Result<Loose, E> {
-                Ok(Loose(ShortText::signed(number)))
+                Ok(Loose(Text::signed(number)))
             }
             fn visit_f64<E: de::Error>(self, number: f64) -> Result<Loose, E> {
                 // serde_json prints the shortest text that reads back as this double.
-                Ok(Loose(serde_json::Number::from_f64(number).map(ShortText::display).unwrap_or_default()))
+                Ok(Loose(serde_json::Number::from_f64(number).map(Text::display).unwrap_or_default()))
             }
             fn visit_bool<E: de::Error>(self, flag: bool) -> Result<Loose, E> {
-                Ok(Loose(ShortText::new(if flag { "true" } else { "false" })))
+                Ok(Loose(Text::new(if flag { "true" } else { "false" })))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
                 Ok(Loose::default())
