@@ -98,7 +98,7 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
     let now = millis(Timestamp::now());
     for rows in owned_chunks(commit.ledger) {
         let chunk = LEDGER_UPSERT.chunk(rows.len());
-        let mut insert = sqlx::query(chunk.statement).bind(pipeline).bind(now);
+        let mut insert = chunk.query().bind(pipeline).bind(now);
         for row in rows {
             let outcome = outcome_code(row.outcome.kind());
             // Bound only where there is one: SQLite copies every text bound
@@ -139,7 +139,7 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
     }
     for ids in commit.inbox_done.chunks(INSERT_CHUNK) {
         let chunk = INBOX_DONE_INSERT.chunk(ids.len());
-        let mut insert = sqlx::query(chunk.statement).bind(pipeline);
+        let mut insert = chunk.query().bind(pipeline);
         for id in ids {
             insert = insert.bind(id);
         }
@@ -150,7 +150,7 @@ async fn write_commit(connection: &mut SqliteConnection, pipeline: &str, commit:
     }
     for rows in owned_chunks(commit.orders_read) {
         let chunk = ORDERS_READ_UPSERT.chunk(rows.len());
-        let mut insert = sqlx::query(chunk.statement).bind(pipeline);
+        let mut insert = chunk.query().bind(pipeline);
         for (id, at) in rows {
             insert = insert.bind(id).bind(millis(at));
         }

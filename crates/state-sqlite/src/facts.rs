@@ -116,7 +116,7 @@ async fn upsert_facts(
 ) -> Result<(), StateError> {
     for rows in owned_chunks(facts) {
         let chunk = FACTS_UPSERT.chunk(rows.len());
-        let mut insert = sqlx::query(chunk.statement).bind(pipeline);
+        let mut insert = chunk.query().bind(pipeline);
         for fact in rows {
             insert = insert
                 .bind(fact.order_id)
@@ -210,7 +210,7 @@ async fn write_totals(
 ) -> Result<(), StateError> {
     for rows in totals.chunks(INSERT_CHUNK) {
         let chunk = TOTALS_UPSERT.chunk(rows.len());
-        let mut insert = sqlx::query(chunk.statement).bind(pipeline);
+        let mut insert = chunk.query().bind(pipeline);
         for (person, totals) in rows {
             let row = PersonTotalsRow::from(totals);
             insert =

@@ -16,6 +16,7 @@
 //! statements cost memory, 2.5 to 3.5 MB more peak RSS in a history import
 //! (a statement of 512 rows holds its program and its 3,000-odd parameters).
 
+use sqlx::Arguments;
 use sqlx::Sqlite;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
@@ -42,7 +43,8 @@ const SIZES: usize = (INSERT_CHUNK / SMALLEST).trailing_zeros() as usize + 1;
 /// One insert's statements, a size of each written once per process and
 /// kept prepared on the connection.
 pub(crate) struct ChunkStatements {
-    texts: [OnceLock<String>; SIZES],
+    /// Each size's text and how many parameters it binds.
+    texts: [OnceLock<(String, usize)>; SIZES],
     /// The statement text for a number of rows.
     write: fn(usize) -> String,
     /// Parameters a row binds: what a second row adds to the statement.
@@ -51,7 +53,8 @@ pub(crate) struct ChunkStatements {
 
 /// A chunk's statement and the NULL rows that fill it up.
 pub(crate) struct Chunk {
-    pub(crate) statement: &'static str,
+    statement: &'static str,
+    parameters: usize,
     padding: usize,
     width: usize,
 }
@@ -64,13 +67,26 @@ impl ChunkStatements {
     /// The statement for a chunk of `rows` rows, 1 to `INSERT_CHUNK`.
     pub(crate) fn chunk(&'static self, rows: usize) -> Chunk {
         let size = statement_rows(rows);
-        let text = self.texts[(size / SMALLEST).trailing_zeros() as usize].get_or_init(|| (self.write)(size));
+        let (text, count) = self.texts[(size / SMALLEST).trailing_zeros() as usize].get_or_init(|| {
+            let text = (self.write)(size);
+            let count = parameters(&text);
+            (text, count)
+        });
         let width = *self.width.get_or_init(|| parameters(&(self.write)(2)) - parameters(&(self.write)(1)));
-        Chunk { statement: text, padding: size - rows, width }
+        Chunk { statement: text, parameters: *count, padding: size - rows, width }
     }
 }
 
 impl Chunk {
+    /// The chunk's statement, its arguments' list made as long as it binds
+    /// (a 512-row statement binds 3,000-odd; grown one bind at a time, the
+    /// list was copied a dozen times a statement).
+    pub(crate) fn query<'q>(&self) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+        let mut arguments = SqliteArguments::default();
+        arguments.reserve(self.parameters, 0);
+        sqlx::query_with(self.statement, arguments)
+    }
+
     /// `query` with the chunk's places past its rows bound to NULL.
     pub(crate) fn pad<'q>(
         &self,
@@ -147,7 +163,7 @@ mod tests {
             let chunk = STATEMENTS.chunk(rows);
             let size = statement_rows(rows);
             assert!(chunk.statement.ends_with(&format!(" {size} rows")), "{rows}");
-            assert_eq!((chunk.padding, chunk.width), (size - rows, 3));
+            assert_eq!((chunk.padding, chunk.width, chunk.parameters), (size - rows, 3, 1 + 3 * size));
         }
     }
 }
