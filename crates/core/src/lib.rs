@@ -24,7 +24,7 @@ pub mod source;
 pub mod state;
 pub mod stored;
 pub mod subject;
-pub mod text;
+mod text;
 
 pub use error::{ConnectorError, ErrorClass, StateError};
 pub use events::{DeriveContext, Event, EventKind, Subject, derive_accepted, derive_events};

@@ -11,7 +11,10 @@ use std::fmt;
 /// of our own: reading an inline text back as `&str` without checking its
 /// UTF-8 again takes `unsafe`, which this workspace forbids, and that check
 /// on every read cost half of what the allocations saved (callgrind).
-#[derive(Clone)]
+/// Compared, ordered and hashed as smol_str does, which is as its str (so a
+/// map keyed by `Text` is searched by `&str`), two inline texts compared
+/// whole without reading them as `str`.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Text(SmolStr);
 
 impl Text {
@@ -64,12 +67,6 @@ impl Text {
     }
 }
 
-impl Default for Text {
-    fn default() -> Self {
-        Self::new("")
-    }
-}
-
 impl From<&str> for Text {
     fn from(text: &str) -> Self {
         Self::new(text)
@@ -82,14 +79,6 @@ impl From<String> for Text {
     }
 }
 
-impl PartialEq for Text {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for Text {}
-
 impl fmt::Debug for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
@@ -99,12 +88,6 @@ impl fmt::Debug for Text {
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl From<&String> for Text {
-    fn from(text: &String) -> Self {
-        Self::new(text)
     }
 }
 
@@ -130,24 +113,6 @@ impl AsRef<str> for Text {
 impl std::borrow::Borrow<str> for Text {
     fn borrow(&self) -> &str {
         self.as_str()
-    }
-}
-
-impl std::hash::Hash for Text {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
-
-impl PartialOrd for Text {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Text {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
     }
 }
 
