@@ -1,6 +1,7 @@
 //! A stateful in-memory WooCommerce (feature `sandbox`): the REST API v3
 //! routes tillflow reads, with real auth, `modified_after`/`offset`/`page`
-//! paging, `X-WP-Total(Pages)` headers and the official JSON shapes, over
+//! paging, `X-WP-Total(Pages)` headers, WordPress's `_fields` and the
+//! official JSON shapes, over
 //! deterministic seeded data with Oliver POS and online orders. Tests and the
 //! demo change it through [`WooSandbox`]'s methods.
 //!
@@ -21,8 +22,10 @@ use std::sync::{Arc, Mutex};
 use tillflow_http::sandbox::{Faults, SandboxServer, any_loopback_port};
 use tillflow_kit::sandbox::{Sandbox, SandboxOptions, Starting};
 
+mod fields;
 mod seeded;
-use seeded::{Gmt, SeededCustomer, SeededOrder};
+use fields::Fields;
+use seeded::{Gmt, Local, SeededCustomer, SeededOrder};
 
 /// One order of the listing: a seeded order is generated when served; an
 /// order changed or added since is kept whole.
@@ -142,8 +145,10 @@ impl Sandbox for WooSandbox {
         order["id"] = json!(id);
         order["number"] = json!(id.to_string());
         order["status"] = json!("completed");
-        order["date_created_gmt"] = json!(Gmt(now));
-        order["date_completed_gmt"] = json!(Gmt(now));
+        for (field, at) in [("date_created", now), ("date_paid", now), ("date_completed", now)] {
+            order[field] = json!(Local(at));
+            order[format!("{field}_gmt")] = json!(Gmt(at));
+        }
         order["customer_id"] = json!(customer);
         order["billing"]["email"] = json!(format!("customer{customer}@example.com"));
         self.put_order(order);
@@ -259,7 +264,7 @@ impl WooSandbox {
             world.listing.remove(index);
         }
         let now = jiff::Timestamp::now();
-        order["date_modified_gmt"] = json!(Gmt(now));
+        (order["date_modified"], order["date_modified_gmt"]) = (json!(Local(now)), json!(Gmt(now)));
         world.added.insert(id);
         world.listing.push((now.as_second(), StoredOrder::Kept(Box::new(order))));
     }
@@ -328,7 +333,7 @@ impl WooWorld {
         let mut order = self.materialize(&stored);
         change(&mut order);
         let now = jiff::Timestamp::now();
-        order["date_modified_gmt"] = json!(Gmt(now));
+        (order["date_modified"], order["date_modified_gmt"]) = (json!(Local(now)), json!(Gmt(now)));
         self.added.insert(id);
         self.listing.push((now.as_second(), StoredOrder::Kept(Box::new(order))));
     }
@@ -385,8 +390,9 @@ fn refund_summary(refund: &Value) -> Value {
     json!({"id": refund["id"], "reason": refund["reason"], "total": format!("-{amount}")})
 }
 
-/// The page `query` asks for out of `total` items; `fetch(offset, count)`
-/// generates only the page's items.
+/// The page `query` asks for out of `total` items, each with only the
+/// fields its `_fields` names; `fetch(offset, count)` generates only the
+/// page's items.
 fn page_of<T: serde::Serialize>(
     total: usize,
     query: &HashMap<String, String>,
@@ -402,7 +408,10 @@ fn page_of<T: serde::Serialize>(
     };
     let offset = offset.min(total);
     let page = fetch(offset, per_page.min(total - offset));
-    let mut response = axum::Json(page).into_response();
+    let mut response = match Fields::parse(query.get("_fields").map(String::as_str)) {
+        None => axum::Json(page).into_response(),
+        Some(fields) => axum::Json(page.iter().map(|item| fields.only(item)).collect::<Vec<_>>()).into_response(),
+    };
     let headers = response.headers_mut();
     headers.insert("x-wp-total", total.into());
     headers.insert("x-wp-totalpages", total.div_ceil(per_page).into());
@@ -548,6 +557,38 @@ mod tests {
         sandbox.seed(10, 60);
         let interleaved = listed(&world, &[("per_page", "100")]).await;
         assert_ne!(interleaved.iter().map(|order| order["id"].as_u64().unwrap()).collect::<Vec<_>>(), ids);
+    }
+
+    /// A seeded order has the official example's fields, in its order, its
+    /// site-local times three hours behind the GMT ones; `_fields` leaves
+    /// only those named, a seeded order and a changed (kept) one alike.
+    #[tokio::test]
+    async fn an_order_is_served_in_the_documented_fields_or_only_those_asked_for() {
+        let sandbox = WooSandbox::start("ck", "cs").await.unwrap();
+        sandbox.seed(10, 60);
+        sandbox.update_order(8, |order| order["customer_note"] = json!("leave at the door"));
+        let world = sandbox.world();
+        let page = listed(&world, &[("per_page", "100")]).await;
+        let example = tillflow_testkit::openapi::contract_json("woocommerce/examples/order_retrieve.json");
+        let keys = |order: &Value| order.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&page[0]), keys(&example));
+        let order = page.iter().find(|order| order["id"] == 5).unwrap();
+        let at = |field: &str| order[field].as_str().unwrap().parse::<jiff::civil::DateTime>().unwrap();
+        assert_eq!(
+            at("date_created").checked_add(jiff::SignedDuration::from_hours(3)).unwrap(),
+            at("date_created_gmt")
+        );
+        assert_eq!(at("date_paid_gmt"), at("date_created_gmt"));
+
+        let asked = listed(&world, &[("per_page", "100"), ("_fields", "id,customer_note,date_modified_gmt")]).await;
+        assert_eq!(asked.len(), 60);
+        assert!(
+            asked.iter().all(|order| keys(order) == ["customer_note", "date_modified_gmt", "id"]),
+            "{:?}",
+            asked[0]
+        );
+        let changed = asked.iter().find(|order| order["id"] == 8).unwrap();
+        assert_eq!(changed["customer_note"], "leave at the door");
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@
 
 use crate::client::WooClient;
 use crate::mapping;
-use crate::wire::{WooCustomer, WooOrder, WooRefund};
+use crate::wire::{CUSTOMER_FIELDS, ORDER_FIELDS, REFUND_FIELDS, WooCustomer, WooOrder, WooRefund};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -141,8 +141,8 @@ impl WooCommerceSource {
             items.push(Ok(Record::Order(order)));
             return Ok(());
         }
-        let (_, listing) =
-            self.client.list(&format!("/orders/{}/refunds", wire.id), &[("per_page", PER_PAGE.to_string())]).await?;
+        let query = [("per_page", PER_PAGE.to_string()), ("_fields", REFUND_FIELDS.clone())];
+        let (_, listing) = self.client.list(&format!("/orders/{}/refunds", wire.id), &query).await?;
         let mut refunds = Vec::with_capacity(wire.refunds.len());
         for (raw_refund, refund) in self.client.decode_each::<WooRefund>(&listing)? {
             let item = refund
@@ -186,6 +186,7 @@ impl WooCommerceSource {
                 ("per_page", PER_PAGE.to_string()),
                 ("status", "any".to_owned()),
                 ("offset", offset.to_string()),
+                ("_fields", ORDER_FIELDS.clone()),
             ];
             if let Some(after) = &cursor.modified_after {
                 query.push(("modified_after", after.clone()));
@@ -242,6 +243,7 @@ impl WooCommerceSource {
             ("per_page", PER_PAGE.to_string()),
             ("page", page.to_string()),
             ("role", "all".to_owned()),
+            ("_fields", CUSTOMER_FIELDS.clone()),
         ];
         let (headers, listing) = self.client.list("/customers", &query).await?;
         let listed = self.client.decode_each::<WooCustomer>(&listing)?;

@@ -8,7 +8,8 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use tillflow_kit::source::{Loose, optional_text};
+use std::sync::LazyLock;
+use tillflow_kit::source::{Loose, optional_text, top_level_field_list};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
@@ -163,6 +164,26 @@ pub struct WooCustomer<'a> {
     pub billing: WooAddress<'a>,
 }
 
+/// What a listing of orders asks the shop for (WordPress's `_fields`,
+/// which every WooCommerce REST route answers since WordPress 4.9.8): the
+/// top-level fields [`WooOrder`] reads, taken from its own `Deserialize`, so
+/// the list follows the struct. The shop leaves out the rest (`_links`, tax,
+/// fee and shipping lines, the buyer's IP address and user agent): less to
+/// build and send, and less for us to receive and skip. Top-level names
+/// only: a dotted one (`billing.email`) needs WordPress 5.3, and an older
+/// WordPress drops the whole field for it instead of keeping a part.
+pub static ORDER_FIELDS: LazyLock<String> = LazyLock::new(asked::<WooOrder<'static>>);
+
+/// [`ORDER_FIELDS`] for a listing of an order's refunds.
+pub static REFUND_FIELDS: LazyLock<String> = LazyLock::new(asked::<WooRefund<'static>>);
+
+/// [`ORDER_FIELDS`] for a listing of customers.
+pub static CUSTOMER_FIELDS: LazyLock<String> = LazyLock::new(asked::<WooCustomer<'static>>);
+
+fn asked<T: Deserialize<'static>>() -> String {
+    top_level_field_list::<T>().expect("the wire structs are read as structs")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +200,16 @@ mod tests {
         }
         assert_eq!(order.date_modified_gmt, None);
         assert_eq!(order.billing.phone.as_deref(), Some("01"), "an escaped text is unescaped");
+    }
+
+    #[test]
+    fn a_listing_asks_for_the_fields_its_struct_reads() {
+        assert_eq!(
+            *ORDER_FIELDS,
+            "id,number,status,currency,date_created_gmt,date_modified_gmt,date_completed_gmt,discount_total,\
+             shipping_total,total,total_tax,customer_id,billing,payment_method,meta_data,line_items,coupon_lines,refunds"
+        );
+        assert_eq!(*REFUND_FIELDS, "id,date_created_gmt,amount,reason,line_items");
+        assert_eq!(*CUSTOMER_FIELDS, "id,date_created_gmt,date_modified_gmt,email,first_name,last_name,role,billing");
     }
 }

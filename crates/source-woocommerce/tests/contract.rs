@@ -342,6 +342,91 @@ async fn each_refund_of_an_order_is_read_with_amount_reason_and_lines() {
     assert_eq!(order.net_total().amount, order.totals.total.amount - rust_decimal::Decimal::from(20));
 }
 
+/// A WordPress route: `_fields` keeps only the named top-level fields of
+/// each item (a site too old for it serves everything, as `honours: false`
+/// does); every request's `_fields` is noted, and the bytes served counted.
+#[derive(Clone)]
+struct Route {
+    items: Value,
+    honours: bool,
+    asked: Arc<Mutex<Vec<Option<String>>>>,
+    bytes_served: Arc<Mutex<usize>>,
+}
+
+impl Respond for Route {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let asked = request.url.query_pairs().find(|(name, _)| name == "_fields").map(|(_, list)| list.into_owned());
+        self.asked.lock().unwrap().push(asked.clone());
+        let mut items = self.items.clone();
+        if let Some(asked) = asked.filter(|_| self.honours) {
+            let names: Vec<&str> = asked.split(',').collect();
+            for item in items.as_array_mut().unwrap() {
+                item.as_object_mut().unwrap().retain(|name, _| names.contains(&name.as_str()));
+            }
+        }
+        *self.bytes_served.lock().unwrap() += serde_json::to_vec(&items).unwrap().len();
+        ResponseTemplate::new(200)
+            .insert_header("X-WP-Total", "1")
+            .insert_header("X-WP-TotalPages", "1")
+            .set_body_json(items)
+    }
+}
+
+/// A shop with the official example order (refunded twice) and customer,
+/// its three routes honouring `_fields` or not.
+async fn shop(honours: bool) -> (MockServer, Vec<Route>) {
+    let server = MockServer::start().await;
+    let mut order = example("order_retrieve.json");
+    order["id"] = json!(723);
+    order["refunds"] =
+        json!([{"id": 726, "reason": "", "total": "-10.00"}, {"id": 724, "reason": "", "total": "-10.00"}]);
+    let mut routes = Vec::new();
+    for (route, items) in [
+        ("/wp-json/wc/v3/orders", json!([order])),
+        ("/wp-json/wc/v3/orders/723/refunds", example("refunds_list.json")),
+        ("/wp-json/wc/v3/customers", json!([example("customer_retrieve.json")])),
+    ] {
+        let served = Route { items, honours, asked: Default::default(), bytes_served: Default::default() };
+        Mock::given(method("GET")).and(path(route)).respond_with(served.clone()).mount(&server).await;
+        routes.push(served);
+    }
+    (server, routes)
+}
+
+#[tokio::test]
+async fn a_listing_asks_the_shop_only_for_the_fields_it_maps_and_maps_them_alike() {
+    let (honouring, honoured) = shop(true).await;
+    let (old, _) = shop(false).await;
+    let mut read = Vec::new();
+    for server in [&honouring, &old] {
+        let mut source = source(server);
+        let mut items = source.read("orders", None).await.unwrap().items;
+        items.extend(source.read("customers", None).await.unwrap().items);
+        read.push(items.into_iter().map(Result::unwrap).collect::<Vec<_>>());
+    }
+    assert_eq!(read[0].len(), 4, "the order, its two refunds and the customer: {:?}", read[0]);
+    assert_eq!(read[0], read[1], "records read from the fields asked for are those read from whole ones");
+
+    for (route, must_ask) in honoured.iter().zip([
+        &["id", "date_modified_gmt", "status", "billing", "line_items", "meta_data", "refunds"][..],
+        &["id", "amount", "reason", "date_created_gmt", "line_items"][..],
+        &["id", "email", "billing", "role"][..],
+    ]) {
+        let asked = route.asked.lock().unwrap().clone();
+        let [Some(list)] = asked.as_slice() else { panic!("one request with `_fields`: {asked:?}") };
+        let names: Vec<&str> = list.split(',').collect();
+        for name in must_ask {
+            assert!(names.contains(name), "{name} not asked for: {list}");
+        }
+        for unread in ["_links", "customer_ip_address", "customer_user_agent", "tax_lines", "shipping_lines"] {
+            assert!(!names.contains(&unread), "{unread} asked for: {list}");
+        }
+    }
+    let served = *honoured[0].bytes_served.lock().unwrap();
+    let whole = serde_json::to_vec(&honoured[0].items).unwrap().len();
+    assert!(served * 10 < whole * 6, "the order listing sent {served} bytes of {whole}");
+}
+
 #[tokio::test]
 async fn customers_are_scanned_by_id_page_by_page() {
     let server = MockServer::start().await;

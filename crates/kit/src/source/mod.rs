@@ -9,8 +9,10 @@
 //! costs no intermediate tree.
 
 pub mod checkpoint;
+pub mod fields;
 pub mod mapping;
 pub mod wire;
 
 pub use checkpoint::{Cursor, decode, encode, plausible_seconds, plausible_time};
+pub use fields::{top_level_field_list, top_level_fields};
 pub use wire::{Loose, Many, Maybe, optional_text, raw_records, raw_value};

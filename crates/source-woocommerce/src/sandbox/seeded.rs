@@ -39,6 +39,46 @@ impl Serialize for Gmt {
     }
 }
 
+/// The sandbox shop's time zone, three hours behind UTC as in the official
+/// example order: its local times differ from the `*_gmt` ones, so a reader
+/// of the wrong field is caught.
+const SITE_OFFSET_HOURS: i64 = -3;
+
+/// A time as WooCommerce's site-local fields (`date_created`, ...) write it.
+#[derive(Clone, Copy)]
+pub(super) struct Local(pub jiff::Timestamp);
+
+impl std::fmt::Display for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Gmt(self.0 + jiff::SignedDuration::from_hours(SITE_OFFSET_HOURS)).fmt(f)
+    }
+}
+
+impl Serialize for Local {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A link of an order's `_links`.
+#[derive(Serialize)]
+struct Link {
+    href: String,
+}
+
+/// Where WooCommerce links an order to: itself, its collection and, when
+/// it has one, its customer.
+#[derive(Serialize)]
+struct OrderLinks {
+    #[serde(rename = "self")]
+    itself: [Link; 1],
+    collection: [Link; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<[Link; 1]>,
+}
+
+const SHOP_API: &str = "https://shop.example/wp-json/wc/v3";
+
 /// `{}` (an address WooCommerce leaves empty).
 #[derive(Serialize)]
 struct EmptyObject {}
@@ -124,9 +164,10 @@ pub(super) struct SeededOrder {
     version: &'static str,
     status: &'static str,
     currency: &'static str,
+    date_created: Local,
     date_created_gmt: Gmt,
+    date_modified: Local,
     date_modified_gmt: Gmt,
-    date_completed_gmt: Option<Gmt>,
     discount_total: &'static str,
     discount_tax: &'static str,
     shipping_total: &'static str,
@@ -136,10 +177,19 @@ pub(super) struct SeededOrder {
     total_tax: &'static str,
     prices_include_tax: bool,
     customer_id: u64,
+    customer_ip_address: String,
+    customer_user_agent: &'static str,
+    customer_note: &'static str,
     billing: Billing,
     shipping: EmptyObject,
     payment_method: &'static str,
     payment_method_title: &'static str,
+    transaction_id: String,
+    date_paid: Option<Local>,
+    date_paid_gmt: Option<Gmt>,
+    date_completed: Option<Local>,
+    date_completed_gmt: Option<Gmt>,
+    cart_hash: String,
     meta_data: Vec<Meta>,
     line_items: Vec<Line>,
     tax_lines: EmptyList,
@@ -148,6 +198,7 @@ pub(super) struct SeededOrder {
     coupon_lines: Vec<Coupon>,
     /// How the order lists its refunds (`{id, reason, total}`), oldest first.
     pub(super) refunds: Vec<Value>,
+    _links: OrderLinks,
 }
 
 impl SeededOrder {
@@ -198,6 +249,10 @@ impl SeededOrder {
         } else {
             Vec::new()
         };
+        let paid = (status != "pending").then_some(created.0);
+        let completed = (status == "completed").then_some(created.0);
+        let customer_id = if guest { 0 } else { customer };
+        let link = |path: String| [Link { href: format!("{SHOP_API}{path}") }];
         let email = match (guest, n.is_multiple_of(30)) {
             (true, true) => String::new(),
             (true, false) => format!("guest{n}@example.com"),
@@ -212,9 +267,10 @@ impl SeededOrder {
             version: "9.0.0",
             status,
             currency: "USD",
+            date_created: Local(created.0),
             date_created_gmt: created,
+            date_modified: Local(created.0),
             date_modified_gmt: created,
-            date_completed_gmt: (status == "completed").then_some(created),
             discount_total: "0.00",
             discount_tax: "0.00",
             shipping_total: "0.00",
@@ -223,11 +279,29 @@ impl SeededOrder {
             total: Money(unit * lines as i64),
             total_tax: "0.00",
             prices_include_tax: false,
-            customer_id: if guest { 0 } else { customer },
+            customer_id,
+            // Oliver POS records no browser; an online checkout does.
+            customer_ip_address: if pos { String::new() } else { format!("203.0.113.{}", n % 250 + 1) },
+            customer_user_agent: if pos {
+                ""
+            } else {
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+            },
+            customer_note: "",
             billing: Billing::of(customer, email, "+351210000000"),
             shipping: EmptyObject {},
             payment_method: if pos { "cash (POS)" } else { "stripe" },
             payment_method_title: if pos { "cash" } else { "Credit card" },
+            transaction_id: if pos || paid.is_none() { String::new() } else { format!("ch_3Pseeded{n:08}") },
+            date_paid: paid.map(Local),
+            date_paid_gmt: paid.map(Gmt),
+            date_completed: completed.map(Local),
+            date_completed_gmt: completed.map(Gmt),
+            cart_hash: if pos {
+                String::new()
+            } else {
+                format!("{:032x}", u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))
+            },
             meta_data,
             line_items,
             tax_lines: [],
@@ -239,6 +313,11 @@ impl SeededOrder {
                 Vec::new()
             },
             refunds: Vec::new(),
+            _links: OrderLinks {
+                itself: link(format!("/orders/{n}")),
+                collection: link("/orders".to_owned()),
+                customer: (customer_id != 0).then(|| link(format!("/customers/{customer_id}"))),
+            },
         }
     }
 
