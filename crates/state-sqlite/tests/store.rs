@@ -62,6 +62,24 @@ async fn a_new_file_is_created_with_a_rollback_journal_at_the_current_schema() {
     assert_eq!(store.checkpoint("p", "orders").await.unwrap(), None);
 }
 
+/// How many write transactions a state file has seen: SQLite's file change
+/// counter (header bytes 24 to 28), which a rollback journal's every commit
+/// moves on by one.
+fn header_commits(bytes: &[u8]) -> u32 {
+    u32::from_be_bytes(bytes[24..28].try_into().unwrap())
+}
+
+/// The whole schema of a new file is one transaction: opening a new state
+/// costs one commit's fsyncs, not one commit's for each migration.
+#[tokio::test]
+async fn a_new_file_gets_its_whole_schema_in_one_write_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    open(&dir).await.close().await;
+    let bytes = std::fs::read(dir.path().join("state.db")).unwrap();
+    assert_eq!(header_schema(&bytes), SCHEMA_VERSION);
+    assert_eq!(header_commits(&bytes), 1, "write transactions that made the file");
+}
+
 #[tokio::test]
 async fn a_state_file_from_a_newer_tillflow_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
