@@ -9,11 +9,27 @@
 //! PHP's `array_intersect_key` does; a value that is neither is kept whole.
 
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, SerializeStruct, Serializer};
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// The fields a request named: for each, the whole value or some of its own.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Fields(BTreeMap<String, Field>);
+pub struct Fields {
+    named: HashMap<String, Field>,
+    /// What became of each field of the struct last written, by its place:
+    /// every item of a page is the same struct, naming the same fields in
+    /// the same order by the same static texts, so each is looked up once a
+    /// page, not once an item (the lookups were most of a filtered page's cost).
+    seen: RefCell<Vec<(&'static str, Decision)>>,
+}
+
+/// What a struct's field gets under the filter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Decision {
+    Left,
+    Whole,
+    Nested,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 enum Field {
@@ -29,16 +45,16 @@ impl Fields {
         for name in list?.split([',', ' ', '\t', '\n', '\r']).map(str::trim).filter(|name| !name.is_empty()) {
             fields.add(&name.split('.').collect::<Vec<_>>());
         }
-        (!fields.0.is_empty()).then_some(fields)
+        (!fields.named.is_empty()).then_some(fields)
     }
 
     fn add(&mut self, parts: &[&str]) {
         let Some((first, rest)) = parts.split_first() else { return };
         if rest.is_empty() {
-            self.0.insert((*first).to_owned(), Field::Whole);
+            self.named.insert((*first).to_owned(), Field::Whole);
             return;
         }
-        match self.0.entry((*first).to_owned()).or_insert_with(|| Field::Some(Fields::default())) {
+        match self.named.entry((*first).to_owned()).or_insert_with(|| Field::Some(Fields::default())) {
             Field::Whole => {}
             Field::Some(nested) => nested.add(rest),
         }
@@ -50,7 +66,28 @@ impl Fields {
     }
 
     fn keeps(&self, key: &str) -> Option<&Field> {
-        self.0.get(key)
+        self.named.get(key)
+    }
+
+    /// What the field `key`, the struct's `place`th, gets.
+    fn decision(&self, place: usize, key: &'static str) -> Decision {
+        let mut seen = self.seen.borrow_mut();
+        if let Some((known, decision)) = seen.get(place)
+            && std::ptr::eq(*known, key)
+        {
+            return *decision;
+        }
+        let decision = match self.keeps(key) {
+            None => Decision::Left,
+            Some(Field::Whole) => Decision::Whole,
+            Some(Field::Some(_)) => Decision::Nested,
+        };
+        if place < seen.len() {
+            seen[place] = (key, decision);
+        } else if place == seen.len() {
+            seen.push((key, decision));
+        }
+        decision
     }
 }
 
@@ -175,7 +212,7 @@ impl<'a, S: Serializer> Serializer for Filtering<'a, S> {
     }
 
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Self::SerializeStruct, S::Error> {
-        Ok(FilteredStruct { inner: self.inner.serialize_struct(name, len)?, fields: self.fields })
+        Ok(FilteredStruct { inner: self.inner.serialize_struct(name, len)?, fields: self.fields, place: 0 })
     }
 
     fn serialize_struct_variant(
@@ -193,6 +230,8 @@ impl<'a, S: Serializer> Serializer for Filtering<'a, S> {
 struct FilteredStruct<'a, S> {
     inner: S,
     fields: &'a Fields,
+    /// The place of the next field.
+    place: usize,
 }
 
 impl<S: SerializeStruct> SerializeStruct for FilteredStruct<'_, S> {
@@ -200,9 +239,15 @@ impl<S: SerializeStruct> SerializeStruct for FilteredStruct<'_, S> {
     type Error = S::Error;
 
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), S::Error> {
-        match self.fields.keeps(key) {
-            Some(field) => self.inner.serialize_field(key, &kept(value, field)),
-            None => Ok(()),
+        let decision = self.fields.decision(self.place, key);
+        self.place += 1;
+        match decision {
+            Decision::Left => Ok(()),
+            Decision::Whole => self.inner.serialize_field(key, value),
+            Decision::Nested => match self.fields.keeps(key) {
+                Some(field) => self.inner.serialize_field(key, &kept(value, field)),
+                None => Ok(()),
+            },
         }
     }
 
@@ -312,6 +357,26 @@ mod tests {
         assert_eq!(served(&order(), " status , nothing-such"), json!({"status": "completed"}));
         assert_eq!(Fields::parse(None), None);
         assert_eq!(Fields::parse(Some(" , ")), None, "naming nothing serves everything");
+    }
+
+    /// What a field gets is remembered by its place for the next item; an
+    /// item of another shape at the same places is filtered by its own names.
+    #[test]
+    fn items_of_different_shapes_under_one_filter_each_keep_their_named_fields() {
+        let fields = Fields::parse(Some("email,status,billing.city")).unwrap();
+        let address = Address { email: "b@example.com", city: "Faro" };
+        let written: Vec<Value> = (0..2)
+            .flat_map(|_| {
+                [
+                    serde_json::to_value(fields.only(&order())).unwrap(),
+                    serde_json::to_value(fields.only(&address)).unwrap(),
+                ]
+            })
+            .collect();
+        for pair in written.chunks(2) {
+            assert_eq!(pair[0], json!({"status": "completed", "billing": {"city": "Porto"}}));
+            assert_eq!(pair[1], json!({"email": "b@example.com"}));
+        }
     }
 
     #[test]

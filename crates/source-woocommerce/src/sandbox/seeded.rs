@@ -60,10 +60,44 @@ impl Serialize for Local {
     }
 }
 
-/// A link of an order's `_links`.
-#[derive(Serialize)]
-struct Link {
-    href: String,
+/// What an order links to in its `_links`.
+#[derive(Clone, Copy)]
+enum LinkTo {
+    Order(u64),
+    Orders,
+    Customer(u64),
+}
+
+impl std::fmt::Display for LinkTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkTo::Order(id) => write!(f, "{SHOP_API}/orders/{id}"),
+            LinkTo::Orders => write!(f, "{SHOP_API}/orders"),
+            LinkTo::Customer(id) => write!(f, "{SHOP_API}/customers/{id}"),
+        }
+    }
+}
+
+/// `[{"href": …}]`, the address written only when the link is (a listing
+/// asking `_fields` leaves `_links` out).
+#[derive(Clone, Copy)]
+struct Link(LinkTo);
+
+impl Serialize for Link {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeSeq, SerializeStruct};
+        struct Href(LinkTo);
+        impl Serialize for Href {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut link = serializer.serialize_struct("Link", 1)?;
+                link.serialize_field("href", &Shown(self.0))?;
+                link.end()
+            }
+        }
+        let mut links = serializer.serialize_seq(Some(1))?;
+        links.serialize_element(&Href(self.0))?;
+        links.end()
+    }
 }
 
 /// Where WooCommerce links an order to: itself, its collection and, when
@@ -71,10 +105,43 @@ struct Link {
 #[derive(Serialize)]
 struct OrderLinks {
     #[serde(rename = "self")]
-    itself: [Link; 1],
-    collection: [Link; 1],
+    itself: Link,
+    collection: Link,
     #[serde(skip_serializing_if = "Option::is_none")]
-    customer: Option<[Link; 1]>,
+    customer: Option<Link>,
+}
+
+/// A text of the seeded order made from its number when it is written, not
+/// when the order is made: a listing that leaves the field out never builds it.
+#[derive(Clone, Copy)]
+enum Made {
+    Empty,
+    BuyerIp(u64),
+    TransactionId(u64),
+    CartHash(u64),
+}
+
+impl std::fmt::Display for Made {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Made::Empty => Ok(()),
+            Made::BuyerIp(n) => write!(f, "203.0.113.{}", n % 250 + 1),
+            Made::TransactionId(n) => write!(f, "ch_3Pseeded{n:08}"),
+            Made::CartHash(n) => {
+                write!(f, "{:032x}", u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))
+            }
+        }
+    }
+}
+
+/// A `Display` written as a JSON string.
+#[derive(Clone, Copy)]
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
 }
 
 const SHOP_API: &str = "https://shop.example/wp-json/wc/v3";
@@ -177,19 +244,19 @@ pub(super) struct SeededOrder {
     total_tax: &'static str,
     prices_include_tax: bool,
     customer_id: u64,
-    customer_ip_address: String,
+    customer_ip_address: Shown<Made>,
     customer_user_agent: &'static str,
     customer_note: &'static str,
     billing: Billing,
     shipping: EmptyObject,
     payment_method: &'static str,
     payment_method_title: &'static str,
-    transaction_id: String,
+    transaction_id: Shown<Made>,
     date_paid: Option<Local>,
     date_paid_gmt: Option<Gmt>,
     date_completed: Option<Local>,
     date_completed_gmt: Option<Gmt>,
-    cart_hash: String,
+    cart_hash: Shown<Made>,
     meta_data: Vec<Meta>,
     line_items: Vec<Line>,
     tax_lines: EmptyList,
@@ -252,7 +319,7 @@ impl SeededOrder {
         let paid = (status != "pending").then_some(created.0);
         let completed = (status == "completed").then_some(created.0);
         let customer_id = if guest { 0 } else { customer };
-        let link = |path: String| [Link { href: format!("{SHOP_API}{path}") }];
+        let made = |text: fn(u64) -> Made, when: bool| Shown(if when { text(n) } else { Made::Empty });
         let email = match (guest, n.is_multiple_of(30)) {
             (true, true) => String::new(),
             (true, false) => format!("guest{n}@example.com"),
@@ -281,7 +348,7 @@ impl SeededOrder {
             prices_include_tax: false,
             customer_id,
             // Oliver POS records no browser; an online checkout does.
-            customer_ip_address: if pos { String::new() } else { format!("203.0.113.{}", n % 250 + 1) },
+            customer_ip_address: made(Made::BuyerIp, !pos),
             customer_user_agent: if pos {
                 ""
             } else {
@@ -292,16 +359,12 @@ impl SeededOrder {
             shipping: EmptyObject {},
             payment_method: if pos { "cash (POS)" } else { "stripe" },
             payment_method_title: if pos { "cash" } else { "Credit card" },
-            transaction_id: if pos || paid.is_none() { String::new() } else { format!("ch_3Pseeded{n:08}") },
+            transaction_id: made(Made::TransactionId, !pos && paid.is_some()),
             date_paid: paid.map(Local),
             date_paid_gmt: paid.map(Gmt),
             date_completed: completed.map(Local),
             date_completed_gmt: completed.map(Gmt),
-            cart_hash: if pos {
-                String::new()
-            } else {
-                format!("{:032x}", u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))
-            },
+            cart_hash: made(Made::CartHash, !pos),
             meta_data,
             line_items,
             tax_lines: [],
@@ -314,9 +377,9 @@ impl SeededOrder {
             },
             refunds: Vec::new(),
             _links: OrderLinks {
-                itself: link(format!("/orders/{n}")),
-                collection: link("/orders".to_owned()),
-                customer: (customer_id != 0).then(|| link(format!("/customers/{customer_id}"))),
+                itself: Link(LinkTo::Order(n)),
+                collection: Link(LinkTo::Orders),
+                customer: (customer_id != 0).then_some(Link(LinkTo::Customer(customer_id))),
             },
         }
     }
