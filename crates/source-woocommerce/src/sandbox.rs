@@ -25,7 +25,7 @@ use tillflow_kit::sandbox::{Sandbox, SandboxOptions, Starting};
 mod fields;
 mod seeded;
 use fields::Fields;
-use seeded::{Gmt, Local, SeededCustomer, SeededOrder};
+use seeded::{Gmt, SeededCustomer, SeededOrder, dated};
 
 /// One order of the listing: a seeded order is generated when served; an
 /// order changed or added since is kept whole.
@@ -145,9 +145,8 @@ impl Sandbox for WooSandbox {
         order["id"] = json!(id);
         order["number"] = json!(id.to_string());
         order["status"] = json!("completed");
-        for (field, at) in [("date_created", now), ("date_paid", now), ("date_completed", now)] {
-            order[field] = json!(Local(at));
-            order[format!("{field}_gmt")] = json!(Gmt(at));
+        for field in ["date_created", "date_paid", "date_completed"] {
+            dated(&mut order, field, now);
         }
         order["customer_id"] = json!(customer);
         order["billing"]["email"] = json!(format!("customer{customer}@example.com"));
@@ -264,7 +263,7 @@ impl WooSandbox {
             world.listing.remove(index);
         }
         let now = jiff::Timestamp::now();
-        (order["date_modified"], order["date_modified_gmt"]) = (json!(Local(now)), json!(Gmt(now)));
+        dated(&mut order, "date_modified", now);
         world.added.insert(id);
         world.listing.push((now.as_second(), StoredOrder::Kept(Box::new(order))));
     }
@@ -333,7 +332,7 @@ impl WooWorld {
         let mut order = self.materialize(&stored);
         change(&mut order);
         let now = jiff::Timestamp::now();
-        (order["date_modified"], order["date_modified_gmt"]) = (json!(Local(now)), json!(Gmt(now)));
+        dated(&mut order, "date_modified", now);
         self.added.insert(id);
         self.listing.push((now.as_second(), StoredOrder::Kept(Box::new(order))));
     }

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// The fields a request named: for each, the whole value or some of its own.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Fields {
     named: HashMap<String, Field>,
     /// What became of each field of the struct last written, by its place:
@@ -31,7 +31,7 @@ enum Decision {
     Nested,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 enum Field {
     Whole,
     Some(Fields),
@@ -182,9 +182,9 @@ impl<'a, S: Serializer> Serializer for Filtering<'a, S> {
         self.inner.serialize_newtype_variant(name, index, variant, value)
     }
 
-    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
-        // How many indexes are kept is not known before they are seen.
-        let _ = len;
+    /// How many elements (or entries) are kept is not known before they are
+    /// seen, so the length is not passed on.
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
         Ok(FilteredSeq { inner: self.inner.serialize_seq(None)?, fields: self.fields, index: 0 })
     }
 
@@ -206,8 +206,7 @@ impl<'a, S: Serializer> Serializer for Filtering<'a, S> {
         self.inner.serialize_tuple_variant(name, index, variant, len)
     }
 
-    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
-        let _ = len;
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
         Ok(FilteredMap { inner: self.inner.serialize_map(None)?, fields: self.fields, key: None })
     }
 
@@ -355,8 +354,8 @@ mod tests {
             assert_eq!(value, json!({"id": 7, "billing": {"email": "ann@example.com", "city": "Porto"}}));
         }
         assert_eq!(served(&order(), " status , nothing-such"), json!({"status": "completed"}));
-        assert_eq!(Fields::parse(None), None);
-        assert_eq!(Fields::parse(Some(" , ")), None, "naming nothing serves everything");
+        assert!(Fields::parse(None).is_none());
+        assert!(Fields::parse(Some(" , ")).is_none(), "naming nothing serves everything");
     }
 
     /// What a field gets is remembered by its place for the next item; an

@@ -45,8 +45,9 @@ impl Serialize for Gmt {
 const SITE_OFFSET_HOURS: i64 = -3;
 
 /// A time as WooCommerce's site-local fields (`date_created`, ...) write it.
+/// [`dated`] writes a changed order's pair of fields.
 #[derive(Clone, Copy)]
-pub(super) struct Local(pub jiff::Timestamp);
+struct Local(jiff::Timestamp);
 
 impl std::fmt::Display for Local {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,26 +79,16 @@ impl std::fmt::Display for LinkTo {
     }
 }
 
-/// `[{"href": …}]`, the address written only when the link is (a listing
-/// asking `_fields` leaves `_links` out).
-#[derive(Clone, Copy)]
-struct Link(LinkTo);
+/// One link of `_links`, `{"href": …}`, its address written only when the
+/// link is (a listing asking `_fields` leaves `_links` out).
+#[derive(Serialize)]
+struct Href {
+    href: Shown<LinkTo>,
+}
 
-impl Serialize for Link {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeSeq, SerializeStruct};
-        struct Href(LinkTo);
-        impl Serialize for Href {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut link = serializer.serialize_struct("Link", 1)?;
-                link.serialize_field("href", &Shown(self.0))?;
-                link.end()
-            }
-        }
-        let mut links = serializer.serialize_seq(Some(1))?;
-        links.serialize_element(&Href(self.0))?;
-        links.end()
-    }
+/// A link as `_links` lists it: `[{"href": …}]`.
+fn link(to: LinkTo) -> [Href; 1] {
+    [Href { href: Shown(to) }]
 }
 
 /// Where WooCommerce links an order to: itself, its collection and, when
@@ -105,10 +96,10 @@ impl Serialize for Link {
 #[derive(Serialize)]
 struct OrderLinks {
     #[serde(rename = "self")]
-    itself: Link,
-    collection: Link,
+    itself: [Href; 1],
+    collection: [Href; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
-    customer: Option<Link>,
+    customer: Option<[Href; 1]>,
 }
 
 /// A text of the seeded order made from its number when it is written, not
@@ -145,6 +136,13 @@ impl<T: std::fmt::Display> Serialize for Shown<T> {
 }
 
 const SHOP_API: &str = "https://shop.example/wp-json/wc/v3";
+
+/// Sets `field` (`date_modified`, ...) of a kept order and its `_gmt` twin
+/// to `at`, each as WooCommerce writes it.
+pub(super) fn dated(order: &mut Value, field: &str, at: jiff::Timestamp) {
+    order[field] = serde_json::json!(Local(at));
+    order[format!("{field}_gmt")] = serde_json::json!(Gmt(at));
+}
 
 /// `{}` (an address WooCommerce leaves empty).
 #[derive(Serialize)]
@@ -377,9 +375,9 @@ impl SeededOrder {
             },
             refunds: Vec::new(),
             _links: OrderLinks {
-                itself: Link(LinkTo::Order(n)),
-                collection: Link(LinkTo::Orders),
-                customer: (customer_id != 0).then_some(Link(LinkTo::Customer(customer_id))),
+                itself: link(LinkTo::Order(n)),
+                collection: link(LinkTo::Orders),
+                customer: (customer_id != 0).then(|| link(LinkTo::Customer(customer_id))),
             },
         }
     }
